@@ -1,0 +1,95 @@
+"""What every family shares: embedding in, pooled features and a classifier out.
+
+timm's interface: `forward_features` gives the sequence features and their
+mask, `forward_head(x, mask, pre_logits=False)` pools and classifies,
+`reset_classifier(n)` swaps the classifier, `num_features` is the width of the
+pre-logits features.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import plan
+from ..text.embedding import PAD_ID, TextEmbedding
+from .layers import get_act_layer
+
+
+def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str, k: int) -> torch.Tensor:
+    """(B, T, C) features, (B, T) mask -> (B, C) or (B, k*C) for k-max."""
+    if pool == "first":
+        return x[:, 0]
+    valid = mask.unsqueeze(-1)
+    if pool == "mean":
+        return (x * valid).sum(1) / valid.sum(1).clamp(min=1)
+    filled = x.masked_fill(~valid, float("-inf"))
+    if pool == "max":
+        return filled.max(1).values.masked_fill(~valid.any(1), 0.0)
+    # k-max pooling keeps the k largest values per channel in their order (Kalchbrenner et al. 2014)
+    if x.shape[1] < k:
+        filled = nn.functional.pad(filled, (0, 0, 0, k - x.shape[1]), value=float("-inf"))
+    index = filled.topk(k, dim=1).indices.sort(dim=1).values
+    top = filled.gather(1, index)
+    return top.masked_fill(top == float("-inf"), 0.0).flatten(1)
+
+
+class ClassifierHead(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        head = spec.head
+        self.pool, self.k = head.pool, head.k
+        pooler = spec.family == "transformer" and spec.encoder.pooler
+        width = plan.encoder_width(spec)
+        # BERT's pooler: dense + tanh on the first token
+        self.pooler = nn.Sequential(nn.Linear(width, width), nn.Tanh()) if pooler else nn.Identity()
+        widths = plan.head_widths(spec)
+        act = get_act_layer(spec.encoder.act)
+        hidden = []
+        for a, b in zip(widths[: len(head.hidden)], head.hidden):
+            hidden += [nn.Linear(a, b), act(), nn.Dropout(head.dropout)]
+        self.hidden = nn.Sequential(*hidden)
+        self.drop = nn.Dropout(head.dropout)
+        self.fc = nn.Linear(widths[-2], widths[-1]) if head.num_classes else nn.Identity()
+
+    def forward(self, x, mask, pre_logits: bool = False):
+        x = self.pooler(masked_pool(x, mask, self.pool, self.k))
+        x = self.hidden(x)
+        return x if pre_logits else self.fc(self.drop(x))
+
+
+class TextModel(nn.Module):
+    """Base of the families: subclasses build `self.stem`/`self.stages` and define `encode`."""
+
+    def __init__(self, spec, init_std: float | None = None):
+        super().__init__()
+        self.spec = spec
+        self.num_features = plan.num_features(spec)
+        self.num_classes = spec.head.num_classes
+        self.embed = TextEmbedding(spec.embedding, init_std=init_std)
+        self.head = ClassifierHead(spec)
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward_features(self, tokens, mask=None, token_types=None):
+        """(B, T) token ids -> ((B, T', C) features, (B, T') mask)."""
+        if mask is None:
+            mask = tokens != PAD_ID
+        return self.encode(self.embed(tokens, token_types), mask)
+
+    def forward_head(self, x, mask, pre_logits: bool = False):
+        return self.head(x, mask, pre_logits=pre_logits)
+
+    def forward(self, tokens, mask=None, token_types=None):
+        x, mask = self.forward_features(tokens, mask, token_types)
+        return self.forward_head(x, mask)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.num_classes = num_classes
+
+    def summary_modules(self) -> list[tuple[str, nn.Module]]:
+        """The modules whose outputs `rdzoo build` shows, in order."""
+        return [("embed", self.embed), ("stem", self.stem),
+                *[(f"stages.{i}", s) for i, s in enumerate(self.stages)], ("head", self.head)]

@@ -1,0 +1,141 @@
+"""Transformer encoders with a choice of skip rule around each sublayer.
+
+Pre-LN, x + F(LN(x)), or post-LN, LN(x + F(x)) (Xiong et al. 2020); the skip
+rule replaces the plain sum: none, residual, gated (highway), rezero (no
+LayerNorm), deepnorm (post-LN with alpha and beta-scaled init, Wang et al.
+2022) and dwa (DenseFormer's depth-weighted average of every earlier block's
+output, Pagliardini et al. 2024). Attention runs through
+`F.scaled_dot_product_attention` with the padding mask. Dropout is drawn only
+on the sublayer outputs (and on attention weights when `attn_dropout` > 0),
+as BERT does: fewer masks, faster CPU training steps.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..skips import deepnorm_beta, make_skip
+from .base import TextModel
+from .layers import get_act_layer
+
+INIT_STD = 0.02  # BERT's and GPT-2's initializer range
+
+
+def rotary_tables(length: int, head_dim: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of rotary positions (Su et al. 2021), each (T, head_dim / 2)."""
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim))
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv_freq
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)  # (B, H, T, hd/2) each
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int, heads: int, attn_dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)  # q, k and v in one matmul
+        self.proj = nn.Linear(d, d)
+        self.attn_dropout = attn_dropout
+
+    def forward(self, x, attn_mask, rotary=None):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, hd)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        p = self.attn_dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, d: int, ff: int, act_layer):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(d, ff), act_layer(), nn.Linear(ff, d)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Layer(nn.Module):
+    def __init__(self, enc):
+        super().__init__()
+        d = enc.d_model
+        self.attn = Attention(d, enc.heads, enc.attn_dropout)
+        self.ff = FeedForward(d, enc.ff, get_act_layer(enc.act))
+        self.pre = enc.norm_position == "pre"
+        has_norm = enc.skip != "rezero"  # ReZero replaces LayerNorm
+        self.norm1 = nn.LayerNorm(d, eps=enc.norm_eps) if has_norm else nn.Identity()
+        self.norm2 = nn.LayerNorm(d, eps=enc.norm_eps) if has_norm else nn.Identity()
+        self.skip1 = make_skip(enc.skip, d, "channels_last", enc.layers)
+        # ReZero has one scalar per layer, shared by both sublayers (Bachlechner et al. 2020)
+        self.skip2 = self.skip1 if enc.skip == "rezero" else make_skip(enc.skip, d, "channels_last", enc.layers)
+        self.drop = nn.Dropout(enc.dropout)
+
+    def forward(self, x, attn_mask, rotary=None):  # (B, T, C)
+        if self.pre:
+            x = self.skip1(x, self.drop(self.attn(self.norm1(x), attn_mask, rotary)))
+            return self.skip2(x, self.drop(self.ff(self.norm2(x))))
+        x = self.norm1(self.skip1(x, self.drop(self.attn(x, attn_mask, rotary))))
+        return self.norm2(self.skip2(x, self.drop(self.ff(x))))
+
+
+class TransformerText(TextModel):
+    def __init__(self, spec):
+        super().__init__(spec, init_std=INIT_STD)
+        enc = spec.encoder
+        d = enc.d_model
+        self.rotary = spec.embedding.positions == "rotary"
+        self.head_dim = d // enc.heads
+        self.cls = nn.Parameter(torch.zeros(1, 1, d)) if enc.cls_token else None
+        self.stem = nn.Identity()  # the embedding is the stem
+        self.stages = nn.ModuleList(Layer(enc) for _ in range(enc.layers))
+        self.dwa = None
+        if enc.skip == "dwa":
+            # alpha_i weighs the embedding and blocks 1..i; it starts as [0, ..., 0, 1] (a plain transformer)
+            self.dwa = nn.ParameterList(
+                nn.Parameter(F.one_hot(torch.tensor(i + 1), i + 2).float()) for i in range(enc.layers))
+        pre_ln = enc.norm_position == "pre" and enc.skip != "rezero"
+        self.norm = nn.LayerNorm(d, eps=enc.norm_eps) if pre_ln else nn.Identity()
+        self._init_weights(enc)
+
+    def _init_weights(self, enc):
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear) and not name.endswith("gate"):
+                nn.init.normal_(module.weight, std=INIT_STD)
+                nn.init.zeros_(module.bias)
+        if self.cls is not None:
+            nn.init.normal_(self.cls, std=INIT_STD)
+        if enc.skip == "deepnorm":
+            # DeepNet: Xavier-normal with gain beta on v, out, and feed-forward; q and k keep gain 1
+            beta, d = deepnorm_beta(enc.layers), enc.d_model
+            for layer in self.stages:
+                w = layer.attn.qkv.weight
+                for part, gain in ((slice(0, d), 1.0), (slice(d, 2 * d), 1.0), (slice(2 * d, 3 * d), beta)):
+                    nn.init.xavier_normal_(w.data[part], gain=gain)
+                for lin in (layer.attn.proj, layer.ff.fc1, layer.ff.fc2):
+                    nn.init.xavier_normal_(lin.weight, gain=beta)
+
+    def encode(self, x, mask):
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+            mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
+        # None lets SDPA take its fastest kernel when nothing is padded
+        attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
+        rotary = rotary_tables(x.shape[1], self.head_dim, x.device) if self.rotary else None
+        outputs = [x]
+        for i, layer in enumerate(self.stages):
+            x = layer(x, attn_mask, rotary)
+            if self.dwa is not None:
+                outputs.append(x)
+                x = torch.einsum("j,jbtc->btc", self.dwa[i], torch.stack(outputs))
+        return self.norm(x), mask
+
+    def summary_modules(self):
+        return [("embed", self.embed), *[(f"stages.{i}", s) for i, s in enumerate(self.stages)],
+                ("norm", self.norm), ("head", self.head)]

@@ -1,0 +1,54 @@
+"""Token embeddings with optional positions, token types, LayerNorm and dropout."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+PAD_ID = 0
+
+
+def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
+    """The fixed positions of Vaswani et al. (2017), (length, dim)."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq)[:, : dim // 2]
+    return table
+
+
+class TextEmbedding(nn.Module):
+    def __init__(self, emb, init_std: float | None = None):
+        super().__init__()
+        self.max_len = emb.max_len
+        self.positions = emb.positions
+        self.word = nn.Embedding(emb.vocab_size, emb.dim, padding_idx=PAD_ID)
+        if emb.positions == "learned":
+            self.position = nn.Embedding(emb.max_len, emb.dim)
+        elif emb.positions == "sinusoidal":
+            self.register_buffer("position_table", sinusoidal_table(emb.max_len, emb.dim), persistent=False)
+        self.token_type = nn.Embedding(emb.token_types, emb.dim) if emb.token_types else None
+        self.norm = nn.LayerNorm(emb.dim) if emb.norm else nn.Identity()
+        self.drop = nn.Dropout(emb.dropout)
+        if init_std is not None:
+            for module in (self.word, getattr(self, "position", None), self.token_type):
+                if module is not None:
+                    nn.init.normal_(module.weight, std=init_std)
+            with torch.no_grad():
+                self.word.weight[PAD_ID].zero_()
+
+    def forward(self, tokens: torch.Tensor, token_types: torch.Tensor | None = None) -> torch.Tensor:
+        T = tokens.shape[1]  # tokens: (B, T)
+        if T > self.max_len and self.positions in ("learned", "sinusoidal"):
+            raise ValueError(f"sequence of {T} tokens is longer than embedding.max_len {self.max_len}")
+        x = self.word(tokens)  # (B, T, C)
+        if self.positions == "learned":
+            x = x + self.position.weight[:T]
+        elif self.positions == "sinusoidal":
+            x = x + self.position_table[:T]
+        if self.token_type is not None:
+            x = x + (self.token_type.weight[0] if token_types is None else self.token_type(token_types))
+        return self.drop(self.norm(x))
