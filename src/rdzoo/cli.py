@@ -60,10 +60,15 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
         return emit_json(rows)
     from rich.table import Table
 
+    cells = [(r["name"], r["family"], r["skip"], human(r["params"])) for r in rows]
+    widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(("name", "family", "skip", "params"))]
+    out = console()
+    room = max(out.width - sum(widths) - 2 * 5, 10)  # the description gets what the other columns leave
     table = Table("name", "family", "skip", "params", "description", box=None)
-    for r in rows:
-        table.add_row(r["name"], r["family"], r["skip"], human(r["params"]), r["description"])
-    console().print(table if rows else f"no model matches {pattern!r}")
+    for r, c in zip(rows, cells):
+        text = r["description"]
+        table.add_row(*c, text if len(text) <= room else text[: room - 1] + "…")
+    out.print(table if rows else f"no model matches {pattern!r}")
 
 
 @app.command()

@@ -35,9 +35,9 @@ class ResBlockPlan:
     project: bool  # a 1x1 projection on the shortcut
 
 
-def resnet_plan(enc) -> list[list[ResBlockPlan]]:
+def resnet_plan(enc, embed_dim: int) -> list[list[ResBlockPlan]]:
     """Blocks per stage with their widths; the first block of a stage changes width or length."""
-    c = enc.stem_channels * len(enc.stem_kernels)
+    c = enc.stem_channels * len(enc.stem_kernels) or embed_dim
     stages = []
     for i, (depth, width) in enumerate(zip(enc.stages, enc.channels)):
         c_out = width * (4 if enc.block == "bottleneck" else 1)
@@ -83,7 +83,7 @@ def resnet_params(spec: Spec) -> int:
     if enc.stem_channels:
         bias = enc.norm == "none"
         n += sum(conv(e, enc.stem_channels, k, bias) + norm(enc.norm, enc.stem_channels) for k in enc.stem_kernels)
-    n += sum(resnet_block_params(enc, b) for stage in resnet_plan(enc) for b in stage)
+    n += sum(resnet_block_params(enc, b) for stage in resnet_plan(enc, e) for b in stage)
     if enc.preact and enc.stages:
         n += norm(enc.norm, resnet_width(spec))
     return n

@@ -17,7 +17,7 @@ def count_params(model: torch.nn.Module) -> int:
 def dummy_batch(spec, batch: int, length: int, seed: int = 0) -> torch.Tensor:
     """Random token ids with the second half of every other row padded."""
     g = torch.Generator().manual_seed(seed)
-    tokens = torch.randint(2, spec.embedding.vocab_size, (batch, length), generator=g)
+    tokens = torch.randint(1, spec.embedding.vocab_size, (batch, length), generator=g)
     if batch > 1 and length > 1:
         tokens[1::2, length // 2:] = 0
     return tokens

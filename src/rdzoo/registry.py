@@ -8,7 +8,6 @@ same name in two places is an error, not a silent override.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import os
 import re
 from pathlib import Path
@@ -38,10 +37,10 @@ def zoo_dirs() -> list[Path]:
     return [resource_dir("zoo"), *extra]
 
 
-@functools.cache
-def _index(dirs: tuple[Path, ...]) -> dict[str, Path]:
+def zoo_index() -> dict[str, Path]:
+    """Name -> file over every zoo folder (read fresh: users add files while working)."""
     index: dict[str, Path] = {}
-    for folder in dirs:
+    for folder in zoo_dirs():
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.yaml")):
@@ -49,10 +48,6 @@ def _index(dirs: tuple[Path, ...]) -> dict[str, Path]:
                 raise SpecError("", f"zoo name {path.stem!r} is defined twice: {index[path.stem]} and {path}")
             index[path.stem] = path
     return index
-
-
-def zoo_index() -> dict[str, Path]:
-    return _index(tuple(zoo_dirs()))
 
 
 def list_models(pattern: str = "*") -> list[str]:

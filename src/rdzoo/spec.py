@@ -77,7 +77,7 @@ class Embedding:
 class ResNetEncoder:
     stem_channels: int = bounded(64, 0, 65536)  # 0: the embedding feeds the stages
     stem_kernels: list[int] = bounded([3], 1, 1024, max_items=16)
-    stages: list[int] = bounded([2, 2, 2, 2], 1, 10000, max_items=64)  # blocks per stage
+    stages: list[int] = bounded([2, 2, 2, 2], 1, 1000, max_items=64)  # blocks per stage
     channels: list[int] | int = bounded([64, 128, 256, 512], 1, 65536, max_items=64)
     block: Literal["basic", "bottleneck"] = "basic"
     kernel_size: int = bounded(3, 1, 1024)
@@ -94,7 +94,7 @@ class ResNetEncoder:
 class DenseNetEncoder:
     stem_channels: int = bounded(64, 1, 65536)
     stem_kernel: int = bounded(3, 1, 1024)
-    block_config: list[int] = bounded([6, 12, 24, 16], 1, 10000, max_items=64)
+    block_config: list[int] = bounded([6, 12, 24, 16], 1, 1000, max_items=64)
     growth_rate: int = bounded(32, 1, 65536)
     bottleneck: int = bounded(4, 0, 64)  # 1x1 conv to bottleneck*growth_rate; 0 = none
     compression: float = bounded(0.5, 0.0, 1.0, lo_open=True)  # theta
@@ -151,10 +151,10 @@ class Train:
     seed: int = bounded(0, 0, 2**31 - 1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Spec:
-    family: Literal["resnet", "densenet", "transformer"]
     name: str = "custom"
+    family: Literal["resnet", "densenet", "transformer"]
     description: str = ""
     embedding: Embedding = field(default_factory=Embedding)
     encoder: ResNetEncoder | DenseNetEncoder | TransformerEncoder | None = None
@@ -169,11 +169,27 @@ class Spec:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+        return dump_yaml(self.to_dict())
 
     def replace(self, overrides: dict | list[str]) -> "Spec":
         """A new validated spec with dotted overrides applied."""
         return from_dict(apply_overrides(self.to_dict(), overrides))
+
+
+class _SpecDumper(yaml.SafeDumper):
+    """Block-style mappings, one-line lists of scalars: `stages: [2, 2, 2, 2]`."""
+
+
+def _represent_list(dumper, data):
+    flow = all(not isinstance(v, (dict, list)) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_SpecDumper.add_representer(list, _represent_list)
+
+
+def dump_yaml(data: Any) -> str:
+    return yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, default_flow_style=False, width=100)
 
 
 # --- reading YAML safely ----------------------------------------------------------

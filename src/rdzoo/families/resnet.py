@@ -80,7 +80,7 @@ class ResNetText(TextModel):
         norm_layer, act_layer = get_norm_layer(enc.norm), get_act_layer(enc.act)
         self.stem = Stem(enc, spec.embedding.dim, norm_layer, act_layer) if enc.stem_channels else nn.Identity()
         self.stages = nn.ModuleList(
-            nn.Sequential(*(ResBlock(b, enc, norm_layer, act_layer) for b in blocks)) for blocks in plan.resnet_plan(enc))
+            nn.Sequential(*(ResBlock(b, enc, norm_layer, act_layer) for b in blocks)) for blocks in plan.resnet_plan(enc, spec.embedding.dim))
         self.pool_between = enc.downsample == "pool"
         self.stride_between = enc.downsample == "stride"
         width = plan.resnet_width(spec)
