@@ -15,10 +15,17 @@ __version__ = "0.1.0"
 
 
 def load(path):
-    """A model from a `.safetensors` file or a run folder (see rdzoo.weights)."""
-    from .weights import load as _load
+    """A `.safetensors` file -> the model; a run folder -> a Run (model, tokenizer,
+    label names, `.predict(texts)`)."""
+    from pathlib import Path
 
-    return _load(path)
+    if Path(path).is_dir():
+        from .runs import load_run
+
+        return load_run(path)
+    from .weights import load as load_weights
+
+    return load_weights(path)
 
 
 __all__ = ["build", "list_models", "load", "load_spec", "Spec", "SpecError", "__version__"]

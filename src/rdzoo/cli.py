@@ -134,7 +134,135 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
         c.print(f"saved {out}")
 
 
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in name (trec, synthetic), a folder with train/dev/test files, or one file.")]
+TextColOpt = Annotated[Optional[str], typer.Option("--text-col", help="CSV/TSV column or JSONL field with the text (default: text).")]
+LabelColOpt = Annotated[Optional[str], typer.Option("--label-col", help="CSV/TSV column or JSONL field with the label (default: label).")]
+BadLineOpt = Annotated[str, typer.Option("--on-bad-line", help="error: stop at a malformed line; skip: skip and count it.")]
+
+
+def load_dataset(data: str, text_col=None, label_col=None, on_bad_line="error", seed=0):
+    from .text.data import Columns, load_data
+
+    return load_data(data, Columns(text_col, label_col), on_bad_line=on_bad_line, seed=seed)
+
+
+@app.command()
+def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to inspect (default: list the built-in ones).")] = None,
+         text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
+         as_json: JsonOpt = False):
+    """List the built-in datasets with their sizes, or inspect one dataset."""
+    from .text.data import builtin_names
+
+    names = [source] if source else builtin_names()
+    rows = []
+    for name in names:
+        d = load_dataset(name, text_col, label_col, on_bad_line)
+        rows.append({"name": name, **d.sizes(), "classes": len(d.label_names), "labels": d.label_names,
+                     "skipped_lines": d.skipped, "notes": d.notes})
+    if as_json:
+        return emit_json(rows)
+    from rich.table import Table
+
+    table = Table("dataset", "train", "dev", "test", "classes", "notes", box=None)
+    for r in rows:
+        notes = "; ".join(r["notes"] + ([f"{r['skipped_lines']} bad lines skipped"] if r["skipped_lines"] else []))
+        table.add_row(r["name"], str(r["train"]), str(r["dev"] or "-"), str(r["test"] or "-"), str(r["classes"]), notes)
+    console().print(table)
+
+
+def metrics_table(title: str, metrics: dict):
+    from rich.table import Table
+
+    table = Table("metric", "value", title=title, box=None)
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        table.add_row(key, str(value))
+    return table
+
+
+@app.command()
+def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
+          data: DataOpt = "trec", set_: SetOpt = None,
+          epochs: Annotated[Optional[int], typer.Option(min=1, help="Override train.epochs.")] = None,
+          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the run (weights, tokenizer, metrics) here.")] = None,
+          cv: Annotated[Optional[int], typer.Option("--cv", min=2, help="K-fold cross-validation on the training split.")] = None,
+          seed: Annotated[Optional[int], typer.Option(help="Override train.seed.")] = None,
+          text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
+          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+          as_json: JsonOpt = False):
+    """Train a model on text data (built-in TREC-6 by default) and report accuracy."""
+    from . import spec as spec_mod
+
+    overrides = list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else [])
+    s = spec_mod.load(name, overrides)
+    dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed)
+    from .train import check_optimizer, fit
+
+    check_optimizer(s.train.optimizer)
+    progress = not (quiet or as_json)
+    if cv:
+        from statistics import mean, pstdev
+
+        from .text.data import kfold
+
+        folds = [fit(s, fold, epochs=epochs, progress=progress).metrics for fold in kfold(dataset, cv, s.train.seed)]
+        accs = [f["test_accuracy"] for f in folds]
+        result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
+                  "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
+                  "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds}
+    else:
+        fitted = fit(s, dataset, epochs=epochs, progress=progress)
+        result = {"name": s.name, "data": data, **fitted.metrics}
+        if out is not None:
+            from .runs import save_run
+
+            save_run(fitted, out, {"data": data, "epochs": epochs or s.train.epochs, "text_col": text_col,
+                                   "label_col": label_col})
+            result["out"] = str(out)
+    if as_json:
+        return emit_json(result)
+    shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data")}
+    console().print(metrics_table(f"{s.name} on {data}", shown))
+
+
+@app.command("eval")
+def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `rdzoo train --out`.")],
+             data: DataOpt = "trec", text_col: TextColOpt = None, label_col: LabelColOpt = None,
+             on_bad_line: BadLineOpt = "error", as_json: JsonOpt = False):
+    """Evaluate a saved run on a dataset's dev and test splits."""
+    from .runs import load_run
+
+    loaded = load_run(run)
+    dataset = load_dataset(data, text_col, label_col, on_bad_line)
+    result = {"run": str(run), "data": data}
+    for split in ("dev", "test"):
+        part = getattr(dataset, split)
+        if part is not None and len(part):
+            m = loaded.evaluate(part)
+            result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
+    if as_json:
+        return emit_json(result)
+    console().print(metrics_table(f"{run} on {data}", {k: v for k, v in result.items() if k not in ("run", "data")}))
+
+
+@app.command()
+def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `rdzoo train --out`.")],
+            texts: Annotated[list[str], typer.Argument(help="One or more sentences.")],
+            as_json: JsonOpt = False):
+    """Print the predicted label of each sentence."""
+    from .runs import load_run
+
+    labels = load_run(run).predict(texts)
+    if as_json:
+        return emit_json([{"text": t, "label": l} for t, l in zip(texts, labels)])
+    for label in labels:
+        sys.stdout.write(f"{label}\n")
+
+
 def main() -> None:
+    from .errors import TrainingError
+    from .text.data import DataError
     from .weights import WeightsError
 
     try:
@@ -142,7 +270,10 @@ def main() -> None:
     except (SpecError, UsageError) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(2)
-    except WeightsError as exc:
+    except DataError as exc:
+        sys.stderr.write(f"rdzoo: error: {exc}\n")
+        sys.exit(2)
+    except (WeightsError, TrainingError) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(1)
     except KeyboardInterrupt:

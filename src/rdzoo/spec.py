@@ -300,6 +300,8 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
         if not isinstance(value, bool):
             raise SpecError(path, f"expected true or false, got {_describe(value)}")
         return value
+    if tp in (int, float) and isinstance(value, str):
+        value = _number(value)  # YAML 1.1 reads 1e-3 as a string
     if tp is int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -319,6 +321,15 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
             raise SpecError(path, f"string of {len(value):,} characters is too long")
         return value
     raise TypeError(f"unsupported field type {tp!r}")  # a bug in the dataclasses above
+
+
+def _number(text: str) -> Any:
+    for parse in (int, float):
+        try:
+            return parse(text.replace("_", ""))
+        except ValueError:
+            pass
+    return text
 
 
 def _type_name(tp: Any) -> str:

@@ -1,0 +1,128 @@
+"""Tokenizers: word-level, character-level, and BPE (the `tokenizers` library).
+
+The vocabulary is built from the training split only. Id 0 is padding and id 1
+is the unknown token in every kind. Sequences are cut to `max_len` ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+PAD, UNK = "<pad>", "<unk>"
+WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words, and punctuation as separate tokens
+
+
+class Tokenizer:
+    kind = ""
+
+    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True):
+        self.vocab, self.max_len, self.lowercase = vocab, max_len, lowercase
+        self.index = {tok: i for i, tok in enumerate(vocab)}
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def pieces(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def encode(self, text: str) -> list[int]:
+        if self.lowercase:
+            text = text.lower()
+        ids = [self.index.get(p, 1) for p in self.pieces(text)[: self.max_len]]
+        return ids or [1]  # an empty text still yields one (unknown) token
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "max_len": self.max_len, "lowercase": self.lowercase, "vocab": self.vocab}
+
+    @classmethod
+    def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool):
+        counts = Counter()
+        probe = cls([PAD, UNK], max_len, lowercase)
+        for text in texts:
+            counts.update(probe.pieces(text.lower() if lowercase else text))
+        # most frequent first, ties alphabetical: the same data always gives the same ids
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        return cls([PAD, UNK, *ranked[: max(vocab_size - 2, 0)]], max_len, lowercase)
+
+
+class WordTokenizer(Tokenizer):
+    kind = "word"
+
+    def pieces(self, text: str) -> list[str]:
+        return WORD.findall(text)
+
+
+class CharTokenizer(Tokenizer):
+    kind = "char"
+
+    def pieces(self, text: str) -> list[str]:
+        return list(text)
+
+
+class BPETokenizer:
+    """Byte-pair encoding trained with Hugging Face `tokenizers` on the training split."""
+
+    kind = "bpe"
+
+    def __init__(self, backend, max_len: int):
+        self.backend, self.max_len = backend, max_len
+        self.backend.enable_truncation(max_len)
+
+    def __len__(self) -> int:
+        return self.backend.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.backend.encode(text).ids or [1]
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids or [1] for e in self.backend.encode_batch(texts)]
+
+    def to_dict(self) -> dict:
+        return {"kind": "bpe", "max_len": self.max_len, "backend": json.loads(self.backend.to_str())}
+
+    @classmethod
+    def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool):
+        from tokenizers import Tokenizer as HFTokenizer
+        from tokenizers import models, normalizers, pre_tokenizers, trainers
+
+        backend = HFTokenizer(models.BPE(unk_token=UNK))
+        backend.normalizer = normalizers.Sequence([normalizers.NFKC()] + ([normalizers.Lowercase()] if lowercase else []))
+        backend.pre_tokenizer = pre_tokenizers.Whitespace()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=[PAD, UNK],
+                                      show_progress=False)
+        backend.train_from_iterator(texts, trainer=trainer)
+        return cls(backend, max_len)
+
+
+KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer}
+
+
+def fit_tokenizer(embedding, texts: list[str]):
+    """The spec's embedding section chooses the kind, the cap on the vocabulary and the length."""
+    return KINDS[embedding.kind].fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len,
+                                     embedding.lowercase)
+
+
+def tokenizer_from_dict(data: dict):
+    if data.get("kind") == "bpe":
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return BPETokenizer(HFTokenizer.from_str(json.dumps(data["backend"])), data["max_len"])
+    cls = KINDS.get(data.get("kind"))
+    if cls is None or not isinstance(data.get("vocab"), list):
+        raise ValueError(f"not an rdzoo tokenizer file (kind {data.get('kind')!r})")
+    return cls(data["vocab"], data["max_len"], data.get("lowercase", True))
+
+
+def save_tokenizer(tokenizer, path: Path) -> None:
+    path.write_text(json.dumps(tokenizer.to_dict(), ensure_ascii=False))
+
+
+def load_tokenizer(path: Path):
+    return tokenizer_from_dict(json.loads(path.read_text()))

@@ -1,0 +1,219 @@
+"""Fit and evaluate a spec on text data.
+
+The loop: length-bucketed batches, an optimizer from timm's
+`create_optimizer_v2` (AdamW by default; lamb, radam, adadelta, lookahead_*
+...), linear warm-up then cosine or linear decay from timm's schedulers,
+label smoothing, gradient clipping, Kim's max-norm on the classifier, early
+stopping on dev accuracy with the best weights kept, and a guard that stops on
+a NaN or infinite loss. Seeded: the same spec and data give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from . import metrics
+from .errors import TrainingError
+from .spec import Spec, SpecError, did_you_mean
+from .text.batching import batches
+from .text.data import Split, TextData, split_off
+from .text.tokenize import fit_tokenizer
+
+EVAL_BATCH = 256
+
+
+@dataclass
+class FitResult:
+    spec: Spec  # with the real vocabulary size and number of classes
+    model: torch.nn.Module
+    tokenizer: object
+    label_names: list[str]
+    metrics: dict
+    history: list[dict] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def check_optimizer(name: str) -> None:
+    from timm.optim import list_optimizers
+
+    known = list_optimizers()
+    base = name.removeprefix("lookahead_")
+    if base not in known:
+        raise SpecError("train.optimizer", f"{name!r} is not an optimizer timm knows (e.g. adamw, lamb, radam, adadelta, "
+                        f"sgd, lookahead_adamw){did_you_mean(base, known)}")
+
+
+def make_optimizer(model, train):
+    from timm.optim import create_optimizer_v2
+
+    check_optimizer(train.optimizer)
+    return create_optimizer_v2(model, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
+
+
+def make_scheduler(optimizer, train, steps_per_epoch: int, epochs: int):
+    """Per-step schedule: linear warm-up, then cosine, linear or constant."""
+    from timm.scheduler import CosineLRScheduler, PolyLRScheduler, StepLRScheduler
+
+    total = max(epochs * steps_per_epoch, 1)
+    warmup = min(int(train.warmup_epochs * steps_per_epoch), total - 1)
+    common = dict(warmup_t=warmup, warmup_lr_init=train.lr * 0.01 if warmup else 0.0, t_in_epochs=False)
+    if train.schedule == "cosine":
+        return CosineLRScheduler(optimizer, t_initial=total, lr_min=train.lr * 0.01, **common)
+    if train.schedule == "linear":
+        return PolyLRScheduler(optimizer, t_initial=total, power=1.0, lr_min=0.0, **common)
+    return StepLRScheduler(optimizer, decay_t=total + 1, decay_rate=1.0, **common)
+
+
+@torch.no_grad()
+def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH) -> list[int]:
+    was_training = model.training
+    model.eval()
+    pred = [0] * len(ids)
+    for tokens, _, group in batches(ids, None, batch_size):
+        for i, p in zip(group, model(tokens).argmax(-1).tolist()):
+            pred[i] = p
+    model.train(was_training)
+    return pred
+
+
+def evaluate(model, tokenizer, split: Split, label_names: list[str]) -> dict:
+    """Accuracy and macro-F1 of a model on a split whose labels were all seen in training."""
+    lookup = {name: i for i, name in enumerate(label_names)}
+    unseen = sorted(set(split.labels) - set(lookup))
+    if unseen:
+        raise TrainingError(f"labels the model was not trained on: {', '.join(map(repr, unseen[:5]))}; "
+                            f"it knows: {', '.join(label_names)}")
+    gold = [lookup[label] for label in split.labels]
+    pred = predict_ids(model, tokenizer.encode_batch(split.texts))
+    return {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
+            "n": len(gold)}
+
+
+def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
+        on_epoch: Callable[[int, float], None] | None = None, max_seconds: float | None = None) -> FitResult:
+    """Train `spec` on `data`; return the best-on-dev model and its metrics.
+
+    `on_epoch(epoch, dev_accuracy)` runs after each epoch; it may raise to stop
+    (the search's pruner does). `max_seconds` stops after the epoch that
+    crosses it.
+    """
+    from .families import build_model
+
+    train_cfg = spec.train
+    epochs = epochs or train_cfg.epochs
+    seed_everything(train_cfg.seed)
+    check_optimizer(train_cfg.optimizer)
+    train_split, dev_split = data.train, data.dev
+    if dev_split is None or not len(dev_split):
+        train_split, dev_split = split_off(data.train, train_cfg.dev_fraction, train_cfg.seed)
+    label_names = data.label_names
+    lookup = {name: i for i, name in enumerate(label_names)}
+
+    tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
+    spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
+    model = build_model(spec)
+    optimizer = make_optimizer(model, train_cfg)
+    train_ids = tokenizer.encode_batch(train_split.texts)
+    train_y = [lookup[label] for label in train_split.labels]
+    dev_ids = tokenizer.encode_batch(dev_split.texts)
+    dev_gold = [lookup.get(label, -1) for label in dev_split.labels]
+    steps_per_epoch = math.ceil(len(train_ids) / train_cfg.batch_size)
+    scheduler = make_scheduler(optimizer, train_cfg, steps_per_epoch, epochs)
+    classifier = getattr(model.head, "fc", None)
+    rng = random.Random(train_cfg.seed)
+
+    bar = _Progress(epochs * steps_per_epoch, spec.name) if progress else None
+    history, best_acc, best_state, best_epoch, stale = [], -1.0, None, 0, 0
+    step, tokens_seen, start = 0, 0, time.perf_counter()
+    try:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            epoch_loss, n_batches = 0.0, 0
+            for tokens, y, _ in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
+                loss = F.cross_entropy(model(tokens), y, label_smoothing=train_cfg.label_smoothing)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; lower train.lr "
+                        f"(now {train_cfg.lr:g}) or set train.clip_grad (now {train_cfg.clip_grad:g})")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if train_cfg.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip_grad)
+                optimizer.step()
+                step += 1
+                scheduler.step_update(step)
+                if train_cfg.max_norm and isinstance(classifier, torch.nn.Linear):
+                    with torch.no_grad():  # Kim (2014): rescale classifier rows to an L2 norm of at most s
+                        classifier.weight.data = torch.renorm(classifier.weight.data, 2, 0, train_cfg.max_norm)
+                epoch_loss += loss.item()
+                n_batches += 1
+                tokens_seen += int((tokens != 0).sum())
+                if bar:
+                    bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
+            dev_acc = metrics.accuracy(dev_gold, predict_ids(model, dev_ids))
+            history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
+                            "seconds": time.perf_counter() - start})
+            if dev_acc > best_acc:
+                best_acc, best_epoch, stale = dev_acc, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            if bar:
+                bar.advance(epoch, epochs, epoch_loss / max(n_batches, 1), best_acc, steps=0)
+            if on_epoch is not None:
+                on_epoch(epoch, dev_acc)
+            if train_cfg.patience and stale >= train_cfg.patience:
+                break
+            if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                break
+    finally:
+        if bar:
+            bar.close()
+    train_seconds = time.perf_counter() - start
+    model.load_state_dict(best_state)
+    model.eval()
+    result = {"dev_accuracy": best_acc, "best_epoch": best_epoch, "epochs": len(history),
+              "train_seconds": round(train_seconds, 3), "tokens_per_second": round(tokens_seen / max(train_seconds, 1e-9)),
+              "params": sum(p.numel() for p in model.parameters())}
+    if data.test is not None and len(data.test):
+        test = evaluate(model, tokenizer, data.test, label_names)
+        result.update(test_accuracy=test["accuracy"], macro_f1=test["macro_f1"])
+    else:
+        dev = evaluate(model, tokenizer, dev_split, label_names)
+        result.update(test_accuracy=None, macro_f1=dev["macro_f1"])
+    return FitResult(spec, model, tokenizer, label_names, result, history)
+
+
+class _Progress:
+    """A rich progress bar: epoch, loss, best dev accuracy and batches per second."""
+
+    def __init__(self, total: int, name: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+        self.task = self.progress.add_task(name, total=total, status="")
+        self.start = time.perf_counter()
+        self.done = 0
+        self.progress.start()
+
+    def advance(self, epoch, epochs, loss, best_acc, steps: int = 1):
+        self.done += steps
+        speed = self.done / max(time.perf_counter() - self.start, 1e-9)
+        dev = f"best dev {best_acc:.3f}" if best_acc >= 0 else "best dev -----"
+        self.progress.update(self.task, advance=steps,
+                             status=f"epoch {epoch}/{epochs}  loss {loss:.3f}  {dev}  {speed:.1f} batch/s")
+
+    def close(self):
+        self.progress.stop()

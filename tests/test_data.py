@@ -1,0 +1,124 @@
+import json
+
+import pytest
+
+from rdzoo.text.data import Columns, DataError, kfold, load_data, read_file
+from rdzoo.text.tokenize import fit_tokenizer, tokenizer_from_dict
+from rdzoo import spec
+
+from conftest import DATASETS
+
+
+def write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def test_builtin_trec_is_packaged_and_decoded():
+    d = load_data("trec")
+    assert d.sizes() == {"train": 5452, "dev": 0, "test": 500}
+    assert d.label_names == ["0", "1", "2", "3", "4", "5"]
+    assert any("cp1252" in n for n in d.notes)  # the training file is not UTF-8
+
+
+def test_shared_sst2_folder_with_dev_split():
+    d = load_data(DATASETS / "sst2")
+    assert d.sizes() == {"train": 6920, "dev": 872, "test": 1821}
+
+
+def test_cp1252_and_latin1_files_and_cr_line_ends(tmp_path):
+    raw = "1 caf\xe9 cr\xe8me\r\n0 na\xefve \x85 plan\r1 third line\n".encode("latin-1")
+    split, _, encoding = read_file(write(tmp_path / "d.txt", raw))
+    assert encoding == "cp1252"  # where 0x85 is an ellipsis, not a line end
+    assert split.texts == ["caf\xe9 cr\xe8me", "na\xefve \u2026 plan", "third line"]
+    # 0x81 is undefined in cp1252, so this file is latin-1, where 0x85 is NEL
+    raw = b"1 \x81bc\x850 second\r\n1 third"
+    split, _, encoding = read_file(write(tmp_path / "l.txt", raw))
+    assert encoding == "latin-1" and split.texts == ["\x81bc", "second", "third"]
+
+
+def test_nel_in_utf8(tmp_path):
+    split, _, encoding = read_file(write(tmp_path / "d.txt", "1 a b\u00850 c d".encode("utf-8")))
+    assert encoding == "utf-8" and split.labels == ["1", "0"]
+
+
+def test_bad_line_error_names_file_and_line_or_is_skipped(tmp_path):
+    path = write(tmp_path / "d.txt", b"pos good film\nneg bad film\nlonelylabel\npos fine\n")
+    with pytest.raises(DataError, match=r"d\.txt, line 3: .*no text"):
+        read_file(path)
+    split, skipped, _ = read_file(path, on_bad_line="skip")
+    assert skipped == 1 and split.labels == ["pos", "neg", "pos"]
+
+
+def test_csv_tsv_jsonl_with_chosen_columns_and_string_labels(tmp_path):
+    write(tmp_path / "r.csv", b'id,review,stars\n1,"great, really",5\n2,awful,1\n3,"fine ""ok""",3\n')
+    split, _, _ = read_file(tmp_path / "r.csv", Columns("review", "stars"))
+    assert split.texts == ["great, really", "awful", 'fine "ok"'] and split.labels == ["5", "1", "3"]
+    write(tmp_path / "r.tsv", b"text\tlabel\nhello world\tgreeting\nbye\tfarewell\n")
+    assert read_file(tmp_path / "r.tsv")[0].labels == ["greeting", "farewell"]
+    write(tmp_path / "r.jsonl", b'{"sentence": "yes", "y": 1}\n{"sentence": "no", "y": 0}\n')
+    assert read_file(tmp_path / "r.jsonl", Columns("sentence", "y"))[0].labels == ["1", "0"]
+
+
+def test_missing_column_lists_the_columns(tmp_path):
+    write(tmp_path / "r.csv", b"review,stars\ngood,5\n")
+    with pytest.raises(DataError, match="no column 'text'.*--text-col.*review, stars"):
+        read_file(tmp_path / "r.csv")
+    write(tmp_path / "r.jsonl", b'{"text": "x"}\n')
+    with pytest.raises(DataError, match="line 1.*'label'"):
+        read_file(tmp_path / "r.jsonl")
+
+
+def test_single_file_is_split_deterministically_and_kfold(tmp_path):
+    lines = "".join(f"{i % 3} sentence number {i}\n" for i in range(100)).encode()
+    write(tmp_path / "all.txt", lines)
+    a, b = load_data(tmp_path / "all.txt"), load_data(tmp_path / "all.txt")
+    assert a.sizes() == {"train": 90, "dev": 0, "test": 10} and a.test.texts == b.test.texts
+    assert load_data(tmp_path / "all.txt", seed=1).test.texts != a.test.texts
+    folds = kfold(a, 5)
+    assert len(folds) == 5 and sum(len(f.test) for f in folds) == 90
+    held = [t for f in folds for t in f.test.texts]
+    assert sorted(held) == sorted(a.train.texts)  # every example is held out exactly once
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "no examples"),
+    (b"1 a\n1 b\n1 c\n", "single class"),
+    (b"\x00\x01\x02binary", "binary"),
+])
+def test_unusable_datasets_get_clear_errors(tmp_path, content, message):
+    write(tmp_path / "d.txt", content)
+    with pytest.raises(DataError, match=message):
+        load_data(tmp_path / "d.txt")
+
+
+def test_test_label_unseen_in_training(tmp_path):
+    write(tmp_path / "train.txt", b"a x y\nb y z\n")
+    write(tmp_path / "test.txt", b"c z z\n")
+    with pytest.raises(DataError, match="test labels never seen in training: 'c'"):
+        load_data(tmp_path)
+
+
+def test_unknown_dataset_suggests_builtin():
+    with pytest.raises(DataError, match="did you mean 'trec'"):
+        load_data("trce")
+
+
+@pytest.mark.parametrize("kind", ["word", "char", "bpe"])
+def test_tokenizer_round_trip(kind):
+    d = load_data("trec")
+    emb = spec.load("kim-cnn", {"embedding.kind": kind, "embedding.vocab_size": 500, "embedding.max_len": 20}).embedding
+    tok = fit_tokenizer(emb, d.train.texts)
+    assert len(tok) <= 500
+    ids = tok.encode_batch(d.test.texts[:50])
+    assert all(1 <= len(x) <= 20 for x in ids) and all(0 < i < len(tok) for x in ids for i in x)
+    again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.encode_batch(d.test.texts[:50]) == ids
+
+
+def test_word_tokenizer_rules():
+    emb = spec.load("kim-cnn", {"embedding.min_freq": 2}).embedding
+    tok = fit_tokenizer(emb, ["Hello, world!", "hello there", "world peace"])
+    assert tok.vocab[:2] == ["<pad>", "<unk>"]
+    assert set(tok.vocab[2:]) == {"hello", "world"}  # min_freq 2; punctuation split; lowercased
+    assert tok.encode("HELLO, unseen") == [tok.index["hello"], 1, 1]

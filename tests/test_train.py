@@ -1,0 +1,101 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import rdzoo
+from rdzoo import spec
+from rdzoo.errors import TrainingError
+from rdzoo.runs import save_run
+from rdzoo.text.data import load_data
+from rdzoo.train import fit
+
+FAST = {"embedding.dim": 32, "encoder.stem_channels": 32, "train.epochs": 3, "train.batch_size": 32, "train.lr": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_data("synthetic")
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic):
+    return fit(spec.load("kim-cnn", FAST), synthetic)
+
+
+def test_synthetic_task_is_learned_in_seconds(trained):
+    m = trained.metrics
+    assert m["test_accuracy"] >= 0.9 and m["dev_accuracy"] >= 0.9
+    assert m["train_seconds"] < 30 and m["epochs"] == 3 and m["tokens_per_second"] > 0
+    assert trained.spec.head.num_classes == 2 and trained.spec.embedding.vocab_size == len(trained.tokenizer)
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("densenet-text-tiny", {"embedding.dim": 32, "encoder.growth_rate": 8, "encoder.stem_channels": 16, "train.lr": 1e-2}),
+    ("transformer-text-tiny", {"encoder.d_model": 64, "encoder.heads": 2, "train.lr": 2e-3}),
+    ("resnet-text-10", {"embedding.dim": 32, "encoder.channels": 32, "train.lr": 1e-2}),
+])
+def test_every_family_learns_the_synthetic_task(synthetic, name, overrides):
+    result = fit(spec.load(name, {**overrides, "train.epochs": 4, "train.batch_size": 32}), synthetic)
+    assert result.metrics["test_accuracy"] >= 0.9, result.history
+
+
+def test_training_is_reproducible(synthetic, trained):
+    again = fit(spec.load("kim-cnn", FAST), synthetic)
+    assert again.metrics["test_accuracy"] == trained.metrics["test_accuracy"]
+    assert [h["loss"] for h in again.history] == [h["loss"] for h in trained.history]
+
+
+def test_saved_run_reloads_with_identical_predictions(tmp_path, synthetic, trained):
+    save_run(trained, tmp_path / "run", {"data": "synthetic"})
+    run = rdzoo.load(tmp_path / "run")
+    texts = synthetic.test.texts[:100]
+    ids = trained.tokenizer.encode_batch(texts)
+    from rdzoo.text.batching import pad
+
+    with torch.no_grad():
+        torch.testing.assert_close(run.model(pad(ids)), trained.model.eval()(pad(ids)), rtol=0, atol=0)
+    assert run.predict(texts) == [trained.label_names[i] for i in trained.model(pad(ids)).argmax(-1).tolist()]
+    assert run.evaluate(synthetic.test)["accuracy"] == pytest.approx(trained.metrics["test_accuracy"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test_accuracy"] == trained.metrics["test_accuracy"] and len(metrics["history"]) == 3
+
+
+def test_nan_loss_stops_with_a_clear_error(synthetic):
+    bad = spec.load("kim-cnn", {**FAST, "train.optimizer": "sgd", "train.lr": 100, "train.max_norm": 0, "encoder.act": "gelu"})
+    with pytest.raises(TrainingError, match="loss became (nan|inf).*lower train.lr"):
+        fit(bad, synthetic)
+
+
+def test_early_stopping_and_callback(synthetic):
+    seen = []
+    result = fit(spec.load("kim-cnn", {**FAST, "train.epochs": 30, "train.patience": 2}), synthetic,
+                 on_epoch=lambda e, acc: seen.append((e, acc)))
+    assert result.metrics["epochs"] < 30 and len(seen) == result.metrics["epochs"]
+    assert result.metrics["dev_accuracy"] == max(acc for _, acc in seen)
+    assert result.metrics["best_epoch"] == 1 + [acc for _, acc in seen].index(result.metrics["dev_accuracy"])
+
+
+@pytest.mark.parametrize("optimizer", ["lamb", "radam", "lookahead_adamw", "adadelta"])
+def test_timm_optimizers(synthetic, optimizer):
+    lr = 1.0 if optimizer == "adadelta" else 2e-3
+    result = fit(spec.load("kim-cnn", {**FAST, "train.optimizer": optimizer, "train.lr": lr, "train.epochs": 1}), synthetic)
+    assert result.metrics["epochs"] == 1
+
+
+def test_cli_train_eval_predict(tmp_path):
+    def run(*args):
+        proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    sets = [x for k, v in FAST.items() for x in ("--set", f"{k}={v}")]
+    out = json.loads(run("train", "kim-cnn", "--data", "synthetic", *sets, "--out", str(tmp_path / "r"), "--json"))
+    for key in ("dev_accuracy", "test_accuracy", "macro_f1", "epochs", "train_seconds", "params"):
+        assert key in out
+    ev = json.loads(run("eval", str(tmp_path / "r"), "--data", "synthetic", "--json"))
+    assert ev["test_accuracy"] == pytest.approx(out["test_accuracy"])
+    labels = run("predict", str(tmp_path / "r"), "it was not good at all", "a truly superb film").split()
+    assert labels == ["neg", "pos"]
