@@ -4,6 +4,7 @@ inside the commands that need them, so `rdzoo --help` and `rdzoo list` start fas
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -260,8 +261,335 @@ def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `r
         sys.stdout.write(f"{label}\n")
 
 
+StorageOpt = Annotated[str, typer.Option("--storage", help="Database URL (any SQLAlchemy URL Optuna accepts) or a SQLite file path.")]
+StudyOpt = Annotated[Optional[str], typer.Option("--study", help="Study name (default: the most recently updated).")]
+
+
+def parse_duration(text: str | None) -> float | None:
+    """'90', '90s', '30m', '1.5h' -> seconds."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        raise UsageError(f"--timeout {text!r}: expected seconds or a number with s, m, h or d (e.g. 30m, 1h)") from None
+    if seconds <= 0:
+        raise UsageError(f"--timeout {text!r}: must be positive")
+    return seconds
+
+
+def parse_count(text: str | None) -> float | None:
+    """'2M', '500k', '1.5e6' -> a number."""
+    if text is None:
+        return None
+    units = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
+    value, scale = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        return float(value) * scale
+    except ValueError:
+        raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
+
+
+class SearchDisplay:
+    """Live view of a search: trials done, best so far, the running trial, ETA."""
+
+    def __init__(self, cfg, quiet: bool):
+        self.cfg, self.quiet = cfg, quiet
+        self.start = None
+        self.done_at_start = None
+        self.best = None
+        self.current = "-"
+        self.progress = None
+
+    def __enter__(self):
+        import time
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.start = time.perf_counter()
+        if not self.quiet:
+            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=console_err())
+            self.task = self.progress.add_task(f"search {self.cfg.study}", total=self.cfg.trials, status="")
+            self.progress.start()
+        return self
+
+    def _update(self, done):
+        if self.progress is None:
+            return
+        best = f"best {self.best:.4f}" if isinstance(self.best, float) else "best -"
+        self.progress.update(self.task, completed=done, status=f"{best}  running: {self.current}")
+
+    def trial_started(self, number, family, done):
+        if self.done_at_start is None:
+            self.done_at_start = done
+        self.current = f"#{number} {family}"
+        self._update(done)
+
+    def trial_finished(self, frozen, info, done, best):
+        self.best = best
+        self.current = "-"
+        self._update(done)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def console_err():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+def search(space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
+           data: DataOpt = "trec",
+           trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Target number of finished trials in the study.")] = 50,
+           timeout: Annotated[Optional[str], typer.Option(help="Stop after this long: 3600, 90m, 1h.")] = None,
+           study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: SPACE-DATA).")] = None,
+           storage: StorageOpt = "sqlite:///rdzoo.db",
+           sampler: Annotated[str, typer.Option(help="tpe (multivariate, grouped), random, nsga2 or gp.")] = "tpe",
+           pruner: Annotated[str, typer.Option(help="hyperband, median or none.")] = "hyperband",
+           seed: Annotated[Optional[int], typer.Option(help="Seed the sampler for a reproducible study.")] = None,
+           epochs: Annotated[Optional[int], typer.Option(min=1, help="Override the space's training epochs.")] = None,
+           objectives: Annotated[str, typer.Option(help="accuracy, or accuracy plus params, latency or flops: accuracy,params.")] = "accuracy",
+           max_params: Annotated[Optional[str], typer.Option("--max-params", help="Refuse sampled specs above this size (e.g. 20M).")] = None,
+           workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes on the same study.")] = 1,
+           n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Threads per worker (Optuna n_jobs).")] = 1,
+           text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
+           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display.")] = False,
+           top: Annotated[int, typer.Option(help="Best configurations to print at the end.")] = 5,
+           as_json: JsonOpt = False):
+    """Search architectures with Optuna; every trial is stored in the database."""
+    from .space import load_space
+
+    space_obj = load_space(space)
+    objective_list = [o.strip() for o in objectives.split(",") if o.strip()]
+    from .search import OBJECTIVES, PRUNERS, SAMPLERS
+
+    for name, value, allowed in (("--sampler", sampler, SAMPLERS), ("--pruner", pruner, PRUNERS)):
+        if value not in allowed:
+            raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}")
+    if not objective_list or objective_list[0] != "accuracy" or any(o not in OBJECTIVES for o in objective_list) \
+            or len(set(objective_list)) != len(objective_list):
+        raise UsageError(f"--objectives {objectives!r}: start with accuracy, then any of params, latency, flops")
+    data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
+    study_name = study or f"{space_obj.name}-{data_label}"
+    if workers > 1:
+        return _spawn_workers(workers, study_name, storage, top, as_json, quiet)
+    dataset = load_dataset(data, text_col, label_col, on_bad_line)
+    threads = os.environ.get("RDZOO_THREADS")
+    import torch
+
+    if threads:
+        torch.set_num_threads(int(threads))
+    from .search import SearchConfig, run_search
+
+    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
+                       sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
+                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs)
+    with SearchDisplay(cfg, quiet or as_json) as display:
+        outcome = run_search(cfg, dataset, display)
+    if outcome["interrupted"]:
+        console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
+                            "run the same command to continue")
+    _print_best(storage, study_name, top, as_json, objectives=objective_list, outcome=outcome)
+    if outcome["interrupted"]:
+        raise typer.Exit(130)
+
+
+def _spawn_workers(workers, study_name, storage, top, as_json, quiet):
+    """Start N copies of this command as worker processes on one study, and wait."""
+    import subprocess
+
+    from .search import default_workers_threads
+
+    argv = [a for a in sys.argv[1:]]
+    args, skip = [], False
+    for a in argv:  # drop --workers N / --workers=N from the workers' command line
+        if skip:
+            skip = False
+            continue
+        if a == "--workers":
+            skip = True
+            continue
+        if a.startswith("--workers="):
+            continue
+        args.append(a)
+    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers))}
+    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
+    procs = [subprocess.Popen(worker_args, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    codes = []
+    try:
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:
+        for p in procs:
+            p.wait()
+        raise
+    if any(c not in (0, 130) for c in codes):
+        console_err().print(f"workers exited with {codes}")
+    _print_best(storage, study_name, top, as_json)
+    if any(c not in (0, 130) for c in codes):
+        raise typer.Exit(1)
+
+
+def _print_best(storage, study, top, as_json, objectives=None, outcome=None):
+    if top <= 0:
+        return
+    from .store import Store
+
+    s = Store.open(storage)
+    rows = s.best(study, top=top)
+    if as_json:
+        return emit_json({**(outcome or {}), "best": [_public(r) for r in rows]})
+    console().print(best_table(rows, f"best of study {study}"))
+
+
+def _public(row: dict) -> dict:
+    keep = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
+            "macro_f1", "train_seconds", "epochs", "objective_values", "spec")
+    return {k: row[k] for k in keep}
+
+
+def best_table(rows, title):
+    from rich.table import Table
+
+    table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "dev acc", "test acc", "train s",
+                  title=title, box=None)
+    for rank, r in enumerate(rows, 1):
+        table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", human(r["params"] or 0),
+                      human(r["flops"] or 0), f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "-",
+                      f"{r['dev_accuracy']:.4f}" if r["dev_accuracy"] is not None else "-",
+                      f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-",
+                      f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-")
+    return table if rows else "no completed trials match"
+
+
+def _resolve_study(store, study):
+    if study:
+        if study not in store.study_names():
+            from .spec import did_you_mean
+
+            names = store.study_names()
+            raise UsageError(f"no study {study!r} in {store.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
+        return study
+    latest = store.latest_study()
+    if latest is None:
+        raise UsageError(f"no finished trials in {store.url}; run `rdzoo search` first")
+    return latest
+
+
+@app.command()
+def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False):
+    """The studies in the database: trials, best dev accuracy, last update."""
+    import datetime
+
+    from .store import Store
+
+    rows = Store.open(storage).summary()
+    if as_json:
+        return emit_json(rows)
+    from rich.table import Table
+
+    table = Table("study", "complete", "pruned", "failed", "best dev acc", "last update", box=None)
+    for r in rows:
+        when = datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
+        best = f"{r['best_dev_accuracy']:.4f}" if r["best_dev_accuracy"] is not None else "-"
+        table.add_row(r["study"], str(r["complete"]), str(r["pruned"]), str(r["failed"]), best, when)
+    console().print(table if rows else f"no studies in {storage}")
+
+
+@app.command()
+def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
+         top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many to show.")] = 5,
+         family: Annotated[Optional[str], typer.Option(help="resnet, densenet or transformer.")] = None,
+         skip: Annotated[Optional[str], typer.Option(help="Only this skip type.")] = None,
+         max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
+         min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev accuracy.")] = None,
+         sort: Annotated[str, typer.Option(help="dev_accuracy, test_accuracy, params, flops, latency_ms, train_seconds.")] = "dev_accuracy",
+         pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
+         as_json: JsonOpt = False):
+    """The best configurations of a study, with filters."""
+    from .spec import FAMILIES, SKIPS, did_you_mean
+    from .store import SORTABLE, Store
+
+    for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIPS), ("--sort", sort, SORTABLE)):
+        if value is not None and value not in allowed:
+            raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
+    store = Store.open(storage)
+    study = _resolve_study(store, study)
+    filters = dict(family=family, skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy)
+    if pareto:
+        objectives = _study_objectives(store, study)
+        if len(objectives) < 2:
+            raise UsageError(f"study {study!r} has one objective; --pareto needs a search run with --objectives accuracy,params")
+        rows = store.pareto(study, objectives, **filters)[:top]
+        title = f"Pareto front of {study} ({', '.join(objectives)})"
+    else:
+        rows = store.best(study, top=top, sort=sort, **filters)
+        title = f"best of study {study}"
+    if as_json:
+        return emit_json([_public(r) for r in rows])
+    console().print(best_table(rows, title))
+
+
+def _study_objectives(store, study) -> list[str]:
+    import sqlalchemy as sa
+
+    try:
+        with store.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT a.value_json FROM study_user_attributes a JOIN studies s ON a.study_id = s.study_id "
+                "WHERE s.study_name = :n AND a.key = 'objectives'"), {"n": study}).fetchone()
+    except sa.exc.DatabaseError:
+        return ["accuracy"]
+    return json.loads(row[0]) if row else ["accuracy"]
+
+
+@app.command()
+def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
+           trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
+           best_: Annotated[bool, typer.Option("--best", help="Export the best trial (by dev accuracy).")] = False,
+           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
+           name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None):
+    """Write a trial's spec as YAML that `rdzoo build` and `rdzoo train` accept."""
+    from .spec import from_dict
+    from .store import Store
+
+    if (trial is None) == (not best_):
+        raise UsageError("pass --best or --trial N (one of them)")
+    store = Store.open(storage)
+    study = _resolve_study(store, study)
+    if best_:
+        rows = store.best(study, top=1)
+        if not rows:
+            raise UsageError(f"study {study!r} has no completed trial yet")
+        row = rows[0]
+    else:
+        row = store.trial(study, trial)
+        if row is None:
+            raise UsageError(f"study {study!r} has no recorded trial {trial}")
+    if row["state"] != "COMPLETE":
+        console_err().print(f"note: trial {row['trial']} ended {row['state']}" + (f" ({row['error']})" if row["error"] else ""))
+    spec_dict = dict(row["spec"])
+    spec_dict["name"] = name or (out.stem if out else spec_dict.get("name", f"{study}-trial-{row['trial']}"))
+    acc = f"dev accuracy {row['dev_accuracy']:.4f}, " if row["dev_accuracy"] is not None else ""
+    spec_dict["description"] = f"trial {row['trial']} of study {study} ({acc}{row['params'] or 0:,} parameters)"
+    text = from_dict(spec_dict).to_yaml()
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
+
+
 def main() -> None:
-    from .errors import TrainingError
+    from .errors import StoreError, TrainingError
     from .text.data import DataError
     from .weights import WeightsError
 
@@ -273,7 +601,7 @@ def main() -> None:
     except DataError as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(2)
-    except (WeightsError, TrainingError) as exc:
+    except (WeightsError, TrainingError, StoreError) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(1)
     except KeyboardInterrupt:

@@ -3,3 +3,7 @@
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, say); the message says what to change."""
+
+
+class StoreError(RuntimeError):
+    """The study database cannot be used (not an rdzoo/Optuna database, a newer schema...)."""

@@ -43,7 +43,7 @@ class SpecError(ValueError):
     """A spec or search space is invalid; the message names the key path."""
 
     def __init__(self, path: str, message: str):
-        self.path = path
+        self.path, self.message = path, message
         super().__init__(f"{path}: {message}" if path else message)
 
 
@@ -447,6 +447,31 @@ def _validate(spec: Spec) -> None:
         raise SpecError("embedding.positions", f"rotary positions act inside attention; the {spec.family} family has none: use none, learned or sinusoidal")
     if emb.token_types and spec.family != "transformer":
         raise SpecError("embedding.token_types", "token types are a transformer input; use 0")
+
+
+def check_value(family: str, dotted: str, value: Any) -> None:
+    """Check one value against the spec field at a dotted key path (used for search spaces)."""
+    cls: Any = Spec
+    path = ""
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(cls):
+            raise SpecError(path, f"is a value, not a section, so {dotted} is not a spec key")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if part not in fields:
+            raise SpecError(_join(path, part), f"unknown key; allowed keys: {', '.join(fields)}{did_you_mean(part, fields)}")
+        meta = dict(fields[part].metadata)
+        tp = ENCODERS[family] if (cls is Spec and part == "encoder") else typing.get_type_hints(cls)[part]
+        path = _join(path, part)
+        cls = tp
+    if dotted == "head" and value == "none":
+        return
+    if dataclasses.is_dataclass(cls) and isinstance(value, dict):
+        for key, sub in value.items():
+            check_value(family, f"{dotted}.{key}", sub)
+        return
+    _convert(cls, value, path, meta)
+    if dotted == "encoder.skip" and value not in FAMILY_SKIPS[family]:
+        raise SpecError(dotted, f"{value!r} is not supported by the {family} family; it supports: {', '.join(FAMILY_SKIPS[family])}")
 
 
 # --- merging, inheritance, overrides --------------------------------------------------

@@ -1,0 +1,288 @@
+"""Architecture search with Optuna: sample a spec per trial, train it, record it.
+
+Every trial samples a spec from the search space (define-by-run), validates it
+and checks `max_params` before building anything, trains it with
+`train.fit` while reporting dev accuracy per epoch for pruning, and returns
+dev accuracy (test accuracy is recorded, never optimized). `--trials N` is the
+study's target of finished (complete or pruned) trials, so rerunning the same
+command after a crash or Ctrl-C continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from .space import Space
+from .spec import SpecError, from_dict
+from .store import Store
+
+SAMPLERS = ("tpe", "random", "nsga2", "gp")
+PRUNERS = ("hyperband", "median", "none")
+OBJECTIVES = ("accuracy", "params", "latency", "flops")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+PROFILE_LENGTH = 64  # tokens per sequence for the recorded FLOPs and latency
+PROFILE_BATCH = 32
+HEARTBEAT_SECONDS = 20
+GRACE_SECONDS = 60
+
+
+@dataclass
+class SearchConfig:
+    space: Space
+    data_name: str
+    study: str
+    storage: str
+    trials: int = 50
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    seed: int | None = None
+    epochs: int | None = None
+    objectives: list[str] = field(default_factory=lambda: ["accuracy"])
+    max_params: float = 2e9
+    n_jobs: int = 1
+
+
+class Surplus(Exception):
+    """A racing worker started a trial past the target; it is closed without training."""
+
+
+def make_sampler(name: str, seed: int | None, multi: bool):
+    if name == "tpe":
+        # multivariate + group: the family decides which parameters exist (Optuna's advice for
+        # conditional spaces); constant_liar keeps parallel workers from sampling the same point
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=8)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    raise SpecError("--sampler", f"{name!r} is not one of: {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str, epochs: int):
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise SpecError("--pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
+
+
+def make_storage(url: str):
+    """Optuna's RDB storage with heartbeats: a trial whose worker died is failed after the
+    grace period and retried by a live worker."""
+    from .store import make_engine, normalize_url
+
+    url = normalize_url(url)
+    make_engine(url).dispose()  # sets WAL on a SQLite file before Optuna connects
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+
+
+def quiet_optuna() -> None:
+    """rdzoo shows its own progress; Optuna's per-trial log lines and experimental-feature
+    warnings (heartbeat, multivariate TPE) would only repeat it."""
+    import warnings
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def open_study(cfg: SearchConfig):
+    directions = ["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives]
+    epochs = cfg.epochs or _space_epochs(cfg.space)
+    multi = len(directions) > 1
+    study = optuna.create_study(
+        study_name=cfg.study, storage=make_storage(cfg.storage), load_if_exists=True, directions=directions,
+        sampler=make_sampler(cfg.sampler, cfg.seed, multi),
+        pruner=optuna.pruners.NopPruner() if multi else make_pruner(cfg.pruner, epochs))
+    if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else
+                                  optuna.study.StudyDirection.MINIMIZE for d in directions]:
+        raise SpecError("--objectives", f"study {cfg.study!r} already optimizes {len(study.directions)} objective(s); "
+                        "use the same --objectives or a new --study")
+    attrs = study.user_attrs
+    mine = {"space": cfg.space.name, "data": cfg.data_name, "objectives": cfg.objectives}
+    for key, value in mine.items():
+        if key in attrs and attrs[key] != value:
+            raise SpecError("--study", f"study {cfg.study!r} was run with {key} {attrs[key]!r}, not {value!r}; "
+                            "pass the same settings to resume it, or a new --study name")
+        if key not in attrs:
+            study.set_user_attr(key, value)
+    return study
+
+
+def _space_epochs(space: Space) -> int:
+    return int((space.fixed.get("train") or {}).get("epochs", 10))
+
+
+def count_finished(study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+class Objective:
+    """Optuna objective: sample -> validate -> train -> measure."""
+
+    def __init__(self, cfg: SearchConfig, data, on_start=None):
+        self.cfg, self.data, self.on_start = cfg, data, on_start
+        self.multi = len(cfg.objectives) > 1
+
+    def __call__(self, trial):
+        self._check_target(trial)
+        raw = self.cfg.space.sample(trial)
+        if self.cfg.epochs:
+            raw.setdefault("train", {})
+            raw["train"] = {**raw["train"], "epochs": self.cfg.epochs}
+        raw["name"] = f"{trial.study.study_name}-trial-{trial.number}"
+        family = raw.get("family")
+        info = {"family": family, "skip": (raw.get("encoder") or {}).get("skip")}
+        if self.on_start:
+            self.on_start(trial.number, family)
+        try:
+            spec = from_dict(raw, max_params=self.cfg.max_params)
+        except SpecError as exc:
+            # an invalid combination (heads not dividing d_model, too many parameters, ...) is the
+            # space's fault, not a crash: the trial is pruned with its reason
+            self._save(trial, {**info, "spec": raw, "error": f"invalid spec: {exc}"})
+            raise optuna.TrialPruned(f"invalid spec: {exc}") from None
+        info["skip"] = spec.skip
+        return self._train(trial, spec, info)
+
+    def _check_target(self, trial):
+        ahead = [t for t in trial.study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,))
+                 if t.number < trial.number]
+        if len(ahead) >= self.cfg.trials:
+            trial.set_user_attr("surplus", True)
+            raise Surplus(f"the study already has {self.cfg.trials} trials")
+
+    def _train(self, trial, spec, info):
+        from . import profile
+        from .errors import TrainingError
+        from .train import fit
+
+        def report(epoch: int, dev_acc: float) -> None:
+            if self.multi:
+                return  # Optuna prunes single-objective studies only
+            trial.report(dev_acc, epoch)
+            if trial.should_prune():
+                info.update(dev_accuracy=dev_acc, epochs=epoch, spec=spec.to_dict(), train_seconds=time.perf_counter() - start,
+                            params=_count(spec))
+                self._save(trial, info)
+                raise optuna.TrialPruned(f"dev accuracy {dev_acc:.4f} at epoch {epoch}")
+
+        start = time.perf_counter()
+        try:
+            result = fit(spec, self.data, on_epoch=report)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # a crash, out of memory, a NaN loss: recorded, and the search goes on
+            info.update(spec=spec.to_dict(), params=_count(spec), error=error_text(exc))
+            self._save(trial, info)
+            raise
+        m = result.metrics
+        tokens = profile.dummy_batch(result.spec, 1, min(PROFILE_LENGTH, result.spec.embedding.max_len))
+        batch = profile.dummy_batch(result.spec, PROFILE_BATCH, min(PROFILE_LENGTH, result.spec.embedding.max_len))
+        info.update(spec=result.spec.to_dict(), params=m["params"], dev_accuracy=m["dev_accuracy"],
+                    test_accuracy=m["test_accuracy"], macro_f1=m["macro_f1"], train_seconds=m["train_seconds"],
+                    epochs=m["epochs"], flops=profile.flops(result.model, tokens),
+                    latency_ms=profile.latency(result.model, batch, repeats=3) * 1000)
+        if not math.isfinite(m["dev_accuracy"]):
+            info["error"] = "dev accuracy is not finite"
+            self._save(trial, info)
+            raise TrainingError("dev accuracy is not finite")
+        self._save(trial, info)
+        values = {"accuracy": m["dev_accuracy"], "params": m["params"], "latency": info["latency_ms"],
+                  "flops": info["flops"]}
+        out = [values[o] for o in self.cfg.objectives]
+        return out if self.multi else out[0]
+
+    @staticmethod
+    def _save(trial, info):
+        trial.set_user_attr("rdzoo", info)
+
+
+def _count(spec) -> int:
+    from .plan import count_params
+
+    return count_params(spec)
+
+
+def run_search(cfg: SearchConfig, data, display=None) -> dict:
+    """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
+    quiet_optuna()
+    store = Store.open(cfg.storage, create=True)
+    study = open_study(cfg)
+    store.sync(study)
+    started = time.perf_counter()
+    deadline = None if cfg.timeout is None else started + cfg.timeout
+    ran = 0
+
+    def on_start(number, family):
+        if display:
+            display.trial_started(number, family, count_finished(study))
+
+    def record(study_, frozen):
+        info = frozen.user_attrs.get("rdzoo")
+        if frozen.user_attrs.get("surplus") or info is None:
+            return
+        error = info.get("error")
+        if frozen.state == TrialState.FAIL and not error:
+            error = frozen.system_attrs.get("fail_reason") or "failed"
+        store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values, error)
+        if display:
+            display.trial_finished(frozen, info, count_finished(study_), _best(study_, cfg))
+
+    objective = Objective(cfg, data, on_start)
+    interrupted = False
+    try:
+        while count_finished(study) < cfg.trials:
+            remaining = None if deadline is None else deadline - time.perf_counter()
+            if remaining is not None and remaining <= 0:
+                break
+            study.optimize(objective, n_trials=1, timeout=remaining, n_jobs=cfg.n_jobs,
+                           catch=(Exception,), callbacks=[record])
+            ran += 1
+            last = study.trials[-1] if study.trials else None
+            if last is not None and last.user_attrs.get("surplus"):
+                break
+            if _failed(study) >= max(cfg.trials, 10):
+                break  # every trial failing: stop instead of looping
+    except KeyboardInterrupt:
+        interrupted = True
+    return {"study": cfg.study, "finished": count_finished(study), "ran": ran, "interrupted": interrupted,
+            "seconds": time.perf_counter() - started}
+
+
+def _failed(study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+
+
+def _best(study, cfg) -> float | None:
+    if len(cfg.objectives) > 1:
+        return None
+    try:
+        return study.best_value
+    except ValueError:
+        return None
+
+
+def default_workers_threads(workers: int) -> int:
+    """Split the machine's cores between local worker processes."""
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+
+def error_text(exc: BaseException) -> str:
+    """The exception's one-line summary, e.g. "TrainingError: the loss became nan ..."."""
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()[:2000]

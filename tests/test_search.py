@@ -1,0 +1,179 @@
+import json
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from typer.testing import CliRunner
+
+from rdzoo import plan, spec
+from rdzoo.cli import app
+from rdzoo.search import SearchConfig, run_search
+from rdzoo.space import load_space, parse_space
+from rdzoo.spec import SpecError
+from rdzoo.store import Store
+from rdzoo.text.data import load_data
+
+TINY = {
+    "name": "tiny",
+    "fixed": {"embedding": {"dim": 16, "vocab_size": 200, "max_len": 32},
+              "train": {"epochs": 3, "batch_size": 64, "lr": 0.01}},
+    "choose": {"family": {
+        "resnet": {"encoder.stem_channels": {"choice": [16, 32]}, "encoder.stages": {"choice": [[1], [1, 1]]},
+                   "encoder.channels": 16, "encoder.skip": {"choice": ["none", "residual", "gated", "rezero"]}},
+        "densenet": {"encoder.stem_channels": 16, "encoder.block_config": {"choice": [[2], [2, 2]]},
+                     "encoder.growth_rate": {"int": [4, 12], "step": 4}, "encoder.compression": {"float": [0.5, 1.0]}},
+    }},
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = load_data("synthetic")
+    d.train = d.train.subset(list(range(600)))
+    return d
+
+
+def tiny_space(tmp_path, space=TINY):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(space))
+    return load_space(str(path))
+
+
+def config(tmp_path, **kw):
+    base = dict(space=tiny_space(tmp_path), data_name="synthetic", study="t", storage=f"sqlite:///{tmp_path}/s.db",
+                trials=6, seed=0, pruner="none")
+    return SearchConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, data):
+    tmp = tmp_path_factory.mktemp("search")
+    cfg = config(tmp)
+    outcome = run_search(cfg, data)
+    return cfg, outcome
+
+
+def test_search_writes_optuna_tables_and_results(searched):
+    cfg, outcome = searched
+    assert outcome["finished"] == 6 and not outcome["interrupted"]
+    engine = sa.create_engine(cfg.storage)
+    with engine.connect() as conn:
+        tables = set(sa.inspect(engine).get_table_names())
+        assert {"studies", "trials", "rdzoo_results"} <= tables
+        optuna_done = conn.execute(sa.text("SELECT count(*) FROM trials WHERE state = 'COMPLETE'")).scalar()
+        rows = conn.execute(sa.text("SELECT trial, state, family, params, dev_accuracy, test_accuracy, flops, latency_ms, spec "
+                                    "FROM rdzoo_results")).fetchall()
+    assert optuna_done == 6 and len(rows) == 6
+    for trial, state, family, params, dev, test, flops, latency, spec_json in rows:
+        assert state == "COMPLETE" and family in ("resnet", "densenet")
+        assert 0 <= dev <= 1 and 0 <= test <= 1 and flops > 0 and latency > 0
+        assert plan.count_params(spec.from_dict(json.loads(spec_json))) == params  # the spec is complete
+
+
+def test_resume_adds_to_the_same_study(searched, data):
+    cfg, _ = searched
+    again = run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
+    assert again["finished"] == 8 and again["ran"] == 2
+    same = run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
+    assert same["ran"] == 0  # the target is met: nothing runs, nothing restarts
+    assert len(Store.open(cfg.storage).best("t", top=100)) == 8
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path, data):
+    space = json.loads(json.dumps(TINY))
+    space["fixed"]["train"].update(optimizer="sgd", lr=100, max_norm=0, clip_grad=0)
+    space["choose"]["family"] = {"resnet": {"encoder.act": {"choice": ["gelu"]}, "encoder.norm": "none",
+                                            "encoder.skip": "none", "encoder.stages": [], "encoder.channels": [],
+                                            "encoder.stem_channels": 32}}
+    cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=2)
+    outcome = run_search(cfg, data)
+    engine = sa.create_engine(cfg.storage)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT state, error FROM rdzoo_results")).fetchall()
+        optuna_failed = conn.execute(sa.text("SELECT count(*) FROM trials WHERE state = 'FAIL'")).scalar()
+    assert rows and all(state == "FAIL" and "loss became" in error for state, error in rows)
+    assert optuna_failed == len(rows) >= 2  # it went on after the first failure
+    assert outcome["finished"] == 0
+
+
+def test_invalid_samples_are_pruned_with_their_reason(tmp_path, data):
+    space = json.loads(json.dumps(TINY))
+    space["choose"]["family"] = {"resnet": {"encoder.stages": {"choice": [[1, 1]]}, "encoder.channels": [8]}}
+    cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=1)
+    run_search(cfg, data)
+    rows = Store.open(cfg.storage)._execute(sa.text("SELECT state, error FROM rdzoo_results"))
+    assert rows[0][0] == "PRUNED" and "one width per stage" in rows[0][1]
+
+
+def test_pruning_stops_bad_trials_early(tmp_path, data):
+    space = json.loads(json.dumps(TINY))
+    space["fixed"]["train"]["epochs"] = 6
+    space["choose"]["train.lr"] = {"float": [1e-6, 3e-2], "log": True}
+    cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=10, pruner="median", sampler="random")
+    run_search(cfg, data)
+    pruned = [r for r in Store.open(cfg.storage)._execute(sa.text("SELECT epochs FROM rdzoo_results WHERE state = 'PRUNED'"))]
+    assert pruned and all(r[0] < 6 for r in pruned)
+
+
+def test_best_filters_top_n_and_export_rebuilds(searched, tmp_path):
+    cfg, _ = searched
+    runner = CliRunner()
+    out = runner.invoke(app, ["best", "--storage", cfg.storage, "--study", "t", "--top", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert len(rows) == 3 and [r["dev_accuracy"] for r in rows] == sorted((r["dev_accuracy"] for r in rows), reverse=True)
+    for key in ("trial", "family", "params", "dev_accuracy", "test_accuracy", "spec"):
+        assert key in rows[0]
+    every = Store.open(cfg.storage).best("t", top=100)
+    small = sorted(r["params"] for r in every)[len(every) // 2]
+    out = runner.invoke(app, ["best", "--storage", cfg.storage, "--family", "resnet", "--max-params", str(small), "--json"])
+    assert all(r["family"] == "resnet" and r["params"] <= small for r in json.loads(out.output))
+    out = runner.invoke(app, ["best", "--storage", cfg.storage, "--sort", "params", "--top", "100", "--json"])
+    params = [r["params"] for r in json.loads(out.output)]
+    assert params == sorted(params)
+    target = tmp_path / "found.yaml"
+    out = runner.invoke(app, ["export", "--storage", cfg.storage, "--best", "-o", str(target)])
+    assert out.exit_code == 0, out.output
+    assert plan.count_params(spec.load(str(target))) == rows[0]["params"]
+    trial = rows[-1]["trial"]
+    out = runner.invoke(app, ["export", "--storage", cfg.storage, "--trial", str(trial)])
+    assert plan.count_params(spec.from_dict(yaml.safe_load(out.output))) == rows[-1]["params"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("choose: {family: {resnet: {encoder.stagse: {choice: [[1]]}}}}", "did you mean 'stages'"),
+    ("choose: {family: {resnt: {}}}", "did you mean 'resnet'"),
+    ("choose: {train.lr: {float: [1, 0.1]}, family: {resnet: {}}}", "low 1 is above high 0.1"),
+    ("choose: {train.lr: {float: [0, 0.1], log: true}, family: {resnet: {}}}", "log range needs low > 0"),
+    ("choose: {family: {densenet: {encoder.skip: {choice: [residual]}}}}", "not supported"),
+    ("choose: {family: {densenet: {encoder.growth_rate: {int: [1, 8], stpe: 2}}}}", "did you mean 'step'"),
+    ("choose: {family: {densenet: {encoder.growth_rate: {choice: [8, 8]}}}}", "twice"),
+    ("chose: {}", "did you mean 'choose'"),
+    ("choose: {family: {transformer: {encoder.heads: {choice: [two]}}}}", "expected an integer"),
+    ("- a\n- b", "must be a mapping"),
+])
+def test_malformed_space_files(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message):
+        load_space(str(path))
+
+
+def test_shipped_spaces_load():
+    from rdzoo.space import list_spaces
+
+    assert {"default", "cnn-skips", "densenet", "transformer"} <= set(list_spaces())
+    default = load_space("default")
+    assert set(default.families) == {"resnet", "densenet", "transformer"}
+    skips = {c for f in default.families.values() for k, p in f.items() if k == "encoder.skip" and p.kind == "choice" for c in p.choices}
+    assert {"none", "residual", "gated", "rezero", "dwa", "deepnorm"} <= skips
+
+
+def test_replay_a_trial_with_fixed_trial():
+    import optuna
+
+    space = parse_space(TINY)
+    fixed = optuna.trial.FixedTrial({"family": "densenet", "densenet/encoder.block_config": "[2, 2]",
+                                     "densenet/encoder.growth_rate": 8, "densenet/encoder.compression": 0.75})
+    s = spec.from_dict(space.sample(fixed))
+    assert s.family == "densenet" and s.encoder.block_config == [2, 2] and s.encoder.compression == 0.75
