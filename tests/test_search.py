@@ -10,6 +10,7 @@ from rdzoo.cli import app
 from rdzoo.search import SearchConfig, run_search
 from rdzoo.space import load_space, parse_space
 from rdzoo.spec import SpecError
+from rdzoo.query import Results
 from rdzoo.store import Store
 from rdzoo.text.data import load_data
 
@@ -76,7 +77,7 @@ def test_resume_adds_to_the_same_study(searched, data):
     assert again["finished"] == 8 and again["ran"] == 2
     same = run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
     assert same["ran"] == 0  # the target is met: nothing runs, nothing restarts
-    assert len(Store.open(cfg.storage).best("t", top=100)) == 8
+    assert len(Results(cfg.storage).best("t", top=100)) == 8
 
 
 def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path, data):
@@ -124,7 +125,7 @@ def test_best_filters_top_n_and_export_rebuilds(searched, tmp_path):
     assert len(rows) == 3 and [r["dev_accuracy"] for r in rows] == sorted((r["dev_accuracy"] for r in rows), reverse=True)
     for key in ("trial", "family", "params", "dev_accuracy", "test_accuracy", "spec"):
         assert key in rows[0]
-    every = Store.open(cfg.storage).best("t", top=100)
+    every = Results(cfg.storage).best("t", top=100)
     small = sorted(r["params"] for r in every)[len(every) // 2]
     out = runner.invoke(app, ["best", "--storage", cfg.storage, "--family", "resnet", "--max-params", str(small), "--json"])
     assert all(r["family"] == "resnet" and r["params"] <= small for r in json.loads(out.output))

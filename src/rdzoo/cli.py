@@ -440,10 +440,9 @@ def _spawn_workers(workers, study_name, storage, top, as_json, quiet):
 def _print_best(storage, study, top, as_json, objectives=None, outcome=None):
     if top <= 0:
         return
-    from .store import Store
+    from .query import Results
 
-    s = Store.open(storage)
-    rows = s.best(study, top=top)
+    rows = Results(storage).best(study, top=top)
     if as_json:
         return emit_json({**(outcome or {}), "best": [_public(r) for r in rows]})
     console().print(best_table(rows, f"best of study {study}"))
@@ -488,9 +487,9 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
     """The studies in the database: trials, best dev accuracy, last update."""
     import datetime
 
-    from .store import Store
+    from .query import Results
 
-    rows = Store.open(storage).summary()
+    rows = Results(storage).summary()
     if as_json:
         return emit_json(rows)
     from rich.table import Table
@@ -515,16 +514,16 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters."""
     from .spec import FAMILIES, SKIPS, did_you_mean
-    from .store import SORTABLE, Store
+    from .query import SORTABLE, Results
 
     for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIPS), ("--sort", sort, SORTABLE)):
         if value is not None and value not in allowed:
             raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
-    store = Store.open(storage)
+    store = Results(storage)
     study = _resolve_study(store, study)
     filters = dict(family=family, skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy)
     if pareto:
-        objectives = _study_objectives(store, study)
+        objectives = store.objectives(study)
         if len(objectives) < 2:
             raise UsageError(f"study {study!r} has one objective; --pareto needs a search run with --objectives accuracy,params")
         rows = store.pareto(study, objectives, **filters)[:top]
@@ -537,19 +536,6 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     console().print(best_table(rows, title))
 
 
-def _study_objectives(store, study) -> list[str]:
-    import sqlalchemy as sa
-
-    try:
-        with store.engine.connect() as conn:
-            row = conn.execute(sa.text(
-                "SELECT a.value_json FROM study_user_attributes a JOIN studies s ON a.study_id = s.study_id "
-                "WHERE s.study_name = :n AND a.key = 'objectives'"), {"n": study}).fetchone()
-    except sa.exc.DatabaseError:
-        return ["accuracy"]
-    return json.loads(row[0]) if row else ["accuracy"]
-
-
 @app.command()
 def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
@@ -557,12 +543,12 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None):
     """Write a trial's spec as YAML that `rdzoo build` and `rdzoo train` accept."""
+    from .query import Results
     from .spec import from_dict
-    from .store import Store
 
     if (trial is None) == (not best_):
         raise UsageError("pass --best or --trial N (one of them)")
-    store = Store.open(storage)
+    store = Results(storage)
     study = _resolve_study(store, study)
     if best_:
         rows = store.best(study, top=1)

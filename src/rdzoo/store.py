@@ -6,8 +6,8 @@ accuracy, train seconds and the error of a failed trial. Rows are written from
 Optuna's trial callback, after Optuna has stored the trial's final state, so
 the table never holds a trial Optuna does not; the same values also live in
 the trial's user attributes, from which `sync` restores any missing row.
-Optuna's own tables are read, never written, here. Only SQLAlchemy is
-imported, so queries start fast.
+Optuna's own tables are read, never written, here. The queries behind
+`rdzoo best` live in `query.py`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from .errors import StoreError
+from .query import DEFAULT_STORAGE, SCHEMA_VERSION, normalize_url, sqlite_path
 
-SCHEMA_VERSION = 1
-DEFAULT_STORAGE = "sqlite:///rdzoo.db"
-SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial")
-ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
 METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs")
 
 metadata = sa.MetaData()
@@ -59,20 +56,6 @@ schema = sa.Table(
 )
 
 
-def normalize_url(url: str) -> str:
-    """A bare path means a SQLite file."""
-    if "://" not in url:
-        return f"sqlite:///{url}"
-    return url
-
-
-def sqlite_path(url: str) -> Path | None:
-    url = sa.engine.make_url(url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(url.database)
-    return None
-
-
 def make_engine(url: str) -> sa.Engine:
     """An engine tuned for several writers on SQLite: WAL journal and a long busy timeout."""
     url = normalize_url(url)
@@ -100,7 +83,7 @@ class Store:
     def open(cls, url: str = DEFAULT_STORAGE, create: bool = False) -> "Store":
         url = normalize_url(url)
         path = sqlite_path(url)
-        if path is not None and not create and not path.exists():
+        if path is not None and not create and not path.is_file():
             raise StoreError(f"no database at {path}; run `rdzoo search` first or pass --storage")
         try:
             engine = make_engine(url)
@@ -155,71 +138,6 @@ class Store:
                 added += 1
         return added
 
-    # --- reading ------------------------------------------------------------------
-
     def _execute(self, query):
         with self.engine.connect() as conn:
             return conn.execute(query).fetchall()
-
-    def study_names(self) -> list[str]:
-        return [r[0] for r in self._execute(sa.select(results.c.study).distinct())]
-
-    def latest_study(self) -> str | None:
-        row = self._execute(sa.select(results.c.study).order_by(results.c.finished_at.desc()).limit(1))
-        return row[0][0] if row else None
-
-    def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
-             max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy") -> list[dict]:
-        query = sa.select(results).where(results.c.study == study, results.c.state == "COMPLETE")
-        if family:
-            query = query.where(results.c.family == family)
-        if skip:
-            query = query.where(results.c.skip == skip)
-        if max_params is not None:
-            query = query.where(results.c.params <= max_params)
-        if min_accuracy is not None:
-            query = query.where(results.c.dev_accuracy >= min_accuracy)
-        column = results.c[sort]
-        order = column.asc() if sort in ASCENDING else column.desc()
-        query = query.order_by(order, results.c.trial.asc()).limit(top)
-        return [self._row(r) for r in self._execute(query)]
-
-    def pareto(self, study: str, objectives: list[str], **filters) -> list[dict]:
-        """Non-dominated trials: accuracy up, the other objectives down."""
-        rows = self.best(study, top=10**9, **filters)
-        keys = ["dev_accuracy" if o == "accuracy" else o for o in objectives]
-        sign = [-1 if k == "dev_accuracy" else 1 for k in keys]
-
-        def point(r):
-            return [s * (r[k] if r[k] is not None else float("inf")) for s, k in zip(sign, keys)]
-
-        points = [point(r) for r in rows]
-        front = [r for r, p in zip(rows, points)
-                 if not any(all(q_i <= p_i for q_i, p_i in zip(q, p)) and q != p for q in points)]
-        return sorted(front, key=lambda r: -(r["dev_accuracy"] or 0))
-
-    def trial(self, study: str, number: int) -> dict | None:
-        rows = self._execute(sa.select(results).where(results.c.study == study, results.c.trial == number))
-        return self._row(rows[0]) if rows else None
-
-    def summary(self) -> list[dict]:
-        """Per study: trials by state, best dev accuracy, last update."""
-        query = sa.select(results.c.study, results.c.state, sa.func.count(), sa.func.max(results.c.dev_accuracy),
-                          sa.func.max(results.c.finished_at)).group_by(results.c.study, results.c.state)
-        out: dict[str, dict] = {}
-        for study, state, count, best, last in self._execute(query):
-            s = out.setdefault(study, {"study": study, "complete": 0, "pruned": 0, "failed": 0,
-                                       "best_dev_accuracy": None, "last_update": 0.0})
-            key = {"COMPLETE": "complete", "PRUNED": "pruned"}.get(state, "failed")
-            s[key] += count
-            if state == "COMPLETE" and best is not None:
-                s["best_dev_accuracy"] = best
-            s["last_update"] = max(s["last_update"], last or 0.0)
-        return sorted(out.values(), key=lambda s: -s["last_update"])
-
-    @staticmethod
-    def _row(r) -> dict:
-        d = dict(r._mapping)
-        d["spec"] = json.loads(d["spec"]) if d["spec"] else None
-        d["objective_values"] = json.loads(d["objective_values"]) if d["objective_values"] else None
-        return d

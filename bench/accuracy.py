@@ -1,0 +1,55 @@
+"""Accuracy of zoo models trained from scratch, beside the published CNN-rand rows.
+
+Trains each model with its own spec's settings on the built-in TREC-6 (and Kim's
+CNN on SST-2 from ../shared/datasets), one after another in one process, and
+prints test accuracy, macro-F1, training time and training tokens per second.
+
+    python bench/accuracy.py             # the full table (about 10 minutes on 2 cores)
+    python bench/accuracy.py --quick     # Kim's CNN on TREC for 3 epochs (~15 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rdzoo import spec
+from rdzoo.text.data import load_data
+from rdzoo.train import fit
+
+SST2 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sst2"
+PUBLISHED = {"trec": {"CNN-rand (Kim 2014)": 91.2, "CNN-rand replication": 88.2, "CNN-non-static": 93.6},
+             "sst2": {"CNN-rand (Kim 2014)": 82.7, "CNN-rand replication": 83.5, "CNN-non-static": 87.2}}
+FULL = [("kim-cnn", "trec"), ("resnet-sent", "trec"), ("densenet-sent", "trec"), ("transformer-sent", "trec"),
+        ("resnet-text-18", "trec"), ("densenet-text-tiny", "trec"), ("transformer-text-tiny", "trec"),
+        ("kim-cnn", "sst2")]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--models", nargs="*", help="name:data pairs, e.g. kim-cnn:trec")
+    args = parser.parse_args()
+    runs = [tuple(m.split(":")) for m in args.models] if args.models else FULL
+    if args.quick:
+        runs = [("kim-cnn", "trec")]
+    datasets = {}
+    rows = []
+    for name, data in runs:
+        if data not in datasets:
+            datasets[data] = load_data(SST2 if data == "sst2" else data)
+        s = spec.load(name, ["train.epochs=3"] if args.quick else [])
+        m = fit(s, datasets[data]).metrics
+        row = {"model": name, "family": s.family, "skip": s.skip, "data": data,
+               "test_accuracy": round(100 * m["test_accuracy"], 1), "macro_f1": round(100 * m["macro_f1"], 1),
+               "dev_accuracy": round(100 * m["dev_accuracy"], 1), "epochs": m["epochs"],
+               "train_seconds": round(m["train_seconds"], 1), "tokens_per_second": m["tokens_per_second"],
+               "params": m["params"], "cnn_rand": PUBLISHED[data]["CNN-rand (Kim 2014)"]}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print(json.dumps({"benchmark": "accuracy", "published": PUBLISHED, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
