@@ -360,6 +360,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
            max_params: Annotated[Optional[str], typer.Option("--max-params", help="Refuse sampled specs above this size (e.g. 20M).")] = None,
            workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes on the same study.")] = 1,
            n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Threads per worker (Optuna n_jobs).")] = 1,
+           heartbeat: Annotated[int, typer.Option(min=1, help="Worker heartbeat seconds; a silent worker's trial is retried after 3x this.")] = 20,
            text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display.")] = False,
            top: Annotated[int, typer.Option(help="Best configurations to print at the end.")] = 5,
@@ -391,7 +392,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
 
     cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
-                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs)
+                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat)
     with SearchDisplay(cfg, quiet or as_json) as display:
         outcome = run_search(cfg, dataset, display)
     if outcome["interrupted"]:

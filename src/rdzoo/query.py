@@ -27,6 +27,14 @@ def normalize_url(url: str) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+def results_url(storage: str) -> str:
+    """Where the results table lives: in the study database itself, or, for Optuna's
+    journal file (which holds no tables), in a SQLite file beside it."""
+    if storage.startswith("journal://"):
+        return f"sqlite:///{storage[len('journal://'):]}.results.db"
+    return normalize_url(storage)
+
+
 def sqlite_path(url: str) -> Path | None:
     """sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db; None for memory or other databases."""
     prefix = "sqlite:///"
@@ -40,7 +48,7 @@ class Results:
     """Read access to rdzoo's results table."""
 
     def __init__(self, url: str = DEFAULT_STORAGE):
-        self.url = normalize_url(url)
+        self.url = results_url(url)
         path = sqlite_path(self.url)
         if path is not None:
             import sqlite3

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 
 from .space import Space
 from .spec import SpecError, from_dict
+from .query import results_url
 from .store import Store
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
@@ -30,7 +31,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PROFILE_LENGTH = 64  # tokens per sequence for the recorded FLOPs and latency
 PROFILE_BATCH = 32
 HEARTBEAT_SECONDS = 20
-GRACE_SECONDS = 60
 
 
 @dataclass
@@ -48,6 +48,7 @@ class SearchConfig:
     objectives: list[str] = field(default_factory=lambda: ["accuracy"])
     max_params: float = 2e9
     n_jobs: int = 1
+    heartbeat: int = HEARTBEAT_SECONDS  # seconds; a silent worker's trial is failed after 3x this
 
 
 class Surplus(Exception):
@@ -79,17 +80,66 @@ def make_pruner(name: str, epochs: int):
     raise SpecError("--pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
 
 
-def make_storage(url: str):
-    """Optuna's RDB storage with heartbeats: a trial whose worker died is failed after the
-    grace period and retried by a live worker."""
-    from .store import make_engine, normalize_url
+def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
+    """An Optuna storage for a URL.
 
+    RDB URLs (sqlite, postgresql, mysql) get heartbeats: a trial whose worker died is
+    failed after the grace period and retried by a live worker. `journal:///path` is
+    Optuna's journal file, for shared file systems without a database server; it has
+    no heartbeat, so `recover_dead_workers` covers it.
+    """
+    from .store import make_engine, normalize_url, sqlite_path
+
+    if url.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url[len("journal://"):]
+        return JournalStorage(JournalFileBackend(path))
     url = normalize_url(url)
     make_engine(url).dispose()  # sets WAL on a SQLite file before Optuna connects
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+    sqlite = sqlite_path(url) is not None
+    storage = optuna.storages.RDBStorage(
+        url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True},
+        heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+    if sqlite:
+        from .store import serialize_sqlite_writes
+
+        serialize_sqlite_writes(storage.engine)
+    return storage
+
+
+def recover_dead_workers(study) -> int:
+    """Fail and re-queue RUNNING trials whose worker process on this host is gone.
+
+    Each trial records its host and process id when it starts. This recovers a
+    killed local worker at once, on every storage; heartbeats cover workers on
+    other machines of an RDB storage, and the journal file, which has no
+    heartbeat, relies on this alone.
+    """
+    import socket
+
+    host, failed = socket.gethostname(), 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker") or {}
+        if worker.get("host") != host or _alive(worker.get("pid")):
+            continue
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        failed += 1
+    return failed
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def quiet_optuna() -> None:
@@ -106,7 +156,7 @@ def open_study(cfg: SearchConfig):
     epochs = cfg.epochs or _space_epochs(cfg.space)
     multi = len(directions) > 1
     study = optuna.create_study(
-        study_name=cfg.study, storage=make_storage(cfg.storage), load_if_exists=True, directions=directions,
+        study_name=cfg.study, storage=make_storage(cfg.storage, cfg.heartbeat), load_if_exists=True, directions=directions,
         sampler=make_sampler(cfg.sampler, cfg.seed, multi),
         pruner=optuna.pruners.NopPruner() if multi else make_pruner(cfg.pruner, epochs))
     if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else
@@ -161,6 +211,10 @@ class Objective:
         return self._train(trial, spec, info)
 
     def _check_target(self, trial):
+        """Two workers that both saw one trial missing both started one: the later closes."""
+        import socket
+
+        trial.set_user_attr("worker", {"host": socket.gethostname(), "pid": os.getpid()})
         ahead = [t for t in trial.study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,))
                  if t.number < trial.number]
         if len(ahead) >= self.cfg.trials:
@@ -222,7 +276,7 @@ def _count(spec) -> int:
 def run_search(cfg: SearchConfig, data, display=None) -> dict:
     """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
     quiet_optuna()
-    store = Store.open(cfg.storage, create=True)
+    store = Store.open(results_url(cfg.storage), create=True)
     study = open_study(cfg)
     store.sync(study)
     started = time.perf_counter()
@@ -251,18 +305,31 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
             remaining = None if deadline is None else deadline - time.perf_counter()
             if remaining is not None and remaining <= 0:
                 break
+            recover_dead_workers(study)
+            if _live(study) >= cfg.trials:
+                # the last trials are running elsewhere (or in a dead worker, until its
+                # heartbeat goes stale and it is failed and re-queued): wait for them
+                optuna.storages.fail_stale_trials(study)
+                time.sleep(min(cfg.heartbeat, 5))
+                continue
             study.optimize(objective, n_trials=1, timeout=remaining, n_jobs=cfg.n_jobs,
                            catch=(Exception,), callbacks=[record])
             ran += 1
-            last = study.trials[-1] if study.trials else None
-            if last is not None and last.user_attrs.get("surplus"):
-                break
-            if _failed(study) >= max(cfg.trials, 10):
+            if _failed(study) >= max(cfg.trials, 10) + _surplus(study):
                 break  # every trial failing: stop instead of looping
     except KeyboardInterrupt:
         interrupted = True
     return {"study": cfg.study, "finished": count_finished(study), "ran": ran, "interrupted": interrupted,
             "seconds": time.perf_counter() - started}
+
+
+def _live(study) -> int:
+    """Finished and running trials; waiting ones (re-queued retries) still need a worker."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,)))
+
+
+def _surplus(study) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.user_attrs.get("surplus"))
 
 
 def _failed(study) -> int:

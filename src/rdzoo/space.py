@@ -159,9 +159,10 @@ def parse_space(data: Any, where: str = "space") -> Space:
     fixed = data.get("fixed") or {}
     if not isinstance(fixed, dict):
         raise SpecError("fixed", f"expected a mapping of spec keys, got {fixed!r}")
-    choose = dict(data.get("choose") or {})
-    if not isinstance(data.get("choose") or {}, dict):
-        raise SpecError("choose", "expected a mapping of spec key paths to parameters")
+    choose = data.get("choose") or {}
+    if not isinstance(choose, dict):
+        raise SpecError("choose", f"expected a mapping of spec key paths to parameters, got {choose!r:.60}")
+    choose = dict(choose)
     branches = choose.pop("family", None)
     if branches is None:
         family = fixed.get("family")

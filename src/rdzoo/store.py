@@ -66,12 +66,32 @@ def make_engine(url: str) -> sa.Engine:
         def _pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no committed trial
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
 
+        serialize_sqlite_writes(engine)
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def serialize_sqlite_writes(engine: sa.Engine) -> None:
+    """Start every SQLite transaction with BEGIN IMMEDIATE.
+
+    A deferred transaction that reads and then writes fails at once with
+    "database is locked" when another process wrote in between: SQLite cannot
+    wait there, since waiting could deadlock. Taking the write lock up front makes
+    the busy timeout apply instead (SQLAlchemy's documented pysqlite recipe).
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the listeners must not be reused
 
 
 @dataclass
