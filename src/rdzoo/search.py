@@ -88,7 +88,7 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     Optuna's journal file, for shared file systems without a database server; it has
     no heartbeat, so `recover_dead_workers` covers it.
     """
-    from .store import make_engine, normalize_url, sqlite_path
+    from .store import make_engine, normalize_url, retry_creation, sqlite_path
 
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -98,10 +98,10 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     url = normalize_url(url)
     make_engine(url).dispose()  # sets WAL on a SQLite file before Optuna connects
     sqlite = sqlite_path(url) is not None
-    storage = optuna.storages.RDBStorage(
+    storage = retry_creation(lambda: optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True},
         heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2))
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     if sqlite:
         from .store import serialize_sqlite_writes
 
@@ -276,8 +276,8 @@ def _count(spec) -> int:
 def run_search(cfg: SearchConfig, data, display=None) -> dict:
     """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
     quiet_optuna()
+    study = open_study(cfg)  # Optuna's tables first: the results table's check expects them
     store = Store.open(results_url(cfg.storage), create=True)
-    study = open_study(cfg)
     store.sync(study)
     started = time.perf_counter()
     deadline = None if cfg.timeout is None else started + cfg.timeout

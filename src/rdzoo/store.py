@@ -94,6 +94,20 @@ def serialize_sqlite_writes(engine: sa.Engine) -> None:
     engine.dispose()  # connections made before the listeners must not be reused
 
 
+def retry_creation(create, attempts: int = 5):
+    """Run a table-creating step, retrying when another worker creates the same tables at
+    the same moment (PostgreSQL then raises a unique violation on its catalog)."""
+    import random
+
+    for attempt in range(attempts):
+        try:
+            return create()
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 + random.random() * 0.5)
+
+
 @dataclass
 class Store:
     url: str
@@ -105,10 +119,10 @@ class Store:
         path = sqlite_path(url)
         if path is not None and not create and not path.is_file():
             raise StoreError(f"no database at {path}; run `rdzoo search` first or pass --storage")
+        engine = make_engine(url)
+        store = cls(url, engine)
         try:
-            engine = make_engine(url)
-            store = cls(url, engine)
-            store._check(create)
+            retry_creation(lambda: store._check(create))
         except sa.exc.DatabaseError as exc:
             first = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
             raise StoreError(f"{url}: cannot use this database ({first})") from None
@@ -123,7 +137,7 @@ class Store:
             if version is not None and version > SCHEMA_VERSION:
                 raise StoreError(f"{self.url}: written by a newer rdzoo (schema {version}; this one reads {SCHEMA_VERSION}); "
                                  "upgrade rdzoo")
-        elif tables - {"rdzoo_results"} and "studies" not in tables:
+        elif tables - {"rdzoo_results", "rdzoo_schema"} and "studies" not in tables:
             raise StoreError(f"{self.url}: not an rdzoo or Optuna database (tables: {', '.join(sorted(tables)[:6])})")
         elif not create and not tables:
             raise StoreError(f"{self.url}: empty database; run `rdzoo search` first")
