@@ -67,6 +67,9 @@ def make_engine(url: str) -> sa.Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             cursor.execute("PRAGMA busy_timeout=60000")
+            # a killed process loses nothing committed under NORMAL in WAL mode; only a power
+            # failure could drop the newest rows, and `sync` rebuilds those from Optuna's tables
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         serialize_sqlite_writes(engine)
@@ -157,10 +160,12 @@ class Store:
                "objective_values": json.dumps(values) if values is not None else None,
                "error": error or info.get("error"), "finished_at": time.time(),
                **{k: info.get(k) for k in METRIC_KEYS}}
-        with self.engine.begin() as conn:
-            done = conn.execute(sa.update(results).where(results.c.trial_id == trial_id).values(**row)).rowcount
-            if not done:
+        try:
+            with self.engine.begin() as conn:
                 conn.execute(results.insert().values(**row))
+        except sa.exc.IntegrityError:  # the row exists (a retried callback): refresh it
+            with self.engine.begin() as conn:
+                conn.execute(sa.update(results).where(results.c.trial_id == trial_id).values(**row))
 
     def sync(self, study) -> int:
         """Write rows for finished Optuna trials that have none (a worker died in between)."""
