@@ -20,6 +20,8 @@ from pathlib import Path
 
 from rdzoo.search import SearchConfig, run_search
 from rdzoo.space import load_space
+from plotting import pyplot
+
 from rdzoo.text.data import load_data
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -82,12 +84,8 @@ def main():
 
 
 def plot(curves, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, points in sorted(curves.items()):

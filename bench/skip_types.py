@@ -22,6 +22,8 @@ from pathlib import Path
 
 from rdzoo import spec
 from rdzoo.spec import FAMILY_SKIPS
+from plotting import pyplot
+
 from rdzoo.text.data import load_data
 from rdzoo.train import fit
 
@@ -85,12 +87,8 @@ def main():
 
 
 def plot(rows, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return
     panels = sorted({(r["data"], r["family"]) for r in rows})
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)

@@ -178,3 +178,15 @@ def test_replay_a_trial_with_fixed_trial():
                                      "densenet/encoder.growth_rate": 8, "densenet/encoder.compression": 0.75})
     s = spec.from_dict(space.sample(fixed))
     assert s.family == "densenet" and s.encoder.block_config == [2, 2] and s.encoder.compression == 0.75
+
+
+def test_an_exported_trial_trains_to_the_same_accuracy(searched, data, tmp_path):
+    from rdzoo.train import fit
+
+    cfg, _ = searched
+    row = Results(cfg.storage).best("t", top=1)[0]
+    target = tmp_path / "again.yaml"
+    assert CliRunner().invoke(app, ["export", "--storage", cfg.storage, "--trial", str(row["trial"]), "-o", str(target)]).exit_code == 0
+    again = fit(spec.load(str(target)), data).metrics
+    assert again["dev_accuracy"] == pytest.approx(row["dev_accuracy"], abs=0.02)
+    assert again["params"] == row["params"]
