@@ -1,5 +1,7 @@
 """Many workers, killed workers and shared databases, for real: subprocesses, SIGKILL,
-SQLite with four writers, and PostgreSQL when RDZOO_TEST_POSTGRES_URL names a server."""
+SQLite with four writers, and PostgreSQL when RDZOO_TEST_POSTGRES_URL names a server.
+They take minutes, so they are marked slow: `python -m pytest -m slow` runs them, and
+so does .ci/run."""
 
 import os
 import signal
@@ -34,6 +36,7 @@ def states(db):
         return dict(conn.execute("SELECT state, count(*) FROM trials GROUP BY state").fetchall())
 
 
+@pytest.mark.slow
 def test_sigkill_mid_trial_loses_nothing(tmp_path):
     db = tmp_path / "kill.db"
     cmd = search_cmd(tmp_path, f"sqlite:///{db}", 6, "--heartbeat", "1", "--seed", "0")
@@ -74,6 +77,7 @@ def test_sigkill_mid_trial_loses_nothing(tmp_path):
     assert set(rows) <= set(final)  # no results row for a trial Optuna does not have
 
 
+@pytest.mark.slow
 def test_four_sqlite_workers_finish_every_trial_without_lock_errors(tmp_path):
     db = tmp_path / "four.db"
     proc = subprocess.run(search_cmd(tmp_path, f"sqlite:///{db}", 12, "--workers", "4"),
@@ -89,6 +93,7 @@ def test_four_sqlite_workers_finish_every_trial_without_lock_errors(tmp_path):
     assert workers >= 2  # the trials really were spread over processes
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.skipif(not os.environ.get("RDZOO_TEST_POSTGRES_URL"), reason="set RDZOO_TEST_POSTGRES_URL to a PostgreSQL database")
 def test_two_workers_share_a_postgresql_study(tmp_path):
@@ -115,6 +120,7 @@ def test_two_workers_share_a_postgresql_study(tmp_path):
     assert pids == 2  # both workers pulled trials
 
 
+@pytest.mark.slow
 def test_journal_storage_recovers_a_killed_worker(tmp_path):
     journal = tmp_path / "study.log"
     cmd = search_cmd(tmp_path, f"journal://{journal}", 4, "--seed", "0")

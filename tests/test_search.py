@@ -108,12 +108,12 @@ def test_invalid_samples_are_pruned_with_their_reason(tmp_path, data):
 
 def test_pruning_stops_bad_trials_early(tmp_path, data):
     space = json.loads(json.dumps(TINY))
-    space["fixed"]["train"]["epochs"] = 6
+    space["fixed"]["train"]["epochs"] = 4
     space["choose"]["train.lr"] = {"float": [1e-6, 3e-2], "log": True}
-    cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=10, pruner="median", sampler="random")
+    cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=8, pruner="median", sampler="random")
     run_search(cfg, data)
     pruned = [r for r in Store.open(cfg.storage)._execute(sa.text("SELECT epochs FROM rdzoo_results WHERE state = 'PRUNED'"))]
-    assert pruned and all(r[0] < 6 for r in pruned)
+    assert pruned and all(r[0] < 4 for r in pruned)
 
 
 def test_best_filters_top_n_and_export_rebuilds(searched, tmp_path):

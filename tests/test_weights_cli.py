@@ -69,7 +69,7 @@ def test_tampered_and_foreign_files_get_clear_errors(tmp_path):
 
 
 def test_cli_list_show_build_json(tmp_path):
-    rows = json.loads(run("list", "densenet*", "--json").stdout)
+    rows = json.loads(run("list", "densenet-text*", "--json").stdout)
     assert [r["name"] for r in rows] == ["densenet-text-121", "densenet-text-small", "densenet-text-tiny"]
     assert all(r["family"] == "densenet" and r["params"] > 0 for r in rows)
     shown = run("show", "resnet-text-18", "--set", "encoder.skip=gated").stdout
