@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .spec import SpecError
+from .errors import SpecError
 
 app = typer.Typer(
     help="A model zoo and architecture search for NLP encoders.",
@@ -472,7 +472,7 @@ def best_table(rows, title):
 def _resolve_study(store, study):
     if study:
         if study not in store.study_names():
-            from .spec import did_you_mean
+            from .names import did_you_mean
 
             names = store.study_names()
             raise UsageError(f"no study {study!r} in {store.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
@@ -514,7 +514,7 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters."""
-    from .spec import FAMILIES, SKIPS, did_you_mean
+    from .names import FAMILIES, SKIPS, did_you_mean
     from .query import SORTABLE, Results
 
     for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIPS), ("--sort", sort, SORTABLE)):
@@ -576,9 +576,7 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
 
 
 def main() -> None:
-    from .errors import StoreError, TrainingError
-    from .text.data import DataError
-    from .weights import WeightsError
+    from .errors import DataError, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)

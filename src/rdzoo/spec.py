@@ -11,7 +11,6 @@ value and what is allowed. The parameter count is checked against
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -21,13 +20,9 @@ from typing import Any, Literal, Union
 
 import yaml
 
-FAMILIES = ("resnet", "densenet", "transformer")
-SKIPS = ("none", "residual", "gated", "rezero", "dense", "dwa", "deepnorm")
-FAMILY_SKIPS = {
-    "resnet": ("none", "residual", "gated", "rezero"),
-    "densenet": ("dense",),
-    "transformer": ("none", "residual", "gated", "rezero", "dwa", "deepnorm"),
-}
+from .errors import SpecError
+from .names import FAMILIES, FAMILY_SKIPS, SKIPS, did_you_mean  # noqa: F401 (re-exported)
+
 DEFAULT_MAX_PARAMS = 2_000_000_000
 MAX_FILE_BYTES = 1_000_000  # a spec is a few hundred bytes; anything this big is not one
 MAX_NODES = 20_000  # after alias expansion: refuses "billion laughs" documents
@@ -37,14 +32,6 @@ BIG = 1_000_000  # upper bound for sizes: far beyond any sane width or depth
 Skip = Literal["none", "residual", "gated", "rezero", "dense", "dwa", "deepnorm"]
 Norm = Literal["batch", "layer", "none"]
 Act = Literal["relu", "gelu", "silu", "tanh"]
-
-
-class SpecError(ValueError):
-    """A spec or search space is invalid; the message names the key path."""
-
-    def __init__(self, path: str, message: str):
-        self.path, self.message = path, message
-        super().__init__(f"{path}: {message}" if path else message)
 
 
 def bounded(default: Any, lo: float | None = None, hi: float | None = None, *,
@@ -247,11 +234,6 @@ def read_yaml_file(path: Path) -> Any:
 
 
 # --- dicts -> dataclasses ------------------------------------------------------------
-
-
-def did_you_mean(value: Any, choices: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _join(path: str, key: str) -> str:

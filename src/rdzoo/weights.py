@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .errors import WeightsError
+
 FORMAT = "rdzoo.weights/1"
-
-
-class WeightsError(ValueError):
-    pass
 
 
 def save(model, path: str | Path, extra: dict | None = None) -> Path:

@@ -18,15 +18,13 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..errors import DataError
+
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
 EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", "")
 LINE_END = re.compile(r"\r\n|\r|\n|\x85")
 MAX_LINE = 1_000_000  # characters; a longer "line" is a binary or broken file
-
-
-class DataError(ValueError):
-    """A data file or dataset cannot be used; the message says where and why."""
 
 
 @dataclass
@@ -274,7 +272,7 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
             notes.append(f"{path.name}: decoded as {encoding}")
         data = TextData(path.stem, train, None, test, skipped, notes)
     else:
-        from ..spec import did_you_mean
+        from ..names import did_you_mean
 
         hint = did_you_mean(source, builtin_names()) or f"; built-in datasets: {', '.join(builtin_names())}"
         raise DataError(f"no such dataset or file: {source}{hint}")
