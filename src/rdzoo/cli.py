@@ -297,19 +297,14 @@ class SearchDisplay:
 
     def __init__(self, cfg, quiet: bool):
         self.cfg, self.quiet = cfg, quiet
-        self.start = None
-        self.done_at_start = None
-        self.best = None
-        self.current = "-"
-        self.progress = None
+        self.best, self.current = None, "-"
+        self.progress, self.started = None, False
 
     def __enter__(self):
-        import time
-
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.start = time.perf_counter()
         if not self.quiet:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
             self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                      TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                      TimeRemainingColumn(), console=console_err())
@@ -320,18 +315,18 @@ class SearchDisplay:
     def _update(self, done):
         if self.progress is None:
             return
+        if not self.started:  # a resumed study starts part-way: the ETA counts only this run's pace
+            self.progress.reset(self.task, completed=done)
+            self.started = True
         best = f"best {self.best:.4f}" if isinstance(self.best, float) else "best -"
         self.progress.update(self.task, completed=done, status=f"{best}  running: {self.current}")
 
     def trial_started(self, number, family, done):
-        if self.done_at_start is None:
-            self.done_at_start = done
         self.current = f"#{number} {family}"
         self._update(done)
 
     def trial_finished(self, frozen, info, done, best):
-        self.best = best
-        self.current = "-"
+        self.best, self.current = best, "-"
         self._update(done)
 
     def __exit__(self, *exc):
@@ -381,7 +376,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
     study_name = study or f"{space_obj.name}-{data_label}"
     if workers > 1:
-        return _spawn_workers(workers, study_name, storage, top, as_json, quiet)
+        return _spawn_workers(workers, study_name, storage, top, as_json)
     dataset = load_dataset(data, text_col, label_col, on_bad_line)
     threads = os.environ.get("RDZOO_THREADS")
     import torch
@@ -398,20 +393,19 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     if outcome["interrupted"]:
         console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
                             "run the same command to continue")
-    _print_best(storage, study_name, top, as_json, objectives=objective_list, outcome=outcome)
+    _print_best(storage, study_name, top, as_json, outcome=outcome)
     if outcome["interrupted"]:
         raise typer.Exit(130)
 
 
-def _spawn_workers(workers, study_name, storage, top, as_json, quiet):
+def _spawn_workers(workers, study_name, storage, top, as_json):
     """Start N copies of this command as worker processes on one study, and wait."""
     import subprocess
 
     from .search import default_workers_threads
 
-    argv = [a for a in sys.argv[1:]]
     args, skip = [], False
-    for a in argv:  # drop --workers N / --workers=N from the workers' command line
+    for a in sys.argv[1:]:  # drop --workers N / --workers=N from the workers' command line
         if skip:
             skip = False
             continue
@@ -438,7 +432,7 @@ def _spawn_workers(workers, study_name, storage, top, as_json, quiet):
         raise typer.Exit(1)
 
 
-def _print_best(storage, study, top, as_json, objectives=None, outcome=None):
+def _print_best(storage, study, top, as_json, outcome=None):
     if top <= 0:
         return
     from .query import Results

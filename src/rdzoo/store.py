@@ -46,10 +46,13 @@ results = sa.Table(
     sa.Column("objective_values", sa.Text),  # JSON list, for multi-objective studies
     sa.Column("error", sa.Text),
     sa.Column("finished_at", sa.Float),  # unix time
-    sa.Index("ix_rdzoo_results_best", "study", "state", "dev_accuracy"),
-    sa.Index("ix_rdzoo_results_family", "study", "family", "state", "dev_accuracy"),
-    sa.Index("ix_rdzoo_results_trial", "study", "trial"),
 )
+# `rdzoo best` orders by dev accuracy, ties by trial number: indexes in exactly that order
+# let the database read the top N off the index instead of sorting every matching row
+sa.Index("ix_rdzoo_results_top", results.c.study, results.c.state, results.c.dev_accuracy.desc(), results.c.trial)
+sa.Index("ix_rdzoo_results_family_top", results.c.study, results.c.family, results.c.state,
+         results.c.dev_accuracy.desc(), results.c.trial)
+sa.Index("ix_rdzoo_results_trial", results.c.study, results.c.trial)
 schema = sa.Table(
     "rdzoo_schema", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -146,6 +149,8 @@ class Store:
             raise StoreError(f"{self.url}: empty database; run `rdzoo search` first")
         if create:
             metadata.create_all(self.engine, checkfirst=True)
+            for index in results.indexes:  # tables made by an older rdzoo get the current indexes too
+                index.create(self.engine, checkfirst=True)
             with self.engine.begin() as conn:
                 if conn.execute(sa.select(sa.func.count()).select_from(schema)).scalar() == 0:
                     conn.execute(schema.insert().values(version=SCHEMA_VERSION))
