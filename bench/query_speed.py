@@ -69,6 +69,12 @@ def build_db(path: Path, n: int) -> str:
         conn.execute(md.tables["trial_params"].insert(), params)
         conn.execute(md.tables["trial_user_attributes"].insert(), attrs)
         conn.execute(results.insert(), rows)
+    store.engine.dispose()
+    # a search commits trial by trial and SQLite checkpoints as it goes; one bulk insert leaves the WAL to fold in
+    import sqlite3
+
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return url
 
 
