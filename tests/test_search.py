@@ -190,3 +190,26 @@ def test_an_exported_trial_trains_to_the_same_accuracy(searched, data, tmp_path)
     again = fit(spec.load(str(target)), data).metrics
     assert again["dev_accuracy"] == pytest.approx(row["dev_accuracy"], abs=0.02)
     assert again["params"] == row["params"]
+
+
+def test_multi_objective_search_and_pareto_front(tmp_path, data):
+    cfg = config(tmp_path, trials=4, sampler="nsga2", objectives=["accuracy", "params"])
+    outcome = run_search(cfg, data)
+    assert outcome["finished"] == 4
+    rows = Results(cfg.storage).best("t", top=10)
+    assert all(len(r["objective_values"]) == 2 for r in rows)
+    out = CliRunner().invoke(app, ["best", "--storage", cfg.storage, "--pareto", "--json"])
+    assert out.exit_code == 0, out.output
+    front = json.loads(out.output)
+
+    def dominates(a, b):
+        better_or_equal = a["dev_accuracy"] >= b["dev_accuracy"] and a["params"] <= b["params"]
+        return better_or_equal and (a["dev_accuracy"], a["params"]) != (b["dev_accuracy"], b["params"])
+
+    assert front and not any(dominates(o, f) for f in front for o in rows)
+    assert all(any(dominates(f, o) or (f["dev_accuracy"], f["params"]) == (o["dev_accuracy"], o["params"])
+                   for f in front) for o in rows)  # everything off the front is dominated by it
+
+
+def test_gp_sampler_runs(tmp_path, data):
+    assert run_search(config(tmp_path, trials=2, sampler="gp"), data)["finished"] == 2
