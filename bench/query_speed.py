@@ -3,7 +3,9 @@
 Builds databases of 1k, 10k and 100k finished trials in bulk (real Optuna tables
 written through SQL inserts, plus rdzoo's results table), then times, side by side:
 
-- `rdzoo best --top 10 --family densenet` end to end (a new process, as a user runs it);
+- `rdzoo best --top 10 --family densenet` end to end (a new process, as a user runs it),
+  and the same query in-process (`rdzoo.query.Results(url).best(...)`), like for like
+  with Optuna's in-process route;
 - Optuna's route in-process: `optuna.load_study` + `get_trials`, filter on the family,
   sort by value; and `trials_dataframe()` + the same filter and sort;
 - `rdzoo --help` and `rdzoo list` start-up against `python -c "import torch"`.
@@ -122,6 +124,9 @@ def main():
             url = build_db(path, n)
             built = time.perf_counter() - start
             ours = timed(command(*rdzoo, "best", "--top", "10", "--family", "densenet", "--storage", url, "--json"), 5)
+            from rdzoo.query import Results
+
+            in_process = timed(lambda: Results(url).best("bench", top=10, family="densenet"), 5)
             theirs = timed(lambda: optuna_get_trials(url), 3 if n < 100000 else 1)
             try:
                 import pandas  # noqa: F401
@@ -130,6 +135,8 @@ def main():
             except ImportError:
                 frame = None
             row = {"trials": n, "build_seconds": round(built, 1), "rdzoo_best_seconds": round(ours, 3),
+                   "rdzoo_query_in_process_seconds": round(in_process, 5),
+                   "speedup_in_process": round(theirs / in_process),
                    "optuna_get_trials_seconds": round(theirs, 3),
                    "optuna_dataframe_seconds": round(frame, 3) if frame else None,
                    "speedup_vs_get_trials": round(theirs / ours, 1)}
