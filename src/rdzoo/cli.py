@@ -465,7 +465,7 @@ def best_table(rows, title):
 
 def _resolve_study(store, study):
     if study:
-        if study not in store.study_names():
+        if not store.has_study(study):
             from .names import did_you_mean
 
             names = store.study_names()

@@ -131,6 +131,9 @@ class Results:
                          {"study": study, "trial": number})
         return self._decode(rows[0]) if rows else None
 
+    def has_study(self, study: str) -> bool:
+        return bool(self.rows("SELECT 1 AS x FROM rdzoo_results WHERE study = :study LIMIT 1", {"study": study}))
+
     def study_names(self) -> list[str]:
         return [r["study"] for r in self.rows("SELECT DISTINCT study FROM rdzoo_results ORDER BY study")]
 

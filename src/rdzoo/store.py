@@ -53,6 +53,7 @@ sa.Index("ix_rdzoo_results_top", results.c.study, results.c.state, results.c.dev
 sa.Index("ix_rdzoo_results_family_top", results.c.study, results.c.family, results.c.state,
          results.c.dev_accuracy.desc(), results.c.trial)
 sa.Index("ix_rdzoo_results_trial", results.c.study, results.c.trial)
+sa.Index("ix_rdzoo_results_finished", results.c.finished_at)  # the latest study, without a scan
 schema = sa.Table(
     "rdzoo_schema", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
