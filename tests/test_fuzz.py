@@ -2,13 +2,11 @@
 else, each within a second (hypothesis' deadline), and the CLI answers with one line
 and exit status 2. Together the fuzz tests below run over 10,000 cases."""
 
-import random
 import subprocess
 import sys
 import time
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
