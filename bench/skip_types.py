@@ -10,6 +10,9 @@ Prints one JSON row per run and a summary; writes a plot of accuracy against dep
     python bench/skip_types.py                                  # depths 8 16 32 64, 3 seeds, both datasets
     python bench/skip_types.py --depths 4 8 16 --seeds 0 --data trec --epochs 4
     python bench/skip_types.py --quick                          # depths 2 4, TREC, 1 seed, 2 epochs
+    python bench/skip_types.py --resume old.jsonl ... > new.jsonl   # reuse old.jsonl's runs, add the rest
+
+The full protocol takes many hours on 2 cores; --resume builds it up over several runs.
 """
 
 from __future__ import annotations
@@ -53,10 +56,14 @@ def main():
     parser.add_argument("--data", nargs="*", default=["trec", "sst2"])
     parser.add_argument("--families", nargs="*", default=list(FAMILY_SKIPS))
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--resume", type=Path, help="an earlier run's output: its runs are kept, not repeated")
     args = parser.parse_args()
     if args.quick:
         args.depths, args.seeds, args.data, args.epochs = [2, 4], [0], ["trec"], 2
-    rows = []
+    rows = earlier_rows(args.resume, args.epochs) if args.resume else []
+    done = {run_key(r) for r in rows}
+    for row in rows:
+        print(json.dumps(row), flush=True)
     for data_name in args.data:
         data = load_data(SST2 if data_name == "sst2" else data_name)
         majority = Counter(data.train.labels).most_common(1)[0][1] / len(data.train)
@@ -64,15 +71,18 @@ def main():
             for skip in FAMILY_SKIPS[family]:
                 for depth in args.depths:
                     for seed in args.seeds:
+                        if (data_name, family, skip, depth, seed) in done:
+                            continue
                         s = make_spec(family, skip, depth, args.epochs, seed)
                         try:
                             m = fit(s, data).metrics
                             row = {"data": data_name, "family": family, "skip": skip, "depth": depth, "seed": seed,
                                    "dev_accuracy": round(m["dev_accuracy"], 4), "test_accuracy": round(m["test_accuracy"], 4),
-                                   "converged": m["dev_accuracy"] > majority + 0.05, "seconds": m["train_seconds"]}
+                                   "converged": m["dev_accuracy"] > majority + 0.05, "seconds": m["train_seconds"],
+                                   "epochs": args.epochs}
                         except Exception as exc:  # a diverged run is a result here, not a crash
                             row = {"data": data_name, "family": family, "skip": skip, "depth": depth, "seed": seed,
-                                   "error": str(exc).splitlines()[0], "converged": False}
+                                   "error": str(exc).splitlines()[0], "converged": False, "epochs": args.epochs}
                         rows.append(row)
                         print(json.dumps(row), flush=True)
     summary = {}
@@ -84,6 +94,19 @@ def main():
     plot(rows, OUT / ("skip_types_quick.png" if args.quick else "skip_types.png"))
     print(json.dumps({"benchmark": "skip_types", "mean_test_accuracy": summary,
                       "converged": f"{sum(r['converged'] for r in rows)}/{len(rows)}"}))
+
+
+def run_key(row: dict) -> tuple:
+    return row["data"], row["family"], row["skip"], row["depth"], row["seed"]
+
+
+def earlier_rows(path: Path, epochs: int) -> list[dict]:
+    """The per-run rows of an earlier output, refusing runs trained for a different number of epochs."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.startswith('{"data"')]
+    other = {r.get("epochs") for r in rows} - {epochs}
+    if other:
+        raise SystemExit(f"{path}: runs of {sorted(other, key=str)} epochs; this run trains {epochs} (--epochs)")
+    return rows
 
 
 def plot(rows, path: Path) -> None:

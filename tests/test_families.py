@@ -89,6 +89,7 @@ def test_resnet_variants(variant):
 @pytest.mark.parametrize("variant", [
     {"embedding.positions": "rotary"}, {"embedding.positions": "sinusoidal"}, {"encoder.cls_token": True},
     {"encoder.pooler": True}, {"encoder.norm_position": "post"}, {"embedding.token_types": 2, "embedding.norm": True},
+    {"encoder.stem_kernel": 3}, {"encoder.stem_kernel": 4, "encoder.cls_token": True},
 ])
 def test_transformer_variants(variant):
     s = spec.load(FAMILY_BASE["transformer"], variant)
@@ -97,13 +98,29 @@ def test_transformer_variants(variant):
     forward_backward(model, small_batch(s))
 
 
-def test_transformer_honours_the_padding_mask():
-    s = spec.load(FAMILY_BASE["transformer"], {"embedding.positions": "rotary", "head.pool": "mean"})
+@pytest.mark.parametrize("variant", [{"embedding.positions": "rotary"}, {"encoder.stem_kernel": 3},
+                                     {"encoder.stem_kernel": 2, "head.pool": "max"}])
+def test_transformer_honours_the_padding_mask(variant):
+    s = spec.load(FAMILY_BASE["transformer"], {"head.pool": "mean", **variant})
     model = build_model(s).eval()
     tokens = torch.randint(2, 50, (1, 7))
     padded = torch.cat([tokens, torch.zeros(1, 5, dtype=torch.long)], 1)
     with torch.no_grad():
         torch.testing.assert_close(model(tokens), model(padded))
+
+
+@pytest.mark.parametrize("variant", [{"encoder.norm_position": "pre"}, {"encoder.norm_position": "post", "encoder.act": "relu"},
+                                     {"encoder.stem_kernel": 3, "encoder.cls_token": True}])
+def test_fused_inference_matches_the_layer_by_layer_path(variant):
+    model = build_model(spec.load(FAMILY_BASE["transformer"], {"head.pool": "mean", **variant})).eval()
+    assert all(layer.fusable for layer in model.stages)
+    tokens = torch.randint(2, 50, (3, 9))
+    tokens[1, 5:] = 0
+    tokens[2, 2:] = 0
+    with torch.no_grad():
+        fused = model(tokens)
+    layer_by_layer = model(tokens)  # grad enabled: the path training takes
+    torch.testing.assert_close(fused, layer_by_layer, rtol=1e-5, atol=1e-5)
 
 
 def test_rezero_and_dwa_start_as_expected():
@@ -198,7 +215,7 @@ family_specs = st.one_of(
                            "encoder": st.fixed_dictionaries({
                                "layers": st.integers(1, 3), "d_model": st.sampled_from([4, 8, 12]), "heads": st.sampled_from([1, 2]),
                                "ff": st.integers(1, 20), "skip": st.sampled_from(spec.FAMILY_SKIPS["transformer"]),
-                               "cls_token": st.booleans()})}),
+                               "cls_token": st.booleans(), "stem_kernel": st.integers(0, 4)})}),
 )
 
 

@@ -137,6 +137,8 @@ def transformer_params(spec: Spec) -> int:
         n += depth * (depth + 3) // 2  # block i averages i + 1 earlier outputs
     if enc.norm_position == "pre" and enc.skip != "rezero":
         n += 2 * d  # the final LayerNorm of a pre-LN stack
+    if enc.stem_kernel:
+        n += d * d * enc.stem_kernel + d
     if enc.cls_token:
         n += d
     if enc.pooler:

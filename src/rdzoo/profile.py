@@ -49,7 +49,8 @@ def flops(model: torch.nn.Module, tokens: torch.Tensor) -> int:
     aten = torch.ops.aten
     # the CPU attention kernel has no formula in torch's registry; it costs what the others do
     cpu_sdpa = {aten._scaled_dot_product_flash_attention_for_cpu: sdpa_flop.__wrapped__}
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=cpu_sdpa) as counter:
+    # grad mode keeps transformer layers off the fused inference kernel, which the counter cannot see into
+    with torch.enable_grad(), FlopCounterMode(display=False, custom_mapping=cpu_sdpa) as counter:
         model(tokens)
     return counter.get_total_flops()
 

@@ -22,6 +22,13 @@ COLUMNS = ("study", "trial", "trial_id", "state", "family", "skip", "spec", "par
            "finished_at")
 
 
+def check_schema_version(url: str, version: int | None) -> None:
+    """The one rule both the writer and the reader apply: refuse a newer rdzoo's tables."""
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(f"{url}: written by a newer rdzoo (schema {version}; this one reads {SCHEMA_VERSION}); "
+                         "upgrade rdzoo")
+
+
 def normalize_url(url: str) -> str:
     """A bare path means a SQLite file."""
     return url if "://" in url else f"sqlite:///{url}"
@@ -94,10 +101,7 @@ class Results:
             what = "an Optuna database without rdzoo's results" if "studies" in tables else "not an rdzoo or Optuna database"
             raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.url}` first")
         if "rdzoo_schema" in tables:
-            version = self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"]
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreError(f"{self.url}: written by a newer rdzoo (schema {version}; this one reads "
-                                 f"{SCHEMA_VERSION}); upgrade rdzoo")
+            check_schema_version(self.url, self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"])
 
     # --- the queries ----------------------------------------------------------------
 

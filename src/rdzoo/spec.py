@@ -106,6 +106,7 @@ class TransformerEncoder:
     attn_dropout: float = bounded(0.0, 0.0, 1.0)
     norm_eps: float = bounded(1e-5, 0.0, 1.0, lo_open=True)
     cls_token: bool = False  # prepend a learned [CLS] vector
+    stem_kernel: int = bounded(0, 0, 1024)  # > 0: a convolution over the embeddings before the first layer
     pooler: bool = False  # BERT's dense + tanh on the first token
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .query import DEFAULT_STORAGE, SCHEMA_VERSION, normalize_url, sqlite_path
+from .query import DEFAULT_STORAGE, SCHEMA_VERSION, check_schema_version, normalize_url, sqlite_path
 
 METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs")
 
@@ -139,10 +139,7 @@ class Store:
         tables = set(inspector.get_table_names())
         if "rdzoo_schema" in tables:
             with self.engine.connect() as conn:
-                version = conn.execute(sa.select(sa.func.max(schema.c.version))).scalar()
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreError(f"{self.url}: written by a newer rdzoo (schema {version}; this one reads {SCHEMA_VERSION}); "
-                                 "upgrade rdzoo")
+                check_schema_version(self.url, conn.execute(sa.select(sa.func.max(schema.c.version))).scalar())
         elif tables - {"rdzoo_results", "rdzoo_schema"} and "studies" not in tables:
             raise StoreError(f"{self.url}: not an rdzoo or Optuna database (tables: {', '.join(sorted(tables)[:6])})")
         elif not create and not tables:

@@ -62,6 +62,20 @@ class FeedForward(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class ConvStem(nn.Module):
+    """A convolution over the embeddings, (B, T, C) in and out: each token starts as
+    an n-gram feature, the early-convolution stem that helps transformers train on
+    little data (Xiao et al. 2021; CvT, Wu et al. 2021)."""
+
+    def __init__(self, d: int, kernel: int, act_layer):
+        super().__init__()
+        self.conv = nn.Conv1d(d, d, kernel, padding=kernel // 2)  # an even kernel gives T + 1: cut to T
+        self.act = act_layer()
+
+    def forward(self, x):
+        return self.act(self.conv(x.transpose(1, 2))[..., : x.shape[1]]).transpose(1, 2)
+
+
 class Layer(nn.Module):
     def __init__(self, enc):
         super().__init__()
@@ -76,13 +90,30 @@ class Layer(nn.Module):
         # ReZero has one scalar per layer, shared by both sublayers (Bachlechner et al. 2020)
         self.skip2 = self.skip1 if enc.skip == "rezero" else make_skip(enc.skip, d, "channels_last", enc.layers)
         self.drop = nn.Dropout(enc.dropout)
+        # a plain residual layer is exactly nn.TransformerEncoderLayer, whose inference kernel it can use
+        self.fusable = enc.skip == "residual" and enc.act in ("gelu", "relu")
+        self.gelu = enc.act == "gelu"
 
     def forward(self, x, attn_mask, rotary=None):  # (B, T, C)
+        if self.fusable and rotary is None and not self.training and not torch.is_grad_enabled():
+            return self.fused_forward(x, attn_mask)
         if self.pre:
             x = self.skip1(x, self.drop(self.attn(self.norm1(x), attn_mask, rotary)))
             return self.skip2(x, self.drop(self.ff(self.norm2(x))))
         x = self.norm1(self.skip1(x, self.drop(self.attn(x, attn_mask, rotary))))
         return self.norm2(self.skip2(x, self.drop(self.ff(x))))
+
+
+    def fused_forward(self, x, attn_mask):
+        """Inference through PyTorch's fused encoder-layer kernel, the one nn.TransformerEncoderLayer
+        uses in eval mode (one C++ call per layer instead of a dozen Python-level ops)."""
+        padding = None if attn_mask is None else ~attn_mask[:, 0, 0, :]  # (B, T), True = ignore
+        return torch._transformer_encoder_layer_fwd(
+            x, x.shape[-1], self.attn.heads, self.attn.qkv.weight, self.attn.qkv.bias,
+            self.attn.proj.weight, self.attn.proj.bias, self.gelu, self.pre,
+            self.norm1.eps, self.norm1.weight, self.norm1.bias, self.norm2.weight, self.norm2.bias,
+            self.ff.fc1.weight, self.ff.fc1.bias, self.ff.fc2.weight, self.ff.fc2.bias,
+            padding, None if padding is None else 1)
 
 
 class TransformerText(TextModel):
@@ -91,9 +122,10 @@ class TransformerText(TextModel):
         enc = spec.encoder
         d = enc.d_model
         self.rotary = spec.embedding.positions == "rotary"
+        self.stem_kernel = enc.stem_kernel
         self.head_dim = d // enc.heads
         self.cls = nn.Parameter(torch.zeros(1, 1, d)) if enc.cls_token else None
-        self.stem = nn.Identity()  # the embedding is the stem
+        self.stem = ConvStem(d, enc.stem_kernel, get_act_layer(enc.act)) if enc.stem_kernel else nn.Identity()
         self.stages = nn.ModuleList(Layer(enc) for _ in range(enc.layers))
         self.dwa = None
         if enc.skip == "dwa":
@@ -122,6 +154,7 @@ class TransformerText(TextModel):
                     nn.init.xavier_normal_(lin.weight, gain=beta)
 
     def encode(self, x, mask):
+        x = self.stem(x * mask.unsqueeze(-1)) if self.stem_kernel else x  # padding must not leak into the conv
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
             mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
