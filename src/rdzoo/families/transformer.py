@@ -12,6 +12,8 @@ as BERT does: fewer masks, faster CPU training steps.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -123,6 +125,9 @@ class TransformerText(TextModel):
         d = enc.d_model
         self.rotary = spec.embedding.positions == "rotary"
         self.stem_kernel = enc.stem_kernel
+        # ReZero has no LayerNorm to lift the 0.02-scale embeddings to unit size: scale them by
+        # sqrt(d) as Vaswani et al. do; without it the model learns at a fraction of the pace
+        self.input_scale = math.sqrt(d) if enc.skip == "rezero" else 1.0
         self.head_dim = d // enc.heads
         self.cls = nn.Parameter(torch.zeros(1, 1, d)) if enc.cls_token else None
         self.stem = ConvStem(d, enc.stem_kernel, get_act_layer(enc.act)) if enc.stem_kernel else nn.Identity()
@@ -154,6 +159,7 @@ class TransformerText(TextModel):
                     nn.init.xavier_normal_(lin.weight, gain=beta)
 
     def encode(self, x, mask):
+        x = x * self.input_scale if self.input_scale != 1.0 else x
         x = self.stem(x * mask.unsqueeze(-1)) if self.stem_kernel else x  # padding must not leak into the conv
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
