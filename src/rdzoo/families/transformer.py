@@ -105,7 +105,6 @@ class Layer(nn.Module):
         x = self.norm1(self.skip1(x, self.drop(self.attn(x, attn_mask, rotary))))
         return self.norm2(self.skip2(x, self.drop(self.ff(x))))
 
-
     def fused_forward(self, x, attn_mask):
         """Inference through PyTorch's fused encoder-layer kernel, the one nn.TransformerEncoderLayer
         uses in eval mode (one C++ call per layer instead of a dozen Python-level ops)."""
@@ -176,5 +175,6 @@ class TransformerText(TextModel):
         return self.norm(x), mask
 
     def summary_modules(self):
-        return [("embed", self.embed), *[(f"stages.{i}", s) for i, s in enumerate(self.stages)],
+        stem = [("stem", self.stem)] if self.stem_kernel else []
+        return [("embed", self.embed), *stem, *[(f"stages.{i}", s) for i, s in enumerate(self.stages)],
                 ("norm", self.norm), ("head", self.head)]
