@@ -7,7 +7,7 @@ wall-clock time, and the test accuracy of the exported spec retrained from
 scratch for `--retrain-epochs` (the 4-epoch budget of a trial is a search
 setting, not a training recipe).
 
-    python bench/search_accuracy.py                      # TREC and SST-2, 50 trials each (about 25 minutes)
+    python bench/search_accuracy.py                      # TREC and SST-2, 50 trials each (about 12 minutes)
     python bench/search_accuracy.py --quick              # TREC, 4 trials of 1 epoch (about 1 minute)
 """
 
