@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from pathlib import Path
 
 from rdzoo import spec
-from rdzoo.text.data import load_data
 from rdzoo.train import fit
 
-SST2 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sst2"
+from bench_data import load as load_dataset
+
 PUBLISHED = {"trec": {"CNN-rand (Kim 2014)": 91.2, "CNN-rand replication": 88.2, "CNN-non-static": 93.6},
              "sst2": {"CNN-rand (Kim 2014)": 82.7, "CNN-rand replication": 83.5, "CNN-non-static": 87.2}}
 FULL = [("kim-cnn", "trec"), ("resnet-sent", "trec"), ("densenet-sent", "trec"), ("transformer-sent", "trec"),
@@ -44,7 +43,7 @@ def main():
     rows = []
     for name, data in runs:
         if data not in datasets:
-            datasets[data] = load_data(SST2 if data == "sst2" else data)
+            datasets[data] = load_dataset(data)
         s = spec.load(name, ["train.epochs=3"] if args.quick else [])
         if args.seeds:
             rows.append(seed_row(s, name, data, datasets[data], args.seeds))

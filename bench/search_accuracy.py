@@ -16,16 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-from pathlib import Path
 
 from rdzoo import spec
 from rdzoo.query import Results
 from rdzoo.search import SearchConfig, run_search
 from rdzoo.space import load_space
-from rdzoo.text.data import load_data
 from rdzoo.train import fit
 
-SST2 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sst2"
+from bench_data import load as load_dataset
+
 PUBLISHED = {"trec": {"CNN-rand": 91.2, "CNN-non-static": 93.6}, "sst2": {"CNN-rand": 82.7, "CNN-non-static": 87.2}}
 
 
@@ -51,7 +50,7 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for data_name in args.data:
-            data = load_data(SST2 if data_name == "sst2" else data_name)
+            data = load_dataset(data_name)
             best, seconds = search_best(data_name, data, args.trials, epochs, args.seed, tmp)
             found = spec.from_dict(best["spec"]).replace([f"train.epochs={args.retrain_epochs}"])
             retrained = fit(found, data).metrics

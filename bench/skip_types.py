@@ -25,12 +25,11 @@ from pathlib import Path
 
 from rdzoo import spec
 from rdzoo.spec import FAMILY_SKIPS
-from plotting import pyplot
-
-from rdzoo.text.data import load_data
 from rdzoo.train import fit
 
-SST2 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sst2"
+from bench_data import load as load_dataset
+from plotting import pyplot
+
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -65,7 +64,7 @@ def main():
     for row in rows:
         print(json.dumps(row), flush=True)
     for data_name in args.data:
-        data = load_data(SST2 if data_name == "sst2" else data_name)
+        data = load_dataset(data_name)
         majority = Counter(data.train.labels).most_common(1)[0][1] / len(data.train)
         for family in args.families:
             for skip in FAMILY_SKIPS[family]:
@@ -74,15 +73,14 @@ def main():
                         if (data_name, family, skip, depth, seed) in done:
                             continue
                         s = make_spec(family, skip, depth, args.epochs, seed)
+                        row = {"data": data_name, "family": family, "skip": skip, "depth": depth, "seed": seed}
                         try:
                             m = fit(s, data).metrics
-                            row = {"data": data_name, "family": family, "skip": skip, "depth": depth, "seed": seed,
-                                   "dev_accuracy": round(m["dev_accuracy"], 4), "test_accuracy": round(m["test_accuracy"], 4),
-                                   "converged": m["dev_accuracy"] > majority + 0.05, "seconds": m["train_seconds"],
-                                   "epochs": args.epochs}
+                            row |= {"dev_accuracy": round(m["dev_accuracy"], 4), "test_accuracy": round(m["test_accuracy"], 4),
+                                    "converged": m["dev_accuracy"] > majority + 0.05, "seconds": m["train_seconds"]}
                         except Exception as exc:  # a diverged run is a result here, not a crash
-                            row = {"data": data_name, "family": family, "skip": skip, "depth": depth, "seed": seed,
-                                   "error": str(exc).splitlines()[0], "converged": False, "epochs": args.epochs}
+                            row |= {"error": str(exc).splitlines()[0], "converged": False}
+                        row["epochs"] = args.epochs
                         rows.append(row)
                         print(json.dumps(row), flush=True)
     summary = {}
