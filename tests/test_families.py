@@ -140,6 +140,16 @@ def test_rezero_and_dwa_start_as_expected():
     assert [len(a) for a in dwa.dwa] == [2, 3, 4]
 
 
+@pytest.mark.parametrize("family", ["transformer", "resnet"])
+def test_sinusoidal_positions_start_at_the_words_scale(family):
+    s = spec.load(FAMILY_BASE[family], {"embedding.positions": "sinusoidal", "embedding.vocab_size": 50})
+    embed = build_model(s).embed.eval()
+    tokens = torch.randint(1, 50, (2, 40))
+    positions = embed(tokens) - embed.word(tokens)
+    words_rms, positions_rms = embed.word.weight[1:].pow(2).mean().sqrt(), positions.pow(2).mean().sqrt()
+    assert 0.7 < positions_rms / words_rms < 1.4  # unscaled, the table's RMS is 0.71 against 0.02-std words
+
+
 def test_gated_deepnorm_and_dense_follow_their_rules():
     gated = build_model(spec.load(FAMILY_BASE["resnet"], {"encoder.skip": "gated"}))
     gate = gated.stages[0][0].skip.gate

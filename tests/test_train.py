@@ -99,3 +99,14 @@ def test_cli_train_eval_predict(tmp_path):
     assert ev["test_accuracy"] == pytest.approx(out["test_accuracy"])
     labels = run("predict", str(tmp_path / "r"), "it was not good at all", "a truly superb film").split()
     assert labels == ["neg", "pos"]
+
+
+def test_weight_average_is_what_is_scored_and_kept(synthetic, trained):
+    averaged = fit(spec.load("kim-cnn", {**FAST, "train.ema_decay": 0.99}), synthetic)
+    # the average does not touch training: same seed, same losses
+    assert [h["loss"] for h in averaged.history] == [h["loss"] for h in trained.history]
+    raw, avg = trained.model.state_dict(), averaged.model.state_dict()
+    assert any(not torch.equal(raw[k], avg[k]) for k in raw)
+    assert averaged.metrics["test_accuracy"] >= 0.9
+    dev = averaged.history[averaged.metrics["best_epoch"] - 1]["dev_accuracy"]
+    assert averaged.metrics["dev_accuracy"] == dev

@@ -75,6 +75,16 @@ def make_scheduler(optimizer, train, steps_per_epoch: int, epochs: int):
     return StepLRScheduler(optimizer, decay_t=total + 1, decay_rate=1.0, **common)
 
 
+def make_ema(model, decay: float):
+    """timm's exponential moving average of the weights (timm train.py's --model-ema), or None.
+    The warm-up lets the average follow the model closely over the first steps of a short run."""
+    if not decay:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=decay, use_warmup=True)
+
+
 @torch.no_grad()
 def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH) -> list[int]:
     was_training = model.training
@@ -132,6 +142,8 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     scheduler = make_scheduler(optimizer, train_cfg, steps_per_epoch, epochs)
     classifier = getattr(model.head, "fc", None)
     rng = random.Random(train_cfg.seed)
+    ema = make_ema(model, train_cfg.ema_decay)
+    scored = ema.module if ema else model  # what dev accuracy, the checkpoint and the result come from
 
     bar = _Progress(epochs * steps_per_epoch, spec.name) if progress else None
     history, best_acc, best_state, best_epoch, stale = [], -1.0, None, 0, 0
@@ -156,17 +168,19 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                 if train_cfg.max_norm and isinstance(classifier, torch.nn.Linear):
                     with torch.no_grad():  # Kim (2014): rescale classifier rows to an L2 norm of at most s
                         classifier.weight.data = torch.renorm(classifier.weight.data, 2, 0, train_cfg.max_norm)
+                if ema:
+                    ema.update(model, step)
                 epoch_loss += loss.item()
                 n_batches += 1
                 tokens_seen += int((tokens != 0).sum())
                 if bar:
                     bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
-            dev_acc = metrics.accuracy(dev_gold, predict_ids(model, dev_ids))
+            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids))
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
             if dev_acc > best_acc:
                 best_acc, best_epoch, stale = dev_acc, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
             else:
                 stale += 1
             if bar:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 PAD_ID = 0
+KIM_BOUND = 0.25
+WORD_INIT_STD = KIM_BOUND / math.sqrt(3)  # the std of U[-0.25, 0.25]
 
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
@@ -30,6 +32,9 @@ class TextEmbedding(nn.Module):
             self.position = nn.Embedding(emb.max_len, emb.dim)
         elif emb.positions == "sinusoidal":
             self.register_buffer("position_table", sinusoidal_table(emb.max_len, emb.dim), persistent=False)
+            # the table's entries have RMS 1/sqrt(2); bring them to the words' scale, as Vaswani et al.
+            # do the other way round (words times sqrt(d)). Unscaled, the positions drown 0.02-std words.
+            self.position_scale = math.sqrt(2) * (WORD_INIT_STD if init_std is None else init_std)
         self.token_type = nn.Embedding(emb.token_types, emb.dim) if emb.token_types else None
         self.norm = nn.LayerNorm(emb.dim) if emb.norm else nn.Identity()
         self.drop = nn.Dropout(emb.dropout)
@@ -38,7 +43,7 @@ class TextEmbedding(nn.Module):
                 continue
             if init_std is None:
                 # Kim's (2014) random vectors: U[-0.25, 0.25]; N(0, 1) scored 4 points lower on TREC here
-                nn.init.uniform_(module.weight, -0.25, 0.25)
+                nn.init.uniform_(module.weight, -KIM_BOUND, KIM_BOUND)
             else:
                 nn.init.normal_(module.weight, std=init_std)
         with torch.no_grad():
@@ -52,7 +57,7 @@ class TextEmbedding(nn.Module):
         if self.positions == "learned":
             x = x + self.position.weight[:T]
         elif self.positions == "sinusoidal":
-            x = x + self.position_table[:T]
+            x = x + self.position_scale * self.position_table[:T]
         if self.token_type is not None:
             x = x + (self.token_type.weight[0] if token_types is None else self.token_type(token_types))
         return self.drop(self.norm(x))
