@@ -21,10 +21,9 @@ import statistics
 from rdzoo import spec
 from rdzoo.train import fit
 
+from bench_data import PUBLISHED
 from bench_data import load as load_dataset
 
-PUBLISHED = {"trec": {"CNN-rand (Kim 2014)": 91.2, "CNN-rand replication": 88.2, "CNN-non-static": 93.6},
-             "sst2": {"CNN-rand (Kim 2014)": 82.7, "CNN-rand replication": 83.5, "CNN-non-static": 87.2}}
 FULL = [("kim-cnn", "trec"), ("resnet-sent", "trec"), ("densenet-sent", "trec"), ("transformer-sent", "trec"),
         ("resnet-text-18", "trec"), ("densenet-text-tiny", "trec"), ("transformer-text-tiny", "trec"),
         ("kim-cnn", "sst2")]
