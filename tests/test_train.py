@@ -110,3 +110,23 @@ def test_weight_average_is_what_is_scored_and_kept(synthetic, trained):
     assert averaged.metrics["test_accuracy"] >= 0.9
     dev = averaged.history[averaged.metrics["best_epoch"] - 1]["dev_accuracy"]
     assert averaged.metrics["dev_accuracy"] == dev
+
+
+def test_word_dropout_trains_the_unknown_word_vector(synthetic, trained):
+    from rdzoo.families import build_model
+    from rdzoo.text.tokenize import UNK_ID
+    from rdzoo.train import drop_words, seed_everything
+
+    tokens = torch.tensor([[5, 6, 7, 8, 0, 0]] * 2000)
+    dropped = drop_words(tokens, 0.25)
+    assert (dropped[:, 4:] == 0).all() and set(dropped.unique().tolist()) == {0, UNK_ID, 5, 6, 7, 8}
+    assert 0.22 < (dropped[:, :4] == UNK_ID).float().mean() < 0.28
+    assert torch.equal(drop_words(tokens, 0.0), tokens)
+
+    seed_everything(0)
+    initial = build_model(trained.spec).embed.word.weight[UNK_ID]
+    # every training word is in the vocabulary, so without word dropout <unk> never gets a gradient
+    torch.testing.assert_close(trained.model.embed.word.weight[UNK_ID], initial, rtol=0, atol=0)
+    result = fit(spec.load("kim-cnn", {**FAST, "train.word_dropout": 0.2}), synthetic)
+    assert not torch.allclose(result.model.embed.word.weight[UNK_ID], initial)
+    assert result.metrics["test_accuracy"] >= 0.9

@@ -24,7 +24,7 @@ from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
 from .text.batching import batches
 from .text.data import Split, TextData, split_off
-from .text.tokenize import fit_tokenizer
+from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
 EVAL_BATCH = 256
 
@@ -73,6 +73,15 @@ def make_scheduler(optimizer, train, steps_per_epoch: int, epochs: int):
     if train.schedule == "linear":
         return PolyLRScheduler(optimizer, t_initial=total, power=1.0, lr_min=0.0, **common)
     return StepLRScheduler(optimizer, decay_t=total + 1, decay_rate=1.0, **common)
+
+
+def drop_words(tokens: torch.Tensor, p: float) -> torch.Tensor:
+    """Word dropout (Iyyer et al. 2015): each real token becomes <unk> with chance p. Words unseen
+    in training all map to <unk> at test time; without this its vector is never trained."""
+    if not p:
+        return tokens
+    hit = (torch.rand(tokens.shape) < p) & (tokens != PAD_ID)
+    return tokens.masked_fill(hit, UNK_ID)
 
 
 def make_ema(model, decay: float):
@@ -153,6 +162,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
             model.train()
             epoch_loss, n_batches = 0.0, 0
             for tokens, y, _ in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
+                tokens = drop_words(tokens, train_cfg.word_dropout)
                 loss = F.cross_entropy(model(tokens), y, label_smoothing=train_cfg.label_smoothing)
                 if not torch.isfinite(loss):
                     raise TrainingError(

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-PAD_ID = 0
+from .tokenize import PAD_ID
 KIM_BOUND = 0.25
 WORD_INIT_STD = KIM_BOUND / math.sqrt(3)  # the std of U[-0.25, 0.25]
 

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
 WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words, and punctuation as separate tokens
 
 
