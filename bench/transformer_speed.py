@@ -10,6 +10,7 @@ rdzoo to each peer.
 
     python bench/transformer_speed.py            # small (d 256, 4 layers) and base (d 768, 12 layers)
     python bench/transformer_speed.py --quick    # small only, fewer repeats (~1 minute)
+    python bench/transformer_speed.py --sizes small --compile   # adds rdzoo under torch.compile
 """
 
 from __future__ import annotations
@@ -92,8 +93,14 @@ def time_infer(model, tokens, steps):
     return times
 
 
-def run(size, d, layers, heads, ff, batch, length, dropout, steps, repeats):
+def compiled_rdzoo_model(*shape):
+    return torch.compile(rdzoo_model(*shape))  # compiled on its first (untimed) step
+
+
+def run(size, d, layers, heads, ff, batch, length, dropout, steps, repeats, compile_too=False):
     builders = {"rdzoo": rdzoo_model, "nn.TransformerEncoder": TorchEncoder}
+    if compile_too:
+        builders["rdzoo torch.compile"] = compiled_rdzoo_model
     try:
         import transformers  # noqa: F401
 
@@ -116,7 +123,10 @@ def run(size, d, layers, heads, ff, batch, length, dropout, steps, repeats):
         row[f"{name} train tok/s"] = round(n_tokens / statistics.median(train[name]))
         row[f"{name} infer tok/s"] = round(n_tokens / statistics.median(infer[name]))
     for peer in models:
-        if peer != "rdzoo":
+        if peer == "rdzoo torch.compile":  # > 1: compiling makes rdzoo faster
+            row["torch.compile train speed-up"] = round(statistics.median(train["rdzoo"]) / statistics.median(train[peer]), 3)
+            row["torch.compile infer speed-up"] = round(statistics.median(infer["rdzoo"]) / statistics.median(infer[peer]), 3)
+        elif peer != "rdzoo":
             row[f"train ratio vs {peer}"] = round(statistics.median(train[peer]) / statistics.median(train["rdzoo"]), 3)
             row[f"infer ratio vs {peer}"] = round(statistics.median(infer[peer]) / statistics.median(infer["rdzoo"]), 3)
     return row
@@ -126,6 +136,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", nargs="*", default=["small", "base"], choices=["small", "base"])
+    parser.add_argument("--compile", action="store_true", help="also time rdzoo's model under torch.compile")
     args = parser.parse_args()
     sizes = {"small": ("small", 256, 4, 4, 1024), "base": ("base", 768, 12, 12, 3072)}
     configs = [sizes["small"]] if args.quick else [sizes[s] for s in args.sizes]
@@ -134,7 +145,7 @@ def main():
         # the base size takes seconds a step on 2 cores: fewer steps and repeats
         steps, repeats = (3, 3) if args.quick else ((5, 5) if size == "small" else (2, 3))
         for dropout in (0.1, 0.0):
-            row = run(size, d, layers, heads, ff, 32, 128, dropout, steps, repeats)
+            row = run(size, d, layers, heads, ff, 32, 128, dropout, steps, repeats, args.compile)
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(json.dumps({"benchmark": "transformer_speed", "rows": rows}))
