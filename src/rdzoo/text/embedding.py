@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .tokenize import PAD_ID
+
 KIM_BOUND = 0.25
 WORD_INIT_STD = KIM_BOUND / math.sqrt(3)  # the std of U[-0.25, 0.25]
 
