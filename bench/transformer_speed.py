@@ -62,7 +62,7 @@ class BertClassifier(nn.Module):
 def rdzoo_model(d, layers, heads, ff, dropout, max_len):
     return rdzoo.build({"family": "transformer", "embedding": {"vocab_size": VOCAB, "max_len": max_len},
                         "encoder": {"layers": layers, "d_model": d, "heads": heads, "ff": ff, "dropout": dropout,
-                                    "attn_dropout": 0.0},
+                                    "attn_dropout": dropout},  # BERT and nn.TE drop attention weights too
                         "head": {"pool": "mean", "num_classes": 2}})
 
 
