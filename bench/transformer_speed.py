@@ -4,7 +4,8 @@ size, in one process, side by side.
 
 Each model is an encoder of the same shape (pre-LN for rdzoo and nn.TransformerEncoder,
 BERT's post-LN for BertModel) with a word embedding, learned positions and a linear
-classifier on the mean-pooled features, trained with AdamW. Reports tokens per second
+classifier on the mean-pooled features, trained with AdamW; each row's dropout applies
+to all three alike, on attention weights and sublayer outputs. Reports tokens per second
 for a training step and for inference, the median of several repeats, and the ratio of
 rdzoo to each peer.
 
