@@ -182,7 +182,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                     ema.update(model, step)
                 epoch_loss += loss.item()
                 n_batches += 1
-                tokens_seen += int((tokens != 0).sum())
+                tokens_seen += int((tokens != PAD_ID).sum())
                 if bar:
                     bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
             dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids))

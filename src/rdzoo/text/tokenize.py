@@ -32,8 +32,8 @@ class Tokenizer:
     def encode(self, text: str) -> list[int]:
         if self.lowercase:
             text = text.lower()
-        ids = [self.index.get(p, 1) for p in self.pieces(text)[: self.max_len]]
-        return ids or [1]  # an empty text still yields one (unknown) token
+        ids = [self.index.get(p, UNK_ID) for p in self.pieces(text)[: self.max_len]]
+        return ids or [UNK_ID]  # an empty text still yields one (unknown) token
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
@@ -79,10 +79,10 @@ class BPETokenizer:
         return self.backend.get_vocab_size()
 
     def encode(self, text: str) -> list[int]:
-        return self.backend.encode(text).ids or [1]
+        return self.backend.encode(text).ids or [UNK_ID]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [e.ids or [1] for e in self.backend.encode_batch(texts)]
+        return [e.ids or [UNK_ID] for e in self.backend.encode_batch(texts)]
 
     def to_dict(self) -> dict:
         return {"kind": "bpe", "max_len": self.max_len, "backend": json.loads(self.backend.to_str())}
