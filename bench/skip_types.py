@@ -13,6 +13,7 @@ Prints one JSON row per run and a summary; writes a plot of accuracy against dep
     python bench/skip_types.py --depths 4 8 16 --seeds 0 --data trec --epochs 4
     python bench/skip_types.py --quick                          # depths 2 4, TREC, 1 seed, 2 epochs
     python bench/skip_types.py --resume old.jsonl ... > new.jsonl   # reuse old.jsonl's runs, add the rest
+    python bench/skip_types.py --families transformer --skips rezero dwa   # a part of the grid
 
 The full protocol takes many hours on 2 cores; --resume builds it up over several runs.
 """
@@ -56,6 +57,8 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--data", nargs="*", default=["trec", "sst2"])
     parser.add_argument("--families", nargs="*", default=list(FAMILY_SKIPS))
+    parser.add_argument("--skips", nargs="*", choices=sorted({k for ks in FAMILY_SKIPS.values() for k in ks}),
+                        help="only these skip types (default: every one the family supports)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--resume", type=Path, help="an earlier run's output: its runs are kept, not repeated")
     args = parser.parse_args()
@@ -70,6 +73,8 @@ def main():
         majority = Counter(data.train.labels).most_common(1)[0][1] / len(data.train)
         for family in args.families:
             for skip in FAMILY_SKIPS[family]:
+                if args.skips and skip not in args.skips:
+                    continue
                 for depth in args.depths:
                     for seed in args.seeds:
                         if (data_name, family, skip, depth, seed) in done:

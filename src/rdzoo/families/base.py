@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .. import plan
-from ..text.embedding import PAD_ID, TextEmbedding
+from ..text.embedding import TextEmbedding
+from ..text.tokenize import PAD_ID
 from .layers import get_act_layer
 
 
