@@ -134,7 +134,7 @@ class Train:
     label_smoothing: float = bounded(0.0, 0.0, 1.0)
     clip_grad: float = bounded(1.0, 0.0, 1e6)  # 0: no clipping
     word_dropout: float = bounded(0.0, 0.0, 1.0)  # chance that a training token becomes <unk>
-    ema_decay: float = bounded(0.0, 0.0, 1.0)  # > 0: evaluate and keep an average of the weights; 0: off
+    ema_decay: float = bounded(0.0, 0.0, 1.0)  # > 0: evaluate and keep an average of the weights (decay ramps up to it); 0: off
     max_norm: float = bounded(0.0, 0.0, 1e6)  # max-norm of the classifier rows (Kim 2014); 0: off
     patience: int = bounded(0, 0, 100000)  # early stopping on dev accuracy; 0: off
     dev_fraction: float = bounded(0.1, 0.0, 0.5, lo_open=True)  # held out when data has no dev split

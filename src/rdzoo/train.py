@@ -86,7 +86,8 @@ def drop_words(tokens: torch.Tensor, p: float) -> torch.Tensor:
 
 def make_ema(model, decay: float):
     """timm's exponential moving average of the weights (timm train.py's --model-ema), or None.
-    The warm-up lets the average follow the model closely over the first steps of a short run."""
+    The warm-up lets the average follow the model closely over the first steps of a short run:
+    the decay at step t is 1 - (1 + t)^(-2/3), capped at `decay` (0.99 is reached at step 1000)."""
     if not decay:
         return None
     from timm.utils import ModelEmaV3
