@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from rdzoo import plan, spec
 from rdzoo.cli import app
-from rdzoo.search import SearchConfig, run_search
+from rdzoo.search import SearchConfig, recover_dead_workers, run_search
 from rdzoo.space import load_space, parse_space
 from rdzoo.spec import SpecError
 from rdzoo.query import Results
@@ -213,3 +213,24 @@ def test_multi_objective_search_and_pareto_front(tmp_path, data):
 
 def test_gp_sampler_runs(tmp_path, data):
     assert run_search(config(tmp_path, trials=2, sampler="gp"), data)["finished"] == 2
+
+
+def test_a_trial_whose_worker_died_before_naming_itself_is_recovered(tmp_path):
+    """Killed between creating a trial and its first heartbeat, a worker leaves a RUNNING
+    trial with no owner that Optuna never calls stale; left alone, a search whose target
+    counts it would wait for it forever."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'orphan.db'}")
+    study.ask()  # what the dead worker left: RUNNING, no worker name, no heartbeat
+    assert recover_dead_workers(study) == 0  # young: its worker may be about to name itself
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+    assert recover_dead_workers(study, orphan_after=0) == 1
+    failed, retry = study.get_trials()
+    assert failed.state == TrialState.FAIL and retry.state == TrialState.WAITING
+    assert retry.user_attrs["retry_of"] == failed.number
+    named = study.ask()
+    named.set_user_attr("worker", {"host": "elsewhere", "pid": 1})
+    assert recover_dead_workers(study, orphan_after=0) == 0  # named by a worker on another machine: its heartbeat decides

@@ -31,6 +31,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PROFILE_LENGTH = 64  # tokens per sequence for the recorded FLOPs and latency
 PROFILE_BATCH = 32
 HEARTBEAT_SECONDS = 20
+ORPHAN_SECONDS = 60  # a live worker names itself within milliseconds of starting a trial
 
 
 @dataclass
@@ -109,20 +110,28 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     return storage
 
 
-def recover_dead_workers(study) -> int:
+def recover_dead_workers(study, orphan_after: float = ORPHAN_SECONDS) -> int:
     """Fail and re-queue RUNNING trials whose worker process on this host is gone.
 
     Each trial records its host and process id when it starts. This recovers a
     killed local worker at once, on every storage; heartbeats cover workers on
     other machines of an RDB storage, and the journal file, which has no
-    heartbeat, relies on this alone.
+    heartbeat, relies on this alone. A worker killed between creating a trial and
+    naming itself leaves a trial that no one owns and that never goes stale
+    (Optuna only checks trials with a heartbeat): once `orphan_after` seconds old
+    without a name, it is recovered too.
     """
     import socket
+    from datetime import datetime
 
-    host, failed = socket.gethostname(), 0
+    host, failed, now = socket.gethostname(), 0, datetime.now()  # Optuna's datetime_start is naive local time
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker") or {}
-        if worker.get("host") != host or _alive(worker.get("pid")):
+        worker = t.user_attrs.get("worker")
+        if worker is None:
+            dead = t.datetime_start is not None and (now - t.datetime_start).total_seconds() > orphan_after
+        else:
+            dead = worker.get("host") == host and not _alive(worker.get("pid"))
+        if not dead:
             continue
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
