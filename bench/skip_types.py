@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from rdzoo import spec
-from rdzoo.spec import FAMILY_SKIPS
+from rdzoo.spec import FAMILY_SKIPS, SKIPS
 from rdzoo.train import fit
 
 from bench_data import load as load_dataset
@@ -57,7 +57,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--data", nargs="*", default=["trec", "sst2"])
     parser.add_argument("--families", nargs="*", default=list(FAMILY_SKIPS))
-    parser.add_argument("--skips", nargs="*", choices=sorted({k for ks in FAMILY_SKIPS.values() for k in ks}),
+    parser.add_argument("--skips", nargs="*", choices=SKIPS,
                         help="only these skip types (default: every one the family supports)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--resume", type=Path, help="an earlier run's output: its runs are kept, not repeated")
