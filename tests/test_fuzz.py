@@ -144,3 +144,29 @@ def test_non_rdzoo_database_and_newer_schema_get_clear_errors(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", "best", "--storage", str(db)],
                               capture_output=True, text=True, timeout=30)
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_storages_that_cannot_be_opened_get_one_clear_error_with_the_password_masked(tmp_path):
+    import importlib.util
+
+    from rdzoo.errors import StoreError
+    from rdzoo.query import Results
+    from rdzoo.search import make_storage
+    from rdzoo.store import Store
+
+    missing = tmp_path / "no-such-folder"
+    cases = [(f"sqlite:///{missing}/s.db", "unable to open database file"),
+             (f"journal://{missing}/s.log", "No such file or directory"),
+             ("postgresql://rdzoo:secret@localhost:1/none", "port 1")]
+    if importlib.util.find_spec("MySQLdb") is None:
+        cases.append(("mysql://rdzoo:secret@localhost/none", "no database driver (MySQLdb)"))
+    for url, cause in cases:
+        openers = [lambda: make_storage(url)]
+        if "@" in url:  # database servers; a missing SQLite file has its own error in the reader
+            openers += [lambda: Store.open(url, create=True), lambda: Results(url)]
+        for open_storage in openers:
+            with pytest.raises(StoreError) as caught:
+                open_storage()
+            message = str(caught.value)
+            assert cause in message and "secret" not in message and "\n" not in message, message
+            assert "@" not in url or "rdzoo:***@localhost" in message

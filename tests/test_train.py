@@ -85,6 +85,36 @@ def test_timm_optimizers(synthetic, optimizer):
     assert result.metrics["epochs"] == 1
 
 
+def test_cli_train_out_problems_fail_before_training_or_keep_the_metrics(tmp_path):
+    """An --out that cannot be made fails before any training; a disk that fills while the run
+    is saved still prints the metrics, exits 1 and leaves no half-written weights file."""
+    import resource
+    import signal
+
+    def cli(*args, limit=None):
+        return subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], capture_output=True, text=True,
+                              timeout=300, preexec_fn=limit)
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for args in (["--out", str(blocker / "run")], ["--out", str(tmp_path / "r"), "--cv", "3"]):
+        proc = cli("train", "kim-cnn", "--data", "synthetic", "--json", *args)
+        assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+        assert proc.stderr.count("\n") == 1 and "--out" in proc.stderr, proc.stderr
+
+    def small_files():  # file writes over 4 KiB fail with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    sets = [x for k, v in FAST.items() for x in ("--set", f"{k}={v}")]
+    proc = cli("train", "kim-cnn", "--data", "synthetic", *sets, "--json", "--out", str(tmp_path / "full"),
+               limit=small_files)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["test_accuracy"] > 0.5
+    assert proc.stderr.startswith("rdzoo: error: could not save the run to") and proc.stderr.count("\n") == 1
+    assert list((tmp_path / "full").iterdir()) == []
+
+
 def test_cli_train_eval_predict(tmp_path):
     def run(*args):
         proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], capture_output=True, text=True, timeout=300)

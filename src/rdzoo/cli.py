@@ -42,6 +42,13 @@ def console():
     return Console()
 
 
+def make_folder(path: Path, option: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create this folder ({exc.strerror or exc})") from None
+
+
 def emit_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
@@ -194,14 +201,20 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
           as_json: JsonOpt = False):
     """Train a model on text data (built-in TREC-6 by default) and report accuracy."""
     from . import spec as spec_mod
+    from .errors import WeightsError
 
     overrides = list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else [])
     s = spec_mod.load(name, overrides)
+    if out is not None:
+        if cv:
+            raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
+        make_folder(out, "--out")  # before training, not after minutes of it
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed)
     from .train import check_optimizer, fit
 
     check_optimizer(s.train.optimizer)
     progress = not (quiet or as_json)
+    unsaved = None
     if cv:
         from statistics import mean, pstdev
 
@@ -218,13 +231,19 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         if out is not None:
             from .runs import save_run
 
-            save_run(fitted, out, {"data": data, "epochs": epochs or s.train.epochs, "text_col": text_col,
-                                   "label_col": label_col})
-            result["out"] = str(out)
+            try:
+                save_run(fitted, out, {"data": data, "epochs": epochs or s.train.epochs, "text_col": text_col,
+                                       "label_col": label_col})
+                result["out"] = str(out)
+            except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
+                unsaved = f"could not save the run to {out}: {exc.strerror if isinstance(exc, OSError) else exc}"
     if as_json:
-        return emit_json(result)
-    shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data")}
-    console().print(metrics_table(f"{s.name} on {data}", shown))
+        emit_json(result)
+    else:
+        shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data")}
+        console().print(metrics_table(f"{s.name} on {data}", shown))
+    if unsaved:
+        raise WeightsError(unsaved)
 
 
 @app.command("eval")
@@ -564,8 +583,11 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     if out is None:
         sys.stdout.write(text)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    make_folder(out.parent, "-o")
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
     console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
 
 

@@ -34,6 +34,28 @@ def normalize_url(url: str) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+def shown_url(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    if "@" not in url:
+        return url
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+def storage_error(url: str, exc: BaseException) -> StoreError:
+    """One clear error for a storage that cannot be opened: the URL (password masked) and the cause."""
+    if isinstance(exc, ImportError):
+        hint = " (PostgreSQL: pip install 'rdzoo[postgres]')" if url.startswith("postgres") else ""
+        return StoreError(f"{shown_url(url)}: no database driver ({exc.name or exc}); install it{hint}")
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).splitlines() or [type(cause).__name__])[0]
+    return StoreError(f"{shown_url(url)}: cannot open this storage ({first})")
+
+
 def results_url(storage: str) -> str:
     """Where the results table lives: in the study database itself, or, for Optuna's
     journal file (which holds no tables), in a SQLite file beside it."""
@@ -70,8 +92,8 @@ class Results:
 
             try:
                 self._conn = sa.create_engine(self.url).connect()
-            except sa.exc.SQLAlchemyError as exc:
-                raise StoreError(f"{self.url}: cannot connect ({str(exc).splitlines()[0]})") from None
+            except (sa.exc.SQLAlchemyError, ImportError) as exc:
+                raise storage_error(self.url, exc) from None
             self._sqlite = False
             errors = (sa.exc.SQLAlchemyError,)
         try:

@@ -89,6 +89,17 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     Optuna's journal file, for shared file systems without a database server; it has
     no heartbeat, so `recover_dead_workers` covers it.
     """
+    import sqlalchemy as sa
+
+    from .query import storage_error
+
+    try:
+        return _open_storage(url, heartbeat)
+    except (sa.exc.DatabaseError, ImportError, OSError) as exc:
+        raise storage_error(url, exc) from None
+
+
+def _open_storage(url: str, heartbeat: int):
     from .store import make_engine, normalize_url, retry_creation, sqlite_path
 
     if url.startswith("journal://"):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .query import DEFAULT_STORAGE, SCHEMA_VERSION, check_schema_version, normalize_url, sqlite_path
+from .query import DEFAULT_STORAGE, SCHEMA_VERSION, check_schema_version, normalize_url, sqlite_path, storage_error
 
 METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs")
 
@@ -125,13 +125,11 @@ class Store:
         path = sqlite_path(url)
         if path is not None and not create and not path.is_file():
             raise StoreError(f"no database at {path}; run `rdzoo search` first or pass --storage")
-        engine = make_engine(url)
-        store = cls(url, engine)
         try:
+            store = cls(url, make_engine(url))
             retry_creation(lambda: store._check(create))
-        except sa.exc.DatabaseError as exc:
-            first = str(exc.orig).splitlines()[0] if getattr(exc, "orig", None) else str(exc).splitlines()[0]
-            raise StoreError(f"{url}: cannot use this database ({first})") from None
+        except (sa.exc.DatabaseError, ImportError) as exc:
+            raise storage_error(url, exc) from None
         return store
 
     def _check(self, create: bool) -> None:

@@ -15,6 +15,7 @@ FORMAT = "rdzoo.weights/1"
 
 
 def save(model, path: str | Path, extra: dict | None = None) -> Path:
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -23,7 +24,11 @@ def save(model, path: str | Path, extra: dict | None = None) -> Path:
     metadata.update({k: json.dumps(v) for k, v in (extra or {}).items()})
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
+    try:
+        save_file(state, str(tmp), metadata=metadata)
+    except (SafetensorError, OSError) as exc:  # a full disk: leave no partial file behind
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"{path}: could not write the weights ({exc})") from None
     tmp.replace(path)  # a crash mid-write never leaves a half-written file under the real name
     return path
 
