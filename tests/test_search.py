@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from rdzoo import plan, spec
 from rdzoo.cli import app
+from rdzoo.errors import TrainingError
 from rdzoo.search import SearchConfig, recover_dead_workers, run_search
 from rdzoo.space import load_space, parse_space
 from rdzoo.spec import SpecError
@@ -87,14 +88,15 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path, data):
                                             "encoder.skip": "none", "encoder.stages": [], "encoder.channels": [],
                                             "encoder.stem_channels": 32}}
     cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=2)
-    outcome = run_search(cfg, data)
+    with pytest.raises(TrainingError, match="the search stopped: 10 trials of study 't' failed, the last with "
+                                            "rdzoo.errors.TrainingError: the loss became nan"):
+        run_search(cfg, data)
     engine = sa.create_engine(cfg.storage)
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT state, error FROM rdzoo_results")).fetchall()
         optuna_failed = conn.execute(sa.text("SELECT count(*) FROM trials WHERE state = 'FAIL'")).scalar()
     assert rows and all(state == "FAIL" and "loss became" in error for state, error in rows)
-    assert optuna_failed == len(rows) >= 2  # it went on after the first failure
-    assert outcome["finished"] == 0
+    assert optuna_failed == len(rows) == 10  # it went on after the first failure, then gave up
 
 
 def test_invalid_samples_are_pruned_with_their_reason(tmp_path, data):
@@ -234,3 +236,44 @@ def test_a_trial_whose_worker_died_before_naming_itself_is_recovered(tmp_path):
     named = study.ask()
     named.set_user_attr("worker", {"host": "elsewhere", "pid": 1})
     assert recover_dead_workers(study, orphan_after=0) == 0  # named by a worker on another machine: its heartbeat decides
+
+
+def test_a_full_disk_stops_the_search_with_one_error_and_it_resumes(tmp_path):
+    """SQLite cannot grow the database (file writes over a limit fail, as on a full disk): one
+    error line, the trials finished before are kept, and the same command then continues."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    import optuna
+
+    db = tmp_path / "s.db"
+    space = tmp_path / "tiny.yaml"
+    space.write_text(yaml.safe_dump(TINY))
+
+    def search(trials, limit=None):
+        args = ["search", "--space", str(space), "--data", "synthetic", "--trials", str(trials), "--epochs", "1",
+                "--storage", str(db), "--study", "t", "--pruner", "none", "--quiet"]
+        return subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], capture_output=True, text=True,
+                              timeout=300, preexec_fn=limit)
+
+    def finished():
+        study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+        return len([t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"])
+
+    assert search(1).returncode == 0 and finished() == 1
+    cap = db.stat().st_size + 64 * 1024
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+
+    proc = search(50, full_disk)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert "could not write to the study storage" in proc.stderr and "run the same command" in proc.stderr
+    kept = finished()
+    assert 1 <= kept < 50
+    assert search(kept + 2).returncode == 0 and finished() == kept + 2
+    assert len(Results(f"sqlite:///{db}").best("t", top=100)) == kept + 2

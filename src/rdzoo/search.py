@@ -163,11 +163,12 @@ def _alive(pid) -> bool:
 
 
 def quiet_optuna() -> None:
-    """rdzoo shows its own progress; Optuna's per-trial log lines and experimental-feature
-    warnings (heartbeat, multivariate TPE) would only repeat it."""
+    """rdzoo shows its own progress and one line per failed trial; Optuna's per-trial log
+    lines, its failed-trial warnings (each with a traceback) and experimental-feature
+    warnings (heartbeat, multivariate TPE) would only repeat them."""
     import warnings
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
@@ -293,6 +294,22 @@ def _count(spec) -> int:
     return count_params(spec)
 
 
+def storage_failure(exc: BaseException) -> str | None:
+    """The first line of the database error behind `exc`, if there is one. Optuna re-raises a
+    failed commit (a full disk, a lost server) as StorageInternalError, and on the way out of
+    a trial an AssertionError of its own can then hide it, so the whole chain is searched."""
+    import sqlalchemy as sa
+
+    found, seen = None, exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.DatabaseError):
+            return str(seen.orig or seen).splitlines()[0]
+        if isinstance(seen, (optuna.exceptions.StorageInternalError, OSError)) and found is None:
+            found = str(seen).splitlines()[0]
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
 def run_search(cfg: SearchConfig, data, display=None) -> dict:
     """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
     quiet_optuna()
@@ -315,11 +332,13 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         if frozen.state == TrialState.FAIL and not error:
             error = frozen.system_attrs.get("fail_reason") or "failed"
         store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values, error)
+        if error and frozen.state == TrialState.FAIL:
+            failures.append(error)
         if display:
-            display.trial_finished(frozen, info, count_finished(study_), _best(study_, cfg))
+            display.trial_finished(frozen, {**info, "error": error}, count_finished(study_), _best(study_, cfg))
 
     objective = Objective(cfg, data, on_start)
-    interrupted = False
+    interrupted, failures, gave_up = False, [], False
     try:
         while count_finished(study) < cfg.trials:
             remaining = None if deadline is None else deadline - time.perf_counter()
@@ -336,9 +355,25 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
                            catch=(Exception,), callbacks=[record])
             ran += 1
             if _failed(study) >= max(cfg.trials, 10) + _surplus(study):
-                break  # every trial failing: stop instead of looping
+                gave_up = True  # every trial failing: stop instead of looping
+                break
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:
+        cause = storage_failure(exc)
+        if cause is None:
+            raise
+        from .errors import StoreError
+        from .query import shown_url
+
+        raise StoreError(f"{shown_url(cfg.storage)}: could not write to the study storage ({cause}); the trials "
+                         "finished before are kept: free space or mend the database, then run the same command "
+                         "to continue") from None
+    if gave_up:
+        from .errors import TrainingError
+
+        raise TrainingError(f"the search stopped: {_failed(study)} trials of study {cfg.study!r} failed, the last "
+                            f"with {failures[-1] if failures else 'no recorded error'}")
     return {"study": cfg.study, "finished": count_finished(study), "ran": ran, "interrupted": interrupted,
             "seconds": time.perf_counter() - started}
 
