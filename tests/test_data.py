@@ -83,6 +83,7 @@ def test_single_file_is_split_deterministically_and_kfold(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"", "no examples"),
+    (b"pos great\n", r"1 example\(s\) are too few; the test split held out of a file without one takes them all"),
     (b"1 a\n1 b\n1 c\n", "single class"),
     (b"\x00\x01\x02binary", "binary"),
 ])

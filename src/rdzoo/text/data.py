@@ -267,6 +267,9 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         if not len(split):
             raise DataError(f"{path}: no examples")
         train, test = split_off(split, test_fraction, seed)
+        if not len(train):
+            raise DataError(f"{path}: {len(split)} example(s) are too few; the test split held out of a file "
+                            "without one takes them all")
         notes = [f"no test split: held out {len(test)} examples (seed {seed})"]
         if encoding != "utf-8":
             notes.append(f"{path.name}: decoded as {encoding}")
