@@ -89,7 +89,7 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path, data):
                                             "encoder.stem_channels": 32}}
     cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=2)
     with pytest.raises(TrainingError, match="the search stopped: 10 trials of study 't' failed, the last with "
-                                            "rdzoo.errors.TrainingError: the loss became nan"):
+                                            "TrainingError: the loss became nan"):
         run_search(cfg, data)
     engine = sa.create_engine(cfg.storage)
     with engine.connect() as conn:

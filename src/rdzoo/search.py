@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import traceback
 from dataclasses import dataclass, field
 
 import optuna
@@ -407,4 +406,5 @@ def default_workers_threads(workers: int) -> int:
 
 def error_text(exc: BaseException) -> str:
     """The exception's one-line summary, e.g. "TrainingError: the loss became nan ..."."""
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()[:2000]
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0]}"[:2000] if message else type(exc).__name__
