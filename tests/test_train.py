@@ -91,14 +91,15 @@ def test_cli_train_out_problems_fail_before_training_or_keep_the_metrics(tmp_pat
     import resource
     import signal
 
-    def cli(*args, limit=None):
+    def cli(*args, limit=None, timeout=300):
         return subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], capture_output=True, text=True,
-                              timeout=300, preexec_fn=limit)
+                              timeout=timeout, preexec_fn=limit)
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     for args in (["--out", str(blocker / "run")], ["--out", str(tmp_path / "r"), "--cv", "3"]):
-        proc = cli("train", "kim-cnn", "--data", "synthetic", "--json", *args)
+        # 100,000 epochs would run into the timeout: the error must come before training
+        proc = cli("train", "kim-cnn", "--data", "synthetic", "--json", "--epochs", "100000", *args, timeout=60)
         assert proc.returncode == 2 and proc.stdout == "", proc.stderr
         assert proc.stderr.count("\n") == 1 and "--out" in proc.stderr, proc.stderr
 
