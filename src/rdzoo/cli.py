@@ -236,7 +236,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
                                        "label_col": label_col})
                 result["out"] = str(out)
             except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
-                unsaved = f"could not save the run to {out}: {exc.strerror if isinstance(exc, OSError) else exc}"
+                unsaved = f"could not save the run to {out}: {getattr(exc, 'strerror', None) or exc}"
     if as_json:
         emit_json(result)
     else:

@@ -46,14 +46,18 @@ def shown_url(url: str) -> str:
         return url
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's own message; SQLAlchemy keeps the driver's in `.orig`."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).splitlines() or [type(cause).__name__])[0]
+
+
 def storage_error(url: str, exc: BaseException) -> StoreError:
     """One clear error for a storage that cannot be opened: the URL (password masked) and the cause."""
     if isinstance(exc, ImportError):
         hint = " (PostgreSQL: pip install 'rdzoo[postgres]')" if url.startswith("postgres") else ""
         return StoreError(f"{shown_url(url)}: no database driver ({exc.name or exc}); install it{hint}")
-    cause = getattr(exc, "orig", None) or exc
-    first = (str(cause).splitlines() or [type(cause).__name__])[0]
-    return StoreError(f"{shown_url(url)}: cannot open this storage ({first})")
+    return StoreError(f"{shown_url(url)}: cannot open this storage ({first_line(exc)})")
 
 
 def results_url(storage: str) -> str:
@@ -99,7 +103,7 @@ class Results:
         try:
             self._check()
         except errors as exc:
-            raise StoreError(f"{self.url}: cannot read this database ({str(exc).splitlines()[0]})") from None
+            raise StoreError(f"{shown_url(self.url)}: cannot read this database ({first_line(exc)})") from None
 
     def rows(self, sql: str, params: dict | None = None) -> list[dict]:
         if self._sqlite:

@@ -299,12 +299,14 @@ def storage_failure(exc: BaseException) -> str | None:
     a trial an AssertionError of its own can then hide it, so the whole chain is searched."""
     import sqlalchemy as sa
 
+    from .query import first_line
+
     found, seen = None, exc
     while seen is not None:
         if isinstance(seen, sa.exc.DatabaseError):
-            return str(seen.orig or seen).splitlines()[0]
+            return first_line(seen)
         if isinstance(seen, (optuna.exceptions.StorageInternalError, OSError)) and found is None:
-            found = str(seen).splitlines()[0]
+            found = first_line(seen)
         seen = seen.__cause__ or seen.__context__
     return found
 
@@ -317,13 +319,14 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     store.sync(study)
     started = time.perf_counter()
     deadline = None if cfg.timeout is None else started + cfg.timeout
-    ran = 0
+    ran, last_error = 0, None
 
     def on_start(number, family):
         if display:
             display.trial_started(number, family, count_finished(study))
 
     def record(study_, frozen):
+        nonlocal last_error
         info = frozen.user_attrs.get("rdzoo")
         if frozen.user_attrs.get("surplus") or info is None:
             return
@@ -332,12 +335,12 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
             error = frozen.system_attrs.get("fail_reason") or "failed"
         store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values, error)
         if error and frozen.state == TrialState.FAIL:
-            failures.append(error)
+            last_error = error
         if display:
             display.trial_finished(frozen, {**info, "error": error}, count_finished(study_), _best(study_, cfg))
 
     objective = Objective(cfg, data, on_start)
-    interrupted, failures, gave_up = False, [], False
+    interrupted, gave_up = False, False
     try:
         while count_finished(study) < cfg.trials:
             remaining = None if deadline is None else deadline - time.perf_counter()
@@ -372,7 +375,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         from .errors import TrainingError
 
         raise TrainingError(f"the search stopped: {_failed(study)} trials of study {cfg.study!r} failed, the last "
-                            f"with {failures[-1] if failures else 'no recorded error'}")
+                            f"with {last_error or 'no recorded error'}")
     return {"study": cfg.study, "finished": count_finished(study), "ran": ran, "interrupted": interrupted,
             "seconds": time.perf_counter() - started}
 
