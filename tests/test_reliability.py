@@ -23,9 +23,9 @@ TINY = {
 }
 
 
-def search_cmd(tmp_path, storage, trials, *extra):
+def search_cmd(tmp_path, storage, trials, *extra, space_dict=TINY):
     space = tmp_path / "tiny.yaml"
-    space.write_text(yaml.safe_dump(TINY))
+    space.write_text(yaml.safe_dump(space_dict))
     return [sys.executable, "-m", "rdzoo.cli", "search", "--space", str(space), "--data", "synthetic",
             "--trials", str(trials), "--storage", storage, "--study", "rel", "--pruner", "none",
             "--quiet", "--top", "0", *extra]
@@ -91,6 +91,20 @@ def test_four_sqlite_workers_finish_every_trial_without_lock_errors(tmp_path):
     assert s.get("COMPLETE", 0) + s.get("PRUNED", 0) == 12
     assert not any("locked" in e for e in errors)
     assert workers >= 2  # the trials really were spread over processes
+
+
+def test_workers_show_each_failed_trial(tmp_path):
+    failing = {"name": "failing", "choose": {}, "fixed": {
+        "family": "resnet", "embedding": {"dim": 16, "vocab_size": 200, "max_len": 32},
+        "encoder": {"stages": [], "channels": [], "stem_channels": 32, "act": "gelu", "norm": "none", "skip": "none"},
+        "train": {"epochs": 1, "optimizer": "sgd", "lr": 100, "clip_grad": 0, "max_norm": 0}}}
+    db = tmp_path / "fail.db"
+    proc = subprocess.run(search_cmd(tmp_path, f"sqlite:///{db}", 2, "--workers", "2", space_dict=failing),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    shown = [line for line in proc.stderr.splitlines() if line.startswith("trial ")]
+    assert len(shown) == states(db)["FAIL"] >= 10  # one line per failed trial, from both children
+    assert all(" failed: TrainingError: the loss became" in line for line in shown), shown
 
 
 @pytest.mark.slow

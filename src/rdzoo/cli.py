@@ -346,9 +346,10 @@ class SearchDisplay:
 
     def trial_finished(self, frozen, info, done, best):
         self.best, self.current = best, "-"
-        if self.progress is not None and frozen.state.name == "FAIL":
-            self.progress.console.print(f"trial {frozen.number} failed: {info.get('error') or 'no recorded error'}",
-                                        markup=False, highlight=False)
+        if frozen.state.name == "FAIL":  # shown under --quiet too (and so from --workers' children): it is a warning
+            out = self.progress.console if self.progress is not None else console_err()
+            out.print(f"trial {frozen.number} failed: {info.get('error') or 'no recorded error'}",
+                      markup=False, highlight=False)
         self._update(done)
 
     def __exit__(self, *exc):
