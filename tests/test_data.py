@@ -123,3 +123,59 @@ def test_word_tokenizer_rules():
     assert tok.vocab[:2] == ["<pad>", "<unk>"]
     assert set(tok.vocab[2:]) == {"hello", "world"}  # min_freq 2; punctuation split; lowercased
     assert tok.encode("HELLO, unseen") == [tok.index["hello"], 1, 1]
+
+
+CONLLU = (
+    "# sent_id = 1\r\n# text = Don't stop.\r\n"
+    "1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_\r\n"
+    "1\tDo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_\r\n"
+    "2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_\r\n"
+    "3\tstop\tstop\tVERB\tVB\t_\t0\troot\t_\t_\r\n"
+    "3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t0:root\t_\r\n"
+    "4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_\r\n"
+    "\r\n"
+    "1\tCaf\xe9\tcaf\xe9\tNOUN\tNN\t_\t0\troot\t_\t_\n"
+)
+
+
+def test_conllu_words_and_upos_tags(tmp_path):
+    path = write(tmp_path / "train.conllu", CONLLU.encode("latin-1"))
+    split, skipped, encoding = read_file(path)
+    # the multiword token `Don't` and the empty node 3.1 are not words; comments are skipped
+    assert split.texts == [["Do", "n't", "stop", "."], ["Caf\xe9"]]
+    assert split.labels == [["AUX", "PART", "VERB", "PUNCT"], ["NOUN"]]
+    assert (skipped, encoding) == (0, "cp1252")
+
+
+def test_conllu_bad_line_names_file_and_line(tmp_path):
+    path = write(tmp_path / "train.conllu", b"1\tA\ta\tDET\n2\tdog\tdog\tNOUN\tNN\t_\t0\troot\t_\t_\n")
+    with pytest.raises(DataError, match=r"train.conllu, line 1: a CoNLL-U word line has 10 tab-separated fields, this one 4"):
+        read_file(path)
+    split, skipped, _ = read_file(path, on_bad_line="skip")
+    assert split.texts == [["dog"]] and skipped == 1
+    with pytest.raises(DataError, match="do not apply to CoNLL-U"):
+        read_file(path, Columns(text="form"))
+
+
+def test_shared_ud_ewt_folder_with_ud_file_names():
+    d = load_data(DATASETS / "ud-ewt")
+    assert d.tagging and d.sizes() == {"train": 12544, "dev": 2001, "test": 2077}
+    assert len(d.label_names) == 17 and "PROPN" in d.label_names
+    assert sum(map(len, d.train.texts)) == 204577  # words, without multiword tokens and empty nodes
+    assert all(len(w) == len(t) for w, t in zip(d.test.texts, d.test.labels))
+
+
+def test_tagged_and_labelled_splits_do_not_mix(tmp_path):
+    write(tmp_path / "train.conllu", CONLLU.encode("latin-1"))
+    write(tmp_path / "test.txt", b"NOUN a text\n")
+    with pytest.raises(DataError, match="the test split holds labelled texts, the training split tagged words"):
+        load_data(tmp_path)
+
+
+def test_word_tokenizer_keeps_given_words_whole():
+    s = spec.load("kim-cnn", ["embedding.max_len=3"])
+    tok = fit_tokenizer(s.embedding, [["Don't", "stop", "."], ["stop", "it"]])
+    ids = tok.encode(["don't", "STOP", "now", "."])
+    assert len(ids) == 3 and ids[0] == tok.index["don't"] and ids[1] == tok.index["stop"] and ids[2] == 1
+    with pytest.raises(spec.SpecError, match="embedding.kind: 'char' splits words into pieces"):
+        fit_tokenizer(spec.load("kim-cnn", ["embedding.kind=char"]).embedding, [["a", "b"]])

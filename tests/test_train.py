@@ -161,3 +161,53 @@ def test_word_dropout_trains_the_unknown_word_vector(synthetic, trained):
     result = fit(spec.load("kim-cnn", {**FAST, "train.word_dropout": 0.2}), synthetic)
     assert not torch.allclose(result.model.embed.word.weight[UNK_ID], initial)
     assert result.metrics["test_accuracy"] >= 0.9
+
+
+@pytest.fixture(scope="module")
+def ud_small():
+    from dataclasses import replace
+
+    from conftest import DATASETS
+
+    d = load_data(DATASETS / "ud-ewt")
+    return replace(d, train=d.train.subset(list(range(2000))), dev=d.dev.subset(list(range(300))),
+                   test=d.test.subset(list(range(300))))
+
+
+TAGGER = {**FAST, "embedding.min_freq": 2, "embedding.lowercase": False, "train.epochs": 2}
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("kim-cnn", TAGGER),
+    ("densenet-sent", {**TAGGER, "encoder.growth_rate": 16}),
+    ("transformer-sent", {"embedding.min_freq": 2, "embedding.lowercase": False, "encoder.d_model": 64,
+                          "train.epochs": 3, "train.lr": 3e-3}),
+])
+def test_every_family_tags_parts_of_speech(ud_small, name, overrides):
+    result = fit(spec.load(name, overrides), ud_small)
+    assert result.spec.head.pool == "token" and result.spec.head.num_classes == 17
+    # UPOS accuracy over words; the most frequent tag alone (NOUN) gets about 17%
+    assert result.metrics["test_accuracy"] > 0.75, result.metrics
+
+
+def test_tagger_run_reloads_and_predicts_every_word(tmp_path, ud_small):
+    result = fit(spec.load("kim-cnn", {**TAGGER, "embedding.max_len": 40}), ud_small)
+    run = rdzoo.load(save_run(result, tmp_path / "pos", {"data": "ud-ewt"}))
+    assert run.tagger and run.evaluate(ud_small.test)["accuracy"] == pytest.approx(result.metrics["test_accuracy"])
+    assert run.evaluate(ud_small.test)["n"] == sum(map(len, ud_small.test.texts))  # scored over words
+    long = " ".join(["the dog ran ."] * 11)  # 44 words: the last 4 are past max_len and get no tag
+    tags = run.predict(["The dog ran home .", long])
+    assert len(tags[0]) == 5 and tags[0][1] == "NOUN" and tags[0][4] == "PUNCT"
+    assert len(tags[1]) == 44 and tags[1][-4:] == [None] * 4 and None not in tags[1][:40]
+    proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", "predict", str(tmp_path / "pos"), "The dog ran ."],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("The/") and proc.stdout.rstrip().endswith("./PUNCT")
+    with pytest.raises(TrainingError, match="this model is a tagger"):
+        run.evaluate(load_data("synthetic").test)
+
+
+def test_tagging_needs_an_encoder_that_keeps_the_length(ud_small):
+    with pytest.raises(spec.SpecError, match="encoder.downsample: 'pool' halves the length between stages"):
+        fit(spec.load("resnet-text-18"), ud_small)
+    with pytest.raises(spec.SpecError, match="head.pool: token tags every word, but synthetic has one label a text"):
+        fit(spec.load("kim-cnn", {**FAST, "head.pool": "token"}), load_data("synthetic"))

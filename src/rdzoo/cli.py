@@ -270,10 +270,19 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
 def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `rdzoo train --out`.")],
             texts: Annotated[list[str], typer.Argument(help="One or more sentences.")],
             as_json: JsonOpt = False):
-    """Print the predicted label of each sentence."""
+    """Print the predicted label of each sentence (a tagger: each word with its tag)."""
     from .runs import load_run
 
-    labels = load_run(run).predict(texts)
+    loaded = load_run(run)
+    labels = loaded.predict(texts)
+    if loaded.tagger:
+        tagged = [list(zip(t.split(), tags)) for t, tags in zip(texts, labels)]
+        if as_json:
+            return emit_json([{"text": t, "words": [w for w, _ in pairs], "tags": [g for _, g in pairs]}
+                              for t, pairs in zip(texts, tagged)])
+        for pairs in tagged:
+            sys.stdout.write(" ".join(f"{w}/{g or '_'}" for w, g in pairs) + "\n")
+        return
     if as_json:
         return emit_json([{"text": t, "label": l} for t, l in zip(texts, labels)])
     for label in labels:

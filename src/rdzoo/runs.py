@@ -23,10 +23,21 @@ class Run:
     label_names: list[str]
     path: Path | None = None
 
-    def predict(self, texts: list[str]) -> list[str]:
+    @property
+    def tagger(self) -> bool:
+        from .train import is_tagger
+
+        return is_tagger(self.model)
+
+    def predict(self, texts: list[str]) -> list:
+        """A label a text; a tagger gives a tag for each whitespace-separated word (None past max_len)."""
         from .train import predict_ids
 
-        return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts))]
+        if not self.tagger:
+            return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts))]
+        words = [t.split() for t in texts]
+        pred = predict_ids(self.model, self.tokenizer.encode_batch(words), words=[len(w) for w in words])
+        return [[self.label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
     def evaluate(self, split) -> dict:
         from .train import evaluate

@@ -115,7 +115,8 @@ ENCODERS = {"resnet": ResNetEncoder, "densenet": DenseNetEncoder, "transformer":
 
 @dataclass(frozen=True)
 class Head:
-    pool: Literal["max", "mean", "first", "kmax"] | None = None  # None: the family's default
+    # None: the family's default; token: no pooling, logits for every token (sequence labeling)
+    pool: Literal["max", "mean", "first", "kmax", "token"] | None = None
     k: int = bounded(8, 1, 4096)  # for kmax
     hidden: list[int] = bounded([], 1, 1_000_000, max_items=16)
     dropout: float = bounded(0.0, 0.0, 1.0)
@@ -432,6 +433,15 @@ def _validate(spec: Spec) -> None:
         raise SpecError("embedding.positions", f"rotary positions act inside attention; the {spec.family} family has none: use none, learned or sinusoidal")
     if emb.token_types and spec.family != "transformer":
         raise SpecError("embedding.token_types", "token types are a transformer input; use 0")
+    if spec.head.pool == "token":
+        shortens = None
+        if spec.family == "resnet" and len(enc.stages) > 1 and enc.downsample != "none":
+            shortens = ("encoder.downsample", f"{enc.downsample!r} halves the length between stages; use none")
+        if spec.family == "densenet" and len(enc.block_config) > 1:
+            shortens = ("encoder.block_config", "the transitions between dense blocks halve the length; use one block")
+        if shortens:
+            raise SpecError(shortens[0], f"{shortens[1]} (head.pool: token tags every token, so the encoder must "
+                                         "keep the sequence length)")
 
 
 def check_value(family: str, dotted: str, value: Any) -> None:

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from . import metrics
 from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
-from .text.batching import batches
-from .text.data import Split, TextData, split_off
+from .text.batching import IGNORE, batches
+from .text.data import Split, TextData, label_set, split_off
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
 EVAL_BATCH = 256
@@ -95,29 +95,47 @@ def make_ema(model, decay: float):
     return ModelEmaV3(model, decay=decay, use_warmup=True)
 
 
+def is_tagger(model) -> bool:
+    return getattr(model.head, "pool", None) == "token"
+
+
 @torch.no_grad()
-def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH) -> list[int]:
+def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None) -> list:
+    """A class id a text; for a tagger, a list a text with a tag id for each of its `words`
+    (-1 past embedding.max_len, where the model sees nothing)."""
     was_training = model.training
     model.eval()
-    pred = [0] * len(ids)
+    pred, tagger = [0] * len(ids), is_tagger(model)
     for tokens, _, group in batches(ids, None, batch_size):
         for i, p in zip(group, model(tokens).argmax(-1).tolist()):
+            if tagger:
+                n = len(ids[i]) if words is None else words[i]
+                p = p[: min(len(ids[i]), n)] + [-1] * (n - len(ids[i]))
             pred[i] = p
     model.train(was_training)
     return pred
 
 
+def label_ids(labels: list, lookup: dict[str, int]) -> list:
+    """Labels (or tag lists) -> class ids; -1 for a name not in `lookup`."""
+    return [[lookup.get(t, -1) for t in label] if isinstance(label, list) else lookup.get(label, -1)
+            for label in labels]
+
+
 def evaluate(model, tokenizer, split: Split, label_names: list[str]) -> dict:
-    """Accuracy and macro-F1 of a model on a split whose labels were all seen in training."""
+    """Accuracy and macro-F1 (over words, for a tagger) of a model on a split whose labels were all seen in training."""
     lookup = {name: i for i, name in enumerate(label_names)}
-    unseen = sorted(set(split.labels) - set(lookup))
+    if len(split) and isinstance(split.labels[0], list) != is_tagger(model):
+        raise TrainingError("a tagger scores tagged words (CoNLL-U) and a classifier labelled texts; this model "
+                            f"is a {'tagger' if is_tagger(model) else 'classifier'} and the data is not")
+    unseen = sorted(label_set(split) - set(lookup))
     if unseen:
         raise TrainingError(f"labels the model was not trained on: {', '.join(map(repr, unseen[:5]))}; "
                             f"it knows: {', '.join(label_names)}")
-    gold = [lookup[label] for label in split.labels]
-    pred = predict_ids(model, tokenizer.encode_batch(split.texts))
+    gold = label_ids(split.labels, lookup)
+    pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts])
     return {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
-            "n": len(gold)}
+            "n": len(metrics.flat(gold))}  # texts, or words for a tagger
 
 
 def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
@@ -139,15 +157,22 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
         train_split, dev_split = split_off(data.train, train_cfg.dev_fraction, train_cfg.seed)
     label_names = data.label_names
     lookup = {name: i for i, name in enumerate(label_names)}
+    if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
+        spec = spec.replace({"head.pool": "token"})
+    elif spec.head.pool == "token":
+        raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
+                                     "use max, mean, first or kmax")
 
     tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
     model = build_model(spec)
     optimizer = make_optimizer(model, train_cfg)
     train_ids = tokenizer.encode_batch(train_split.texts)
-    train_y = [lookup[label] for label in train_split.labels]
+    # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
+    train_y = [y[: len(i)] if data.tagging else y for y, i in zip(label_ids(train_split.labels, lookup), train_ids)]
     dev_ids = tokenizer.encode_batch(dev_split.texts)
-    dev_gold = [lookup.get(label, -1) for label in dev_split.labels]
+    dev_gold = label_ids(dev_split.labels, lookup)
+    dev_words = [len(t) for t in dev_split.texts]
     steps_per_epoch = math.ceil(len(train_ids) / train_cfg.batch_size)
     scheduler = make_scheduler(optimizer, train_cfg, steps_per_epoch, epochs)
     classifier = getattr(model.head, "fc", None)
@@ -164,7 +189,10 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
             epoch_loss, n_batches = 0.0, 0
             for tokens, y, _ in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
-                loss = F.cross_entropy(model(tokens), y, label_smoothing=train_cfg.label_smoothing)
+                logits = model(tokens)
+                if data.tagging:
+                    logits, y = logits.flatten(0, 1), y.flatten()
+                loss = F.cross_entropy(logits, y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
                 if not torch.isfinite(loss):
                     raise TrainingError(
                         f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; lower train.lr "
@@ -186,7 +214,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                 tokens_seen += int((tokens != PAD_ID).sum())
                 if bar:
                     bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
-            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids))
+            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words))
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
             if dev_acc > best_acc:

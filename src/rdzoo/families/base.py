@@ -40,6 +40,7 @@ class ClassifierHead(nn.Module):
         super().__init__()
         head = spec.head
         self.pool, self.k = head.pool, head.k
+        self.cls_token = spec.family == "transformer" and spec.encoder.cls_token
         pooler = spec.family == "transformer" and spec.encoder.pooler
         width = plan.encoder_width(spec)
         # BERT's pooler: dense + tanh on the first token
@@ -54,7 +55,10 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(widths[-2], widths[-1]) if head.num_classes else nn.Identity()
 
     def forward(self, x, mask, pre_logits: bool = False):
-        x = self.pooler(masked_pool(x, mask, self.pool, self.k))
+        if self.pool == "token":  # sequence labeling: (B, T, C) -> (B, T, classes); a [CLS] token gets no tag
+            x = x[:, 1:] if self.cls_token else x
+        else:
+            x = self.pooler(masked_pool(x, mask, self.pool, self.k))
         x = self.hidden(x)
         return x if pre_logits else self.fc(self.drop(x))
 

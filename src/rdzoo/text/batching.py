@@ -9,16 +9,20 @@ import torch
 BUCKET = 50  # sort within windows of 50 batches: little padding, still well shuffled
 
 
-def pad(seqs: list[list[int]]) -> torch.Tensor:
-    out = torch.zeros(len(seqs), max(len(s) for s in seqs), dtype=torch.long)
+IGNORE = -100  # the tag of a padding position: cross_entropy's ignore_index
+
+
+def pad(seqs: list[list[int]], value: int = 0) -> torch.Tensor:
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
     return out
 
 
-def batches(ids: list[list[int]], labels: list[int] | None, batch_size: int, shuffle: bool = False,
-            rng: random.Random | None = None):
-    """Yield (tokens (B, T), labels (B,) or None) with similar lengths in a batch."""
+def batches(ids: list[list[int]], labels: list[int] | list[list[int]] | None, batch_size: int,
+            shuffle: bool = False, rng: random.Random | None = None):
+    """Yield (tokens (B, T), labels (B,) or, for tag lists, (B, T) padded with IGNORE, or None,
+    indices) with similar lengths in a batch."""
     index = list(range(len(ids)))
     if shuffle:
         rng = rng or random.Random(0)
@@ -32,5 +36,10 @@ def batches(ids: list[list[int]], labels: list[int] | None, batch_size: int, shu
         index.sort(key=lambda i: len(ids[i]))
         groups = [index[i: i + batch_size] for i in range(0, len(index), batch_size)]
     for group in groups:
-        y = None if labels is None else torch.tensor([labels[i] for i in group], dtype=torch.long)
+        if labels is None:
+            y = None
+        elif isinstance(labels[group[0]], list):
+            y = pad([labels[i] for i in group], IGNORE)
+        else:
+            y = torch.tensor([labels[i] for i in group], dtype=torch.long)
         yield pad([ids[i] for i in group]), y, group

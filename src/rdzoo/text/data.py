@@ -1,8 +1,11 @@
-"""Text classification data: built-in sets and loaders for the formats people have.
+"""Text data: built-in sets and loaders for the formats people have.
 
-Formats: `label text` lines (the Kim 2014 / sent-conv-torch format), CSV or
-TSV with chosen columns, JSONL with chosen fields; a folder with train/dev/test
-files, or one file that is split here (seeded). Files are decoded as UTF-8,
+Classification: `label text` lines (the Kim 2014 / sent-conv-torch format),
+CSV or TSV with chosen columns, JSONL with chosen fields. Sequence labeling:
+CoNLL-U (Universal Dependencies), one word a line, tagged with its UPOS; such a
+split holds word lists and tag lists instead of texts and labels. Either as a
+folder with train/dev/test files (UD's `*-ud-train.conllu` names too), or one
+file that is split here (seeded). Files are decoded as UTF-8,
 falling back to cp1252 and then latin-1 per file; \\r\\n, \\r and NEL (U+0085)
 end lines. A malformed line is an error naming file and line, or is skipped
 and counted with on_bad_line="skip".
@@ -22,15 +25,15 @@ from ..errors import DataError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
-EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", "")
+EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".conllu", "")
 LINE_END = re.compile(r"\r\n|\r|\n|\x85")
 MAX_LINE = 1_000_000  # characters; a longer "line" is a binary or broken file
 
 
 @dataclass
 class Split:
-    texts: list[str]
-    labels: list[str]
+    texts: list[str]  # or, for sequence labeling, lists of words
+    labels: list[str]  # or lists of tags, one a word
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -49,11 +52,16 @@ class TextData:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def tagging(self) -> bool:
+        """Sequence labeling (a tag for every word) rather than one label a text."""
+        return bool(self.train.labels) and isinstance(self.train.labels[0], list)
+
+    @property
     def label_names(self) -> list[str]:
-        """Sorted label names; their index is the class id."""
+        """Sorted label (or tag) names; their index is the class id."""
         from ..registry import natural_key
 
-        return sorted(set(self.train.labels), key=natural_key)
+        return sorted(label_set(self.train), key=natural_key)
 
     def sizes(self) -> dict:
         return {s: (len(getattr(self, s)) if getattr(self, s) is not None else 0) for s in SPLITS}
@@ -182,6 +190,33 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
     return Split(texts, labels)
 
 
+def _conllu(lines, where, bad) -> Split:
+    """CoNLL-U sentences -> (words, UPOS tags). Multiword-token lines (ID `3-4`) and
+    empty nodes (`5.1`) are not words to tag; comments start with `#`."""
+    words, tags, sentences, sentence_tags = [], [], [], []
+    for n, line in enumerate([*lines, ""], 1):
+        if not line.strip():
+            if words:
+                sentences.append(words)
+                sentence_tags.append(tags)
+            words, tags = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) != 10:
+            bad(where, n, f"a CoNLL-U word line has 10 tab-separated fields, this one {len(cols)}")
+            continue
+        if "-" in cols[0] or "." in cols[0]:
+            continue
+        if not cols[1] or cols[3] in ("", "_"):
+            bad(where, n, "a word line needs FORM and UPOS")
+            continue
+        words.append(cols[1])
+        tags.append(cols[3])
+    return Split(sentences, sentence_tags)
+
+
 def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "error") -> tuple[Split, int, str]:
     """One file -> (split, bad lines skipped, encoding used)."""
     columns = columns or Columns()
@@ -189,7 +224,11 @@ def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "er
     lines, encoding = read_lines(path)
     where = str(path)
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
+    if suffix == ".conllu":
+        if columns.text or columns.label:
+            raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
+        split = _conllu(lines, where, bad)
+    elif suffix in (".csv", ".tsv"):
         split = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
     elif suffix in (".jsonl", ".json"):
         split = _json_lines(lines, where, bad, columns)
@@ -231,6 +270,7 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
     for split in SPLITS:
         names = [split + ext for ext in EXTENSIONS] + ([f"valid{ext}" for ext in EXTENSIONS] if split == "dev" else [])
         hits = [folder / n for n in names if (folder / n).is_file()]
+        hits += sorted(folder.glob(f"*-ud-{split}.conllu"))  # Universal Dependencies' names
         if len(hits) > 1:
             raise DataError(f"{folder}: more than one {split} file ({', '.join(h.name for h in hits)})")
         if hits:
@@ -254,7 +294,8 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     if path.is_dir():
         files = _find_split_files(path)
         if "train" not in files:
-            raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv or train.jsonl)")
+            raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
+                            "train.conllu or *-ud-train.conllu)")
         splits, skipped, notes = {}, 0, []
         for split, file in files.items():
             splits[split], n, encoding = read_file(file, columns, on_bad_line)
@@ -282,11 +323,17 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     return check(data)
 
 
+def label_set(split: Split) -> set[str]:
+    if split.labels and isinstance(split.labels[0], list):
+        return {tag for tags in split.labels for tag in tags}
+    return set(split.labels)
+
+
 def check(data: TextData) -> TextData:
     """Refuse what cannot be trained or evaluated, with the reason."""
     if not len(data.train):
         raise DataError(f"{data.name}: the training split is empty")
-    classes = set(data.train.labels)
+    classes = label_set(data.train)
     if len(classes) < 2:
         raise DataError(f"{data.name}: the training split has a single class ({next(iter(classes))!r}); "
                         "classification needs at least two")
@@ -294,7 +341,11 @@ def check(data: TextData) -> TextData:
         split = getattr(data, name)
         if split is None:
             continue
-        unseen = sorted(set(split.labels) - classes)
+        if len(split) and isinstance(split.labels[0], list) != data.tagging:
+            kinds = {True: "tagged words", False: "labelled texts"}
+            raise DataError(f"{data.name}: the {name} split holds {kinds[not data.tagging]}, the training split "
+                            f"{kinds[data.tagging]}; give every split in one format")
+        unseen = sorted(label_set(split) - classes)
         if unseen:
             shown = ", ".join(map(repr, unseen[:5]))
             raise DataError(f"{data.name}: {name} labels never seen in training: {shown}")

@@ -29,10 +29,13 @@ class Tokenizer:
     def pieces(self, text: str) -> list[str]:
         raise NotImplementedError
 
-    def encode(self, text: str) -> list[int]:
-        if self.lowercase:
-            text = text.lower()
-        ids = [self.index.get(p, UNK_ID) for p in self.pieces(text)[: self.max_len]]
+    def split(self, text: str | list[str]) -> list[str]:
+        if isinstance(text, list):  # words given (sequence labeling): one id a word keeps the tags aligned
+            return [w.lower() for w in text] if self.lowercase else list(text)
+        return self.pieces(text.lower() if self.lowercase else text)
+
+    def encode(self, text: str | list[str]) -> list[int]:
+        ids = [self.index.get(p, UNK_ID) for p in self.split(text)[: self.max_len]]
         return ids or [UNK_ID]  # an empty text still yields one (unknown) token
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
@@ -46,7 +49,7 @@ class Tokenizer:
         counts = Counter()
         probe = cls([PAD, UNK], max_len, lowercase)
         for text in texts:
-            counts.update(probe.pieces(text.lower() if lowercase else text))
+            counts.update(probe.split(text))
         # most frequent first, ties alphabetical: the same data always gives the same ids
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK, *ranked[: max(vocab_size - 2, 0)]], max_len, lowercase)
@@ -106,6 +109,11 @@ KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer}
 
 def fit_tokenizer(embedding, texts: list[str]):
     """The spec's embedding section chooses the kind, the cap on the vocabulary and the length."""
+    if texts and isinstance(texts[0], list) and embedding.kind != "word":
+        from ..errors import SpecError
+
+        raise SpecError("embedding.kind", f"{embedding.kind!r} splits words into pieces; tagging data gives a tag "
+                                          "a word, so it needs kind: word")
     return KINDS[embedding.kind].fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len,
                                      embedding.lowercase)
 
