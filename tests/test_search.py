@@ -172,6 +172,19 @@ def test_shipped_spaces_load():
     assert {"none", "residual", "gated", "rezero", "dwa", "deepnorm"} <= skips
 
 
+def test_every_point_of_the_tagging_space_is_a_tagger():
+    import optuna
+
+    space = load_space("tagging")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    families = set()
+    for _ in range(200):  # every sampled spec passes the length check of head.pool: token
+        s = spec.from_dict(space.sample(study.ask()))
+        assert s.head.pool == "token" and s.embedding.kind == "word"
+        families.add(s.family)
+    assert families == {"resnet", "densenet", "transformer"}
+
+
 def test_replay_a_trial_with_fixed_trial():
     import optuna
 
