@@ -179,3 +179,19 @@ def test_word_tokenizer_keeps_given_words_whole():
     assert len(ids) == 3 and ids[0] == tok.index["don't"] and ids[1] == tok.index["stop"] and ids[2] == 1
     with pytest.raises(spec.SpecError, match="embedding.kind: 'char' splits words into pieces"):
         fit_tokenizer(spec.load("kim-cnn", ["embedding.kind=char"]).embedding, [["a", "b"]])
+
+
+def test_unseen_words_fall_back_to_their_shape():
+    s = spec.load("kim-cnn", ["embedding.lowercase=false", "embedding.min_freq=2", "embedding.unknown=shape"])
+    words = [["The", "dog", "barking", "."], ["The", "dog", "sleeping", "."], ["Paris", "1999", "the", "dog"]]
+    tok = fit_tokenizer(s.embedding, words)
+    # words seen once are out; their shapes, seen twice ("-ing" twice), are in
+    assert "barking" not in tok.index and "<unk:low:ng>" in tok.index and "<unk:Cap:is>" not in tok.index
+    ids = tok.encode(["The", "running", "Rome", "2024"])
+    assert ids[1] == tok.index["<unk:low:ng>"]  # an unseen -ing word shares the trained -ing vector
+    assert ids[2] == 1 and ids[3] == 1  # shapes seen fewer than min_freq times stay <unk>
+    again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))
+    assert again.encode(["The", "running", "Rome"]) == ids[:3]
+    assert fit_tokenizer(spec.load("kim-cnn").embedding, words).encode(["running"]) == [1]  # the default: one <unk>
+    with pytest.raises(spec.SpecError, match="embedding.unknown: shape classes stand for unseen words"):
+        spec.load("kim-cnn", ["embedding.kind=char", "embedding.unknown=shape"])

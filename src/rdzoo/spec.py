@@ -54,6 +54,8 @@ class Embedding:
     max_len: int = bounded(256, 1, BIG)
     min_freq: int = bounded(1, 1, BIG)
     lowercase: bool = True
+    # an out-of-vocabulary word: one <unk> vector, or its word shape (see tokenize.word_shape)
+    unknown: Literal["unk", "shape"] = "unk"
     positions: Literal["none", "learned", "sinusoidal", "rotary"] | None = None
     token_types: int = bounded(0, 0, 1024)
     norm: bool = False  # LayerNorm after the embedding sum (BERT)
@@ -431,6 +433,8 @@ def _validate(spec: Spec) -> None:
             raise SpecError("head.pool", f"{spec.head.pool!r} does not fit encoder.pooler, which reads the first token; use pool: first")
     elif emb.positions == "rotary":
         raise SpecError("embedding.positions", f"rotary positions act inside attention; the {spec.family} family has none: use none, learned or sinusoidal")
+    if emb.unknown == "shape" and emb.kind != "word":
+        raise SpecError("embedding.unknown", f"shape classes stand for unseen words; kind {emb.kind!r} has none: use unk")
     if emb.token_types and spec.family != "transformer":
         raise SpecError("embedding.token_types", "token types are a transformer input; use 0")
     if spec.head.pool == "token":

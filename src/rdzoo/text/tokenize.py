@@ -16,11 +16,24 @@ PAD_ID, UNK_ID = 0, 1
 WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words, and punctuation as separate tokens
 
 
+def word_shape(word: str) -> str:
+    """The class an unseen word falls back to: digits, symbols, capitals, a hyphen and the
+    last two letters, the cues unknown-word classes in parsers and taggers use (Petrov et al. 2006)."""
+    if any(c.isdigit() for c in word):
+        shape = "num"
+    elif not any(c.isalpha() for c in word):
+        shape = "sym"
+    else:
+        shape = "CAPS" if word.isupper() and len(word) > 1 else "Cap" if word[0].isupper() else "low"
+    suffix = word[-2:].lower() if shape in ("CAPS", "Cap", "low") and len(word) > 3 else ""
+    return f"<unk:{shape}{'-' if '-' in word else ''}:{suffix}>"
+
+
 class Tokenizer:
     kind = ""
 
-    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True):
-        self.vocab, self.max_len, self.lowercase = vocab, max_len, lowercase
+    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True, shapes: bool = False):
+        self.vocab, self.max_len, self.lowercase, self.shapes = vocab, max_len, lowercase, shapes
         self.index = {tok: i for i, tok in enumerate(vocab)}
 
     def __len__(self) -> int:
@@ -35,24 +48,40 @@ class Tokenizer:
         return self.pieces(text.lower() if self.lowercase else text)
 
     def encode(self, text: str | list[str]) -> list[int]:
-        ids = [self.index.get(p, UNK_ID) for p in self.split(text)[: self.max_len]]
+        ids = [self._id(p) for p in self.split(text)[: self.max_len]]
         return ids or [UNK_ID]  # an empty text still yields one (unknown) token
+
+    def _id(self, piece: str) -> int:
+        i = self.index.get(piece)
+        if i is None:
+            i = self.index.get(word_shape(piece), UNK_ID) if self.shapes else UNK_ID
+        return i
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "max_len": self.max_len, "lowercase": self.lowercase, "vocab": self.vocab}
+        return {"kind": self.kind, "max_len": self.max_len, "lowercase": self.lowercase, "shapes": self.shapes,
+                "vocab": self.vocab}
 
     @classmethod
-    def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool):
+    def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool,
+            shapes: bool = False):
         counts = Counter()
         probe = cls([PAD, UNK], max_len, lowercase)
         for text in texts:
             counts.update(probe.split(text))
         # most frequent first, ties alphabetical: the same data always gives the same ids
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
-        return cls([PAD, UNK, *ranked[: max(vocab_size - 2, 0)]], max_len, lowercase)
+        vocab = [PAD, UNK, *ranked[: max(vocab_size - 2, 0)]]
+        if shapes:  # the shape classes of the words left out: those stand for words never seen
+            kept = set(vocab)
+            rare = Counter({word_shape(t): 0 for t in counts if t not in kept})
+            for t, c in counts.items():
+                if t not in kept:
+                    rare[word_shape(t)] += c
+            vocab += sorted(shape for shape, c in rare.items() if c >= min_freq)
+        return cls(vocab, max_len, lowercase, shapes)
 
 
 class WordTokenizer(Tokenizer):
@@ -114,8 +143,11 @@ def fit_tokenizer(embedding, texts: list[str]):
 
         raise SpecError("embedding.kind", f"{embedding.kind!r} splits words into pieces; tagging data gives a tag "
                                           "a word, so it needs kind: word")
-    return KINDS[embedding.kind].fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len,
-                                     embedding.lowercase)
+    if embedding.kind != "word":
+        return KINDS[embedding.kind].fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len,
+                                         embedding.lowercase)
+    return WordTokenizer.fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len, embedding.lowercase,
+                             shapes=embedding.unknown == "shape")
 
 
 def tokenizer_from_dict(data: dict):
@@ -126,7 +158,7 @@ def tokenizer_from_dict(data: dict):
     cls = KINDS.get(data.get("kind"))
     if cls is None or not isinstance(data.get("vocab"), list):
         raise ValueError(f"not an rdzoo tokenizer file (kind {data.get('kind')!r})")
-    return cls(data["vocab"], data["max_len"], data.get("lowercase", True))
+    return cls(data["vocab"], data["max_len"], data.get("lowercase", True), data.get("shapes", False))
 
 
 def save_tokenizer(tokenizer, path: Path) -> None:
