@@ -195,3 +195,19 @@ def test_unseen_words_fall_back_to_their_shape():
     assert fit_tokenizer(spec.load("kim-cnn").embedding, words).encode(["running"]) == [1]  # the default: one <unk>
     with pytest.raises(spec.SpecError, match="embedding.unknown: shape classes stand for unseen words"):
         spec.load("kim-cnn", ["embedding.kind=char", "embedding.unknown=shape"])
+
+
+def test_tokens_carry_their_characters_with_a_char_cnn():
+    from rdzoo.text.batching import pad
+    from rdzoo.text.tokenize import char_ids
+
+    s = spec.load("kim-cnn", ["embedding.char_dim=8"])  # lowercase words, spelt in their own case
+    tok = fit_tokenizer(s.embedding, ["The dog barks", "a dog"])
+    ids = tok.encode("The Zebra barks")
+    assert ids[0] == [tok.index["the"], *char_ids("The")] and ids[1][0] == 1 and ids[1][1:] == char_ids("Zebra")
+    assert char_ids("The")[0] != char_ids("the")[0] and len(char_ids("x" * 50)) == 20
+    assert tokenizer_from_dict(json.loads(json.dumps(tok.to_dict()))).encode("The Zebra barks") == ids
+    batch = pad([ids, tok.encode("dog")])
+    assert batch.shape == (2, 3, 6) and batch[1, 1:].eq(0).all() and batch[1, 0, 0] == tok.index["dog"]
+    with pytest.raises(spec.SpecError, match="embedding.char_dim: spells out words"):
+        spec.load("kim-cnn", ["embedding.kind=bpe", "embedding.char_dim=8"])

@@ -14,6 +14,9 @@ SMALL = {"embedding.vocab_size": 50}
 
 def small_batch(s, batch=3, length=12):
     tokens = torch.randint(1, s.embedding.vocab_size, (batch, length))
+    if s.embedding.char_dim:  # every word spelt with 1-5 characters
+        chars = torch.randint(1, 1024, (batch, length, 5)) * (torch.arange(5) < torch.randint(1, 6, (batch, length, 1)))
+        tokens = torch.cat([tokens.unsqueeze(-1), chars], -1)
     tokens[1, length // 2:] = 0  # padding
     tokens[2, 1:] = 0  # a one-token sequence
     return tokens
@@ -78,6 +81,7 @@ def test_every_skip_type_in_every_family_that_supports_it(family, skip):
     {"encoder.block": "bottleneck"}, {"encoder.preact": True}, {"encoder.downsample": "stride"},
     {"encoder.norm": "layer"}, {"encoder.norm": "none"}, {"encoder.stem_kernels": [2, 3, 4]},
     {"encoder.stem_channels": 0}, {"head.pool": "kmax", "head.k": 4, "head.hidden": [8]}, {"head.pool": "mean"},
+    {"embedding.char_dim": 6}, {"head.pool": "token", "encoder.downsample": "none", "head.hidden": [8]},
 ])
 def test_resnet_variants(variant):
     s = spec.load(FAMILY_BASE["resnet"], variant)
@@ -90,6 +94,7 @@ def test_resnet_variants(variant):
     {"embedding.positions": "rotary"}, {"embedding.positions": "sinusoidal"}, {"encoder.cls_token": True},
     {"encoder.pooler": True}, {"encoder.norm_position": "post"}, {"embedding.token_types": 2, "embedding.norm": True},
     {"encoder.stem_kernel": 3}, {"encoder.stem_kernel": 4, "encoder.cls_token": True},
+    {"head.pool": "token", "encoder.cls_token": True, "embedding.char_dim": 4},
 ])
 def test_transformer_variants(variant):
     s = spec.load(FAMILY_BASE["transformer"], variant)
@@ -202,7 +207,8 @@ def test_flops_count_attention():
 
 family_specs = st.one_of(
     st.fixed_dictionaries({"family": st.just("resnet"),
-                           "embedding": st.fixed_dictionaries({"dim": st.integers(1, 12), "vocab_size": st.integers(2, 30)}),
+                           "embedding": st.fixed_dictionaries({"dim": st.integers(1, 12), "vocab_size": st.integers(2, 30),
+                                                               "char_dim": st.integers(0, 3)}),
                            "encoder": st.integers(0, 3).flatmap(lambda n: st.fixed_dictionaries({
                                "stem_channels": st.integers(1, 6), "stem_kernels": st.lists(st.integers(1, 4), min_size=1, max_size=3),
                                "stages": st.lists(st.integers(1, 2), min_size=n, max_size=n),
@@ -211,10 +217,11 @@ family_specs = st.one_of(
                                "skip": st.sampled_from(spec.FAMILY_SKIPS["resnet"]),
                                "norm": st.sampled_from(["batch", "layer", "none"]),
                                "downsample": st.sampled_from(["pool", "stride", "none"])})),
-                           "head": st.fixed_dictionaries({"pool": st.sampled_from(["max", "mean", "kmax"]), "k": st.integers(1, 3),
+                           "head": st.fixed_dictionaries({"pool": st.sampled_from(["max", "mean", "kmax", "token"]), "k": st.integers(1, 3),
                                                           "hidden": st.lists(st.integers(1, 5), max_size=2), "num_classes": st.integers(0, 4)})}),
     st.fixed_dictionaries({"family": st.just("densenet"),
-                           "embedding": st.fixed_dictionaries({"dim": st.integers(1, 12), "vocab_size": st.integers(2, 30)}),
+                           "embedding": st.fixed_dictionaries({"dim": st.integers(1, 12), "vocab_size": st.integers(2, 30),
+                                                               "char_dim": st.integers(0, 3)}),
                            "encoder": st.fixed_dictionaries({
                                "stem_channels": st.integers(1, 8), "block_config": st.lists(st.integers(1, 3), min_size=1, max_size=3),
                                "growth_rate": st.integers(1, 6), "bottleneck": st.integers(0, 4),
@@ -222,7 +229,8 @@ family_specs = st.one_of(
     st.fixed_dictionaries({"family": st.just("transformer"),
                            "embedding": st.fixed_dictionaries({"vocab_size": st.integers(2, 30), "token_types": st.integers(0, 2),
                                                                "positions": st.sampled_from(["learned", "sinusoidal", "rotary", "none"]),
-                                                               "max_len": st.integers(16, 40), "norm": st.booleans()}),
+                                                               "max_len": st.integers(16, 40), "norm": st.booleans(),
+                                                               "char_dim": st.integers(0, 3)}),
                            "encoder": st.fixed_dictionaries({
                                "layers": st.integers(1, 3), "d_model": st.sampled_from([4, 8, 12]), "heads": st.sampled_from([1, 2]),
                                "ff": st.integers(1, 20), "skip": st.sampled_from(spec.FAMILY_SKIPS["transformer"]),
@@ -243,3 +251,18 @@ def test_random_valid_specs_count_what_they_build(doc):
     with torch.no_grad():
         out = model(small_batch(s, length=10))
     assert out.shape[0] == 3
+
+
+def test_a_char_cnn_spells_unseen_words_and_ignores_padding():
+    from rdzoo.text.tokenize import UNK_ID, char_ids
+
+    s = spec.load(FAMILY_BASE["resnet"], {"embedding.char_dim": 4})
+    embed = build_model(s).embed.eval()
+    zebra, xylo = [UNK_ID, *char_ids("Zebra")], [UNK_ID, *char_ids("Xylo")]
+    with torch.no_grad():
+        a, b = embed(torch.tensor([[zebra]])), embed(torch.tensor([[xylo]]))
+        padded = embed(torch.tensor([[zebra + [0, 0, 0]]]))
+    assert not torch.allclose(a, b)  # two <unk> words differ by their spelling
+    assert torch.allclose(a, padded)  # character padding takes no part in the max
+    with pytest.raises(ValueError, match=r"this model reads \(B, T, 1 \+ characters\) ids"):
+        embed(torch.tensor([[UNK_ID]]))

@@ -191,7 +191,7 @@ def test_every_family_tags_parts_of_speech(ud_small, name, overrides):
 
 
 def test_tagger_run_reloads_and_predicts_every_word(tmp_path, ud_small):
-    result = fit(spec.load("kim-cnn", {**TAGGER, "embedding.max_len": 40}), ud_small)
+    result = fit(spec.load("kim-cnn", {**TAGGER, "embedding.max_len": 40, "embedding.char_dim": 16}), ud_small)
     run = rdzoo.load(save_run(result, tmp_path / "pos", {"data": "ud-ewt"}))
     assert run.tagger and run.evaluate(ud_small.test)["accuracy"] == pytest.approx(result.metrics["test_accuracy"])
     assert run.evaluate(ud_small.test)["n"] == sum(map(len, ud_small.test.texts))  # scored over words

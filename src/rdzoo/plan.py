@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from .spec import Spec
+from .text.tokenize import CHAR_BUCKETS
 
 
 def conv(c_in: int, c_out: int, k: int, bias: bool) -> int:
@@ -153,6 +154,8 @@ def embedding_params(spec: Spec) -> int:
         n += emb.max_len * emb.dim
     if emb.norm:
         n += 2 * emb.dim
+    if emb.char_dim:  # character table and the width-3 convolution (embedding.CharCNN)
+        n += CHAR_BUCKETS * emb.char_dim + 3 * emb.char_dim * emb.dim + emb.dim
     return n
 
 

@@ -14,10 +14,16 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def dummy_batch(spec, batch: int, length: int, seed: int = 0) -> torch.Tensor:
-    """Random token ids with the second half of every other row padded."""
+def dummy_batch(spec, batch: int, length: int, seed: int = 0, word_chars: int = 8) -> torch.Tensor:
+    """Random token ids with the second half of every other row padded; with a character CNN,
+    (batch, length, 1 + word_chars) ids: every word spelt with `word_chars` characters."""
+    from .text.tokenize import CHAR_BUCKETS
+
     g = torch.Generator().manual_seed(seed)
     tokens = torch.randint(1, spec.embedding.vocab_size, (batch, length), generator=g)
+    if spec.embedding.char_dim:
+        chars = torch.randint(1, CHAR_BUCKETS, (batch, length, word_chars), generator=g)
+        tokens = torch.cat([tokens.unsqueeze(-1), chars], -1)
     if batch > 1 and length > 1:
         tokens[1::2, length // 2:] = 0
     return tokens

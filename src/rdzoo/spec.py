@@ -56,6 +56,7 @@ class Embedding:
     lowercase: bool = True
     # an out-of-vocabulary word: one <unk> vector, or its word shape (see tokenize.word_shape)
     unknown: Literal["unk", "shape"] = "unk"
+    char_dim: int = bounded(0, 0, 4096)  # > 0: a character CNN adds each word's spelling to its vector
     positions: Literal["none", "learned", "sinusoidal", "rotary"] | None = None
     token_types: int = bounded(0, 0, 1024)
     norm: bool = False  # LayerNorm after the embedding sum (BERT)
@@ -433,6 +434,8 @@ def _validate(spec: Spec) -> None:
             raise SpecError("head.pool", f"{spec.head.pool!r} does not fit encoder.pooler, which reads the first token; use pool: first")
     elif emb.positions == "rotary":
         raise SpecError("embedding.positions", f"rotary positions act inside attention; the {spec.family} family has none: use none, learned or sinusoidal")
+    if emb.char_dim and emb.kind != "word":
+        raise SpecError("embedding.char_dim", f"spells out words; kind {emb.kind!r} has no words: use 0")
     if emb.unknown == "shape" and emb.kind != "word":
         raise SpecError("embedding.unknown", f"shape classes stand for unseen words; kind {emb.kind!r} has none: use unk")
     if emb.token_types and spec.family != "transformer":

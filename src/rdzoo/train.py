@@ -80,6 +80,8 @@ def drop_words(tokens: torch.Tensor, p: float) -> torch.Tensor:
     in training all map to <unk> at test time; without this its vector is never trained."""
     if not p:
         return tokens
+    if tokens.dim() == 3:  # the word id goes; its characters stay, for the spelling to stand in
+        return torch.cat([drop_words(tokens[..., :1], p), tokens[..., 1:]], -1)
     hit = (torch.rand(tokens.shape) < p) & (tokens != PAD_ID)
     return tokens.masked_fill(hit, UNK_ID)
 
@@ -211,7 +213,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                     ema.update(model, step)
                 epoch_loss += loss.item()
                 n_batches += 1
-                tokens_seen += int((tokens != PAD_ID).sum())
+                tokens_seen += int(((tokens[..., 0] if tokens.dim() == 3 else tokens) != PAD_ID).sum())
                 if bar:
                     bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
             dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words))

@@ -80,7 +80,7 @@ class TextModel(nn.Module):
     def forward_features(self, tokens, mask=None, token_types=None):
         """(B, T) token ids -> ((B, T', C) features, (B, T') mask)."""
         if mask is None:
-            mask = tokens != PAD_ID
+            mask = (tokens[..., 0] if tokens.dim() == 3 else tokens) != PAD_ID  # (B, T, 1 + chars): word ids first
         return self.encode(self.embed(tokens, token_types), mask)
 
     def forward_head(self, x, mask, pre_logits: bool = False):

@@ -7,12 +7,15 @@ import random
 import torch
 
 BUCKET = 50  # sort within windows of 50 batches: little padding, still well shuffled
-
-
 IGNORE = -100  # the tag of a padding position: cross_entropy's ignore_index
 
 
-def pad(seqs: list[list[int]], value: int = 0) -> torch.Tensor:
+def pad(seqs: list[list[int]] | list[list[list[int]]], value: int = 0) -> torch.Tensor:
+    """(B, T) ids; tokens that carry their characters give (B, T, 1 + the longest word's characters)."""
+    if isinstance(seqs[0][0], list):
+        T, width = max(len(s) for s in seqs), max(2, max(len(tok) for s in seqs for tok in s))
+        return torch.tensor([[tok + [value] * (width - len(tok)) for tok in s] + [[value] * width] * (T - len(s))
+                             for s in seqs], dtype=torch.long)
     out = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = torch.tensor(s, dtype=torch.long)

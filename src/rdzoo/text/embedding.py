@@ -1,4 +1,4 @@
-"""Token embeddings with optional positions, token types, LayerNorm and dropout."""
+"""Token embeddings with optional positions, token types, character CNN, LayerNorm and dropout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .tokenize import PAD_ID
+from .tokenize import CHAR_BUCKETS, PAD_ID
 
 KIM_BOUND = 0.25
 WORD_INIT_STD = KIM_BOUND / math.sqrt(3)  # the std of U[-0.25, 0.25]
@@ -37,6 +37,7 @@ class TextEmbedding(nn.Module):
             # do the other way round (words times sqrt(d)). Unscaled, the positions drown 0.02-std words.
             self.position_scale = math.sqrt(2) * (WORD_INIT_STD if init_std is None else init_std)
         self.token_type = nn.Embedding(emb.token_types, emb.dim) if emb.token_types else None
+        self.spelling = CharCNN(emb.char_dim, emb.dim) if emb.char_dim else None
         self.norm = nn.LayerNorm(emb.dim) if emb.norm else nn.Identity()
         self.drop = nn.Dropout(emb.dropout)
         for module in (self.word, getattr(self, "position", None), self.token_type):
@@ -51,10 +52,16 @@ class TextEmbedding(nn.Module):
             self.word.weight[PAD_ID].zero_()
 
     def forward(self, tokens: torch.Tensor, token_types: torch.Tensor | None = None) -> torch.Tensor:
-        T = tokens.shape[1]  # tokens: (B, T)
+        T = tokens.shape[1]  # tokens: (B, T), or (B, T, 1 + characters) with a character CNN
         if T > self.max_len and self.positions in ("learned", "sinusoidal"):
             raise ValueError(f"sequence of {T} tokens is longer than embedding.max_len {self.max_len}")
-        x = self.word(tokens)  # (B, T, C)
+        if (tokens.dim() == 3) != (self.spelling is not None):
+            raise ValueError(f"ids of shape {tuple(tokens.shape)}: this model reads "
+                             f"{'(B, T, 1 + characters)' if self.spelling is not None else '(B, T)'} ids, "
+                             "as its tokenizer gives them")
+        x = self.word(tokens[..., 0] if self.spelling is not None else tokens)  # (B, T, C)
+        if self.spelling is not None:
+            x = x + self.spelling(tokens[..., 1:])
         if self.positions == "learned":
             x = x + self.position.weight[:T]
         elif self.positions == "sinusoidal":
@@ -62,3 +69,20 @@ class TextEmbedding(nn.Module):
         if self.token_type is not None:
             x = x + (self.token_type.weight[0] if token_types is None else self.token_type(token_types))
         return self.drop(self.norm(x))
+
+
+class CharCNN(nn.Module):
+    """A word's vector from its characters: embed, convolve (width 3), max over the word
+    (Ma and Hovy 2016). Unseen words still get their spelling: suffixes, capitals, digits."""
+
+    def __init__(self, char_dim: int, dim: int):
+        super().__init__()
+        self.char = nn.Embedding(CHAR_BUCKETS, char_dim, padding_idx=PAD_ID)
+        self.conv = nn.Conv1d(char_dim, dim, 3, padding=1)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        B, T, L = chars.shape  # (B, T, L) character ids -> (B, T, dim)
+        x = self.conv(self.char(chars.reshape(B * T, L)).transpose(1, 2))  # (B*T, dim, L)
+        present = (chars.reshape(B * T, 1, L) != PAD_ID)
+        x = x.masked_fill(~present, float("-inf")).max(-1).values
+        return x.masked_fill(~present.any(-1), 0.0).reshape(B, T, -1)

@@ -14,6 +14,16 @@ from pathlib import Path
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
 WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)  # words, and punctuation as separate tokens
+# Characters hash into fixed buckets (id 0 is padding): no character vocabulary to fit or store, so
+# the parameter count needs no data; distinct letters of one script do not collide.
+CHAR_BUCKETS = 1024
+WORD_CHARS = 20  # a longer word keeps its first and last 10 characters
+
+
+def char_ids(word: str) -> list[int]:
+    if len(word) > WORD_CHARS:
+        word = word[: WORD_CHARS // 2] + word[-WORD_CHARS // 2:]
+    return [1 + ord(c) % (CHAR_BUCKETS - 1) for c in word]
 
 
 def word_shape(word: str) -> str:
@@ -32,8 +42,9 @@ def word_shape(word: str) -> str:
 class Tokenizer:
     kind = ""
 
-    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True, shapes: bool = False):
-        self.vocab, self.max_len, self.lowercase, self.shapes = vocab, max_len, lowercase, shapes
+    def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True, shapes: bool = False,
+                 chars: bool = False):
+        self.vocab, self.max_len, self.lowercase, self.shapes, self.chars = vocab, max_len, lowercase, shapes, chars
         self.index = {tok: i for i, tok in enumerate(vocab)}
 
     def __len__(self) -> int:
@@ -42,14 +53,22 @@ class Tokenizer:
     def pieces(self, text: str) -> list[str]:
         raise NotImplementedError
 
-    def split(self, text: str | list[str]) -> list[str]:
+    def split(self, text: str | list[str], lowercase: bool | None = None) -> list[str]:
+        lowercase = self.lowercase if lowercase is None else lowercase
         if isinstance(text, list):  # words given (sequence labeling): one id a word keeps the tags aligned
-            return [w.lower() for w in text] if self.lowercase else list(text)
-        return self.pieces(text.lower() if self.lowercase else text)
+            return [w.lower() for w in text] if lowercase else list(text)
+        return self.pieces(text.lower() if lowercase else text)
 
-    def encode(self, text: str | list[str]) -> list[int]:
-        ids = [self._id(p) for p in self.split(text)[: self.max_len]]
-        return ids or [UNK_ID]  # an empty text still yields one (unknown) token
+    def encode(self, text: str | list[str]) -> list[int] | list[list[int]]:
+        """Token ids; with `chars`, a list a token: its id, then its characters' (in their case)."""
+        pieces = self.split(text)[: self.max_len]
+        ids = [self._id(p) for p in pieces]
+        if not self.chars:
+            return ids or [UNK_ID]  # an empty text still yields one (unknown) token
+        spelled = self.split(text, lowercase=False)[: self.max_len]
+        if len(spelled) != len(pieces):  # lowercasing changed the split (rare Unicode): spell the lowercase
+            spelled = pieces
+        return [[i, *char_ids(w)] for i, w in zip(ids, spelled)] or [[UNK_ID]]
 
     def _id(self, piece: str) -> int:
         i = self.index.get(piece)
@@ -62,11 +81,11 @@ class Tokenizer:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "max_len": self.max_len, "lowercase": self.lowercase, "shapes": self.shapes,
-                "vocab": self.vocab}
+                "chars": self.chars, "vocab": self.vocab}
 
     @classmethod
     def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool,
-            shapes: bool = False):
+            shapes: bool = False, chars: bool = False):
         counts = Counter()
         probe = cls([PAD, UNK], max_len, lowercase)
         for text in texts:
@@ -81,7 +100,7 @@ class Tokenizer:
                 if t not in kept:
                     rare[word_shape(t)] += c
             vocab += sorted(shape for shape, c in rare.items() if c >= min_freq)
-        return cls(vocab, max_len, lowercase, shapes)
+        return cls(vocab, max_len, lowercase, shapes, chars)
 
 
 class WordTokenizer(Tokenizer):
@@ -147,7 +166,7 @@ def fit_tokenizer(embedding, texts: list[str]):
         return KINDS[embedding.kind].fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len,
                                          embedding.lowercase)
     return WordTokenizer.fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len, embedding.lowercase,
-                             shapes=embedding.unknown == "shape")
+                             shapes=embedding.unknown == "shape", chars=embedding.char_dim > 0)
 
 
 def tokenizer_from_dict(data: dict):
@@ -158,7 +177,8 @@ def tokenizer_from_dict(data: dict):
     cls = KINDS.get(data.get("kind"))
     if cls is None or not isinstance(data.get("vocab"), list):
         raise ValueError(f"not an rdzoo tokenizer file (kind {data.get('kind')!r})")
-    return cls(data["vocab"], data["max_len"], data.get("lowercase", True), data.get("shapes", False))
+    return cls(data["vocab"], data["max_len"], data.get("lowercase", True), data.get("shapes", False),
+               data.get("chars", False))
 
 
 def save_tokenizer(tokenizer, path: Path) -> None:
