@@ -1,13 +1,16 @@
 """Part-of-speech tagging on UD English EWT: the three families as word-level taggers.
 
 Each zoo model is trained from scratch on ../shared/datasets/ud-ewt with its own
-spec, a tag for every word (`head.pool: token`, which tagging data picks),
-keeping case, with the words seen once left to `<unk>` and room for the longest
-sentence; one after another in one process. Prints UPOS accuracy over words
-beside the reference rows of the dataset's README and the most-frequent-tag baseline.
+spec, a tag for every word (`head.pool: token`, which tagging data picks), a
+character CNN on each word's spelling (`embedding.char_dim: 30`) beside its
+lowercased word vector, the words seen once left to `<unk>`, and room for the
+longest sentence; one after another in one process. Prints UPOS accuracy over
+words beside the reference rows of the dataset's README and the
+most-frequent-tag baseline.
 
-    python bench/tagging.py                       # four models, about 15 minutes on 2 cores
+    python bench/tagging.py                       # four models, about 25 minutes on 2 cores
     python bench/tagging.py --models kim-cnn --epochs 2
+    python bench/tagging.py --words-only          # word vectors alone, case kept (no character CNN)
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ UD_EWT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ud-ewt"
 PUBLISHED = {"logistic regression on hand features (dev)": 94.2, "BERT-base fine-tuned (dev)": 97.4,
              "spaCy transformer pipeline (test)": 96.9}
 MODELS = ["kim-cnn", "resnet-sent", "densenet-sent", "transformer-sent"]
-TAGGING = ["embedding.lowercase=false", "embedding.min_freq=2", "embedding.max_len=160"]
+TAGGING = ["embedding.min_freq=2", "embedding.max_len=160", "embedding.char_dim=30"]
+WORDS_ONLY = ["embedding.lowercase=false", "embedding.min_freq=2", "embedding.max_len=160"]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--epochs", type=int)
+    parser.add_argument("--words-only", action="store_true")
     args = parser.parse_args()
     data = load_data(UD_EWT)
     train_tags = Counter(t for tags in data.train.labels for t in tags)
@@ -40,9 +45,10 @@ def main():
     test_tags = [t for tags in data.test.labels for t in tags]
     rows = []
     for name in args.models:
-        s = spec.load(name, TAGGING + ([f"train.epochs={args.epochs}"] if args.epochs else []))
+        overrides = WORDS_ONLY if args.words_only else TAGGING
+        s = spec.load(name, overrides + ([f"train.epochs={args.epochs}"] if args.epochs else []))
         m = fit(s, data).metrics
-        rows.append({"model": name, "family": s.family, "skip": s.skip, "data": "ud-ewt",
+        rows.append({"model": name, "family": s.family, "skip": s.skip, "data": "ud-ewt", "overrides": overrides,
                      "test_accuracy": round(100 * m["test_accuracy"], 2), "dev_accuracy": round(100 * m["dev_accuracy"], 2),
                      "macro_f1": round(100 * m["macro_f1"], 1), "epochs": m["epochs"],
                      "train_seconds": round(m["train_seconds"], 1), "tokens_per_second": m["tokens_per_second"],

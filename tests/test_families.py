@@ -55,7 +55,8 @@ def test_zoo_models_run_forward_and_backward_with_padding(name):
     model = build_model(s)
     length = 40 if s.embedding.kind == "char" else 12
     out = forward_backward(model, small_batch(s, length=length))
-    assert out.shape == (3, s.head.num_classes or model.num_features)
+    per_token = (length,) if s.head.pool == "token" else ()  # a tagger: logits for every token
+    assert out.shape == (3, *per_token, s.head.num_classes or model.num_features)
 
 
 FAMILY_BASE = {
