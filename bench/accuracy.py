@@ -24,7 +24,8 @@ from rdzoo.train import fit
 from bench_data import PUBLISHED
 from bench_data import load as load_dataset
 
-FULL = [("kim-cnn", "trec"), ("resnet-sent", "trec"), ("densenet-sent", "trec"), ("transformer-sent", "trec"),
+FULL = [("kim-cnn", "trec"), ("resnet-sent", "trec"), ("densenet-sent", "trec"), ("densenet-sent-char", "trec"),
+        ("transformer-sent", "trec"),
         ("resnet-text-18", "trec"), ("densenet-text-tiny", "trec"), ("transformer-text-tiny", "trec"),
         ("kim-cnn", "sst2")]
 
