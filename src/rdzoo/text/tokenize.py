@@ -94,8 +94,7 @@ class Tokenizer:
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         vocab = [PAD, UNK, *ranked[: max(vocab_size - 2, 0)]]
         if shapes:  # the shape classes of the words left out: those stand for words never seen
-            kept = set(vocab)
-            rare = Counter({word_shape(t): 0 for t in counts if t not in kept})
+            kept, rare = set(vocab), Counter()
             for t, c in counts.items():
                 if t not in kept:
                     rare[word_shape(t)] += c
