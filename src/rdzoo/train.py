@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from . import metrics
 from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
-from .text.batching import IGNORE, batches
+from .text.batching import IGNORE, batches, word_ids
 from .text.data import Split, TextData, label_set, split_off
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
@@ -213,7 +213,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                     ema.update(model, step)
                 epoch_loss += loss.item()
                 n_batches += 1
-                tokens_seen += int(((tokens[..., 0] if tokens.dim() == 3 else tokens) != PAD_ID).sum())
+                tokens_seen += int((word_ids(tokens) != PAD_ID).sum())
                 if bar:
                     bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
             dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import plan
+from ..text.batching import word_ids
 from ..text.embedding import TextEmbedding
 from ..text.tokenize import PAD_ID
 from .layers import get_act_layer
@@ -78,9 +79,9 @@ class TextModel(nn.Module):
         raise NotImplementedError
 
     def forward_features(self, tokens, mask=None, token_types=None):
-        """(B, T) token ids -> ((B, T', C) features, (B, T') mask)."""
+        """(B, T) token ids, or (B, T, 1 + chars) with a character CNN -> ((B, T', C) features, (B, T') mask)."""
         if mask is None:
-            mask = (tokens[..., 0] if tokens.dim() == 3 else tokens) != PAD_ID  # (B, T, 1 + chars): word ids first
+            mask = word_ids(tokens) != PAD_ID
         return self.encode(self.embed(tokens, token_types), mask)
 
     def forward_head(self, x, mask, pre_logits: bool = False):

@@ -10,6 +10,11 @@ BUCKET = 50  # sort within windows of 50 batches: little padding, still well shu
 IGNORE = -100  # the tag of a padding position: cross_entropy's ignore_index
 
 
+def word_ids(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) word ids of a batch, also of one whose tokens carry their characters (B, T, 1 + chars)."""
+    return tokens[..., 0] if tokens.dim() == 3 else tokens
+
+
 def pad(seqs: list[list[int]] | list[list[list[int]]], value: int = 0) -> torch.Tensor:
     """(B, T) ids; tokens that carry their characters give (B, T, 1 + the longest word's characters)."""
     if isinstance(seqs[0][0], list):
