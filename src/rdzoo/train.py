@@ -127,7 +127,7 @@ def label_ids(labels: list, lookup: dict[str, int]) -> list:
 def evaluate(model, tokenizer, split: Split, label_names: list[str]) -> dict:
     """Accuracy and macro-F1 (over words, for a tagger) of a model on a split whose labels were all seen in training."""
     lookup = {name: i for i, name in enumerate(label_names)}
-    if len(split) and isinstance(split.labels[0], list) != is_tagger(model):
+    if len(split) and split.tagged != is_tagger(model):
         raise TrainingError("a tagger scores tagged words (CoNLL-U) and a classifier labelled texts; this model "
                             f"is a {'tagger' if is_tagger(model) else 'classifier'} and the data is not")
     unseen = sorted(label_set(split) - set(lookup))

@@ -38,6 +38,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def tagged(self) -> bool:
+        """Word lists with a tag a word (sequence labeling), not texts with one label each."""
+        return bool(self.labels) and isinstance(self.labels[0], list)
+
     def subset(self, index: list[int]) -> "Split":
         return Split([self.texts[i] for i in index], [self.labels[i] for i in index])
 
@@ -54,7 +59,7 @@ class TextData:
     @property
     def tagging(self) -> bool:
         """Sequence labeling (a tag for every word) rather than one label a text."""
-        return bool(self.train.labels) and isinstance(self.train.labels[0], list)
+        return self.train.tagged
 
     @property
     def label_names(self) -> list[str]:
@@ -324,7 +329,7 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
 
 
 def label_set(split: Split) -> set[str]:
-    if split.labels and isinstance(split.labels[0], list):
+    if split.tagged:
         return {tag for tags in split.labels for tag in tags}
     return set(split.labels)
 
@@ -341,7 +346,7 @@ def check(data: TextData) -> TextData:
         split = getattr(data, name)
         if split is None:
             continue
-        if len(split) and isinstance(split.labels[0], list) != data.tagging:
+        if len(split) and split.tagged != data.tagging:
             kinds = {True: "tagged words", False: "labelled texts"}
             raise DataError(f"{data.name}: the {name} split holds {kinds[not data.tagging]}, the training split "
                             f"{kinds[data.tagging]}; give every split in one format")

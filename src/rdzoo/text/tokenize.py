@@ -65,7 +65,7 @@ class Tokenizer:
         ids = [self._id(p) for p in pieces]
         if not self.chars:
             return ids or [UNK_ID]  # an empty text still yields one (unknown) token
-        spelled = self.split(text, lowercase=False)[: self.max_len]
+        spelled = self.split(text, lowercase=False)[: self.max_len] if self.lowercase else pieces
         if len(spelled) != len(pieces):  # lowercasing changed the split (rare Unicode): spell the lowercase
             spelled = pieces
         return [[i, *char_ids(w)] for i, w in zip(ids, spelled)] or [[UNK_ID]]
