@@ -164,9 +164,10 @@ def test_gated_deepnorm_and_dense_follow_their_rules():
     assert deep.stages[0].skip1.alpha == pytest.approx((2 * 3) ** 0.25)
     assert deep.spec.encoder.norm_position == "post"
     dense = build_model(spec.load(FAMILY_BASE["densenet"], {"encoder.compression": 0.5}))
-    x = torch.randn(2, 8, 10)
-    assert dense.stages[0](x).shape == (2, 8 + 2 * 4, 10)  # concatenation grows by k per layer
-    assert dense.transitions[0](dense.stages[0](x)).shape == (2, 8, 5)  # floor(16 * 0.5), length halved
+    x, mask = torch.randn(2, 8, 10), torch.ones(2, 10, dtype=torch.bool)
+    assert dense.stages[0](x, mask).shape == (2, 8 + 2 * 4, 10)  # concatenation grows by k per layer
+    y, half = dense.transitions[0](dense.stages[0](x, mask), mask)
+    assert y.shape == (2, 8, 5) and half.shape == (2, 5)  # floor(16 * 0.5), length halved
 
 
 def test_memory_efficient_densenet_gives_the_same_gradients():

@@ -9,65 +9,73 @@ recomputes the concatenation + norm + act + 1x1 conv in the backward pass
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
 from .. import plan
 from .base import TextModel
-from .layers import conv1d, downsample_mask, get_act_layer, get_norm_layer
+from .layers import ConvNormAct, NoNorm, NormAct, avg_pool_half, conv1d, get_act_layer, get_norm_layer, zero_padding
 
 
 class DenseLayer(nn.Module):
-    def __init__(self, c_in: int, enc, norm_layer, act_layer):
-        super().__init__()
-        bias = enc.norm == "none"
-        k = enc.growth_rate
-        inner = enc.bottleneck * k if enc.bottleneck else c_in
-        self.norm1, self.act1 = norm_layer(c_in), act_layer()
-        self.conv1 = nn.Conv1d(c_in, inner, 1, bias=bias) if enc.bottleneck else None
-        self.norm2 = norm_layer(inner) if enc.bottleneck else nn.Identity()
-        self.act2 = act_layer() if enc.bottleneck else nn.Identity()
-        self.conv2 = conv1d(inner, k, enc.kernel_size, bias=bias)
-        self.drop = nn.Dropout(enc.dropout)
-        self.memory_efficient = enc.memory_efficient
+    """norm, act, [1x1 conv to `bottleneck` * k, norm, act,] k-wide conv to k = `growth_rate`
+    new channels: a list of (B, C_i, T) features with sum C_i = `c_in`, and the (B, T) mask
+    -> (B, k, T). Padding is zeroed before the k-wide conv and kept out of the norms'
+    statistics; `bias` is for convs with no norm after them."""
 
-    def bottleneck(self, *features: torch.Tensor) -> torch.Tensor:
-        x = self.act1(self.norm1(torch.cat(features, 1)))
+    def __init__(self, c_in: int, growth_rate: int, *, bottleneck: int = 4, kernel_size: int = 3,
+                 dropout: float = 0.0, memory_efficient: bool = False, bias: bool = False, norm_layer, act_layer):
+        super().__init__()
+        k = growth_rate
+        inner = bottleneck * k if bottleneck else c_in
+        self.norm1, self.act1 = norm_layer(c_in), act_layer()
+        self.conv1 = nn.Conv1d(c_in, inner, 1, bias=bias) if bottleneck else None
+        self.norm2 = norm_layer(inner) if bottleneck else NoNorm()
+        self.act2 = act_layer() if bottleneck else nn.Identity()
+        self.conv2 = conv1d(inner, k, kernel_size, bias=bias)
+        self.drop = nn.Dropout(dropout)
+        self.memory_efficient = memory_efficient
+
+    def bottleneck(self, mask: torch.Tensor, *features: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.norm1(torch.cat(features, 1), mask))
         return x if self.conv1 is None else self.conv1(x)
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
-            x = cp.checkpoint(self.bottleneck, *features, use_reentrant=False)
+            x = cp.checkpoint(self.bottleneck, mask, *features, use_reentrant=False)
         else:
-            x = self.bottleneck(*features)
-        return self.drop(self.conv2(self.act2(self.norm2(x))))
+            x = self.bottleneck(mask, *features)
+        return self.drop(self.conv2(zero_padding(self.act2(self.norm2(x, mask)), mask)))
 
 
 class DenseBlock(nn.Module):
-    def __init__(self, c_in: int, layers: int, enc, norm_layer, act_layer):
+    """`layers` dense layers, each reading the concatenation of all before it:
+    (B, c_in, T), (B, T) mask -> (B, c_in + layers * growth_rate, T). `layer_args` go to DenseLayer."""
+
+    def __init__(self, c_in: int, layers: int, growth_rate: int, **layer_args):
         super().__init__()
         self.layers = nn.ModuleList(
-            DenseLayer(c_in + i * enc.growth_rate, enc, norm_layer, act_layer) for i in range(layers))
+            DenseLayer(c_in + i * growth_rate, growth_rate, **layer_args) for i in range(layers))
 
-    def forward(self, x):  # (B, C, T) -> (B, C + layers * k, T)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         features = [x]
         for layer in self.layers:
-            features.append(layer(features))
+            features.append(layer(features, mask))
         return torch.cat(features, 1)
 
 
 class Transition(nn.Module):
-    def __init__(self, c_in: int, compression: float, enc, norm_layer, act_layer):
+    """norm, act, 1x1 conv to `c_out` channels, average pool 2 over the tokens:
+    (B, c_in, T), (B, T) -> (B, c_out, ceil(T/2)) and its mask."""
+
+    def __init__(self, c_in: int, c_out: int, *, bias: bool = False, norm_layer, act_layer):
         super().__init__()
         self.norm, self.act = norm_layer(c_in), act_layer()
-        self.conv = nn.Conv1d(c_in, math.floor(c_in * compression), 1, bias=enc.norm == "none")
+        self.conv = nn.Conv1d(c_in, c_out, 1, bias=bias)
 
-    def forward(self, x):  # halves the length
-        return F.avg_pool1d(self.conv(self.act(self.norm(x))), 2, 2, ceil_mode=True)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return avg_pool_half(self.conv(self.act(self.norm(x, mask))), mask)
 
 
 class DenseNetText(TextModel):
@@ -75,23 +83,27 @@ class DenseNetText(TextModel):
         super().__init__(spec)
         enc = spec.encoder
         norm_layer, act_layer = get_norm_layer(enc.norm), get_act_layer(enc.act)
-        self.stem = nn.Sequential(
-            conv1d(spec.embedding.dim, enc.stem_channels, enc.stem_kernel, bias=enc.norm == "none"),
+        bias = enc.norm == "none"
+        self.stem = ConvNormAct(
+            conv1d(spec.embedding.dim, enc.stem_channels, enc.stem_kernel, bias=bias),
             norm_layer(enc.stem_channels), act_layer())
         blocks, width = plan.densenet_plan(enc)
-        self.stages = nn.ModuleList(DenseBlock(c, n, enc, norm_layer, act_layer) for c, n in blocks)
+        layer_args = dict(bottleneck=enc.bottleneck, kernel_size=enc.kernel_size, dropout=enc.dropout,
+                          memory_efficient=enc.memory_efficient, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
+        self.stages = nn.ModuleList(DenseBlock(c, n, enc.growth_rate, **layer_args) for c, n in blocks)
+        # a transition takes a block's output width to the next block's input width
         self.transitions = nn.ModuleList(
-            Transition(c + n * enc.growth_rate, enc.compression, enc, norm_layer, act_layer) for c, n in blocks[:-1])
-        self.final = nn.Sequential(norm_layer(width), act_layer())
+            Transition(c + n * enc.growth_rate, c_next, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
+            for (c, n), (c_next, _) in zip(blocks, blocks[1:]))
+        self.final = NormAct(norm_layer(width), act_layer())
 
     def encode(self, x, mask):
-        x = self.stem(x.transpose(1, 2)) * mask.unsqueeze(1)  # (B, C, T)
+        x = self.stem(x.transpose(1, 2), mask)  # (B, C, T)
         for i, block in enumerate(self.stages):
-            x = block(x)
+            x = block(x, mask)
             if i < len(self.transitions):
-                x = self.transitions[i](x * mask.unsqueeze(1))
-                mask = downsample_mask(mask)
-        return self.final(x).transpose(1, 2), mask  # (B, T', C)
+                x, mask = self.transitions[i](x, mask)  # halves the length
+        return zero_padding(self.final(x, mask), mask).transpose(1, 2), mask  # (B, T', C)
 
     def summary_modules(self):
         out = [("embed", self.embed), ("stem", self.stem)]

@@ -1,5 +1,32 @@
 """Small layers the families share: norm and activation factories, 1D conv
-helpers, masks. Blocks receive `norm_layer`/`act_layer` callables built here."""
+helpers, and the padding rules. Blocks receive `norm_layer`/`act_layer`
+callables built here.
+
+Padding never changes what a text's own positions compute (a text scored
+alone gives the logits it gets inside a padded batch). Every block carries the
+(batch, tokens) padding mask, True at a text's own tokens, and follows four
+rules, all implemented here:
+
+- `zero_padding` before every convolution wider than 1: the padded positions
+  then look exactly like the zeros a convolution pads a lone text with.
+  (1x1 convolutions, activations, skips and LayerNorm act per position and
+  need nothing.)
+- Every norm takes `(x, mask)`: `MaskedBatchNorm1d` computes its training
+  statistics over the valid positions only, so the running statistics, and
+  the training-mode outputs, do not depend on how much padding shares the
+  batch. In eval mode it uses the running statistics, per position.
+- Downsampling by 2 (max pool, average pool, strided convolution) keeps
+  position j of the output valid iff input position 2j was valid
+  (`downsample_mask`): exactly the ceil(T/2) positions a lone text of T
+  tokens has after the same pooling. (Any-valid would add a position for an
+  even T whose window only touches the text; all-valid would drop the last
+  position of an odd T.)
+- Pools see padding as the padding they apply themselves: -inf for max
+  pooling (`max_pool_half`), absent from the average (`avg_pool_half`).
+
+The rules hold for right padding, the only kind `text.batching.pad` makes;
+with a gap inside a text the convolutions would still see the zeros.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +38,64 @@ from torch import nn
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
-class ChannelLayerNorm(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, T) tensor."""
+def zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) features with the padded positions set to 0; mask is (B, T), True = a token.
 
-    def forward(self, x):
+    `masked_fill`, not a product: a padded position may hold anything, -inf included."""
+    return x.masked_fill(~mask.unsqueeze(1), 0.0)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over the channels of (B, C, T) features, with training statistics
+    from the valid positions only (Ioffe and Szegedy 2015, eq. of Algorithm 1, over
+    the set of tokens instead of every position).
+
+    Training: the (N, C) valid positions go through nn.BatchNorm1d itself (its mean,
+    biased variance for the output, unbiased for the running variance, momentum),
+    and padded positions come out 0. Fewer than 2 valid positions (a batch of one
+    one-token text) cannot give a variance: they are normalised with the running
+    statistics, which are left as they are. Eval: the running statistics, per
+    position, as nn.BatchNorm1d. Parameters and buffers are nn.BatchNorm1d's, so
+    weights saved from one load into the other.
+    """
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None or not (self.training or self.running_mean is None):
+            return super().forward(x)
+        rows = x.transpose(1, 2)[mask]  # (N, C): the valid positions
+        if rows.shape[0] < 2:
+            if self.running_mean is None:
+                raise ValueError("a batch norm without running statistics needs 2 or more tokens in training")
+            normed = F.batch_norm(rows, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        else:
+            normed = super().forward(rows)
+        out = x.new_zeros(x.shape[0], x.shape[2], x.shape[1])
+        out[mask] = normed
+        return out.transpose(1, 2)
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, T) tensor. Per position, so padding
+    cannot reach a token's statistics; `mask` is accepted and not needed."""
+
+    def forward(self, x, mask=None):
         return F.layer_norm(x.transpose(1, 2), self.normalized_shape, self.weight, self.bias, self.eps).transpose(1, 2)
 
 
+class NoNorm(nn.Identity):
+    """The `norm: none` placeholder: (x, mask) -> x."""
+
+    def forward(self, x, mask=None):
+        return x
+
+
 def get_norm_layer(kind: str):
-    """A callable channels -> norm module for (B, C, T) tensors."""
+    """A callable channels -> norm module for (B, C, T) tensors, called as norm(x, mask)."""
     if kind == "batch":
-        return nn.BatchNorm1d
+        return MaskedBatchNorm1d
     if kind == "layer":
         return ChannelLayerNorm
-    return lambda channels: nn.Identity()
+    return lambda channels: NoNorm()
 
 
 def get_act_layer(kind: str):
@@ -39,9 +110,46 @@ def conv1d(c_in: int, c_out: int, k: int, *, stride: int = 1, bias: bool = False
     return nn.Conv1d(c_in, c_out, k, stride=stride, padding=k // 2, bias=bias)
 
 
+class ConvNormAct(nn.Sequential):
+    """conv (padding kept out), norm (statistics of the tokens), act: (B, C, T) -> (B, C', T).
+
+    A Sequential so that its parameters keep the names of the plain
+    Sequential(conv, norm, act) it replaces; the conv keeps the length."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        conv, norm, act = self
+        return act(norm(conv(zero_padding(x, mask)), mask))
+
+
+class NormAct(nn.Sequential):
+    """norm (statistics of the tokens), act: (B, C, T) -> (B, C, T)."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        norm, act = self
+        return act(norm(x, mask))
+
+
 def downsample_mask(mask: torch.Tensor) -> torch.Tensor:
-    """The padding mask after a ceil-mode pool of width and stride 2, (B, T) -> (B, ceil(T/2))."""
-    pooled = F.max_pool1d(mask.unsqueeze(1).float(), 2, 2, ceil_mode=True)
-    return pooled.squeeze(1) > 0
+    """The padding mask after halving the length, (B, T) -> (B, ceil(T/2)): output j is
+    valid iff input 2j is, the positions a lone text keeps (see the module notes)."""
+    return mask[:, ::2]
 
 
+def max_pool_half(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max pool of width 3, stride 2, padding 1 (DPCNN, VDCNN), (B, C, T) -> (B, C, ceil(T/2)),
+    with padded positions as -inf, the value max pooling pads with; returns the new mask too."""
+    pooled = F.max_pool1d(x.masked_fill(~mask.unsqueeze(1), float("-inf")), 3, 2, 1)
+    mask = downsample_mask(mask)
+    return zero_padding(pooled, mask), mask
+
+
+def avg_pool_half(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average of each pair of positions over the tokens among them, (B, C, T) -> (B, C, ceil(T/2)):
+    F.avg_pool1d(x, 2, 2, ceil_mode=True) for a lone text, whose odd last position is averaged
+    alone; a padded position counts as absent, not as a zero. Returns the new mask too."""
+    B, C, T = x.shape
+    if T % 2:
+        x, mask = F.pad(x, (0, 1)), F.pad(mask, (0, 1), value=False)
+    valid = mask.reshape(B, 1, -1, 2)
+    total = zero_padding(x, mask).reshape(B, C, -1, 2).sum(-1)
+    return total / valid.sum(-1).clamp(min=1), downsample_mask(mask)

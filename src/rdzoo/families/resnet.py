@@ -9,67 +9,93 @@ multi-width stem with no stages is Kim's (2014) CNN.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import plan
 from ..skips import make_skip
 from .base import TextModel
-from .layers import conv1d, get_act_layer, get_norm_layer
+from .layers import (ConvNormAct, NormAct, conv1d, downsample_mask, get_act_layer, get_norm_layer, max_pool_half,
+                     zero_padding)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, b: plan.ResBlockPlan, enc, norm_layer, act_layer):
+    """A residual block over (B, C, T) features: two k-wide convs ("basic") or 1x1, k-wide,
+    1x1 ("bottleneck"), post-activation (He et al. 2015) or pre-activation (He et al. 2016).
+
+    `c_in` -> `c_out` channels, `width` the inner (bottleneck) or output (basic) width;
+    `stride` 2 halves the length in the first k-wide conv; `project` puts a 1x1 conv and a
+    norm on the shortcut; `skip` is a per-block rule of `skips.make_skip`; `bias` is for
+    convs with no norm after them. Padding is zeroed before every k-wide conv and kept out
+    of the norms' statistics (`layers`), so a text's outputs do not depend on its batch.
+    """
+
+    def __init__(self, c_in: int, width: int, c_out: int, *, stride: int = 1, project: bool = False,
+                 block: str = "basic", kernel_size: int = 3, preact: bool = False, skip: str = "residual",
+                 dropout: float = 0.0, zero_init_last: bool = True, bias: bool = False, norm_layer, act_layer):
         super().__init__()
-        bias = enc.norm == "none"
-        self.preact = enc.preact
-        k = enc.kernel_size
-        if enc.block == "basic":
-            widths, kernels, strides = [b.c_in, b.width, b.width], [k, k], [b.stride, 1]
+        self.preact = preact
+        k = kernel_size
+        if block == "basic":
+            widths, kernels, strides = [c_in, width, width], [k, k], [stride, 1]
         else:
-            widths, kernels, strides = [b.c_in, b.width, b.width, b.c_out], [1, k, 1], [1, b.stride, 1]
+            widths, kernels, strides = [c_in, width, width, c_out], [1, k, 1], [1, stride, 1]
+        self.kernels, self.strides = kernels, strides
         self.convs = nn.ModuleList(
-            conv1d(c_in, c_out, kk, stride=s, bias=bias)
-            for c_in, c_out, kk, s in zip(widths, widths[1:], kernels, strides))
-        self.norms = nn.ModuleList(norm_layer(c) for c in (widths[:-1] if enc.preact else widths[1:]))
+            conv1d(a, b, kk, stride=s, bias=bias)
+            for a, b, kk, s in zip(widths, widths[1:], kernels, strides))
+        self.norms = nn.ModuleList(norm_layer(c) for c in (widths[:-1] if preact else widths[1:]))
         self.act = act_layer()
-        self.drop = nn.Dropout(enc.dropout)
+        self.drop = nn.Dropout(dropout)
         self.shortcut = None
-        if b.project:
-            self.shortcut = nn.Sequential(nn.Conv1d(b.c_in, b.c_out, 1, stride=b.stride, bias=bias), norm_layer(b.c_out))
-        self.skip = make_skip(enc.skip, b.c_out, "channels_first")
-        if enc.zero_init_last and enc.skip != "none" and not enc.preact and isinstance(self.norms[-1], nn.BatchNorm1d):
+        if project:
+            self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=bias), norm_layer(c_out))
+        self.skip = make_skip(skip, c_out, "channels_first")
+        if zero_init_last and skip != "none" and not preact and isinstance(self.norms[-1], nn.BatchNorm1d):
             nn.init.zeros_(self.norms[-1].weight)  # each block starts as the identity (timm's zero_init_last)
 
-    def forward(self, x):  # (B, C, T)
-        fx = x
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C_in, T) features, (B, T) mask -> (B, C_out, T') and its (B, T') mask (T' = ceil(T/2) with stride 2)."""
+        fx, m = x, mask
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             if self.preact:
-                fx = conv(self.act(norm(fx)))
-            else:
-                fx = norm(conv(fx))
+                fx = self.act(norm(fx, m))
+            fx = conv(zero_padding(fx, m) if self.kernels[i] > 1 else fx)
+            if self.strides[i] > 1:
+                m = downsample_mask(m)
+            if not self.preact:
+                fx = norm(fx, m)
                 if i < last:
                     fx = self.act(fx)
             if i < last:
                 fx = self.drop(fx)
-        shortcut = x if self.shortcut is None else self.shortcut(x)
+        shortcut = x
+        if self.shortcut is not None:
+            conv, norm = self.shortcut
+            shortcut = norm(conv(x), m)  # a 1x1 conv: no position reaches another
         y = self.skip(shortcut, fx)
-        return y if self.preact else self.act(y)
+        return (y if self.preact else self.act(y)), m
+
+
+class Stage(nn.Sequential):
+    """Residual blocks in a row, each given and giving the mask: (B, C, T), (B, T) -> (B, C', T'), (B, T')."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for block in self:
+            x, mask = block(x, mask)
+        return x, mask
 
 
 class Stem(nn.Module):
-    """One conv per kernel width, outputs concatenated: (B, E, T) -> (B, n*C, T)."""
+    """One conv + norm + act per kernel width, outputs concatenated: (B, E, T), (B, T) -> (B, n*C, T)."""
 
-    def __init__(self, enc, c_in: int, norm_layer, act_layer):
+    def __init__(self, c_in: int, channels: int, kernels: list[int], *, bias: bool = False, norm_layer, act_layer):
         super().__init__()
-        bias = enc.norm == "none"
         self.convs = nn.ModuleList(
-            nn.Sequential(conv1d(c_in, enc.stem_channels, k, bias=bias), norm_layer(enc.stem_channels), act_layer())
-            for k in enc.stem_kernels)
+            ConvNormAct(conv1d(c_in, channels, k, bias=bias), norm_layer(channels), act_layer()) for k in kernels)
 
-    def forward(self, x):
-        outs = [conv(x) for conv in self.convs]
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        outs = [conv(x, mask) for conv in self.convs]
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
 
@@ -78,23 +104,28 @@ class ResNetText(TextModel):
         super().__init__(spec)
         enc = spec.encoder
         norm_layer, act_layer = get_norm_layer(enc.norm), get_act_layer(enc.act)
-        self.stem = Stem(enc, spec.embedding.dim, norm_layer, act_layer) if enc.stem_channels else nn.Identity()
+        bias = enc.norm == "none"
+        self.stem = Stem(spec.embedding.dim, enc.stem_channels, enc.stem_kernels, bias=bias,
+                         norm_layer=norm_layer, act_layer=act_layer) if enc.stem_channels else nn.Identity()
         self.stages = nn.ModuleList(
-            nn.Sequential(*(ResBlock(b, enc, norm_layer, act_layer) for b in blocks)) for blocks in plan.resnet_plan(enc, spec.embedding.dim))
+            Stage(*(ResBlock(b.c_in, b.width, b.c_out, stride=b.stride, project=b.project, block=enc.block,
+                             kernel_size=enc.kernel_size, preact=enc.preact, skip=enc.skip, dropout=enc.dropout,
+                             zero_init_last=enc.zero_init_last, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
+                    for b in blocks))
+            for blocks in plan.resnet_plan(enc, spec.embedding.dim))
         self.pool_between = enc.downsample == "pool"
-        self.stride_between = enc.downsample == "stride"
         width = plan.resnet_width(spec)
         # pre-activation nets end with norm + act (He et al. 2016)
-        self.final = nn.Sequential(norm_layer(width), act_layer()) if enc.preact and enc.stages else nn.Identity()
+        self.final = NormAct(norm_layer(width), act_layer()) if enc.preact and enc.stages else None
 
     def encode(self, x, mask):
-        m = mask.unsqueeze(1)  # (B, 1, T)
-        x = self.stem(x.transpose(1, 2)) * m  # (B, C, T)
+        x = x.transpose(1, 2)  # (B, C, T)
+        if isinstance(self.stem, Stem):
+            x = self.stem(x, mask)
         for i, stage in enumerate(self.stages):
             if i > 0 and self.pool_between:
-                x = F.max_pool1d(x, 3, 2, 1)  # halves the length (DPCNN, VDCNN)
-                mask = mask[:, ::2]  # the same ceil(T/2) positions
-            elif i > 0 and self.stride_between:
-                mask = mask[:, ::2]
-            x = stage(x) * mask.unsqueeze(1)
-        return self.final(x).transpose(1, 2), mask  # (B, T', C)
+                x, mask = max_pool_half(x, mask)  # halves the length (DPCNN, VDCNN)
+            x, mask = stage(x, mask)  # with downsample: stride, its first block halves the length
+        if self.final is not None:
+            x = self.final(x, mask)
+        return zero_padding(x, mask).transpose(1, 2), mask  # (B, T', C)

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..skips import deepnorm_beta, make_skip
 from .base import TextModel
-from .layers import get_act_layer
+from .layers import get_act_layer, zero_padding
 
 INIT_STD = 0.02  # BERT's and GPT-2's initializer range
 
@@ -74,27 +74,35 @@ class ConvStem(nn.Module):
         self.conv = nn.Conv1d(d, d, kernel, padding=kernel // 2)  # an even kernel gives T + 1: cut to T
         self.act = act_layer()
 
-    def forward(self, x):
-        return self.act(self.conv(x.transpose(1, 2))[..., : x.shape[1]]).transpose(1, 2)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) embeddings, (B, T) mask -> (B, T, C); padding is zeroed first, as a lone text is padded."""
+        y = self.conv(zero_padding(x.transpose(1, 2), mask))
+        return self.act(y[..., : x.shape[1]]).transpose(1, 2)
 
 
 class Layer(nn.Module):
-    def __init__(self, enc):
+    """One encoder layer, attention then feed-forward, each inside the `skip` rule, with
+    LayerNorm before (`pre`) or after; `depth` is the stack's layer count (DeepNet's alpha).
+    (B, T, d) features and the (B, 1, 1, T) attention mask (True = a token, None = no
+    padding) -> (B, T, d). LayerNorm and the feed-forward act per position, and attention
+    reads no padded key, so padding cannot reach a token."""
+
+    def __init__(self, d: int, heads: int, ff: int, *, skip: str = "residual", depth: int = 1, pre: bool = True,
+                 act: str = "gelu", dropout: float = 0.0, attn_dropout: float = 0.0, norm_eps: float = 1e-5):
         super().__init__()
-        d = enc.d_model
-        self.attn = Attention(d, enc.heads, enc.attn_dropout)
-        self.ff = FeedForward(d, enc.ff, get_act_layer(enc.act))
-        self.pre = enc.norm_position == "pre"
-        has_norm = enc.skip != "rezero"  # ReZero replaces LayerNorm
-        self.norm1 = nn.LayerNorm(d, eps=enc.norm_eps) if has_norm else nn.Identity()
-        self.norm2 = nn.LayerNorm(d, eps=enc.norm_eps) if has_norm else nn.Identity()
-        self.skip1 = make_skip(enc.skip, d, "channels_last", enc.layers)
+        self.attn = Attention(d, heads, attn_dropout)
+        self.ff = FeedForward(d, ff, get_act_layer(act))
+        self.pre = pre
+        has_norm = skip != "rezero"  # ReZero replaces LayerNorm
+        self.norm1 = nn.LayerNorm(d, eps=norm_eps) if has_norm else nn.Identity()
+        self.norm2 = nn.LayerNorm(d, eps=norm_eps) if has_norm else nn.Identity()
+        self.skip1 = make_skip(skip, d, "channels_last", depth)
         # ReZero has one scalar per layer, shared by both sublayers (Bachlechner et al. 2020)
-        self.skip2 = self.skip1 if enc.skip == "rezero" else make_skip(enc.skip, d, "channels_last", enc.layers)
-        self.drop = nn.Dropout(enc.dropout)
+        self.skip2 = self.skip1 if skip == "rezero" else make_skip(skip, d, "channels_last", depth)
+        self.drop = nn.Dropout(dropout)
         # a plain residual layer is exactly nn.TransformerEncoderLayer, whose inference kernel it can use
-        self.fusable = enc.skip == "residual" and enc.act in ("gelu", "relu")
-        self.gelu = enc.act == "gelu"
+        self.fusable = skip == "residual" and act in ("gelu", "relu")
+        self.gelu = act == "gelu"
 
     def forward(self, x, attn_mask, rotary=None):  # (B, T, C)
         if self.fusable and rotary is None and not self.training and not torch.is_grad_enabled():
@@ -130,7 +138,10 @@ class TransformerText(TextModel):
         self.head_dim = d // enc.heads
         self.cls = nn.Parameter(torch.zeros(1, 1, d)) if enc.cls_token else None
         self.stem = ConvStem(d, enc.stem_kernel, get_act_layer(enc.act)) if enc.stem_kernel else nn.Identity()
-        self.stages = nn.ModuleList(Layer(enc) for _ in range(enc.layers))
+        self.stages = nn.ModuleList(
+            Layer(d, enc.heads, enc.ff, skip=enc.skip, depth=enc.layers, pre=enc.norm_position == "pre", act=enc.act,
+                  dropout=enc.dropout, attn_dropout=enc.attn_dropout, norm_eps=enc.norm_eps)
+            for _ in range(enc.layers))
         self.dwa = None
         if enc.skip == "dwa":
             # alpha_i weighs the embedding and blocks 1..i; it starts as [0, ..., 0, 1] (a plain transformer)
@@ -159,7 +170,7 @@ class TransformerText(TextModel):
 
     def encode(self, x, mask):
         x = x * self.input_scale if self.input_scale != 1.0 else x
-        x = self.stem(x * mask.unsqueeze(-1)) if self.stem_kernel else x  # padding must not leak into the conv
+        x = self.stem(x, mask) if self.stem_kernel else x
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
             mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)

@@ -82,7 +82,9 @@ class CharCNN(nn.Module):
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
         B, T, L = chars.shape  # (B, T, L) character ids -> (B, T, dim)
-        x = self.conv(self.char(chars.reshape(B * T, L)).transpose(1, 2))  # (B*T, dim, L)
         present = (chars.reshape(B * T, 1, L) != PAD_ID)
-        x = x.masked_fill(~present, float("-inf")).max(-1).values
+        # padding characters enter the conv as the zeros a lone word is padded with (the pad row of
+        # the table is zero only as long as nothing writes to it) and leave the max as -inf
+        x = self.char(chars.reshape(B * T, L)).transpose(1, 2).masked_fill(~present, 0.0)
+        x = self.conv(x).masked_fill(~present, float("-inf")).max(-1).values  # (B*T, dim)
         return x.masked_fill(~present.any(-1), 0.0).reshape(B, T, -1)
