@@ -31,7 +31,8 @@ def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str, k: int) -> torch
     # k-max pooling keeps the k largest values per channel in their order (Kalchbrenner et al. 2014)
     if x.shape[1] < k:
         filled = nn.functional.pad(filled, (0, 0, 0, k - x.shape[1]), value=float("-inf"))
-    index = filled.topk(k, dim=1).indices.sort(dim=1).values
+    # a stable sort breaks ties (ReLU's zeros) by position, so the padding's length cannot choose among them
+    index = filled.sort(dim=1, descending=True, stable=True).indices[:, :k].sort(dim=1).values
     top = filled.gather(1, index)
     return top.masked_fill(top == float("-inf"), 0.0).flatten(1)
 
