@@ -69,7 +69,7 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
             normed = F.batch_norm(rows, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         else:
             normed = super().forward(rows)
-        out = x.new_zeros(x.shape[0], x.shape[2], x.shape[1])
+        out = normed.new_zeros(x.shape[0], x.shape[2], x.shape[1])  # normed's dtype: autocast may change it
         out[mask] = normed
         return out.transpose(1, 2)
 
