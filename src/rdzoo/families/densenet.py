@@ -79,6 +79,9 @@ class Transition(nn.Module):
 
 
 class DenseNetText(TextModel):
+    """Embedding, stem, dense blocks with transitions between them (the plan's widths), a final
+    norm + act, and the shared head; (B, T) ids -> logits. See `TextModel` for the interface."""
+
     def __init__(self, spec):
         super().__init__(spec)
         enc = spec.encoder

@@ -100,6 +100,9 @@ class Stem(nn.Module):
 
 
 class ResNetText(TextModel):
+    """Embedding, stem, stages of residual blocks (the plan's widths), halving the length between
+    stages, and the shared head; (B, T) ids -> logits. See `TextModel` for the interface."""
+
     def __init__(self, spec):
         super().__init__(spec)
         enc = spec.encoder
