@@ -401,3 +401,105 @@ def test_label_names_that_would_change_data_are_refused(tmp_path, names, message
     write(tmp_path / "d.txt", b"0 a b\n1 c d\n2 e f\n0 g\n")
     with pytest.raises(DataError, match=message):
         load_data(tmp_path / "d.txt", label_names=write(tmp_path / "names.txt", names))
+
+
+# --- what every command that reads data reports ----------------------------------------------------
+
+
+def _cli(*args, code=0):
+    """The command in this process (torch is imported once); returns the result for its output."""
+    from typer.testing import CliRunner
+
+    from rdzoo.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, (result.output, result.exception)
+    return result
+
+
+TINY_TRAIN = ["--set", "embedding.dim=16", "--set", "encoder.stem_channels=16", "--set", "train.batch_size=16",
+              "--epochs", "1", "-q"]
+
+
+def _reviews(tmp_path):
+    """A CSV with its own column names and integer labels, one line of it cp1252 and one broken."""
+    rows = [f"{i},{'superb lovely film' if i % 2 else 'dull boring film'} {i},{i % 2}" for i in range(40)]
+    raw = ("id,review,stars\n" + "\n".join(rows[:20]) + "\n").encode() + \
+        "20,caf\xe9 cr\xe8me film,0\n".encode("cp1252") + '21,"unclosed,1\n'.encode() + \
+        ("\n".join(rows[22:]) + "\n").encode()
+    write(tmp_path / "reviews.csv", raw)
+    write(tmp_path / "stars.txt", b"0 bad\n1 good\n")
+    return ["--data", str(tmp_path / "reviews.csv"), "--text-col", "review", "--label-col", "stars",
+            "--label-names", str(tmp_path / "stars.txt"), "--on-bad-line", "skip"]
+
+
+def test_train_and_eval_report_what_the_loader_did_and_eval_reuses_the_runs_columns(tmp_path):
+    data = _reviews(tmp_path)
+    out = tmp_path / "run"
+    trained = json.loads(_cli("train", "kim-cnn", *data, *TINY_TRAIN, "--out", out, "--json").stdout)
+    report = trained["data_report"]
+    assert report["skipped"] == [{"file": str(tmp_path / "reviews.csv"), "line": 23,
+                                  "why": report["skipped"][0]["why"]}] and "does not close" in report["skipped"][0]["why"]
+    assert report["not_utf8"] == [{"file": str(tmp_path / "reviews.csv"), "encoding": "cp1252", "count": 1, "lines": [22]}]
+    assert any("held out 4 of 39" in n for n in report["notes"]) and any("no dev split" in n for n in report["notes"])
+    table = _cli("train", "kim-cnn", *data, *TINY_TRAIN).stdout
+    assert "line 22" in table and "1 bad line(s) skipped" in table
+
+    # eval: the same file without --text-col/--label-col/--label-names/--seed: the run's are reused
+    ev = json.loads(_cli("eval", out, "--data", tmp_path / "reviews.csv", "--json").stdout)
+    assert ev["test_n"] == 4 and ev["test_accuracy"] == pytest.approx(trained["test_accuracy"])
+    assert ev["data_report"]["skipped_lines"] == 1 and ev["data_report"]["not_utf8"][0]["lines"] == [22]
+    assert json.loads(_cli("eval", out, "--json").stdout)["test_accuracy"] == ev["test_accuracy"]  # its own data
+    assert "line 22" in _cli("eval", out).stdout
+    labels = _cli("predict", out, "a superb lovely film", "a dull boring film").stdout.split()
+    assert set(labels) <= {"bad", "good"}
+
+
+def test_train_out_refuses_an_earlier_run_unless_overwrite(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    args = ["train", "kim-cnn", *_reviews(tmp_path), *TINY_TRAIN, "--out", out]
+    _cli(*args)
+    before = (out / "model.safetensors").read_bytes()
+    # refused before training (100,000 epochs would run into the timeout), in one line, exit status 2
+    proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *map(str, args), "--epochs", "100000"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr and "--overwrite" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and (out / "model.safetensors").read_bytes() == before
+    _cli(*args, "--set", "train.seed=1", "--overwrite")
+    assert (out / "model.safetensors").read_bytes() != before
+
+
+def test_trec_runs_predict_class_names(tmp_path):
+    from dataclasses import replace
+
+    import rdzoo
+    from rdzoo.runs import save_run
+    from rdzoo.train import fit
+
+    trec = load_data("trec")
+    small = replace(trec, train=trec.train.subset(list(range(0, 5452, 10))), test=trec.test.subset(list(range(50))))
+    result = fit(spec.load("kim-cnn", {"embedding.dim": 16, "embedding.max_len": 16, "train.epochs": 1}), small)
+    assert result.label_names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    run = rdzoo.load(save_run(result, tmp_path / "trec", {"data": "trec"}))
+    assert set(run.predict(["Who wrote Hamlet ?", "How many feet are in a mile ?"])) <= set(result.label_names)
+
+
+def test_data_lists_every_builtin_and_search_reports_the_loader(tmp_path):
+    import yaml
+
+    listed = {r["name"]: r for r in json.loads(_cli("data", "--json").stdout)}
+    assert set(listed) == set(builtin_names())
+    assert listed["ud-ewt"]["task"] == "tagging" and listed["trec"]["labels"][0] == "ABBR"
+    assert "wnut17" in listed  # listed even while its format cannot be read: an error row, not a crash
+    space = tmp_path / "tiny.yaml"
+    space.write_text(yaml.safe_dump({"name": "tiny", "fixed": {
+        "family": "resnet", "embedding": {"dim": 8, "max_len": 16}, "train": {"epochs": 1, "batch_size": 16},
+        "encoder": {"stem_channels": 8, "channels": 8, "stages": [1]}}, "choose": {"train.lr": {"choice": [0.01]}}}))
+    args = ["search", "--space", space, *_reviews(tmp_path), "--trials", "1", "--storage", f"sqlite:///{tmp_path}/s.db",
+            "--quiet"]
+    report = json.loads(_cli(*args, "--json").stdout)["data_report"]
+    assert report["skipped_lines"] == 1 and report["not_utf8"][0]["lines"] == [22]
+    assert "data: reviews.csv: 1 line(s) not UTF-8, read as cp1252 (line 22)" in _cli(*args, "--study", "again").stdout
