@@ -15,8 +15,8 @@ def write(path, data: bytes):
 def test_builtin_trec_is_packaged_decoded_and_named():
     d = load_data("trec")
     assert d.sizes() == {"train": 5452, "dev": 0, "test": 500}
-    # the coarse classes of Li and Roth (2002), not the digits of the files
-    assert d.label_names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    # the coarse classes of Li and Roth (2002), not the digits of the files; class ids stay those of 0..5
+    assert d.label_names == ["DESC", "ENTY", "ABBR", "HUM", "LOC", "NUM"]
     assert d.train.labels.count("ABBR") == 86 and d.train.labels[0] == "DESC"
     assert d.train.texts[0] == "How did serfdom develop in and then leave Russia ?"
     # one line of the training file is not UTF-8: it alone is read as cp1252, and named
@@ -386,7 +386,7 @@ def test_label_names_file_names_integer_labels(tmp_path):
     write(tmp_path / "test.txt", b"1 c\n")
     write(tmp_path / "label_names.txt", b"# value name\n0 very negative\n1 neutral\n2 positive\n")
     d = load_data(tmp_path)
-    assert d.label_names == ["neutral", "positive", "very negative"] and d.test.labels == ["neutral"]
+    assert d.label_names == ["very negative", "neutral", "positive"] and d.test.labels == ["neutral"]
     assert any("labels named by label_names.txt" in n for n in d.notes)
     assert load_data(tmp_path, label_names={"0": "n", "1": "o", "2": "p"}).label_names == ["n", "o", "p"]
 
@@ -479,10 +479,16 @@ def test_trec_runs_predict_class_names(tmp_path):
     from rdzoo.runs import save_run
     from rdzoo.train import fit
 
-    trec = load_data("trec")
-    small = replace(trec, train=trec.train.subset(list(range(0, 5452, 10))), test=trec.test.subset(list(range(50))))
-    result = fit(spec.load("kim-cnn", {"embedding.dim": 16, "embedding.max_len": 16, "train.epochs": 1}), small)
-    assert result.label_names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    def small(d):
+        return replace(d, train=d.train.subset(list(range(0, 5452, 10))), test=d.test.subset(list(range(50))))
+
+    s = spec.load("kim-cnn", {"embedding.dim": 16, "embedding.max_len": 16, "train.epochs": 1})
+    result = fit(s, small(load_data("trec")))
+    assert result.label_names == ["DESC", "ENTY", "ABBR", "HUM", "LOC", "NUM"]
+    # naming the labels changes no class id, so no number: the same files without names train the same
+    digits = fit(s, small(load_data("trec", label_names={str(i): str(i) for i in range(6)})))
+    assert digits.label_names == ["0", "1", "2", "3", "4", "5"] and digits.metrics["test_accuracy"] == \
+        result.metrics["test_accuracy"] and [h["loss"] for h in digits.history] == [h["loss"] for h in result.history]
     run = rdzoo.load(save_run(result, tmp_path / "trec", {"data": "trec"}))
     assert set(run.predict(["Who wrote Hamlet ?", "How many feet are in a mile ?"])) <= set(result.label_names)
 
@@ -492,7 +498,7 @@ def test_data_lists_every_builtin_and_search_reports_the_loader(tmp_path):
 
     listed = {r["name"]: r for r in json.loads(_cli("data", "--json").stdout)}
     assert set(listed) == set(builtin_names())
-    assert listed["ud-ewt"]["task"] == "tagging" and listed["trec"]["labels"][0] == "ABBR"
+    assert listed["ud-ewt"]["task"] == "tagging" and listed["trec"]["labels"][0] == "DESC"
     assert "wnut17" in listed  # listed even while its format cannot be read: an error row, not a crash
     space = tmp_path / "tiny.yaml"
     space.write_text(yaml.safe_dump({"name": "tiny", "fixed": {

@@ -109,6 +109,7 @@ class TextData:
     skipped_lines: list[Skipped] = field(default_factory=list)  # bad lines skipped with on_bad_line="skip"
     notes: list[str] = field(default_factory=list)  # what the loader did: a split held out, labels named, ...
     decoding: list[Decoding] = field(default_factory=list)  # one per file read
+    label_order: list[str] | None = None  # named labels in the order of the values they name
 
     @property
     def skipped(self) -> int:
@@ -121,10 +122,14 @@ class TextData:
 
     @property
     def label_names(self) -> list[str]:
-        """Sorted label (or tag) names; their index is the class id."""
+        """Label (or tag) names in natural order (named labels: in the order of the values they name, so
+        naming them changes no class id); their index is the class id."""
         from ..registry import natural_key
 
-        return sorted(label_set(self.train), key=natural_key)
+        present = label_set(self.train)
+        if self.label_order is not None:
+            return [name for name in self.label_order if name in present]
+        return sorted(present, key=natural_key)
 
     def sizes(self) -> dict:
         return {s: (len(getattr(self, s)) if getattr(self, s) is not None else 0) for s in SPLITS}
@@ -492,9 +497,12 @@ def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
             return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
         return Split(split.texts, [names[label] for label in split.labels])
 
+    from ..registry import natural_key
+
     shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
     return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
-                   notes=[*data.notes, f"labels named by {source} ({shown})"])
+                   notes=[*data.notes, f"labels named by {source} ({shown})"],
+                   label_order=[names[v] for v in sorted(names, key=natural_key)])
 
 
 # --- datasets ----------------------------------------------------------------------
