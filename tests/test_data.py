@@ -509,3 +509,61 @@ def test_data_lists_every_builtin_and_search_reports_the_loader(tmp_path):
     report = json.loads(_cli(*args, "--json").stdout)["data_report"]
     assert report["skipped_lines"] == 1 and report["not_utf8"][0]["lines"] == [22]
     assert "data: reviews.csv: 1 line(s) not UTF-8, read as cp1252 (line 22)" in _cli(*args, "--study", "again").stdout
+
+
+# --- every record in comes out: round trips through each format -------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_fuzz = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+                 derandomize=True)
+# texts: any characters but control ones (tabs, line ends, NEL, NUL), surrogates and a BOM; no white space
+# around them (it is not part of a text); quotes, commas, U+2028 and non-Latin letters included
+_texts = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1,
+                 max_size=25).map(str.strip).filter(bool)
+_labels = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\ufeff"),
+                  min_size=1, max_size=6).filter(lambda s: s.strip() == s and not any(c.isspace() for c in s))
+_rows = st.lists(st.tuples(_texts, _labels), min_size=1, max_size=12)
+_ends = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@_fuzz
+@given(rows=_rows, ends=st.lists(_ends, min_size=13, max_size=13), blank=st.integers(0, 12))
+def test_every_row_comes_back_from_every_format(tmp_path_factory, rows, ends, blank):
+    import csv as csv_mod
+    import io
+
+    folder = tmp_path_factory.mktemp("rt")
+
+    def lines_to_file(name, lines):
+        lines = lines[:blank] + ["  "] + lines[blank:]  # a blank line anywhere holds no record
+        return write(folder / name, "".join(line + end for line, end in zip(lines, ends + ["\n"] * 2)).encode())
+
+    texts, labels = [t for t, _ in rows], [lab for _, lab in rows]
+    got = read_file(lines_to_file("d.txt", [f"{lab} {t}" for t, lab in rows]))[0]
+    assert (got.texts, got.labels) == (texts, labels)
+    got = read_file(lines_to_file("d.tsv", ["text\tlabel"] + [f"{t}\t{lab}" for t, lab in rows]))[0]
+    assert (got.texts, got.labels) == (texts, labels)
+    buffer = io.StringIO()
+    csv_mod.writer(buffer, lineterminator="\n").writerows([("label", "text"), *[(lab, t) for t, lab in rows]])
+    got = read_file(lines_to_file("d.csv", buffer.getvalue().split("\n")[:-1]))[0]
+    assert (got.texts, got.labels) == (texts, labels)
+    got = read_file(lines_to_file("d.jsonl", [json.dumps({"text": t, "label": lab}, ensure_ascii=False)
+                                              for t, lab in rows]))[0]
+    assert (got.texts, got.labels) == (texts, labels)
+
+
+# Latin letters U+00E0-U+00FF are bytes E0-FF in cp1252: with no byte 80-BF after them, such a line is never
+# valid UTF-8, so the per-line decoder must find out which lines were written in which encoding
+_latin = st.text(st.sampled_from("abc xyz,\"'" + "".join(map(chr, range(0xE0, 0x100)))), min_size=1,
+                 max_size=20).map(str.strip).filter(bool)
+
+
+@_fuzz
+@given(rows=st.lists(st.tuples(_latin, st.sampled_from(["pos", "neg"]), st.booleans()), min_size=1, max_size=15))
+def test_lines_in_two_encodings_are_each_decoded_as_written(tmp_path_factory, rows):
+    raw = b"".join(f"{lab} {t}\n".encode("cp1252" if as_cp1252 else "utf-8") for t, lab, as_cp1252 in rows)
+    split, _, decoding, _ = read_file(write(tmp_path_factory.mktemp("enc") / "d.txt", raw))
+    assert split.texts == [t for t, _, _ in rows]
+    assert decoding.fallback.get("cp1252", []) == [n for n, (t, _, c) in enumerate(rows, 1) if c and not t.isascii()]

@@ -259,7 +259,8 @@ class _Bad:
 
 
 def _blank(line: str) -> bool:
-    return not line.strip(" \t")
+    """A line of white space only holds no record (str.strip's white space: spaces, tabs, NBSP, ...)."""
+    return not line.strip()
 
 
 LABEL_SEP = re.compile(r"[ \t]+")
@@ -276,7 +277,7 @@ def _label_text_lines(lines, where, bad) -> Split:
         if len(line) > MAX_LINE:
             bad(where, n, f"line of {len(line):,} characters")
             continue
-        label, *rest = LABEL_SEP.split(line.strip(" \t"), maxsplit=1)
+        label, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
         text = rest[0] if rest else ""
         if not text:
             bad(where, n, f"expected `label text`, found no text after the label {label!r}")
@@ -374,7 +375,7 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             hint = ("; a JSON array or an object over several lines is not JSON Lines (one object a line)"
-                    if line.strip(" \t") in ("[", "{") else "")
+                    if line.strip() in ("[", "{") else "")
             bad(where, n, f"not JSON ({exc.msg}){hint}")
             continue
         if not isinstance(obj, dict) or text_key not in obj or label_key not in obj:
