@@ -412,7 +412,7 @@ def _cli(*args, code=0):
 
     from rdzoo.cli import app
 
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "400"})  # no wrapped notes
     assert result.exit_code == code, (result.output, result.exception)
     return result
 
@@ -442,8 +442,8 @@ def test_train_and_eval_report_what_the_loader_did_and_eval_reuses_the_runs_colu
                                   "why": report["skipped"][0]["why"]}] and "does not close" in report["skipped"][0]["why"]
     assert report["not_utf8"] == [{"file": str(tmp_path / "reviews.csv"), "encoding": "cp1252", "count": 1, "lines": [22]}]
     assert any("held out 4 of 39" in n for n in report["notes"]) and any("no dev split" in n for n in report["notes"])
-    table = _cli("train", "kim-cnn", *data, *TINY_TRAIN).stdout
-    assert "line 22" in table and "1 bad line(s) skipped" in table
+    table = _cli("train", "kim-cnn", *data, *TINY_TRAIN, "--cv", "2").stdout
+    assert "line 22" in table and "1 bad line(s) skipped" in table and "--cv 2: 2 folds of the 35" in table
 
     # eval: the same file without --text-col/--label-col/--label-names/--seed: the run's are reused
     ev = json.loads(_cli("eval", out, "--data", tmp_path / "reviews.csv", "--json").stdout)

@@ -264,6 +264,10 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         make_folder(out, "--out")
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
     report = data_report(dataset, None if cv else s.train)
+    if cv:
+        report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
+                               f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
+                               "of it out as dev")
     from .train import check_optimizer, fit
 
     check_optimizer(s.train.optimizer)
