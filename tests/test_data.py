@@ -293,6 +293,15 @@ def test_csv_quotes_close_on_their_line_or_the_line_is_refused(tmp_path):
     assert [(s.line, "does not close" in s.why) for s in skipped] == [(2, True)]
 
 
+def test_a_csv_record_over_several_lines_is_named_whole_not_read_in_pieces(tmp_path):
+    path = write(tmp_path / "d.csv", b'text,label\nok,pos\n"line one\n\nline ""two"", end",neg\nfine,pos\n')
+    with pytest.raises(DataError, match=r"d\.csv, line 3: a quoted field holds a line end \(one record over lines 3-5\)"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    # its second line is not read as a record `line "two", end` of its own: every line of it is named
+    assert split.texts == ["ok", "fine"] and [s.line for s in skipped] == [3, 4, 5]
+
+
 @pytest.mark.parametrize("raw, result", [
     (b'\xef\xbb\xbf"text","label"\r\n"a, b",pos\r\nc,neg\r\n', (["a, b", "c"], ["pos", "neg"])),  # BOM, CRLF, quoted header
     (b'text,label\nhe said "wow" loudly,pos\nx,neg\n', (['he said "wow" loudly', "x"], ["pos", "neg"])),  # a quote mid-field is a character

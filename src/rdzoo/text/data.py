@@ -25,6 +25,7 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
+import io
 import json
 import lzma
 import random
@@ -305,19 +306,32 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
     tsv = delimiter == "\t"
 
     def cells_of(n: int, line: str) -> list[str] | None:
+        """The line's fields, or None when it broke the rule (reported to `bad`, with the lines of a record
+        that runs over several: they are left out, not read as records of their own)."""
+        nonlocal skip_to
         if tsv:
             return line.split("\t")
         try:  # strict: a quote opens a field only at its start, and a closed quote is followed by , or the end
             return next(csv.reader([line], delimiter=delimiter, strict=True))
         except csv.Error as exc:
-            why = ("a quoted field does not close on its line; rdzoo reads one CSV record a line, so it is "
-                   "refused rather than merged with the lines after it" if "end of data" in str(exc)
-                   else f"malformed CSV ({exc}); quote a field that holds commas or quotes, as \"a, \"\"b\"\"\"")
-            bad(where, n, why)
+            if "end of data" not in str(exc):
+                bad(where, n, f"malformed CSV ({exc}); quote a field that holds commas or quotes, as \"a, \"\"b\"\"\"")
+                return None
+        end = _record_end(lines, n, delimiter, len(header) if header else None)
+        if end is None:
+            bad(where, n, "a quoted field does not close on its line; rdzoo reads one CSV record a line, so it is "
+                          "refused rather than merged with the lines after it")
             return None
+        why = (f"a quoted field holds a line end (one record over lines {n}-{end}); rdzoo reads one CSV record a "
+               "line: replace line ends inside fields (e.g. by spaces) or use JSONL")
+        for k in range(n, end + 1):  # every line of it is named, so none is read as a record of its own
+            bad(where, k, why)
+        skip_to = end
+        return None
 
-    rows = ((n, line) for n, line in enumerate(lines, 1) if not _blank(line))
+    skip_to = 0  # the last line of a record over several lines, left out with it
     header = None
+    rows = ((n, line) for n, line in enumerate(lines, 1) if not _blank(line) and n > skip_to)
     for n, line in rows:
         header = cells_of(n, line)
         if header is not None:
@@ -358,6 +372,22 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
         notes.append(f"{Path(where).name}: {len(quoted)} field(s) start with a double quote, kept as part of the "
                      f"text (TSV has no quoting; {_lines(quoted)})")
     return Split(texts, labels), notes
+
+
+def _record_end(lines: list[str], n: int, delimiter: str, width: int | None, span: int = 100) -> int | None:
+    """When line n (1-based) opens a quoted field that closes on a later line, making one well-formed RFC 4180
+    record (of `width` fields, once the header is known), the number of its last line; else None."""
+    quotes = lines[n - 1].count('"')
+    for end in range(n + 1, min(len(lines), n + span) + 1):
+        quotes += lines[end - 1].count('"')
+        if quotes % 2:
+            continue
+        try:
+            records = list(csv.reader(io.StringIO("\n".join(lines[n - 1:end])), delimiter=delimiter, strict=True))
+        except csv.Error:
+            return None
+        return end if len(records) == 1 and (width is None or len(records[0]) == width) else None
+    return None
 
 
 def _json_value(value) -> str:
