@@ -14,10 +14,12 @@ file that is split here (seeded). Any of these may be compressed (.gz, .xz,
 - One line is one record: nothing merges two lines or splits one silently.
   A line that breaks its format's rule is an error naming file and line, or
   with on_bad_line="skip" is skipped and reported with file, line and reason.
-  Blank lines (only spaces or tabs) hold no record.
+  Blank lines (white space only) hold no record; white space around a text
+  or a label is not part of it.
 - Whatever a loader did beyond reading (lines decoded as cp1252, lines
-  skipped, a split held out) is in TextData's report, which every command
-  that reads data prints and puts in its --json.
+  skipped, a split held out, labels named by a label_names.txt) is in
+  TextData's report, which every command that reads data prints and puts in
+  its --json.
 """
 
 from __future__ import annotations
