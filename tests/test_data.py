@@ -459,6 +459,7 @@ def test_train_and_eval_report_what_the_loader_did_and_eval_reuses_the_runs_colu
     assert ev["test_n"] == 4 and ev["test_accuracy"] == pytest.approx(trained["test_accuracy"])
     assert ev["data_report"]["skipped_lines"] == 1 and ev["data_report"]["not_utf8"][0]["lines"] == [22]
     assert json.loads(_cli("eval", out, "--json").stdout)["test_accuracy"] == ev["test_accuracy"]  # its own data
+    assert json.loads((out / "config.json").read_text())["data_path"] == str(tmp_path / "reviews.csv")
     assert "line 22" in _cli("eval", out).stdout
     labels = _cli("predict", out, "a superb lovely film", "a dull boring film").stdout.split()
     assert set(labels) <= {"bad", "good"}

@@ -166,14 +166,6 @@ def data_report(dataset, train_cfg=None) -> dict:
     return report
 
 
-def dataset_label_map(dataset, label_names) -> dict | None:
-    """The label names a run must reapply to raw labels (those given with --label-names; a folder's own
-    label_names.txt is found again when the folder is read)."""
-    from .text.data import read_label_names
-
-    return read_label_names(label_names) if label_names is not None else None
-
-
 def _space_train(space_obj):
     """The train settings a search space fixes, for the note on the dev split trials hold out."""
     from .spec import Train
@@ -289,12 +281,15 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
         if out is not None:
             from .runs import save_run
+            from .text.data import builtin_names, read_label_names
 
+            # what `rdzoo eval RUN` reads the data with again: columns, label names, the held-out split's seed
+            config = {"data": data, "data_path": None if data in builtin_names() else str(Path(data).expanduser().resolve()),
+                      "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
+                      "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
+                      "data_seed": s.train.seed, "data_report": report}
             try:
-                save_run(fitted, out, {"data": data, "epochs": epochs or s.train.epochs, "text_col": text_col,
-                                       "label_col": label_col, "on_bad_line": on_bad_line,
-                                       "label_names": dataset_label_map(dataset, label_names),
-                                       "data_seed": s.train.seed, "data_report": report}, overwrite=overwrite)
+                save_run(fitted, out, config, overwrite=overwrite)
                 result["out"] = str(out)
             except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
                 unsaved = f"could not save the run to {out}: {getattr(exc, 'strerror', None) or exc}"
@@ -319,7 +314,7 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
 
     loaded = load_run(run)
     cfg = loaded.config
-    data = data or cfg.get("data") or "trec"
+    data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
     names = label_names if label_names is not None else cfg.get("label_names")
     dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
                            on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
