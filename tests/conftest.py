@@ -6,7 +6,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
+# Tests use only what the repository holds (built-in datasets, small files they write): a clone has
+# nothing beside it, and .ci/run runs them from one.
 
 
 @pytest.fixture(autouse=True)

@@ -167,9 +167,7 @@ def test_word_dropout_trains_the_unknown_word_vector(synthetic, trained):
 def ud_small():
     from dataclasses import replace
 
-    from conftest import DATASETS
-
-    d = load_data(DATASETS / "ud-ewt")
+    d = load_data("ud-ewt")
     return replace(d, train=d.train.subset(list(range(2000))), dev=d.dev.subset(list(range(300))),
                    test=d.test.subset(list(range(300))))
 

@@ -142,39 +142,76 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
         c.print(f"saved {out}")
 
 
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in name (trec, synthetic), a folder with train/dev/test files, or one file.")]
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in name (trec, sst2, ud-ewt, synthetic: `rdzoo data`), a folder with train/dev/test files, or one file.")]
 TextColOpt = Annotated[Optional[str], typer.Option("--text-col", help="CSV/TSV column or JSONL field with the text (default: text).")]
 LabelColOpt = Annotated[Optional[str], typer.Option("--label-col", help="CSV/TSV column or JSONL field with the label (default: label).")]
 BadLineOpt = Annotated[str, typer.Option("--on-bad-line", help="error: stop at a malformed line; skip: skip and count it.")]
+LabelNamesOpt = Annotated[Optional[Path], typer.Option("--label-names", help="A file of `value name` lines naming the labels (a folder's label_names.txt by default).")]
 
 
-def load_dataset(data: str, text_col=None, label_col=None, on_bad_line="error", seed=0):
+def load_dataset(data: str, text_col=None, label_col=None, on_bad_line="error", seed=0, label_names=None):
     from .text.data import Columns, load_data
 
-    return load_data(data, Columns(text_col, label_col), on_bad_line=on_bad_line, seed=seed)
+    return load_data(data, Columns(text_col, label_col), on_bad_line=on_bad_line, seed=seed, label_names=label_names)
+
+
+def data_report(dataset, train_cfg=None) -> dict:
+    """What the loader did (lines not UTF-8, lines skipped, splits held out), for a command's --json;
+    with a spec's train settings, the dev split that training holds out too."""
+    from .text.data import dev_note
+
+    report = dataset.report()
+    if train_cfg is not None:
+        report["notes"] += dev_note(dataset, train_cfg.dev_fraction, train_cfg.seed)
+    return report
+
+
+def _space_train(space_obj):
+    """The train settings a search space fixes, for the note on the dev split trials hold out."""
+    from .spec import Train
+
+    fixed = space_obj.fixed.get("train") if isinstance(space_obj.fixed, dict) else None
+    fixed = fixed if isinstance(fixed, dict) else {}
+    return Train(**{k: fixed[k] for k in ("dev_fraction", "seed") if k in fixed})
+
+
+def report_rows(report: dict) -> dict:
+    """The report's notes as rows of a metrics table: data, data (2), ..."""
+    return {("data" if i == 0 else f"data ({i + 1})"): note for i, note in enumerate(report["notes"])}
 
 
 @app.command()
 def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to inspect (default: list the built-in ones).")] = None,
          text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
+         label_names: LabelNamesOpt = None, seed: Annotated[int, typer.Option(help="Seed of the split held out of one file.")] = 0,
          as_json: JsonOpt = False):
     """List the built-in datasets with their sizes, or inspect one dataset."""
+    from .errors import DataError
     from .text.data import builtin_names
 
-    names = [source] if source else builtin_names()
     rows = []
-    for name in names:
-        d = load_dataset(name, text_col, label_col, on_bad_line)
+    for name in ([source] if source else builtin_names()):
+        try:
+            d = load_dataset(name, text_col, label_col, on_bad_line, seed=seed, label_names=label_names)
+        except DataError as exc:
+            if source:  # the one dataset asked for: its error is the answer
+                raise
+            rows.append({"name": name, "error": str(exc)})  # a listing shows every built-in, readable or not
+            continue
+        report = d.report()
         rows.append({"name": name, **d.sizes(), "classes": len(d.label_names), "labels": d.label_names,
-                     "skipped_lines": d.skipped, "notes": d.notes})
+                     "task": "tagging" if d.tagging else "classification", **report})
     if as_json:
         return emit_json(rows)
     from rich.table import Table
 
     table = Table("dataset", "train", "dev", "test", "classes", "notes", box=None)
     for r in rows:
-        notes = "; ".join(r["notes"] + ([f"{r['skipped_lines']} bad lines skipped"] if r["skipped_lines"] else []))
-        table.add_row(r["name"], str(r["train"]), str(r["dev"] or "-"), str(r["test"] or "-"), str(r["classes"]), notes)
+        if "error" in r:
+            table.add_row(r["name"], "-", "-", "-", "-", f"cannot be read: {r['error']}")
+            continue
+        table.add_row(r["name"], str(r["train"]), str(r["dev"] or "-"), str(r["test"] or "-"), str(r["classes"]),
+                      "; ".join(r["notes"]))
     console().print(table)
 
 
@@ -197,6 +234,8 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
           cv: Annotated[Optional[int], typer.Option("--cv", min=2, help="K-fold cross-validation on the training split.")] = None,
           seed: Annotated[Optional[int], typer.Option(help="Override train.seed.")] = None,
           text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
+          label_names: LabelNamesOpt = None,
+          overwrite: Annotated[bool, typer.Option("--overwrite", help="Let --out replace a run already in its folder.")] = False,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
           as_json: JsonOpt = False):
     """Train a model on text data (built-in TREC-6 by default) and report accuracy."""
@@ -208,8 +247,19 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     if out is not None:
         if cv:
             raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
-        make_folder(out, "--out")  # before training, not after minutes of it
-    dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed)
+        from .runs import check_out
+
+        try:
+            check_out(out, overwrite)  # before training, not after minutes of it
+        except FileExistsError as exc:
+            raise UsageError(str(exc)) from None
+        make_folder(out, "--out")
+    dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
+    report = data_report(dataset, None if cv else s.train)
+    if cv:
+        report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
+                               f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
+                               "of it out as dev")
     from .train import check_optimizer, fit
 
     check_optimizer(s.train.optimizer)
@@ -224,38 +274,53 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         accs = [f["test_accuracy"] for f in folds]
         result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
                   "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
-                  "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds}
+                  "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds,
+                  "data_report": report}
     else:
         fitted = fit(s, dataset, epochs=epochs, progress=progress)
-        result = {"name": s.name, "data": data, **fitted.metrics}
+        result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
         if out is not None:
             from .runs import save_run
+            from .text.data import builtin_names, read_label_names
 
+            # what `rdzoo eval RUN` reads the data with again: columns, label names, the held-out split's seed
+            config = {"data": data, "data_path": None if data in builtin_names() else str(Path(data).expanduser().resolve()),
+                      "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
+                      "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
+                      "data_seed": s.train.seed, "data_report": report}
             try:
-                save_run(fitted, out, {"data": data, "epochs": epochs or s.train.epochs, "text_col": text_col,
-                                       "label_col": label_col})
+                save_run(fitted, out, config, overwrite=overwrite)
                 result["out"] = str(out)
             except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
                 unsaved = f"could not save the run to {out}: {getattr(exc, 'strerror', None) or exc}"
     if as_json:
         emit_json(result)
     else:
-        shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data")}
-        console().print(metrics_table(f"{s.name} on {data}", shown))
+        shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data", "data_report")}
+        console().print(metrics_table(f"{s.name} on {data}", {**shown, **report_rows(report)}))
     if unsaved:
         raise WeightsError(unsaved)
 
 
 @app.command("eval")
 def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `rdzoo train --out`.")],
-             data: DataOpt = "trec", text_col: TextColOpt = None, label_col: LabelColOpt = None,
-             on_bad_line: BadLineOpt = "error", as_json: JsonOpt = False):
-    """Evaluate a saved run on a dataset's dev and test splits."""
+             data: Annotated[Optional[str], typer.Option("--data", "-d", help="A dataset as for train (default: the run's).")] = None,
+             text_col: TextColOpt = None, label_col: LabelColOpt = None,
+             on_bad_line: Annotated[Optional[str], typer.Option("--on-bad-line", help="error or skip (default: as the run was trained).")] = None,
+             label_names: LabelNamesOpt = None, as_json: JsonOpt = False):
+    """Evaluate a saved run on a dataset's dev and test splits; what is not given (columns, label names, the
+    seed of a split held out of one file) is read as the run was trained."""
     from .runs import load_run
 
     loaded = load_run(run)
-    dataset = load_dataset(data, text_col, label_col, on_bad_line)
-    result = {"run": str(run), "data": data}
+    cfg = loaded.config
+    data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
+    names = label_names if label_names is not None else cfg.get("label_names")
+    dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
+                           on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
+                           label_names=names)
+    report = data_report(dataset)
+    result = {"run": str(run), "data": data, "data_report": report}
     for split in ("dev", "test"):
         part = getattr(dataset, split)
         if part is not None and len(part):
@@ -263,7 +328,8 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
             result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
     if as_json:
         return emit_json(result)
-    console().print(metrics_table(f"{run} on {data}", {k: v for k, v in result.items() if k not in ("run", "data")}))
+    shown = {k: v for k, v in result.items() if k not in ("run", "data", "data_report")}
+    console().print(metrics_table(f"{run} on {data}", {**shown, **report_rows(report)}))
 
 
 @app.command()
@@ -389,6 +455,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
            n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Threads per worker (Optuna n_jobs).")] = 1,
            heartbeat: Annotated[int, typer.Option(min=1, help="Worker heartbeat seconds; a silent worker's trial is retried after 3x this.")] = 20,
            text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
+           label_names: LabelNamesOpt = None,
            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display.")] = False,
            top: Annotated[int, typer.Option(help="Best configurations to print at the end.")] = 5,
            as_json: JsonOpt = False):
@@ -409,7 +476,8 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     study_name = study or f"{space_obj.name}-{data_label}"
     if workers > 1:
         return _spawn_workers(workers, study_name, storage, top, as_json)
-    dataset = load_dataset(data, text_col, label_col, on_bad_line)
+    dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
+    report = data_report(dataset, _space_train(space_obj))
     threads = os.environ.get("RDZOO_THREADS")
     import torch
 
@@ -425,7 +493,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     if outcome["interrupted"]:
         console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
                             "run the same command to continue")
-    _print_best(storage, study_name, top, as_json, outcome=outcome)
+    _print_best(storage, study_name, top, as_json, outcome={**outcome, "data_report": report})
     if outcome["interrupted"]:
         raise typer.Exit(130)
 
@@ -473,6 +541,8 @@ def _print_best(storage, study, top, as_json, outcome=None):
     if as_json:
         return emit_json({**(outcome or {}), "best": [_public(r) for r in rows]})
     console().print(best_table(rows, f"best of study {study}"))
+    for note in ((outcome or {}).get("data_report") or {}).get("notes", []):
+        console().print(f"data: {note}", markup=False, highlight=False)
 
 
 def _public(row: dict) -> dict:

@@ -3,14 +3,18 @@
     runs/r18/
       model.safetensors   weights, with the spec and label names in the metadata
       tokenizer.json      the vocabulary built from the training split
-      config.json         what was trained on, and how
+      config.json         what was trained on, and how: the data, its columns, label names, the seed
+                          of a split held out of one file, and what the loader reported
       metrics.json        dev/test accuracy, macro-F1, time, parameters
+
+A folder that holds a run is not written over unless asked (overwrite=True,
+`rdzoo train --out DIR --overwrite`), as Hugging Face's Trainer and timm refuse to.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .weights import WeightsError, read_metadata
@@ -22,6 +26,7 @@ class Run:
     tokenizer: object
     label_names: list[str]
     path: Path | None = None
+    config: dict = field(default_factory=dict)  # config.json: data, text_col, label_col, label_names, ...
 
     @property
     def tagger(self) -> bool:
@@ -45,11 +50,35 @@ class Run:
         return evaluate(self.model, self.tokenizer, split, self.label_names)
 
 
-def save_run(result, out: str | Path, config: dict) -> Path:
+RUN_FILES = ("model.safetensors", "tokenizer.json", "config.json", "metrics.json")
+
+
+def check_out(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse a folder that already holds something unless overwrite: an earlier run is not lost silently.
+
+    Raises FileExistsError naming what is there (or that a file stands where the folder would be)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out}: a file, not a folder")
+    if overwrite or not out.is_dir():
+        return
+    inside = sorted(p.name for p in out.iterdir())
+    if inside:
+        what = "a run" if any(name in RUN_FILES for name in inside) else "files"
+        shown = ", ".join(inside[:4]) + (", ..." if len(inside) > 4 else "")
+        raise FileExistsError(f"--out {out} already holds {what} ({shown}); choose another folder or pass "
+                              "--overwrite to replace it")
+
+
+def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> Path:
+    """Write a trained run (the layout above) to a new or empty folder, or over one with overwrite=True.
+
+    Raises FileExistsError for a folder that holds files, OSError/WeightsError when writing fails."""
     from .text.tokenize import save_tokenizer
     from .weights import save
 
     out = Path(out)
+    check_out(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     save(result.model, out / "model.safetensors", extra={"label_names": result.label_names})
     save_tokenizer(result.tokenizer, out / "tokenizer.json")
@@ -72,4 +101,10 @@ def load_run(path: str | Path) -> Run:
         label_names = json.loads(metadata["label_names"])
     except (OSError, KeyError, ValueError) as exc:
         raise WeightsError(f"{path}: incomplete run folder ({exc})") from None
-    return Run(model, tokenizer, label_names, path)
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except FileNotFoundError:
+        config = {}
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: unreadable config.json ({exc})") from None
+    return Run(model, tokenizer, label_names, path, config if isinstance(config, dict) else {})

@@ -5,17 +5,31 @@ CSV or TSV with chosen columns, JSONL with chosen fields. Sequence labeling:
 CoNLL-U (Universal Dependencies), one word a line, tagged with its UPOS; such a
 split holds word lists and tag lists instead of texts and labels. Either as a
 folder with train/dev/test files (UD's `*-ud-train.conllu` names too), or one
-file that is split here (seeded). Files are decoded as UTF-8,
-falling back to cp1252 and then latin-1 per file; \\r\\n, \\r and NEL (U+0085)
-end lines. A malformed line is an error naming file and line, or is skipped
-and counted with on_bad_line="skip".
+file that is split here (seeded). Any of these may be compressed (.gz, .xz,
+.bz2). The rules every loader keeps (README, "Data formats"):
+
+- A line ends at \\n, \\r\\n or \\r, and (outside JSONL, whose strings may hold
+  it) at NEL (U+0085). Each line is decoded on its own: UTF-8, else cp1252,
+  else latin-1; the lines that were not UTF-8 are named in the report.
+- One line is one record: nothing merges two lines or splits one silently.
+  A line that breaks its format's rule is an error naming file and line, or
+  with on_bad_line="skip" is skipped and reported with file, line and reason.
+  Blank lines (white space only) hold no record; white space around a text
+  or a label is not part of it.
+- Whatever a loader did beyond reading (lines decoded as cp1252, lines
+  skipped, a split held out, labels named by a label_names.txt) is in
+  TextData's report, which every command that reads data prints and puts in
+  its --json.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
 import json
+import lzma
 import random
 import re
 from dataclasses import dataclass, field, replace
@@ -26,8 +40,13 @@ from ..errors import DataError
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
 EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".conllu", "")
-LINE_END = re.compile(r"\r\n|\r|\n|\x85")
+COMPRESSED = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+LABEL_NAMES_FILE = "label_names.txt"
+LINE_END = re.compile(rb"\r\n|\r|\n")
+NEL = "\x85"
 MAX_LINE = 1_000_000  # characters; a longer "line" is a binary or broken file
+MAX_BYTES = 2**31  # a compressed file that grows past this is refused (a decompression bomb)
+SHOWN = 5  # line numbers shown in a one-line note; --json lists them all
 
 
 @dataclass
@@ -48,13 +67,56 @@ class Split:
 
 
 @dataclass
+class Skipped:
+    """A line left out with on_bad_line="skip": where it is and why."""
+
+    file: str
+    line: int
+    why: str
+
+
+@dataclass
+class Decoding:
+    """How one file was decoded: the lines (1-based) that were not UTF-8, by the encoding used."""
+
+    file: str
+    fallback: dict[str, list[int]] = field(default_factory=dict)  # "cp1252" / "latin-1" -> line numbers
+    bom_lines: list[int] = field(default_factory=list)  # lines after the first that began with a BOM
+
+    @property
+    def encoding(self) -> str:
+        """'utf-8' when every line was UTF-8, else the fallback encoding(s) of the other lines ('cp1252')."""
+        return "+".join(["utf-8"] * (not self.fallback) + sorted(self.fallback))
+
+    def notes(self) -> list[str]:
+        name = Path(self.file).name
+        out = [f"{name}: {len(lines)} line(s) not UTF-8, read as {enc} ({_lines(lines)})"
+               for enc, lines in sorted(self.fallback.items())]
+        if self.bom_lines:
+            out.append(f"{name}: byte-order mark removed at the start of {len(self.bom_lines)} line(s) "
+                       f"({_lines(self.bom_lines)})")
+        return out
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:SHOWN]))
+    return f"line {shown}" if len(numbers) == 1 else f"lines {shown}" + (", ..." if len(numbers) > SHOWN else "")
+
+
+@dataclass
 class TextData:
     name: str
     train: Split
     dev: Split | None
     test: Split | None
-    skipped: int = 0  # bad lines skipped with on_bad_line="skip"
-    notes: list[str] = field(default_factory=list)
+    skipped_lines: list[Skipped] = field(default_factory=list)  # bad lines skipped with on_bad_line="skip"
+    notes: list[str] = field(default_factory=list)  # what the loader did: a split held out, labels named, ...
+    decoding: list[Decoding] = field(default_factory=list)  # one per file read
+    label_order: list[str] | None = None  # named labels in the order of the values they name
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_lines)
 
     @property
     def tagging(self) -> bool:
@@ -63,40 +125,117 @@ class TextData:
 
     @property
     def label_names(self) -> list[str]:
-        """Sorted label (or tag) names; their index is the class id."""
+        """Label (or tag) names in natural order (named labels: in the order of the values they name, so
+        naming them changes no class id); their index is the class id."""
         from ..registry import natural_key
 
-        return sorted(label_set(self.train), key=natural_key)
+        present = label_set(self.train)
+        if self.label_order is not None:
+            return [name for name in self.label_order if name in present]
+        return sorted(present, key=natural_key)
 
     def sizes(self) -> dict:
         return {s: (len(getattr(self, s)) if getattr(self, s) is not None else 0) for s in SPLITS}
 
+    def report(self) -> dict:
+        """What the loader did to the input, for --json: notes, lines skipped (file, line, why) and the
+        lines of each file that were not UTF-8."""
+        return {
+            "notes": self.note_lines(),
+            "skipped_lines": self.skipped,
+            "skipped": [vars(s) for s in self.skipped_lines],
+            "not_utf8": [{"file": d.file, "encoding": enc, "count": len(lines), "lines": lines}
+                         for d in self.decoding for enc, lines in sorted(d.fallback.items())],
+        }
 
-# --- decoding ------------------------------------------------------------------
+    def note_lines(self) -> list[str]:
+        """The report as one line each, for tables."""
+        out = [n for d in self.decoding for n in d.notes()] + list(self.notes)
+        if self.skipped_lines:
+            first = self.skipped_lines[0]
+            out.append(f"{self.skipped} bad line(s) skipped (first: {Path(first.file).name}, line {first.line}: "
+                       f"{first.why})")
+        return out
 
 
-def decode(raw: bytes, where: str) -> tuple[str, str]:
-    """Bytes -> (text, encoding): UTF-8 (BOM allowed), else cp1252, else latin-1."""
-    if b"\x00" in raw[:4096]:
-        raise DataError(f"{where}: looks binary (NUL bytes), not a text file")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding), encoding.replace("-sig", "")
-        except UnicodeDecodeError:
-            pass
-    return raw.decode("latin-1"), "latin-1"
+# --- reading and decoding ---------------------------------------------------------
 
 
-def read_lines(path: Path) -> tuple[list[str], str]:
+def format_of(path: Path) -> str:
+    """The format suffix of a file, looking through a compression suffix: d.conllu.xz -> '.conllu'."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it ends in .gz, .xz or .bz2."""
+    opener = COMPRESSED.get(path.suffix.lower())
     try:
-        raw = path.read_bytes()
+        if opener is None:
+            return path.read_bytes()
+        with opener(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
-    text, encoding = decode(raw, str(path))
-    lines = LINE_END.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines, encoding
+    except (EOFError, lzma.LZMAError) as exc:
+        raise DataError(f"cannot read {path}: not a valid {path.suffix} file ({exc})") from None
+    if len(raw) > MAX_BYTES:
+        raise DataError(f"{path}: decompresses to more than {MAX_BYTES:,} bytes")
+    return raw
+
+
+def _decode_line(raw: bytes) -> tuple[str, str | None]:
+    """One line's bytes -> (text, fallback encoding or None when it was UTF-8)."""
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    try:  # the usual encoding of Windows text; 0x81, 0x8D, 0x8F, 0x90 and 0x9D are undefined in it
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"  # every byte is a character
+
+
+def read_lines(path: Path, nel: bool = True) -> tuple[list[str], Decoding]:
+    """A file's lines (without their ends), each decoded on its own, and how they were decoded.
+
+    Lines end at \\r\\n, \\r or \\n, and with nel=True also at NEL (U+0085). A UTF-8 byte-order mark is
+    dropped at the start of the file, and of any line (files joined with `cat`), which is reported.
+    Raises DataError for a file that cannot be read, is UTF-16/32 or holds NUL bytes (binary)."""
+    raw = read_bytes(path)
+    where = str(path)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{where}: UTF-16 or UTF-32 text (a byte-order mark {raw[:2].hex(' ')}); rdzoo reads "
+                        "UTF-8 (or cp1252) files: save it as UTF-8")
+    if b"\x00" in raw[:4096]:
+        raise DataError(f"{where}: looks binary (NUL bytes), not a text file")
+    decoding = Decoding(where)
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark
+    try:  # the common case in one step; per line only when some line is not UTF-8
+        text = raw.decode("utf-8")
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if (not nel or NEL not in text) and "\ufeff" not in text:
+            return lines, decoding
+        physical = [(line, None) for line in lines]
+    except UnicodeDecodeError:
+        physical = [_decode_line(line) for line in LINE_END.split(raw)]
+        if physical and physical[-1][0] == "":
+            physical.pop()
+    lines = []
+    for text, fallback in physical:
+        for piece in (text.split(NEL) if nel and NEL in text else [text]):
+            if piece.startswith("\ufeff"):
+                piece = piece[1:]
+                if lines:
+                    decoding.bom_lines.append(len(lines) + 1)
+            lines.append(piece)
+            if fallback:
+                decoding.fallback.setdefault(fallback, []).append(len(lines))
+    return lines, decoding
 
 
 # --- one file ---------------------------------------------------------------------
@@ -109,89 +248,179 @@ class Columns:
 
 
 class _Bad:
-    """Counts or raises for malformed lines."""
+    """Raises for a malformed line, or records it as skipped."""
 
     def __init__(self, mode: str):
         if mode not in ("error", "skip"):
             raise DataError(f"on_bad_line must be 'error' or 'skip', got {mode!r}")
-        self.mode, self.count = mode, 0
+        self.mode, self.skipped = mode, []
 
     def __call__(self, where: str, line: int, why: str) -> None:
         if self.mode == "error":
             raise DataError(f"{where}, line {line}: {why} (use --on-bad-line skip to skip such lines)")
-        self.count += 1
+        self.skipped.append(Skipped(where, line, why))
+
+
+def _blank(line: str) -> bool:
+    """A line of white space only holds no record (str.strip's white space: spaces, tabs, NBSP, ...)."""
+    return not line.strip()
+
+
+LABEL_SEP = re.compile(r"[ \t]+")
 
 
 def _label_text_lines(lines, where, bad) -> Split:
+    """`label text`: the label is everything before the first space or tab, the text the rest of the line.
+    A tab inside the text means the file is tab-separated columns (a .tsv), which is refused per line:
+    splitting `the movie\\tpos` at its first space would give the label 'the'."""
     texts, labels = [], []
     for n, line in enumerate(lines, 1):
-        if not line.strip():
+        if _blank(line):
             continue
         if len(line) > MAX_LINE:
             bad(where, n, f"line of {len(line):,} characters")
             continue
-        label, _, text = line.strip().partition(" ")
-        text = text.strip()
+        label, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
+        text = rest[0] if rest else ""
         if not text:
-            bad(where, n, "expected `label text`, found no text after the label")
+            bad(where, n, f"expected `label text`, found no text after the label {label!r}")
+            continue
+        if "\t" in text:
+            bad(where, n, f"a tab inside the text after the label {label!r}: a `label text` line is one label, "
+                          "a space or tab, then the text; tab-separated columns belong in a .tsv file with a "
+                          "header row naming them (e.g. text<TAB>label)")
             continue
         texts.append(text)
         labels.append(label)
     return Split(texts, labels)
 
 
-def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> Split:
+def _fields_hint(cells: list[str], header: list[str]) -> str:
+    if len(cells) > len(header) and not cells[-1].strip():
+        return " (a trailing separator?)"
+    return ""
+
+
+def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Split, list[str]]:
+    """CSV (RFC 4180 quoting, one record a line) or TSV (IANA text/tab-separated-values: no quoting) with a
+    header row. Returns the split and notes."""
     text_col, label_col = columns.text or "text", columns.label or "label"
-    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return Split([], [])
+    tsv = delimiter == "\t"
+
+    def cells_of(n: int, line: str) -> list[str] | None:
+        """The line's fields, or None when it broke the rule (reported to `bad`, with the lines of a record
+        that runs over several: they are left out, not read as records of their own)."""
+        nonlocal skip_to
+        if tsv:
+            return line.split("\t")
+        try:  # strict: a quote opens a field only at its start, and a closed quote is followed by , or the end
+            return next(csv.reader([line], delimiter=delimiter, strict=True))
+        except csv.Error as exc:
+            if "end of data" not in str(exc):
+                bad(where, n, f"malformed CSV ({exc}); quote a field that holds commas or quotes, as \"a, \"\"b\"\"\"")
+                return None
+        end = _record_end(lines, n, delimiter, len(header) if header else None)
+        if end is None:
+            bad(where, n, "a quoted field does not close on its line; rdzoo reads one CSV record a line, so it is "
+                          "refused rather than merged with the lines after it")
+            return None
+        why = (f"a quoted field holds a line end (one record over lines {n}-{end}); rdzoo reads one CSV record a "
+               "line: replace line ends inside fields (e.g. by spaces) or use JSONL")
+        for k in range(n, end + 1):  # every line of it is named, so none is read as a record of its own
+            bad(where, k, why)
+        skip_to = end
+        return None
+
+    skip_to = 0  # the last line of a record over several lines, left out with it
+    header = None
+    rows = ((n, line) for n, line in enumerate(lines, 1) if not _blank(line) and n > skip_to)
+    for n, line in rows:
+        header = cells_of(n, line)
+        if header is not None:
+            break
+    if header is None:
+        return Split([], []), []
+    header_line = n
     header = [h.strip() for h in header]
     for col, flag in ((text_col, "--text-col"), (label_col, "--label-col")):
         if col not in header:
-            raise DataError(f"{where}: no column {col!r} (set it with {flag}); columns are: {', '.join(header)}")
+            raise DataError(f"{where}: no column {col!r} (set it with {flag}); the header (line {header_line}) "
+                            f"names: {', '.join(header)}")
+        if header.count(col) > 1:
+            raise DataError(f"{where}: the header (line {header_line}) names column {col!r} {header.count(col)} times")
     ti, li = header.index(text_col), header.index(label_col)
-    texts, labels = [], []
-    try:
-        for row in reader:
-            if not row or not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                bad(where, reader.line_num, f"{len(row)} fields, the header has {len(header)}")
-                continue
-            text, label = row[ti].strip(), row[li].strip()
-            if not text or not label:
-                bad(where, reader.line_num, f"empty {'text' if not text else 'label'}")
-                continue
-            texts.append(text)
-            labels.append(label)
-    except csv.Error as exc:
-        raise DataError(f"{where}, line {reader.line_num}: malformed CSV ({exc})") from None
-    return Split(texts, labels)
+    texts, labels, quoted = [], [], []
+    for n, line in rows:
+        if len(line) > MAX_LINE:
+            bad(where, n, f"line of {len(line):,} characters")
+            continue
+        row = cells_of(n, line)
+        if row is None:
+            continue
+        if len(row) != len(header):
+            bad(where, n, f"{len(row)} fields, the header (line {header_line}) has {len(header)}"
+                          f"{_fields_hint(row, header)}")
+            continue
+        text, label = row[ti].strip(), row[li].strip()
+        if not text or not label:
+            bad(where, n, f"empty {'text' if not text else 'label'}")
+            continue
+        if tsv and (text.startswith('"') or label.startswith('"')):
+            quoted.append(n)
+        texts.append(text)
+        labels.append(label)
+    notes = []
+    if quoted:  # a TSV written with CSV quoting: the quotes are data here, and the user should know
+        notes.append(f"{Path(where).name}: {len(quoted)} field(s) start with a double quote, kept as part of the "
+                     f"text (TSV has no quoting; {_lines(quoted)})")
+    return Split(texts, labels), notes
+
+
+def _record_end(lines: list[str], n: int, delimiter: str, width: int | None, span: int = 100) -> int | None:
+    """When line n (1-based) opens a quoted field that closes on a later line, making one well-formed RFC 4180
+    record (of `width` fields, once the header is known), the number of its last line; else None."""
+    quotes = lines[n - 1].count('"')
+    for end in range(n + 1, min(len(lines), n + span) + 1):
+        quotes += lines[end - 1].count('"')
+        if quotes % 2:
+            continue
+        try:
+            records = list(csv.reader(io.StringIO("\n".join(lines[n - 1:end])), delimiter=delimiter, strict=True))
+        except csv.Error:
+            return None
+        return end if len(records) == 1 and (width is None or len(records[0]) == width) else None
+    return None
+
+
+def _json_value(value) -> str:
+    """A JSON label as text, spelt as in the file: 1 -> '1', true -> 'true', 'pos' -> 'pos'."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _json_lines(lines, where, bad, columns: Columns) -> Split:
     text_key, label_key = columns.text or "text", columns.label or "label"
     texts, labels = [], []
     for n, line in enumerate(lines, 1):
-        if not line.strip():
+        if _blank(line):
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            bad(where, n, f"not JSON ({exc.msg})")
+            hint = ("; a JSON array or an object over several lines is not JSON Lines (one object a line)"
+                    if line.strip() in ("[", "{") else "")
+            bad(where, n, f"not JSON ({exc.msg}){hint}")
             continue
         if not isinstance(obj, dict) or text_key not in obj or label_key not in obj:
-            keys = ", ".join(obj) if isinstance(obj, dict) else type(obj).__name__
+            keys = ", ".join(obj) if isinstance(obj, dict) else f"a JSON {type(obj).__name__}, not an object"
             bad(where, n, f"needs fields {text_key!r} and {label_key!r} (--text-col/--label-col); found: {keys}")
             continue
         text, label = obj[text_key], obj[label_key]
-        if not isinstance(text, str) or not text.strip() or isinstance(label, (dict, list)) or label is None:
-            bad(where, n, "text must be a non-empty string and label a string or number")
+        if not isinstance(text, str) or not text.strip() or isinstance(label, (dict, list)) or label is None \
+                or not _json_value(label).strip():
+            bad(where, n, "text must be a non-empty string and label a non-empty string or number")
             continue
         texts.append(text.strip())
-        labels.append(str(label))
+        labels.append(_json_value(label).strip())
     return Split(texts, labels)
 
 
@@ -200,7 +429,7 @@ def _conllu(lines, where, bad) -> Split:
     empty nodes (`5.1`) are not words to tag; comments start with `#`."""
     words, tags, sentences, sentence_tags = [], [], [], []
     for n, line in enumerate([*lines, ""], 1):
-        if not line.strip():
+        if _blank(line):
             if words:
                 sentences.append(words)
                 sentence_tags.append(tags)
@@ -210,7 +439,8 @@ def _conllu(lines, where, bad) -> Split:
             continue
         cols = line.split("\t")
         if len(cols) != 10:
-            bad(where, n, f"a CoNLL-U word line has 10 tab-separated fields, this one {len(cols)}")
+            hint = " (a trailing tab?)" if len(cols) > 10 and not cols[-1].strip() else ""
+            bad(where, n, f"a CoNLL-U word line has 10 tab-separated fields, this one {len(cols)}{hint}")
             continue
         if "-" in cols[0] or "." in cols[0]:
             continue
@@ -222,26 +452,90 @@ def _conllu(lines, where, bad) -> Split:
     return Split(sentences, sentence_tags)
 
 
-def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "error") -> tuple[Split, int, str]:
-    """One file -> (split, bad lines skipped, encoding used)."""
+def read_file(path: Path, columns: Columns | None = None,
+              on_bad_line: str = "error") -> tuple[Split, list[Skipped], Decoding, list[str]]:
+    """One file -> (split, the lines skipped, how it was decoded, notes on what was done).
+
+    The format comes from the suffix (a .gz/.xz/.bz2 suffix is looked through): .conllu, .csv, .tsv,
+    .jsonl/.json, else `label text` lines. Raises DataError naming the file and line of a malformed line
+    (with on_bad_line="error"), or for a file that cannot be read."""
     columns = columns or Columns()
     bad = _Bad(on_bad_line)
-    lines, encoding = read_lines(path)
+    path = Path(path)
+    suffix = format_of(path)
+    if suffix not in EXTENSIONS:
+        raise DataError(f"{path}: rdzoo cannot read {suffix} files yet; it reads {_known_formats()}")
+    lines, decoding = read_lines(path, nel=suffix not in (".jsonl", ".json"))  # JSON strings may hold NEL
     where = str(path)
-    suffix = path.suffix.lower()
+    notes = []
     if suffix == ".conllu":
         if columns.text or columns.label:
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
         split = _conllu(lines, where, bad)
     elif suffix in (".csv", ".tsv"):
-        split = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
+        split, notes = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
     elif suffix in (".jsonl", ".json"):
         split = _json_lines(lines, where, bad, columns)
     else:
         if columns.text or columns.label:
             raise DataError(f"{where}: --text-col/--label-col apply to CSV, TSV and JSONL files, not `label text` lines")
         split = _label_text_lines(lines, where, bad)
-    return split, bad.count, encoding
+    return split, bad.skipped, decoding, notes
+
+
+def _known_formats() -> str:
+    return ", ".join(e for e in EXTENSIONS if e) + " and `label text` files without a suffix (each may end in " \
+        + ", ".join(COMPRESSED) + ")"
+
+
+# --- label names ----------------------------------------------------------------------
+
+
+def read_label_names(path: str | Path) -> dict[str, str]:
+    """A label-names file -> {label as in the data: name}. One `value name` a line (the name is the rest of
+    the line: `0 very negative`); blank lines and lines starting with # are ignored. Raises DataError for a
+    value given twice or two values with one name (that would merge two classes)."""
+    path = Path(path)
+    lines, _ = read_lines(path)
+    names: dict[str, str] = {}
+    for n, line in enumerate(lines, 1):
+        if _blank(line) or line.lstrip().startswith("#"):
+            continue
+        value, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
+        if not rest or not rest[0].strip():
+            raise DataError(f"{path}, line {n}: expected `value name` (e.g. `0 DESC`), found {line.strip()!r}")
+        name = rest[0].strip()
+        if value in names:
+            raise DataError(f"{path}, line {n}: label {value!r} is named twice")
+        if name in names.values():
+            raise DataError(f"{path}, line {n}: the name {name!r} is given to two labels; that would merge them")
+        names[value] = name
+    if not names:
+        raise DataError(f"{path}: names no labels (expected `value name` lines, e.g. `0 DESC`)")
+    return names
+
+
+def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
+    """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is."""
+    splits = [s for s in (data.train, data.dev, data.test) if s is not None]
+    unnamed = sorted(set().union(*(label_set(s) for s in splits)) - names.keys())
+    if unnamed:
+        raise DataError(f"{data.name}: label(s) {', '.join(map(repr, unnamed[:5]))} have no name in {source}; "
+                        f"it names {', '.join(names)}")
+
+    def rename(split: Split | None) -> Split | None:
+        if split is None:
+            return None
+        if split.tagged:
+            return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
+        return Split(split.texts, [names[label] for label in split.labels])
+
+    from ..registry import natural_key
+
+    shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
+    return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
+                   notes=[*data.notes, f"labels named by {source} ({shown})"],
+                   label_order=[names[v] for v in sorted(names, key=natural_key)])
 
 
 # --- datasets ----------------------------------------------------------------------
@@ -270,62 +564,97 @@ def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
     return out
 
 
+def _split_of(path: Path, split: str) -> bool:
+    """Whether a file's name makes it this split: train.csv, dev.txt / valid.jsonl, en_ewt-ud-test.conllu.xz."""
+    name = path.name
+    if Path(name).suffix.lower() in COMPRESSED:
+        name = name[: -len(Path(name).suffix)]
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+    return stem in ((split, "valid") if split == "dev" else (split,)) or \
+        (name.endswith(f"-ud-{split}.conllu"))
+
+
 def _find_split_files(folder: Path) -> dict[str, Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     found = {}
     for split in SPLITS:
-        names = [split + ext for ext in EXTENSIONS] + ([f"valid{ext}" for ext in EXTENSIONS] if split == "dev" else [])
-        hits = [folder / n for n in names if (folder / n).is_file()]
-        hits += sorted(folder.glob(f"*-ud-{split}.conllu"))  # Universal Dependencies' names
-        if len(hits) > 1:
-            raise DataError(f"{folder}: more than one {split} file ({', '.join(h.name for h in hits)})")
-        if hits:
-            found[split] = hits[0]
+        hits = [p for p in files if _split_of(p, split)]
+        readable = [p for p in hits if format_of(p) in EXTENSIONS]
+        if len(readable) > 1:
+            raise DataError(f"{folder}: more than one {split} file ({', '.join(h.name for h in readable)})")
+        if readable:
+            found[split] = readable[0]
+        elif hits:  # a split in a format rdzoo does not read: say so rather than ignore it
+            raise DataError(f"{folder}: {hits[0].name} is a {format_of(hits[0]) or 'suffix-less'} file, which "
+                            f"rdzoo cannot read yet; it reads {_known_formats()}")
     return found
 
 
 def builtin_names() -> list[str]:
-    return ["trec", "synthetic"]
+    """Every folder under rdzoo/data is a built-in dataset; synthetic is generated."""
+    names = sorted(p.name for p in BUILTIN_DIR.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    return names + ["synthetic"]
 
 
 def load_data(source: str | Path = "trec", columns: Columns | None = None, on_bad_line: str = "error",
-              seed: int = 0, test_fraction: float = 0.1) -> TextData:
-    """A built-in name, a folder with train/dev/test files, or one file (split 90/10, seeded)."""
+              seed: int = 0, test_fraction: float = 0.1, label_names: str | Path | dict | None = None) -> TextData:
+    """A built-in name, a folder with train/dev/test files, or one file (split 90/10, seeded).
+
+    label_names: a `value name` file or a {value: name} dict naming the labels (or tags); a folder's own
+    label_names.txt is used when it is not given. Raises DataError with the file, line and reason."""
     source = str(source)
     if source == "synthetic":
         from .synthetic import make_synthetic
 
         return check(make_synthetic(seed=seed))
     path = BUILTIN_DIR / source if source in builtin_names() else Path(source).expanduser()
+    skipped, decodings, notes = [], [], []
+
+    def read(file: Path) -> Split:
+        split, bad, decoding, file_notes = read_file(file, columns, on_bad_line)
+        skipped.extend(bad)
+        decodings.append(decoding)
+        notes.extend(file_notes)
+        return split
+
     if path.is_dir():
         files = _find_split_files(path)
         if "train" not in files:
             raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
-                            "train.conllu or *-ud-train.conllu)")
-        splits, skipped, notes = {}, 0, []
-        for split, file in files.items():
-            splits[split], n, encoding = read_file(file, columns, on_bad_line)
-            skipped += n
-            if encoding != "utf-8":
-                notes.append(f"{file.name}: decoded as {encoding}")
-        data = TextData(path.name, splits["train"], splits.get("dev"), splits.get("test"), skipped, notes)
+                            "train.conllu or *-ud-train.conllu, optionally compressed: .gz, .xz, .bz2)")
+        splits = {split: read(file) for split, file in files.items()}
+        data = TextData(path.name, splits["train"], splits.get("dev"), splits.get("test"))
+        if label_names is None and (path / LABEL_NAMES_FILE).is_file():
+            label_names = path / LABEL_NAMES_FILE
     elif path.is_file():
-        split, skipped, encoding = read_file(path, columns, on_bad_line)
+        split = read(path)
         if not len(split):
-            raise DataError(f"{path}: no examples")
+            raise DataError(f"{path}: no examples" + (f" ({len(skipped)} bad line(s) skipped)" if skipped else ""))
         train, test = split_off(split, test_fraction, seed)
         if not len(train):
             raise DataError(f"{path}: {len(split)} example(s) are too few; the test split held out of a file "
                             "without one takes them all")
-        notes = [f"no test split: held out {len(test)} examples (seed {seed})"]
-        if encoding != "utf-8":
-            notes.append(f"{path.name}: decoded as {encoding}")
-        data = TextData(path.stem, train, None, test, skipped, notes)
+        notes.append(f"no test split: held out {len(test)} of {len(split)} examples as test (seed {seed})")
+        data = TextData(path.name.split(".")[0] or path.name, train, None, test)
     else:
         from ..names import did_you_mean
 
         hint = did_you_mean(source, builtin_names()) or f"; built-in datasets: {', '.join(builtin_names())}"
         raise DataError(f"no such dataset or file: {source}{hint}")
+    data = replace(data, skipped_lines=skipped, decoding=decodings, notes=notes)
+    if label_names is not None:
+        mapping = label_names if isinstance(label_names, dict) else read_label_names(label_names)
+        where = "the given label names" if isinstance(label_names, dict) else Path(label_names).name
+        data = name_labels(data, {str(k): str(v) for k, v in mapping.items()}, where)
     return check(data)
+
+
+def dev_note(data: TextData, fraction: float, seed: int) -> list[str]:
+    """The split training makes when the data has no dev split (train.dev_fraction of train, seeded)."""
+    if data.dev is not None and len(data.dev):
+        return []
+    n = max(1, round(len(data.train) * fraction))
+    return [f"no dev split: training holds out {n} of {len(data.train)} training examples as dev (seed {seed})"]
 
 
 def label_set(split: Split) -> set[str]:
