@@ -77,7 +77,8 @@ class Results:
             import sqlalchemy as sa
 
             try:
-                self._conn = sa.create_engine(self.url).connect()
+                # autocommit: a reader holds no transaction, and so no lock, between its queries
+                self._conn = sa.create_engine(self.url, isolation_level="AUTOCOMMIT").connect()
             except (sa.exc.SQLAlchemyError, ImportError) as exc:
                 raise storage_error(self.url, exc) from None
             self._sqlite = False
@@ -133,8 +134,6 @@ class Results:
         try:
             return self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"]
         except Exception:  # no rdzoo_schema: made before it existed, read as schema 1
-            if not self._sqlite:
-                self._conn.rollback()
             return 1
 
     # --- the queries ----------------------------------------------------------------
