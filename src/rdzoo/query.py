@@ -39,7 +39,8 @@ JOINED = ("t.trial_id = r.trial_id AND t.study_id = r.study_id AND t.datetime_st
 
 # finished trials of a study that carry rdzoo's results in their attributes but have no row
 MISSING = ("SELECT 1 AS x FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'rdzoo' "
-           "WHERE t.study_id = :study_id AND t.state IN ('COMPLETE', 'PRUNED', 'FAIL') AND NOT EXISTS (SELECT 1 FROM "
+           "WHERE t.study_id = :study_id AND t.state IN ('COMPLETE', 'PRUNED', 'FAIL') AND t.datetime_start IS NOT NULL "
+           "AND NOT EXISTS (SELECT 1 FROM "
            "rdzoo_results r WHERE r.trial_id = t.trial_id AND r.study_id = t.study_id AND "
            "r.datetime_start = t.datetime_start) LIMIT 1")
 
