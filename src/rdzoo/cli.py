@@ -476,9 +476,9 @@ def _print_best(storage, study, top, as_json, outcome=None):
 
 
 def _public(row: dict) -> dict:
-    keep = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
-            "macro_f1", "train_seconds", "epochs", "objective_values", "spec")
-    return {k: row[k] for k in keep}
+    """A results row for --json: every column but the bookkeeping ones (a new column shows up by itself)."""
+    hidden = ("study", "study_id", "trial_id", "datetime_start", "error", "finished_at")
+    return {k: v for k, v in row.items() if k not in hidden}
 
 
 def best_table(rows, title):
