@@ -249,3 +249,31 @@ def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path):
         assert "TEMP B-TREE" not in plan, plan  # no sort: rows come in index order
         assert "USING INDEX ix_rdzoo_results_study" in plan and "INTEGER PRIMARY KEY" in plan, plan
 
+
+
+def test_ctrl_c_in_the_first_trial_of_a_search_leaves_a_listed_study(tmp_path):
+    """The search itself, interrupted as the first trial starts (before any training)."""
+    import yaml
+
+    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.space import load_space
+    from rdzoo.text.data import load_data
+
+    class CtrlC:
+        def trial_started(self, number, family, done):
+            raise KeyboardInterrupt
+
+        def trial_finished(self, *args):
+            pass
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"name": "one", "fixed": {"family": "resnet", "embedding": {"dim": 16},
+                                                              "encoder": {"stages": [1], "channels": 16}}}))
+    storage = f"sqlite:///{tmp_path}/s.db"
+    cfg = SearchConfig(space=load_space(str(space)), data_name="synthetic", study="first", storage=storage, trials=2)
+    outcome = run_search(cfg, load_data("synthetic"), display=CtrlC())
+    assert outcome["interrupted"] and outcome["finished"] == 0
+    listed = studies(storage)["first"]
+    assert (listed["complete"], listed["failed"], listed["running"]) == (0, 1, 0)
+    code, out = cli("best", "--storage", storage)
+    assert code == 0 and "no completed trials match" in out  # the study of the newest trial, which failed
