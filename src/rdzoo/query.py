@@ -26,7 +26,6 @@ from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OB
 
 SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial")
 ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")  # Optuna's, as its tables spell them
 
 # a row as Optuna holds its trial now: the study's current name, the number and the state from Optuna
 _NOW = {"study": "s.study_name", "trial": "t.number", "state": "t.state"}
@@ -186,7 +185,9 @@ class Results:
     def trial(self, study: str, number: int) -> dict | None:
         """The results of trial `number` of a study; None when Optuna holds no such trial
         or it has no results (running, or added by another Optuna client)."""
-        sql = f"SELECT {SELECT} FROM {FROM} WHERE s.study_name = :study AND t.number = :trial AND {JOINED}"
+        # a plain join, so that the planner starts from the study's name rather than the results table
+        sql = (f"SELECT {SELECT} FROM studies s JOIN trials t ON t.study_id = s.study_id JOIN rdzoo_results r "
+               f"ON r.trial_id = t.trial_id WHERE s.study_name = :study AND t.number = :trial AND {JOINED}")
         rows = self.rows(sql, {"study": study, "trial": number})
         if not rows and self._restore(study, self.study_id(study)):
             rows = self.rows(sql, {"study": study, "trial": number})
@@ -236,9 +237,11 @@ class Results:
         for study_id, s in out.items():
             self._restore(s["study"], study_id)
             if s["complete"]:
-                top = self.rows(f"SELECT max(r.dev_accuracy) AS best FROM {FROM} WHERE r.study_id = :study_id "
-                                f"AND r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND {JOINED}", {"study_id": study_id})
-                s["best_dev_accuracy"] = top[0]["best"]
+                # the first row in the index's order, rather than max(), which would visit every row
+                top = self.rows(f"SELECT r.dev_accuracy FROM {FROM} WHERE r.study_id = :study_id AND r.state = 'COMPLETE' "
+                                f"AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.dev_accuracy DESC, r.trial LIMIT 1",
+                                {"study_id": study_id})
+                s["best_dev_accuracy"] = top[0]["dev_accuracy"] if top else None
         return sorted(out.values(), key=lambda s: -(s["last_update"] or 0.0))
 
     def _restore(self, study: str, study_id: int | None) -> bool:
