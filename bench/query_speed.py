@@ -60,7 +60,8 @@ def build_db(path: Path, n: int) -> str:
                        "distribution_json": dist["family"]})
         params.append({"trial_id": tid, "param_name": "lr", "param_value": lr, "distribution_json": dist["lr"]})
         attrs.append({"trial_id": tid, "key": "rdzoo", "value_json": json.dumps(info)})
-        rows.append({"study": "bench", "trial": i, "trial_id": tid, "state": "COMPLETE", "family": family,
+        rows.append({"study": "bench", "study_id": study_id, "trial": i, "trial_id": tid, "datetime_start": now,
+                     "state": "COMPLETE", "family": family,
                      "skip": info["skip"], "spec": json.dumps(info["spec"]), "params": p, "dev_accuracy": acc,
                      "test_accuracy": acc, "finished_at": time.time()})
     md = sa.MetaData()

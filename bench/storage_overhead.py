@@ -46,7 +46,8 @@ def run(url: str, trials: int, bookkeeping: bool) -> float:
 
     def record(study_, frozen):
         store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name,
-                     frozen.user_attrs["rdzoo"], frozen.values)
+                     frozen.user_attrs["rdzoo"], frozen.values, study_id=study_._study_id,
+                     datetime_start=frozen.datetime_start)
 
     start = time.perf_counter()
     if bookkeeping:

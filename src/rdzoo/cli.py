@@ -546,9 +546,9 @@ def _print_best(storage, study, top, as_json, outcome=None):
 
 
 def _public(row: dict) -> dict:
-    keep = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
-            "macro_f1", "train_seconds", "epochs", "objective_values", "spec")
-    return {k: row[k] for k in keep}
+    """A results row for --json: every column but the bookkeeping ones (a new column shows up by itself)."""
+    hidden = ("study", "study_id", "trial_id", "datetime_start", "error", "finished_at")
+    return {k: v for k, v in row.items() if k not in hidden}
 
 
 def best_table(rows, title):
@@ -566,22 +566,24 @@ def best_table(rows, title):
 
 
 def _resolve_study(store, study):
+    from .storage import shown_url
+
     if study:
         if not store.has_study(study):
             from .names import did_you_mean
 
             names = store.study_names()
-            raise UsageError(f"no study {study!r} in {store.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
+            raise UsageError(f"no study {study!r} in {shown_url(store.storage)}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
         return study
     latest = store.latest_study()
     if latest is None:
-        raise UsageError(f"no finished trials in {store.url}; run `rdzoo search` first")
+        raise UsageError(f"no trials in {shown_url(store.storage)}; run `rdzoo search` first")
     return latest
 
 
 @app.command()
 def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False):
-    """The studies in the database: trials, best dev accuracy, last update."""
+    """The studies Optuna holds: trials by state, best dev accuracy, last update."""
     import datetime
 
     from .query import Results
@@ -591,11 +593,12 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
         return emit_json(rows)
     from rich.table import Table
 
-    table = Table("study", "complete", "pruned", "failed", "best dev acc", "last update", box=None)
+    table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev acc", "last update", box=None)
     for r in rows:
-        when = datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
+        when = (datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
+                if r["last_update"] is not None else "-")
         best = f"{r['best_dev_accuracy']:.4f}" if r["best_dev_accuracy"] is not None else "-"
-        table.add_row(r["study"], str(r["complete"]), str(r["pruned"]), str(r["failed"]), best, when)
+        table.add_row(r["study"], *(str(r[k]) for k in ("complete", "pruned", "failed", "running", "waiting")), best, when)
     console().print(table if rows else f"no studies in {storage}")
 
 
@@ -655,7 +658,9 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     else:
         row = store.trial(study, trial)
         if row is None:
-            raise UsageError(f"study {study!r} has no recorded trial {trial}")
+            state = store.trial_state(study, trial)
+            raise UsageError(f"study {study!r} has no trial {trial}" if state is None else
+                             f"trial {trial} of study {study!r} is {state} and has no results to export")
     if row["state"] != "COMPLETE":
         console_err().print(f"note: trial {row['trial']} ended {row['state']}" + (f" ({row['error']})" if row["error"] else ""))
     spec_dict = dict(row["spec"])

@@ -1,93 +1,75 @@
-"""The queries behind `rdzoo best`, `studies` and `export`, in plain SQL.
+"""The read queries behind `rdzoo best`, `studies` and `export`, in plain SQL.
 
-On SQLite they run through the standard library's sqlite3, so a query command
-starts without importing SQLAlchemy (0.23 s here, most of what `rdzoo best`
-would otherwise take); other databases go through a SQLAlchemy connection.
-The table itself is defined, created and written in store.py.
+The results table is a cache of Optuna's trials, so every query joins it with
+Optuna's own tables: a row counts only while Optuna holds a trial with its id,
+study and start time (ids are reused once a study is deleted, start times are
+not), it is shown under the study's name as Optuna holds it now, and states
+and counts are Optuna's (running and failed trials included). The join goes
+from the results table's index to Optuna's primary key, so the top N is still
+read off an index. On a journal storage Optuna's studies and trials are read
+through Optuna's API into temporary tables of the same shape.
+
+On SQLite the queries run through the standard library's sqlite3, so a query
+command starts without importing SQLAlchemy (0.23 s here, most of what
+`rdzoo best` would otherwise take); other databases go through a SQLAlchemy
+connection. The table itself is defined, created and written in store.py.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from .errors import StoreError
+from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS, SCHEMA_VERSION,
+                      check_schema_version, first_line, journal_path, load_journal_tables, results_url, shown_url,
+                      sqlite_path, storage_error)
 
-SCHEMA_VERSION = 1
-DEFAULT_STORAGE = "sqlite:///rdzoo.db"
 SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial")
 ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
-COLUMNS = ("study", "trial", "trial_id", "state", "family", "skip", "spec", "params", "flops", "latency_ms",
-           "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs", "objective_values", "error",
-           "finished_at")
 
+# a row as Optuna holds its trial now: the study's current name, the number and the state from Optuna
+_NOW = {"study": "s.study_name", "trial": "t.number", "state": "t.state"}
+SELECT = ", ".join(f"{_NOW[c]} AS {c}" if c in _NOW else f"r.{c}" for c in COLUMN_NAMES)
+# CROSS JOIN keeps SQLite's planner on the results table's index as the outer loop (and the top N
+# off it); PostgreSQL plans it as an inner join
+FROM = "rdzoo_results r CROSS JOIN trials t CROSS JOIN studies s"
+JOINED = ("t.trial_id = r.trial_id AND t.study_id = r.study_id AND t.datetime_start = r.datetime_start "
+          "AND s.study_id = t.study_id")
 
-def check_schema_version(url: str, version: int | None) -> None:
-    """The one rule both the writer and the reader apply: refuse a newer rdzoo's tables."""
-    if version is not None and version > SCHEMA_VERSION:
-        raise StoreError(f"{url}: written by a newer rdzoo (schema {version}; this one reads {SCHEMA_VERSION}); "
-                         "upgrade rdzoo")
-
-
-def normalize_url(url: str) -> str:
-    """A bare path means a SQLite file."""
-    return url if "://" in url else f"sqlite:///{url}"
-
-
-def shown_url(url: str) -> str:
-    """The URL with its password masked, for messages."""
-    if "@" not in url:
-        return url
-    import sqlalchemy as sa
-
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return url
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's own message; SQLAlchemy keeps the driver's in `.orig`."""
-    cause = getattr(exc, "orig", None) or exc
-    return (str(cause).splitlines() or [type(cause).__name__])[0]
-
-
-def storage_error(url: str, exc: BaseException) -> StoreError:
-    """One clear error for a storage that cannot be opened: the URL (password masked) and the cause."""
-    if isinstance(exc, ImportError):
-        hint = " (PostgreSQL: pip install 'rdzoo[postgres]')" if url.startswith("postgres") else ""
-        return StoreError(f"{shown_url(url)}: no database driver ({exc.name or exc}); install it{hint}")
-    return StoreError(f"{shown_url(url)}: cannot open this storage ({first_line(exc)})")
-
-
-def results_url(storage: str) -> str:
-    """Where the results table lives: in the study database itself, or, for Optuna's
-    journal file (which holds no tables), in a SQLite file beside it."""
-    if storage.startswith("journal://"):
-        return f"sqlite:///{storage[len('journal://'):]}.results.db"
-    return normalize_url(storage)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db; None for memory or other databases."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
-        return None
-    path = url[len(prefix):].split("?", 1)[0]
-    return Path(path) if path and path != ":memory:" else None
+# finished trials of a study that carry rdzoo's results in their attributes but have no row
+MISSING = ("SELECT 1 AS x FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id AND a.key = 'rdzoo' "
+           "WHERE t.study_id = :study_id AND t.state IN ('COMPLETE', 'PRUNED', 'FAIL') AND t.datetime_start IS NOT NULL "
+           "AND NOT EXISTS (SELECT 1 FROM "
+           "rdzoo_results r WHERE r.trial_id = t.trial_id AND r.study_id = t.study_id AND "
+           "r.datetime_start = t.datetime_start) LIMIT 1")
 
 
 class Results:
-    """Read access to rdzoo's results table."""
+    """Read access to rdzoo's results, as Optuna's tables hold the trials now.
+
+    `url` is the study storage (any URL `rdzoo search --storage` takes).
+
+    Raises:
+        StoreError: no database there, not an rdzoo database, written by a newer rdzoo,
+            or the storage cannot be opened.
+    """
 
     def __init__(self, url: str = DEFAULT_STORAGE):
+        self.storage = url
         self.url = results_url(url)
+        self._open()
+        version = self._version()
+        if version is not None and version < SCHEMA_VERSION:
+            self._upgrade()
+
+    def _open(self) -> None:
         path = sqlite_path(self.url)
+        journal = journal_path(self.storage)
         if path is not None:
             import sqlite3
 
-            if not path.is_file():
-                raise StoreError(f"no database at {path}; run `rdzoo search` first or pass --storage")
+            if not path.is_file() or (journal is not None and not journal.is_file()):
+                raise StoreError(f"no database at {journal or path}; run `rdzoo search` first or pass --storage")
             self._conn = sqlite3.connect(str(path), timeout=60)  # waits out a writer, like the busy timeout
             self._sqlite = True
             errors = (sqlite3.DatabaseError,)
@@ -95,17 +77,33 @@ class Results:
             import sqlalchemy as sa
 
             try:
-                self._conn = sa.create_engine(self.url).connect()
+                # autocommit: a reader holds no transaction, and so no lock, between its queries
+                self._conn = sa.create_engine(self.url, isolation_level="AUTOCOMMIT").connect()
             except (sa.exc.SQLAlchemyError, ImportError) as exc:
                 raise storage_error(self.url, exc) from None
             self._sqlite = False
             errors = (sa.exc.SQLAlchemyError,)
         try:
             self._check()
+            if journal is not None:
+                load_journal_tables(self._conn, journal)
         except errors as exc:
             raise StoreError(f"{shown_url(self.url)}: cannot read this database ({first_line(exc)})") from None
 
+    def _upgrade(self) -> None:
+        """Tables of an older rdzoo: bring them up to date once, as a search would."""
+        from .store import Store
+
+        self.close()
+        Store.open(self.storage, create=True).engine.dispose()
+        self._open()
+
+    def close(self) -> None:
+        """Close the connection (a `Results` holds one for its lifetime)."""
+        self._conn.close()
+
     def rows(self, sql: str, params: dict | None = None) -> list[dict]:
+        """Run one query; each row as a dict of column name to value."""
         if self._sqlite:
             cursor = self._conn.execute(sql, params or {})
             names = [c[0] for c in cursor.description]
@@ -125,78 +123,173 @@ class Results:
         tables = self._tables()
         if "rdzoo_results" not in tables:
             what = "an Optuna database without rdzoo's results" if "studies" in tables else "not an rdzoo or Optuna database"
-            raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.url}` first")
+            raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.storage}` first")
         if "rdzoo_schema" in tables:
-            check_schema_version(self.url, self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"])
+            check_schema_version(self.url, self._version())
+        if journal_path(self.storage) is None and not {"studies", "trials"} <= tables:
+            raise StoreError(f"{self.url}: rdzoo's results without Optuna's tables beside them; "
+                             "pass the storage the search ran with")
+
+    def _version(self) -> int | None:
+        try:
+            return self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"]
+        except Exception:  # no rdzoo_schema: made before it existed, read as schema 1
+            return 1
 
     # --- the queries ----------------------------------------------------------------
 
+    def study_id(self, study: str) -> int | None:
+        """Optuna's id of the study named `study` now; None when Optuna holds no such study."""
+        rows = self.rows("SELECT study_id FROM studies WHERE study_name = :study", {"study": study})
+        return rows[0]["study_id"] if rows else None
+
     def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
              max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy") -> list[dict]:
+        """The `top` completed trials of a study by `sort` (dev accuracy descending by default,
+        ties by trial number), after the filters; [] for a study Optuna does not hold.
+
+        Raises:
+            ValueError: `sort` is not one of SORTABLE.
+        """
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {SORTABLE}")
-        where, params = ["study = :study", "state = 'COMPLETE'"], {"study": study, "top": top}
+        study_id = self.study_id(study)
+        if study_id is None:
+            return []
+        where = ["r.study_id = :study_id", "r.state = 'COMPLETE'", "t.state = 'COMPLETE'", JOINED]
+        params = {"study_id": study_id, "top": top}
         for column, op, value in (("family", "=", family), ("skip", "=", skip), ("params", "<=", max_params),
                                   ("dev_accuracy", ">=", min_accuracy)):
             if value is not None:
-                where.append(f"{column} {op} :{column}")
+                where.append(f"r.{column} {op} :{column}")
                 params[column] = value
         order = "ASC" if sort in ASCENDING else "DESC"
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE {' AND '.join(where)} "
-               f"ORDER BY {sort} {order}, trial ASC LIMIT :top")
-        return [self._decode(r) for r in self.rows(sql, params)]
+        sql = (f"SELECT {SELECT} FROM {FROM} WHERE {' AND '.join(where)} "
+               f"ORDER BY r.{sort} {order}, r.trial ASC LIMIT :top")
+        rows = self.rows(sql, params)
+        if len(rows) < top and self._restore(study, study_id):
+            rows = self.rows(sql, params)
+        return [self._decode(r) for r in rows]
 
     def pareto(self, study: str, objectives: list[str], **filters) -> list[dict]:
-        """Non-dominated trials: accuracy up, the other objectives down."""
+        """Non-dominated completed trials: accuracy up, the other objectives down; best
+        dev accuracy first."""
         rows = self.best(study, top=10**9, **filters)
-        keys = ["dev_accuracy" if o == "accuracy" else ("latency_ms" if o == "latency" else o) for o in objectives]
-        sign = [-1 if k == "dev_accuracy" else 1 for k in keys]
+        keys = [OBJECTIVE_COLUMNS[o] for o in objectives]
+        sign = [-1 if o in MAXIMIZED else 1 for o in objectives]
         points = [[s * (r[k] if r[k] is not None else float("inf")) for s, k in zip(sign, keys)] for r in rows]
         front = [r for r, p in zip(rows, points)
                  if not any(q != p and all(a <= b for a, b in zip(q, p)) for q in points)]
         return sorted(front, key=lambda r: -(r["dev_accuracy"] or 0))
 
     def trial(self, study: str, number: int) -> dict | None:
-        rows = self.rows(f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE study = :study AND trial = :trial",
-                         {"study": study, "trial": number})
+        """The results of trial `number` of a study; None when Optuna holds no such trial
+        or it has no results (running, or added by another Optuna client)."""
+        # a plain join, so that the planner starts from the study's name rather than the results table
+        sql = (f"SELECT {SELECT} FROM studies s JOIN trials t ON t.study_id = s.study_id JOIN rdzoo_results r "
+               f"ON r.trial_id = t.trial_id WHERE s.study_name = :study AND t.number = :trial AND {JOINED}")
+        rows = self.rows(sql, {"study": study, "trial": number})
+        if not rows and self._restore(study, self.study_id(study)):
+            rows = self.rows(sql, {"study": study, "trial": number})
         return self._decode(rows[0]) if rows else None
 
+    def trial_state(self, study: str, number: int) -> str | None:
+        """Optuna's state of trial `number` of a study (COMPLETE, PRUNED, FAIL, RUNNING,
+        WAITING); None when Optuna holds no such trial."""
+        rows = self.rows("SELECT t.state FROM trials t JOIN studies s ON s.study_id = t.study_id "
+                         "WHERE s.study_name = :study AND t.number = :trial", {"study": study, "trial": number})
+        return rows[0]["state"] if rows else None
+
     def has_study(self, study: str) -> bool:
-        return bool(self.rows("SELECT 1 AS x FROM rdzoo_results WHERE study = :study LIMIT 1", {"study": study}))
+        """Whether Optuna holds a study of this name."""
+        return self.study_id(study) is not None
 
     def study_names(self) -> list[str]:
-        return [r["study"] for r in self.rows("SELECT DISTINCT study FROM rdzoo_results ORDER BY study")]
+        """Every study Optuna holds, by name."""
+        return [r["study_name"] for r in self.rows("SELECT study_name FROM studies ORDER BY study_name")]
 
     def latest_study(self) -> str | None:
-        rows = self.rows("SELECT study FROM rdzoo_results ORDER BY finished_at DESC LIMIT 1")
-        return rows[0]["study"] if rows else None
+        """The study of the newest trial (Optuna's trial ids grow with creation); None when
+        Optuna holds no trial."""
+        rows = self.rows("SELECT s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
+                         "ORDER BY t.trial_id DESC LIMIT 1")
+        return rows[0]["study_name"] if rows else None
 
     def summary(self) -> list[dict]:
-        """Per study: trials by state, best dev accuracy, last update."""
-        out: dict[str, dict] = {}
-        sql = ("SELECT study, state, count(*) AS n, max(dev_accuracy) AS best, max(finished_at) AS last "
-               "FROM rdzoo_results GROUP BY study, state")
+        """Every study Optuna holds: its trials by Optuna's state (complete, pruned, failed,
+        running, waiting), the best dev accuracy among the completed ones with results, and
+        the last update (unix time of the newest trial start or finish; None without trials);
+        newest first."""
+        out: dict[int, dict] = {}
+        sql = ("SELECT s.study_id, s.study_name, t.state, count(t.trial_id) AS n, max(t.datetime_start) AS started, "
+               "max(t.datetime_complete) AS finished FROM studies s LEFT JOIN trials t ON t.study_id = s.study_id "
+               "GROUP BY s.study_id, s.study_name, t.state")
+        names = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
         for r in self.rows(sql):
-            s = out.setdefault(r["study"], {"study": r["study"], "complete": 0, "pruned": 0, "failed": 0,
-                                            "best_dev_accuracy": None, "last_update": 0.0})
-            s[{"COMPLETE": "complete", "PRUNED": "pruned"}.get(r["state"], "failed")] += r["n"]
-            if r["state"] == "COMPLETE":
-                s["best_dev_accuracy"] = r["best"]
-            s["last_update"] = max(s["last_update"], r["last"] or 0.0)
-        return sorted(out.values(), key=lambda s: -s["last_update"])
+            s = out.setdefault(r["study_id"], {"study": r["study_name"], **{k: 0 for k in names.values()},
+                                               "best_dev_accuracy": None, "last_update": None})
+            if r["state"] is not None:
+                s[names.get(r["state"], "failed")] += r["n"]
+            for when in (r["started"], r["finished"]):
+                stamp = _unix(when)
+                if stamp is not None and (s["last_update"] is None or stamp > s["last_update"]):
+                    s["last_update"] = stamp
+        for study_id, s in out.items():
+            self._restore(s["study"], study_id)
+            if s["complete"]:
+                # the first row in the index's order, rather than max(), which would visit every row
+                top = self.rows(f"SELECT r.dev_accuracy FROM {FROM} WHERE r.study_id = :study_id AND r.state = 'COMPLETE' "
+                                f"AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.dev_accuracy DESC, r.trial LIMIT 1",
+                                {"study_id": study_id})
+                s["best_dev_accuracy"] = top[0]["dev_accuracy"] if top else None
+        return sorted(out.values(), key=lambda s: -(s["last_update"] or 0.0))
+
+    def _restore(self, study: str, study_id: int | None) -> bool:
+        """Fill the cache for a study's finished trials whose `rdzoo` user attribute Optuna
+        holds but whose row is missing: a study copied (or renamed by copying) with
+        Optuna's API, or a row a crash kept from being written. True when rows were added.
+        Checked only when a query found fewer rows than it asked for."""
+        if study_id is None or not self.rows(MISSING, {"study_id": study_id}):
+            return False
+        import optuna
+
+        from .storage import make_storage
+        from .store import Store
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        try:
+            store = Store.open(self.storage)
+            added = store.sync(optuna.load_study(study_name=study, storage=make_storage(self.storage)))
+            store.engine.dispose()
+        except Exception:  # a read-only database or a lost server: answer from the rows there are
+            return False
+        return added > 0
 
     def objectives(self, study: str) -> list[str]:
-        """The objectives a study was run with (from Optuna's study attributes)."""
-        try:
-            rows = self.rows("SELECT a.value_json AS v FROM study_user_attributes a JOIN studies s "
-                             "ON a.study_id = s.study_id WHERE s.study_name = :study AND a.key = 'objectives'",
-                             {"study": study})
-        except Exception:  # an rdzoo table without Optuna's tables beside it
-            return ["accuracy"]
+        """The objectives a study was run with (from Optuna's study attributes); ["accuracy"]
+        when it has none recorded."""
+        rows = self.rows("SELECT a.value_json AS v FROM study_user_attributes a JOIN studies s "
+                         "ON a.study_id = s.study_id WHERE s.study_name = :study AND a.key = 'objectives'",
+                         {"study": study})
         return json.loads(rows[0]["v"]) if rows else ["accuracy"]
 
     @staticmethod
     def _decode(row: dict) -> dict:
-        for key in ("spec", "objective_values"):
+        for key in JSON_COLUMNS:
             row[key] = json.loads(row[key]) if row[key] else None
+        if isinstance(row.get("datetime_start"), str):  # SQLite keeps datetimes as text
+            from datetime import datetime
+
+            row["datetime_start"] = datetime.fromisoformat(row["datetime_start"])
         return row
+
+
+def _unix(when) -> float | None:
+    """Optuna's naive local datetime (text on SQLite) as unix time."""
+    if when is None:
+        return None
+    if isinstance(when, str):
+        from datetime import datetime
+
+        when = datetime.fromisoformat(when)
+    return when.timestamp()

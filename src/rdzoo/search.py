@@ -20,17 +20,15 @@ from optuna.trial import TrialState
 
 from .space import Space
 from .spec import SpecError, from_dict
-from .query import results_url
+from .storage import HEARTBEAT_SECONDS, OBJECTIVE_COLUMNS, make_storage, recover_dead_workers
 from .store import Store
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 PRUNERS = ("hyperband", "median", "none")
-OBJECTIVES = ("accuracy", "params", "latency", "flops")
+OBJECTIVES = tuple(OBJECTIVE_COLUMNS)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PROFILE_LENGTH = 64  # tokens per sequence for the recorded FLOPs and latency
 PROFILE_BATCH = 32
-HEARTBEAT_SECONDS = 20
-ORPHAN_SECONDS = 60  # a live worker names itself within milliseconds of starting a trial
 
 
 @dataclass
@@ -78,87 +76,6 @@ def make_pruner(name: str, epochs: int):
     if name == "none":
         return optuna.pruners.NopPruner()
     raise SpecError("--pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
-
-
-def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
-    """An Optuna storage for a URL.
-
-    RDB URLs (sqlite, postgresql, mysql) get heartbeats: a trial whose worker died is
-    failed after the grace period and retried by a live worker. `journal:///path` is
-    Optuna's journal file, for shared file systems without a database server; it has
-    no heartbeat, so `recover_dead_workers` covers it.
-    """
-    import sqlalchemy as sa
-
-    from .query import storage_error
-
-    try:
-        return _open_storage(url, heartbeat)
-    except (sa.exc.DatabaseError, ImportError, OSError) as exc:
-        raise storage_error(url, exc) from None
-
-
-def _open_storage(url: str, heartbeat: int):
-    from .store import make_engine, normalize_url, retry_creation, sqlite_path
-
-    if url.startswith("journal://"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = url[len("journal://"):]
-        return JournalStorage(JournalFileBackend(path))
-    url = normalize_url(url)
-    make_engine(url).dispose()  # sets WAL on a SQLite file before Optuna connects
-    sqlite = sqlite_path(url) is not None
-    storage = retry_creation(lambda: optuna.storages.RDBStorage(
-        url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True},
-        heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
-    if sqlite:
-        from .store import serialize_sqlite_writes
-
-        serialize_sqlite_writes(storage.engine)
-    return storage
-
-
-def recover_dead_workers(study, orphan_after: float = ORPHAN_SECONDS) -> int:
-    """Fail and re-queue RUNNING trials whose worker process on this host is gone.
-
-    Each trial records its host and process id when it starts. This recovers a
-    killed local worker at once, on every storage; heartbeats cover workers on
-    other machines of an RDB storage, and the journal file, which has no
-    heartbeat, relies on this alone. A worker killed between creating a trial and
-    naming itself leaves a trial that no one owns and that never goes stale
-    (Optuna only checks trials with a heartbeat): once `orphan_after` seconds old
-    without a name, it is recovered too.
-    """
-    import socket
-    from datetime import datetime
-
-    host, failed, now = socket.gethostname(), 0, datetime.now()  # Optuna's datetime_start is naive local time
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker")
-        if worker is None:
-            dead = t.datetime_start is not None and (now - t.datetime_start).total_seconds() > orphan_after
-        else:
-            dead = worker.get("host") == host and not _alive(worker.get("pid"))
-        if not dead:
-            continue
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-        failed += 1
-    return failed
-
-
-def _alive(pid) -> bool:
-    if not isinstance(pid, int):
-        return True  # unknown: leave it alone
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def quiet_optuna() -> None:
@@ -277,9 +194,7 @@ class Objective:
             self._save(trial, info)
             raise TrainingError("dev accuracy is not finite")
         self._save(trial, info)
-        values = {"accuracy": m["dev_accuracy"], "params": m["params"], "latency": info["latency_ms"],
-                  "flops": info["flops"]}
-        out = [values[o] for o in self.cfg.objectives]
+        out = [info[OBJECTIVE_COLUMNS[o]] for o in self.cfg.objectives]
         return out if self.multi else out[0]
 
     @staticmethod
@@ -299,7 +214,7 @@ def storage_failure(exc: BaseException) -> str | None:
     a trial an AssertionError of its own can then hide it, so the whole chain is searched."""
     import sqlalchemy as sa
 
-    from .query import first_line
+    from .storage import first_line
 
     found, seen = None, exc
     while seen is not None:
@@ -315,7 +230,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
     quiet_optuna()
     study = open_study(cfg)  # Optuna's tables first: the results table's check expects them
-    store = Store.open(results_url(cfg.storage), create=True)
+    store = Store.open(cfg.storage, create=True)
     store.sync(study)
     started = time.perf_counter()
     deadline = None if cfg.timeout is None else started + cfg.timeout
@@ -333,7 +248,8 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         error = info.get("error")
         if frozen.state == TrialState.FAIL and not error:
             error = frozen.system_attrs.get("fail_reason") or "failed"
-        store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values, error)
+        store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values, error,
+                     study_id=study_._study_id, datetime_start=frozen.datetime_start)
         if error and frozen.state == TrialState.FAIL:
             last_error = error
         if display:
@@ -366,7 +282,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         if cause is None:
             raise
         from .errors import StoreError
-        from .query import shown_url
+        from .storage import shown_url
 
         raise StoreError(f"{shown_url(cfg.storage)}: could not write to the study storage ({cause}); the trials "
                          "finished before are kept: free space or mend the database, then run the same command "

@@ -1,132 +1,101 @@
-"""rdzoo's results table, beside Optuna's tables in the same database.
+"""rdzoo's results table, beside Optuna's tables in the same database: schema, creation, writes.
 
-One row per finished trial: study, trial number, state, family, skip type, the
-complete resolved spec (JSON), parameters, FLOPs, latency, dev and test
-accuracy, train seconds and the error of a failed trial. Rows are written from
-Optuna's trial callback, after Optuna has stored the trial's final state, so
-the table never holds a trial Optuna does not; the same values also live in
-the trial's user attributes, from which `sync` restores any missing row.
-Optuna's own tables are read, never written, here. The queries behind
-`rdzoo best` live in `query.py`.
+One row per finished trial, with the columns listed once in `storage.COLUMNS`:
+which Optuna trial it describes (study id, trial id, number, start time, final
+state), the complete resolved spec (JSON), parameters, FLOPs, latency, dev and
+test accuracy, train seconds and the error of a failed trial. The table is a
+cache of Optuna's trials: rows are written from Optuna's trial callback, after
+Optuna has stored the trial's final state, the same values also live in the
+trial's user attributes (from which `sync` restores any missing row), and a
+row whose trial Optuna no longer holds (its study was deleted) is ignored by
+every query and removed here when a search opens the storage. Optuna's own
+tables are read, never written, here. The read queries live in `query.py`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .query import DEFAULT_STORAGE, SCHEMA_VERSION, check_schema_version, normalize_url, sqlite_path, storage_error
+from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, IDENTITY_COLUMNS, JSON_COLUMNS, SCHEMA_VERSION,
+                      check_schema_version, drop_journal_tables, journal_path, load_journal_tables, make_engine,
+                      results_url, retry_creation, sqlite_path, storage_error)
 
-METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs")
+# the SQL type of each kind of column in storage.COLUMNS
+TYPES = {"name": lambda: sa.String(512), "word": lambda: sa.String(32), "state": lambda: sa.String(16),
+         "int": sa.Integer, "bigint": sa.BigInteger, "float": sa.Float, "text": sa.Text, "json": sa.Text,
+         "datetime": sa.DateTime}
+REQUIRED = ("study", "trial", "trial_id", "state")
 
 metadata = sa.MetaData()
 results = sa.Table(
     "rdzoo_results", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("study", sa.String(512), nullable=False),
-    sa.Column("trial", sa.Integer, nullable=False),
-    sa.Column("trial_id", sa.Integer, nullable=False, unique=True),  # Optuna's trials.trial_id
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("family", sa.String(32)),
-    sa.Column("skip", sa.String(32)),
-    sa.Column("spec", sa.Text),
-    sa.Column("params", sa.BigInteger),
-    sa.Column("flops", sa.BigInteger),
-    sa.Column("latency_ms", sa.Float),
-    sa.Column("dev_accuracy", sa.Float),
-    sa.Column("test_accuracy", sa.Float),
-    sa.Column("macro_f1", sa.Float),
-    sa.Column("train_seconds", sa.Float),
-    sa.Column("epochs", sa.Integer),
-    sa.Column("objective_values", sa.Text),  # JSON list, for multi-objective studies
-    sa.Column("error", sa.Text),
-    sa.Column("finished_at", sa.Float),  # unix time
+    *(sa.Column(name, TYPES[kind](), nullable=name not in REQUIRED, unique=name == "trial_id") for name, kind in COLUMNS),
 )
 # `rdzoo best` orders by dev accuracy, ties by trial number: indexes in exactly that order
 # let the database read the top N off the index instead of sorting every matching row
-sa.Index("ix_rdzoo_results_top", results.c.study, results.c.state, results.c.dev_accuracy.desc(), results.c.trial)
-sa.Index("ix_rdzoo_results_family_top", results.c.study, results.c.family, results.c.state,
+sa.Index("ix_rdzoo_results_study_top", results.c.study_id, results.c.state, results.c.dev_accuracy.desc(),
+         results.c.trial)
+sa.Index("ix_rdzoo_results_study_family_top", results.c.study_id, results.c.family, results.c.state,
          results.c.dev_accuracy.desc(), results.c.trial)
-sa.Index("ix_rdzoo_results_trial", results.c.study, results.c.trial)
-sa.Index("ix_rdzoo_results_finished", results.c.finished_at)  # the latest study, without a scan
+sa.Index("ix_rdzoo_results_finished", results.c.finished_at)
+OLD_INDEXES = ("ix_rdzoo_results_top", "ix_rdzoo_results_family_top", "ix_rdzoo_results_trial")  # by name, schema 1
 schema = sa.Table(
     "rdzoo_schema", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
 )
+# Optuna's trials, as far as the writer reads them (typed, so start times come back as datetimes)
+trials = sa.table("trials", sa.column("trial_id", sa.Integer), sa.column("study_id", sa.Integer),
+                  sa.column("datetime_start", sa.DateTime))
 
-
-def make_engine(url: str) -> sa.Engine:
-    """An engine tuned for several writers on SQLite: WAL journal and a long busy timeout."""
-    url = normalize_url(url)
-    if sqlite_path(url) is not None:
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            cursor.execute("PRAGMA busy_timeout=60000")
-            # a killed process loses nothing committed under NORMAL in WAL mode; only a power
-            # failure could drop the newest rows, and `sync` rebuilds those from Optuna's tables
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        serialize_sqlite_writes(engine)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def serialize_sqlite_writes(engine: sa.Engine) -> None:
-    """Start every SQLite transaction with BEGIN IMMEDIATE.
-
-    A deferred transaction that reads and then writes fails at once with
-    "database is locked" when another process wrote in between: SQLite cannot
-    wait there, since waiting could deadlock. Taking the write lock up front makes
-    the busy timeout apply instead (SQLAlchemy's documented pysqlite recipe).
-    """
-
-    @sa.event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin_immediate(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections made before the listeners must not be reused
-
-
-def retry_creation(create, attempts: int = 5):
-    """Run a table-creating step, retrying when another worker creates the same tables at
-    the same moment (PostgreSQL then raises a unique violation on its catalog)."""
-    import random
-
-    for attempt in range(attempts):
-        try:
-            return create()
-        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 + random.random() * 0.5)
+# A row stands for a trial while Optuna holds a trial with its id, study and start time.
+# Schema 1 rows (no study id, no start time) take them from the trial of the same id,
+# number and study name; rows whose trial is gone are then deleted.
+UPGRADE = """UPDATE rdzoo_results SET
+  study_id = (SELECT t.study_id FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE
+              t.trial_id = rdzoo_results.trial_id AND t.number = rdzoo_results.trial AND s.study_name = rdzoo_results.study),
+  datetime_start = (SELECT t.datetime_start FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE
+              t.trial_id = rdzoo_results.trial_id AND t.number = rdzoo_results.trial AND s.study_name = rdzoo_results.study)
+WHERE study_id IS NULL"""
+CLEAN = """DELETE FROM rdzoo_results WHERE NOT EXISTS (SELECT 1 FROM trials t WHERE t.trial_id = rdzoo_results.trial_id
+  AND t.study_id = rdzoo_results.study_id AND t.datetime_start = rdzoo_results.datetime_start)"""
 
 
 @dataclass
 class Store:
+    """The writer of the results table.
+
+    `url` is the database that holds the table (for a journal storage the SQLite file
+    beside it), `storage` the study storage it caches.
+    """
+
     url: str
     engine: sa.Engine
+    storage: str = DEFAULT_STORAGE
 
     @classmethod
-    def open(cls, url: str = DEFAULT_STORAGE, create: bool = False) -> "Store":
-        url = normalize_url(url)
+    def open(cls, storage: str = DEFAULT_STORAGE, create: bool = False) -> "Store":
+        """Open the results table of a study storage (any URL `make_storage` takes).
+
+        With `create`, make the table (or bring one from an older rdzoo up to date, adding
+        any new column) and delete the rows whose trial Optuna no longer holds.
+
+        Raises:
+            StoreError: no database, not an rdzoo or Optuna database, written by a newer
+                rdzoo, or the storage cannot be opened.
+        """
+        url = results_url(storage)
         path = sqlite_path(url)
         if path is not None and not create and not path.is_file():
             raise StoreError(f"no database at {path}; run `rdzoo search` first or pass --storage")
         try:
-            store = cls(url, make_engine(url))
+            store = cls(url, make_engine(url), storage)
             retry_creation(lambda: store._check(create))
         except (sa.exc.DatabaseError, ImportError) as exc:
             raise storage_error(url, exc) from None
@@ -135,45 +104,96 @@ class Store:
     def _check(self, create: bool) -> None:
         inspector = sa.inspect(self.engine)
         tables = set(inspector.get_table_names())
+        version = None
         if "rdzoo_schema" in tables:
             with self.engine.connect() as conn:
-                check_schema_version(self.url, conn.execute(sa.select(sa.func.max(schema.c.version))).scalar())
+                version = conn.execute(sa.select(sa.func.max(schema.c.version))).scalar()
+            check_schema_version(self.url, version)
         elif tables - {"rdzoo_results", "rdzoo_schema"} and "studies" not in tables:
             raise StoreError(f"{self.url}: not an rdzoo or Optuna database (tables: {', '.join(sorted(tables)[:6])})")
         elif not create and not tables:
             raise StoreError(f"{self.url}: empty database; run `rdzoo search` first")
-        if create:
-            metadata.create_all(self.engine, checkfirst=True)
-            for index in results.indexes:  # tables made by an older rdzoo get the current indexes too
-                index.create(self.engine, checkfirst=True)
-            with self.engine.begin() as conn:
-                if conn.execute(sa.select(sa.func.count()).select_from(schema)).scalar() == 0:
-                    conn.execute(schema.insert().values(version=SCHEMA_VERSION))
+        if not create:
+            return
+        metadata.create_all(self.engine, checkfirst=True)
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("rdzoo_results")}
+        with self.engine.begin() as conn:
+            for column in results.columns:  # columns added since the table was made
+                if column.name not in have:
+                    kind = column.type.compile(self.engine.dialect)
+                    conn.execute(sa.text(f"ALTER TABLE rdzoo_results ADD COLUMN {column.name} {kind}"))
+            for name in OLD_INDEXES:
+                conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
+        for index in results.indexes:  # tables made by an older rdzoo get the current indexes too
+            index.create(self.engine, checkfirst=True)
+        with self._optuna_tables() as conn, conn.begin():
+            conn.execute(sa.text(UPGRADE))
+            conn.execute(sa.text(CLEAN))
+            if conn.execute(sa.select(sa.func.count()).select_from(schema)).scalar() == 0:
+                conn.execute(schema.insert().values(version=SCHEMA_VERSION))
+            else:
+                conn.execute(sa.update(schema).values(version=SCHEMA_VERSION))
+
+    @contextmanager
+    def _optuna_tables(self):
+        """A connection that sees Optuna's `studies` and `trials`: the storage's own tables,
+        or a journal file's as TEMP tables."""
+        journal = journal_path(self.storage)
+        with self.engine.connect() as conn:
+            if journal is None:
+                yield conn
+                return
+            raw = conn.connection.driver_connection
+            load_journal_tables(raw, journal)
+            try:
+                yield conn
+            finally:
+                drop_journal_tables(raw)
 
     # --- writing ------------------------------------------------------------------
 
     def record(self, study: str, trial_number: int, trial_id: int, state: str, info: dict,
-               values: list[float] | None = None, error: str | None = None) -> None:
-        row = {"study": study, "trial": trial_number, "trial_id": trial_id, "state": state,
-               "family": info.get("family"), "skip": info.get("skip"),
-               "spec": json.dumps(info["spec"]) if info.get("spec") is not None else None,
-               "objective_values": json.dumps(values) if values is not None else None,
-               "error": error or info.get("error"), "finished_at": time.time(),
-               **{k: info.get(k) for k in METRIC_KEYS}}
+               values: list[float] | None = None, error: str | None = None, *, study_id: int | None = None,
+               datetime_start=None) -> None:
+        """Write (or refresh) the row of a finished trial.
+
+        `info` is the trial's `rdzoo` user attribute: each column not naming the trial is
+        taken from its key of the same name. `study_id` and `datetime_start` (Optuna's)
+        are looked up from the trial id when not given.
+        """
+        if study_id is None or datetime_start is None:
+            study_id, datetime_start = self._trial_key(trial_id)
+        row = {name: info.get(name) for name in COLUMN_NAMES if name not in IDENTITY_COLUMNS}
+        row.update(study=study, study_id=study_id, trial=trial_number, trial_id=trial_id,
+                   datetime_start=datetime_start, state=state, objective_values=values,
+                   error=error or info.get("error"), finished_at=time.time())
+        for name in JSON_COLUMNS:
+            row[name] = json.dumps(row[name]) if row[name] is not None else None
         try:
             with self.engine.begin() as conn:
                 conn.execute(results.insert().values(**row))
-        except sa.exc.IntegrityError:  # the row exists (a retried callback): refresh it
+        except sa.exc.IntegrityError:  # the row exists (a retried callback, or a reused id): replace it
             with self.engine.begin() as conn:
                 conn.execute(sa.update(results).where(results.c.trial_id == trial_id).values(**row))
 
+    def _trial_key(self, trial_id: int):
+        with self._optuna_tables() as conn:
+            found = conn.execute(sa.select(trials.c.study_id, trials.c.datetime_start)
+                                 .where(trials.c.trial_id == trial_id)).first()
+        if found is None:
+            raise StoreError(f"{self.url}: Optuna holds no trial with id {trial_id}")
+        return tuple(found)
+
     def sync(self, study) -> int:
-        """Write rows for finished Optuna trials that have none (a worker died in between)."""
-        have = {r[0] for r in self._execute(sa.select(results.c.trial_id).where(results.c.study == study.study_name))}
+        """Write rows for finished Optuna trials that have none (a worker died in between,
+        or the study was copied with its trials' user attributes)."""
+        have = dict(self._execute(sa.select(results.c.trial_id, results.c.datetime_start)
+                                  .where(results.c.study_id == study._study_id)))
         added = 0
         for t in study.get_trials(deepcopy=False):
-            if t.state.is_finished() and t._trial_id not in have and "rdzoo" in t.user_attrs:
-                self.record(study.study_name, t.number, t._trial_id, t.state.name, t.user_attrs["rdzoo"], t.values)
+            if t.state.is_finished() and have.get(t._trial_id) != t.datetime_start and "rdzoo" in t.user_attrs:
+                self.record(study.study_name, t.number, t._trial_id, t.state.name, t.user_attrs["rdzoo"], t.values,
+                            study_id=study._study_id, datetime_start=t.datetime_start)
                 added += 1
         return added
 

@@ -1,0 +1,346 @@
+"""Where rdzoo's data lives and how it is opened.
+
+One module for every storage concern that the search, the writer (`store.py`)
+and the read queries (`query.py`) share:
+
+- storage URLs: a bare path is a SQLite file, `journal:///path` is Optuna's
+  journal file whose results table lives in a SQLite file beside it;
+- the results table's columns, defined once in `COLUMNS`, and which column
+  holds each search objective (`OBJECTIVE_COLUMNS`);
+- engines tuned for several writers on SQLite, and opening Optuna's storage
+  with heartbeats;
+- recovering the trials of dead workers;
+- Optuna's own state (studies, trials) of a journal file as tables, so that
+  the same SQL reads every storage.
+
+Nothing heavy is imported at module level: `rdzoo best` on SQLite reads
+through the standard library's sqlite3 without SQLAlchemy or Optuna.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import StoreError
+
+# 2: rows carry Optuna's study id and the trial's start time, so that a row is shown only
+# while the trial it describes still exists (ids are reused once a study is deleted)
+SCHEMA_VERSION = 2
+DEFAULT_STORAGE = "sqlite:///rdzoo.db"
+HEARTBEAT_SECONDS = 20
+ORPHAN_SECONDS = 60  # a live worker names itself within milliseconds of starting a trial
+
+# The results table `rdzoo_results`, one line per column: name and type. Adding a column
+# is one line here: store.py creates it (and adds it to a table an older rdzoo made),
+# fills it from the value of the same name in the trial's `rdzoo` user attribute, and
+# every query returns it.
+COLUMNS = (
+    ("study", "name"),  # the study's name when the row was written; queries show Optuna's current name
+    ("study_id", "int"),  # Optuna's studies.study_id
+    ("trial", "int"),  # Optuna's trial number
+    ("trial_id", "int"),  # Optuna's trials.trial_id
+    ("datetime_start", "datetime"),  # Optuna's trials.datetime_start: tells a trial from a later one reusing its id
+    ("state", "state"),  # Optuna's final state (a finished trial's state never changes)
+    ("family", "word"),
+    ("skip", "word"),
+    ("spec", "json"),  # the complete buildable spec
+    ("params", "bigint"),
+    ("flops", "bigint"),
+    ("latency_ms", "float"),
+    ("dev_accuracy", "float"),
+    ("test_accuracy", "float"),
+    ("macro_f1", "float"),
+    ("train_seconds", "float"),
+    ("epochs", "int"),
+    ("objective_values", "json"),  # the trial's values, for multi-objective studies
+    ("error", "text"),
+    ("finished_at", "float"),  # unix time the row was written
+)
+COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
+JSON_COLUMNS = tuple(name for name, kind in COLUMNS if kind == "json")
+# columns that say which trial a row is; every other column comes from the trial's results
+IDENTITY_COLUMNS = ("study", "study_id", "trial", "trial_id", "datetime_start", "state")
+
+# a search objective -> the results column that holds its value
+OBJECTIVE_COLUMNS = {"accuracy": "dev_accuracy", "params": "params", "latency": "latency_ms", "flops": "flops"}
+MAXIMIZED = ("accuracy",)
+
+
+# --- URLs ------------------------------------------------------------------------------
+
+
+def normalize_url(url: str) -> str:
+    """A bare path means a SQLite file."""
+    return url if "://" in url else f"sqlite:///{url}"
+
+
+def journal_path(url: str) -> Path | None:
+    """journal:///abs.log -> /abs.log (journal://rel.log -> rel.log); None for other URLs."""
+    return Path(url[len("journal://"):]) if url.startswith("journal://") else None
+
+
+def results_url(storage: str) -> str:
+    """Where the results table lives: in the study database itself, or, for Optuna's
+    journal file (which holds no tables), in a SQLite file beside it."""
+    journal = journal_path(storage)
+    if journal is not None:
+        return f"sqlite:///{journal}.results.db"
+    return normalize_url(storage)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db; None for memory or other databases."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return None
+    path = url[len(prefix):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def shown_url(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    if "@" not in url:
+        return url
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's own message; SQLAlchemy keeps the driver's in `.orig`."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).splitlines() or [type(cause).__name__])[0]
+
+
+def storage_error(url: str, exc: BaseException) -> StoreError:
+    """One clear error for a storage that cannot be opened: the URL (password masked) and the cause."""
+    if isinstance(exc, ImportError):
+        hint = " (PostgreSQL: pip install 'rdzoo[postgres]')" if url.startswith("postgres") else ""
+        return StoreError(f"{shown_url(url)}: no database driver ({exc.name or exc}); install it{hint}")
+    return StoreError(f"{shown_url(url)}: cannot open this storage ({first_line(exc)})")
+
+
+def check_schema_version(url: str, version: int | None) -> None:
+    """The one rule both the writer and the reader apply: refuse a newer rdzoo's tables.
+
+    Raises:
+        StoreError: `version` is newer than this rdzoo's SCHEMA_VERSION.
+    """
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(f"{url}: written by a newer rdzoo (schema {version}; this one reads {SCHEMA_VERSION}); "
+                         "upgrade rdzoo")
+
+
+# --- engines and Optuna's storage -------------------------------------------------------
+
+
+def make_engine(url: str):
+    """A SQLAlchemy engine tuned for several writers on SQLite: WAL journal, a 60 s busy
+    timeout and BEGIN IMMEDIATE; other databases get pre-ping (a server may drop idle
+    connections)."""
+    import sqlalchemy as sa
+
+    url = normalize_url(url)
+    if sqlite_path(url) is not None:
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cursor.execute("PRAGMA busy_timeout=60000")
+            # a killed process loses nothing committed under NORMAL in WAL mode; only a power
+            # failure could drop the newest rows, and `sync` rebuilds those from Optuna's tables
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        serialize_sqlite_writes(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def serialize_sqlite_writes(engine) -> None:
+    """Start every SQLite transaction with BEGIN IMMEDIATE.
+
+    A deferred transaction that reads and then writes fails at once with
+    "database is locked" when another process wrote in between: SQLite cannot
+    wait there, since waiting could deadlock. Taking the write lock up front makes
+    the busy timeout apply instead (SQLAlchemy's documented pysqlite recipe).
+    """
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the listeners must not be reused
+
+
+def retry_creation(create, attempts: int = 5):
+    """Run a table-creating step, retrying when another worker creates the same tables at
+    the same moment (PostgreSQL then raises a unique violation on its catalog)."""
+    import random
+    import time
+
+    import sqlalchemy as sa
+
+    for attempt in range(attempts):
+        try:
+            return create()
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 + random.random() * 0.5)
+
+
+def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
+    """An Optuna storage for a URL.
+
+    RDB URLs (sqlite, postgresql, mysql) get heartbeats: a trial whose worker died is
+    failed after the grace period and retried by a live worker. `journal:///path` is
+    Optuna's journal file, for shared file systems without a database server; it has
+    no heartbeat, so `recover_dead_workers` covers it.
+
+    Raises:
+        StoreError: the storage cannot be opened (the URL, password masked, and the cause).
+    """
+    import sqlalchemy as sa
+
+    try:
+        return _open_storage(url, heartbeat)
+    except (sa.exc.DatabaseError, ImportError, OSError) as exc:
+        raise storage_error(url, exc) from None
+
+
+def _open_storage(url: str, heartbeat: int):
+    import optuna
+
+    if url.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url[len("journal://"):]
+        return JournalStorage(JournalFileBackend(path))
+    url = normalize_url(url)
+    make_engine(url).dispose()  # sets WAL on a SQLite file before Optuna connects
+    sqlite = sqlite_path(url) is not None
+    storage = retry_creation(lambda: optuna.storages.RDBStorage(
+        url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True},
+        heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
+    if sqlite:
+        serialize_sqlite_writes(storage.engine)
+    return storage
+
+
+# --- dead workers -----------------------------------------------------------------------
+
+
+def recover_dead_workers(study, orphan_after: float = ORPHAN_SECONDS) -> int:
+    """Fail and re-queue RUNNING trials whose worker process on this host is gone.
+
+    Each trial records its host and process id when it starts. This recovers a
+    killed local worker at once, on every storage; heartbeats cover workers on
+    other machines of an RDB storage, and the journal file, which has no
+    heartbeat, relies on this alone. A worker killed between creating a trial and
+    naming itself leaves a trial that no one owns and that never goes stale
+    (Optuna only checks trials with a heartbeat): once `orphan_after` seconds old
+    without a name, it is recovered too.
+    """
+    import socket
+    from datetime import datetime
+
+    from optuna.trial import TrialState
+
+    host, failed, now = socket.gethostname(), 0, datetime.now()  # Optuna's datetime_start is naive local time
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker")
+        if worker is None:
+            dead = t.datetime_start is not None and (now - t.datetime_start).total_seconds() > orphan_after
+        else:
+            dead = worker.get("host") == host and not _alive(worker.get("pid"))
+        if not dead:
+            continue
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        failed += 1
+    return failed
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int):
+        return True  # unknown: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- Optuna's state of a journal file, as tables ----------------------------------------
+
+# SQLAlchemy's text form of a DateTime on SQLite, which is what Optuna's tables and the
+# results table hold there: the journal's trials are written the same way so the
+# results rows join with them as they join with Optuna's own tables
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def load_journal_tables(conn, journal: Path) -> None:
+    """Put Optuna's studies, trials and study attributes of a journal file into TEMP tables
+    `studies`, `trials`, `study_user_attributes` and `trial_user_attributes` (keys only) of a
+    sqlite3 connection (the results
+    file beside the journal), shaped as Optuna's RDB tables, so that the queries written
+    for those run unchanged. Reads the journal through Optuna's API (a replay of the log).
+    """
+    import json
+
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = JournalStorage(JournalFileBackend(str(journal)))
+    studies, trials, attrs, keys = [], [], [], []
+    for s in storage.get_all_studies():
+        studies.append((s._study_id, s.study_name))
+        attrs += [(s._study_id, k, json.dumps(v)) for k, v in s.user_attrs.items()]
+        for t in storage.get_all_trials(s._study_id, deepcopy=False):
+            trials.append((t._trial_id, t.number, s._study_id, t.state.name, _text(t.datetime_start),
+                           _text(t.datetime_complete)))
+            keys += [(t._trial_id, k) for k in t.user_attrs]
+    drop_journal_tables(conn)
+    for statement in (
+            "CREATE TEMP TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT UNIQUE NOT NULL)",
+            "CREATE TEMP TABLE trials (trial_id INTEGER PRIMARY KEY, number INTEGER, study_id INTEGER, "
+            "state TEXT NOT NULL, datetime_start TEXT, datetime_complete TEXT)",
+            "CREATE INDEX temp.ix_trials_study_id ON trials (study_id)",
+            "CREATE TEMP TABLE study_user_attributes (study_id INTEGER, key TEXT, value_json TEXT)",
+            "CREATE TEMP TABLE trial_user_attributes (trial_id INTEGER, key TEXT, PRIMARY KEY (trial_id, key))"):
+        conn.execute(statement)
+    conn.executemany("INSERT INTO temp.studies VALUES (?, ?)", studies)
+    conn.executemany("INSERT INTO temp.trials VALUES (?, ?, ?, ?, ?, ?)", trials)
+    conn.executemany("INSERT INTO temp.study_user_attributes VALUES (?, ?, ?)", attrs)
+    conn.executemany("INSERT INTO temp.trial_user_attributes VALUES (?, ?)", keys)
+    if conn.isolation_level is not None:  # sqlite3's implicit transaction; a connection in autocommit has none
+        conn.commit()
+
+
+def drop_journal_tables(conn) -> None:
+    """Remove the TEMP tables of `load_journal_tables` (a pooled connection outlives them)."""
+    for table in ("studies", "trials", "study_user_attributes", "trial_user_attributes"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+
+
+def _text(when) -> str | None:
+    return None if when is None else when.strftime(SQLITE_DATETIME)

@@ -1,0 +1,279 @@
+"""The results table is a cache of Optuna's trials: what rdzoo shows is what Optuna holds.
+
+Each test changes a study through Optuna's own API, as the `optuna` CLI,
+optuna-dashboard or a user's script would, and checks `rdzoo studies`, `best`
+and `export` on SQLite, on the journal file and, when RDZOO_TEST_POSTGRES_URL
+names a server, on PostgreSQL. Trials are written as a search writes them
+(Optuna's state first, then the row from the trial's `rdzoo` attribute), with
+no training, so each test takes a fraction of a second.
+"""
+
+import json
+import os
+import uuid
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from rdzoo.cli import UsageError, app
+from rdzoo.query import Results
+from rdzoo.storage import COLUMN_NAMES, make_storage
+from rdzoo.store import Store
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+SPEC = {"name": "s", "family": "resnet", "embedding": {"dim": 16, "vocab_size": 100, "max_len": 16},
+        "encoder": {"stages": [1], "channels": 16, "stem_channels": 16, "skip": "residual"}, "head": {"num_classes": 2}}
+STORAGES = ["sqlite", "journal", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(
+    not os.environ.get("RDZOO_TEST_POSTGRES_URL"), reason="set RDZOO_TEST_POSTGRES_URL to a PostgreSQL database")])]
+
+
+@pytest.fixture(params=STORAGES)
+def storage(request, tmp_path):
+    if request.param != "postgres":
+        yield f"sqlite:///{tmp_path}/s.db" if request.param == "sqlite" else f"journal://{tmp_path}/s.log"
+        return
+    # a schema of its own for each test, found first on the search path of every connection
+    url = os.environ["RDZOO_TEST_POSTGRES_URL"]
+    name = f"rdzoo_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{name}"
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+    engine.dispose()
+
+
+def new_study(storage, name):
+    study = optuna.create_study(study_name=name, storage=make_storage(storage), direction="maximize")
+    Store.open(storage, create=True).engine.dispose()  # as `rdzoo search` does once the study exists
+    return study
+
+
+def finish(storage, study, accuracy, state=TrialState.COMPLETE, family="resnet"):
+    """One trial as a search runs it: Optuna stores the final state, then rdzoo writes the row."""
+    trial = study.ask()
+    info = {"family": family, "skip": "residual", "spec": {**SPEC, "family": family}, "params": 1000,
+            "dev_accuracy": accuracy, "test_accuracy": accuracy}
+    trial.set_user_attr("rdzoo", info)
+    frozen = study.tell(trial, accuracy if state == TrialState.COMPLETE else None, state=state)
+    store = Store.open(storage)
+    store.record(study.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values,
+                 study_id=study._study_id, datetime_start=frozen.datetime_start)
+    store.engine.dispose()
+    return frozen
+
+
+def cli(*args):
+    """Exit status and output as `rdzoo` gives them (main maps UsageError to 2)."""
+    out = CliRunner().invoke(app, list(args))
+    if isinstance(out.exception, UsageError):
+        return 2, str(out.exception)
+    assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
+    return out.exit_code, out.output
+
+
+def studies(storage):
+    code, out = cli("studies", "--storage", storage, "--json")
+    assert code == 0, out
+    return {s["study"]: s for s in json.loads(out)}
+
+
+def best(storage, study, *extra):
+    code, out = cli("best", "--storage", storage, "--study", study, "--top", "100", "--json", *extra)
+    assert code == 0, out
+    return [(r["trial"], r["dev_accuracy"]) for r in json.loads(out)]
+
+
+def delete(storage, name):
+    optuna.delete_study(study_name=name, storage=make_storage(storage))
+
+
+def test_a_deleted_study_is_gone_and_a_new_one_under_its_name_does_not_mix_with_it(storage):
+    old = new_study(storage, "s")
+    for acc in (0.9, 0.8, 0.7):
+        finish(storage, old, acc)
+    assert best(storage, "s") == [(0, 0.9), (1, 0.8), (2, 0.7)]
+    delete(storage, "s")
+    assert studies(storage) == {}
+    code, out = cli("best", "--storage", storage, "--study", "s")
+    assert code == 2 and "no study 's'" in out
+    code, out = cli("export", "--storage", storage, "--best")
+    assert code == 2 and "no trials" in out
+
+    # the same name again: on SQLite Optuna reuses the study id and the trial ids of the deleted study
+    new = new_study(storage, "s")
+    user_trial = new.ask()  # a user's script: a trial without rdzoo's results
+    new.tell(user_trial, 0.99)
+    assert best(storage, "s") == []  # none of the deleted study's rows
+    code, out = cli("export", "--storage", storage, "--best")
+    assert code == 2 and "no completed trial" in out
+    code, out = cli("export", "--storage", storage, "--trial", "0")
+    assert code == 2 and "trial 0 of study 's' is COMPLETE and has no results" in out
+    finish(storage, new, 0.5)
+    assert best(storage, "s") == [(1, 0.5)]
+    assert studies(storage)["s"]["complete"] == 2 and studies(storage)["s"]["best_dev_accuracy"] == 0.5
+    code, out = cli("export", "--storage", storage, "--best")
+    assert code == 0 and "trial 1 of study s (dev accuracy 0.5000" in out
+
+
+def test_a_study_whose_first_trial_failed_is_listed_with_its_failed_and_running_trials(storage):
+    study = new_study(storage, "ctrl-c")
+    interrupted = study.ask()  # Ctrl-C in the first trial: Optuna fails it, no row is written
+    study.tell(interrupted, state=TrialState.FAIL)
+    listed = studies(storage)["ctrl-c"]
+    assert (listed["complete"], listed["pruned"], listed["failed"], listed["running"]) == (0, 0, 1, 0)
+    assert listed["best_dev_accuracy"] is None and listed["last_update"] is not None
+    code, out = cli("studies", "--storage", storage)
+    assert code == 0 and "ctrl-c" in out and "no studies" not in out
+
+    finish(storage, study, 0.6)  # resumed
+    finish(storage, study, None, state=TrialState.FAIL)
+    finish(storage, study, 0.4, state=TrialState.PRUNED)
+    study.ask()  # a trial in flight
+    listed = studies(storage)["ctrl-c"]
+    assert (listed["complete"], listed["pruned"], listed["failed"], listed["running"]) == (1, 1, 2, 1)
+    assert listed["best_dev_accuracy"] == 0.6
+    assert best(storage, "ctrl-c") == [(1, 0.6)]
+    code, out = cli("export", "--storage", storage, "--trial", "4")
+    assert code == 2 and "trial 4 of study 'ctrl-c' is RUNNING" in out
+    code, out = cli("best", "--storage", storage)  # the latest study: the one of the newest trial
+    assert code == 0 and "best of study ctrl-c" in out
+
+
+def test_a_study_renamed_by_copying_keeps_its_results_under_the_new_name(storage):
+    study = new_study(storage, "before")
+    for acc in (0.3, 0.8):
+        finish(storage, study, acc)
+    optuna.copy_study(from_study_name="before", from_storage=make_storage(storage), to_storage=make_storage(storage),
+                      to_study_name="after")
+    delete(storage, "before")  # Optuna's way to rename a study
+    assert set(studies(storage)) == {"after"}
+    assert best(storage, "after") == [(1, 0.8), (0, 0.3)]  # restored from the copied trials' attributes
+    assert studies(storage)["after"]["best_dev_accuracy"] == 0.8
+    code, out = cli("export", "--storage", storage, "--study", "after", "--trial", "0")
+    assert code == 0 and "family: resnet" in out
+
+
+def test_a_study_renamed_in_place_is_shown_under_its_new_name(tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = new_study(storage, "old-name")
+    finish(storage, study, 0.7)
+    engine = sa.create_engine(storage)
+    with engine.begin() as conn:  # what a rename in optuna-dashboard or by hand does
+        conn.execute(sa.text("UPDATE studies SET study_name = 'new-name'"))
+    engine.dispose()
+    assert set(studies(storage)) == {"new-name"}
+    assert best(storage, "new-name") == [(0, 0.7)]
+    assert Results(storage).trial("new-name", 0)["study"] == "new-name"
+
+
+def test_trials_a_users_script_adds_are_counted_and_only_rdzoo_trials_are_ranked(storage):
+    study = new_study(storage, "mixed")
+    finish(storage, study, 0.5, family="densenet")
+    finish(storage, study, 0.7)
+    mine = optuna.load_study(study_name="mixed", storage=make_storage(storage))
+    mine.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)  # no rdzoo results
+    assert studies(storage)["mixed"]["complete"] == 5
+    assert best(storage, "mixed") == [(1, 0.7), (0, 0.5)]
+    assert best(storage, "mixed", "--family", "densenet") == [(0, 0.5)]
+
+
+def test_rows_of_deleted_studies_are_cleaned_up_when_a_search_opens_the_storage(tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    keep, gone = new_study(storage, "keep"), new_study(storage, "gone")
+    finish(storage, keep, 0.5)
+    finish(storage, gone, 0.6)
+    delete(storage, "gone")
+    store = Store.open(storage, create=True)
+    with store.engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT study, trial FROM rdzoo_results")).fetchall()
+    store.engine.dispose()
+    assert [tuple(r) for r in left] == [("keep", 0)]
+
+
+def test_a_schema_1_table_is_upgraded_and_its_rows_of_deleted_studies_dropped(tmp_path):
+    """A database written by the rdzoo before rows carried Optuna's study id and start time."""
+    path = tmp_path / "old.db"
+    storage = f"sqlite:///{path}"
+    kept = new_study(storage, "kept")
+    finish(storage, kept, 0.8)
+    gone = new_study(storage, "gone")
+    finish(storage, gone, 0.9)
+    delete(storage, "gone")
+    engine = sa.create_engine(storage)
+    with engine.begin() as conn:  # back to schema 1: no study id, no start time, indexes by study name
+        conn.execute(sa.text("DROP INDEX ix_rdzoo_results_study_top"))
+        conn.execute(sa.text("DROP INDEX ix_rdzoo_results_study_family_top"))
+        conn.execute(sa.text("ALTER TABLE rdzoo_results DROP COLUMN study_id"))
+        conn.execute(sa.text("ALTER TABLE rdzoo_results DROP COLUMN datetime_start"))
+        conn.execute(sa.text("CREATE INDEX ix_rdzoo_results_top ON rdzoo_results (study, state, dev_accuracy DESC, trial)"))
+        conn.execute(sa.text("UPDATE rdzoo_schema SET version = 1"))
+    engine.dispose()
+    assert best(storage, "kept") == [(0, 0.8)]  # the reader upgrades the tables once
+    engine = sa.create_engine(storage)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT study, study_id, datetime_start FROM rdzoo_results")).fetchall()
+        indexes = {i["name"] for i in sa.inspect(conn).get_indexes("rdzoo_results")}
+        version = conn.execute(sa.text("SELECT version FROM rdzoo_schema")).scalar()
+    engine.dispose()
+    assert len(rows) == 1 and rows[0][0] == "kept" and rows[0][1] == kept._study_id and rows[0][2] is not None
+    assert "ix_rdzoo_results_top" not in indexes and "ix_rdzoo_results_study_top" in indexes and version == 2
+
+
+def test_every_column_is_written_and_read_back_from_the_one_column_list(tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = new_study(storage, "cols")
+    finish(storage, study, 0.75)
+    row = Results(storage).best("cols", top=1)[0]
+    assert tuple(row) == COLUMN_NAMES
+    assert row["spec"]["family"] == "resnet" and row["objective_values"] == [0.75] and row["study_id"] == study._study_id
+
+
+def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path):
+    import sqlite3
+
+    from rdzoo.query import FROM, JOINED, SELECT
+
+    storage = f"sqlite:///{tmp_path}/s.db"
+    new_study(storage, "plan")
+    for family in ("", "r.family = 'resnet' AND "):
+        sql = (f"EXPLAIN QUERY PLAN SELECT {SELECT} FROM {FROM} WHERE r.study_id = 1 AND {family}"
+               f"r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.dev_accuracy DESC, r.trial LIMIT 5")
+        with sqlite3.connect(tmp_path / "s.db") as conn:
+            plan = " | ".join(r[3] for r in conn.execute(sql))
+        assert "TEMP B-TREE" not in plan, plan  # no sort: rows come in index order
+        assert "USING INDEX ix_rdzoo_results_study" in plan and "INTEGER PRIMARY KEY" in plan, plan
+
+
+
+def test_ctrl_c_in_the_first_trial_of_a_search_leaves_a_listed_study(tmp_path):
+    """The search itself, interrupted as the first trial starts (before any training)."""
+    import yaml
+
+    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.space import load_space
+    from rdzoo.text.data import load_data
+
+    class CtrlC:
+        def trial_started(self, number, family, done):
+            raise KeyboardInterrupt
+
+        def trial_finished(self, *args):
+            pass
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"name": "one", "fixed": {"family": "resnet", "embedding": {"dim": 16},
+                                                              "encoder": {"stages": [1], "channels": 16}}}))
+    storage = f"sqlite:///{tmp_path}/s.db"
+    cfg = SearchConfig(space=load_space(str(space)), data_name="synthetic", study="first", storage=storage, trials=2)
+    outcome = run_search(cfg, load_data("synthetic"), display=CtrlC())
+    assert outcome["interrupted"] and outcome["finished"] == 0
+    listed = studies(storage)["first"]
+    assert (listed["complete"], listed["failed"], listed["running"]) == (0, 1, 0)
+    code, out = cli("best", "--storage", storage)
+    assert code == 0 and "no completed trials match" in out  # the study of the newest trial, which failed
