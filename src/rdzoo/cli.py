@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .display import human
 from .errors import SpecError
 
 app = typer.Typer(
@@ -26,14 +27,6 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a s
 
 class UsageError(Exception):
     """Bad input from the user: one line on stderr, exit status 2."""
-
-
-def human(n: float) -> str:
-    """12345678 -> '12.3M'."""
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.3g}" if isinstance(n, float) else str(n)
 
 
 def console():
@@ -320,52 +313,6 @@ def parse_count(text: str | None) -> float | None:
         raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
 
 
-class SearchDisplay:
-    """Live view of a search: trials done, best so far, the running trial, ETA."""
-
-    def __init__(self, cfg, quiet: bool):
-        self.cfg, self.quiet = cfg, quiet
-        self.best, self.current = None, "-"
-        self.progress, self.started = None, False
-
-    def __enter__(self):
-        if not self.quiet:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                                     TimeRemainingColumn(), console=console_err())
-            self.task = self.progress.add_task(f"search {self.cfg.study}", total=self.cfg.trials, status="")
-            self.progress.start()
-        return self
-
-    def _update(self, done):
-        if self.progress is None:
-            return
-        if not self.started:  # a resumed study starts part-way: the ETA counts only this run's pace
-            self.progress.reset(self.task, completed=done)
-            self.started = True
-        best = f"best {self.best:.4f}" if isinstance(self.best, float) else "best -"
-        self.progress.update(self.task, completed=done, status=f"{best}  running: {self.current}")
-
-    def trial_started(self, number, family, done):
-        self.current = f"#{number} {family}"
-        self._update(done)
-
-    def trial_finished(self, frozen, info, done, best):
-        self.best, self.current = best, "-"
-        if frozen.state.name == "FAIL":  # shown under --quiet too (and so from --workers' children): it is a warning
-            out = self.progress.console if self.progress is not None else console_err()
-            out.print(f"trial {frozen.number} failed: {info.get('error') or 'no recorded error'}",
-                      markup=False, highlight=False)
-        self._update(done)
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def console_err():
     from rich.console import Console
 
@@ -420,14 +367,39 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat)
-    with SearchDisplay(cfg, quiet or as_json) as display:
-        outcome = run_search(cfg, dataset, display)
-    if outcome["interrupted"]:
-        console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
-                            "run the same command to continue")
-    _print_best(storage, study_name, top, as_json, outcome=outcome)
+    from .display import make_display
+    from .errors import TrainingError
+
+    display = make_display(cfg, quiet or as_json)
+    try:
+        with display:
+            outcome = run_search(cfg, dataset, display)
+    except TrainingError as exc:  # every trial failing: the summary, then the error
+        if getattr(exc, "outcome", None) is None:
+            raise
+        _finish_search(cfg, exc.outcome, display, top, as_json)
+        raise
+    _finish_search(cfg, outcome, display, top, as_json)
     if outcome["interrupted"]:
         raise typer.Exit(130)
+
+
+def _finish_search(cfg, outcome, display, top, as_json):
+    """The end of a search: the summary (why it stopped, trials by state, the best, what to run
+    next) and the best configurations, as text on stdout or as one JSON object."""
+    from .display import count_states, summary, summary_lines
+    from .query import DEFAULT_STORAGE, Results
+
+    rows = Results(cfg.storage).best(cfg.study, top=max(top, 1))
+    counts = count_states(display.study) if display.study is not None else \
+        {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
+    s = summary(outcome, cfg, counts, display.ran, rows[0] if rows else None,
+                None if cfg.storage == DEFAULT_STORAGE else cfg.storage)
+    if as_json:
+        return emit_json({**outcome, "summary": s, "best": [_public(r) for r in rows[:top]]})
+    sys.stdout.write("\n".join(summary_lines(s, outcome.get("verdict"))) + "\n")
+    if top > 0:
+        console().print(best_table(rows[:top], f"best of study {cfg.study}"))
 
 
 def _spawn_workers(workers, study_name, storage, top, as_json):
