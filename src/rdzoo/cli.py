@@ -576,8 +576,68 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
 
 
+@app.command()
+def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
+           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The HTML file (default: report.html, unless only --json or --png is asked for).")] = None,
+           png: Annotated[Optional[Path], typer.Option("--png", help="Also write each figure as a PNG image into this folder (needs matplotlib).")] = None,
+           top: Annotated[int, typer.Option("--top", "-n", min=1, help="Trials in the top table.")] = 10,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the numbers behind the figures as JSON.")] = False):
+    """Write one self-contained HTML report of a study: history, importances, accuracy against size and latency, skip types, top trials."""
+    from . import report as rep
+    from .query import Results
+
+    study = _resolve_study(Results(storage), study)
+    if out is None and not (as_json or png):
+        out = Path("report.html")
+    if out is not None:
+        rep._need_plotly()  # before reading the study: say what to install at once
+        make_folder(out.parent, "-o")
+    data = rep.load(storage, study)
+    nums = rep.numbers(data, top)
+    written = []
+    if out is not None:
+        try:
+            written.append(rep.write_html(data, nums, out))
+        except OSError as exc:
+            raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    if png is not None:
+        try:
+            written.extend(rep.write_png(data, nums, png))
+        except OSError as exc:
+            raise UsageError(f"--png {png}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
+        return emit_json({**nums, "files": [str(p) for p in written]})
+    c = nums["counts"]
+    console_err().print(f"study {study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed trials",
+                        markup=False, highlight=False)
+    for path in written:
+        sys.stdout.write(f"wrote {path}\n")
+
+
+@app.command()
+def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
+              host: Annotated[str, typer.Option(help="Address to listen on (localhost only by default).")] = "127.0.0.1",
+              port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080):
+    """Start optuna-dashboard on the study database (pip install 'rdzoo[dashboard]')."""
+    from .errors import MissingExtra
+    from .query import Results, shown_url
+
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise MissingExtra("rdzoo dashboard runs optuna-dashboard, which is not installed: "
+                           "pip install 'rdzoo[dashboard]'") from None
+    Results(storage)  # a missing or foreign database: one clear error before the server starts
+    from .search import make_storage, quiet_optuna
+
+    quiet_optuna()
+    console_err().print(f"optuna-dashboard on http://{host}:{port}/ for {shown_url(storage)} (Ctrl-C to stop)",
+                        markup=False, highlight=False)
+    optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
+
+
 def main() -> None:
-    from .errors import DataError, StoreError, TrainingError, WeightsError
+    from .errors import DataError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)
@@ -587,7 +647,7 @@ def main() -> None:
     except DataError as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(2)
-    except (WeightsError, TrainingError, StoreError) as exc:
+    except (WeightsError, TrainingError, StoreError, MissingExtra) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(1)
     except KeyboardInterrupt:
