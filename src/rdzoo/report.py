@@ -29,6 +29,7 @@ import html
 import json
 import math
 import statistics
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ FAMILY_COLOURS = {"resnet": "#1f77b4", "densenet": "#2ca02c", "transformer": "#d
 OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 SKIP_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "pentagon", "hexagon")
 MPL_MARKERS = ("o", "s", "D", "^", "x", "*", "P", "p", "h")
+MIN_IMPORTANCE_TRIALS = 5  # complete trials a scope needs before its importances mean anything
 INSTALL_PLOTLY = "rdzoo report needs plotly for the HTML file: pip install 'rdzoo[report]'"
 INSTALL_MATPLOTLIB = "rdzoo report --png needs matplotlib: pip install 'rdzoo[png]'"
 
@@ -119,10 +121,12 @@ def importances(data: StudyData) -> list[dict]:
     """Parameter importances for dev accuracy (Optuna's default evaluator, PED-ANOVA: fast,
     and it ranks by how the best trials' parameters differ from the rest): over the whole
     study for the parameters every trial has, and within each family for that family's own
-    parameters. A scope needs two complete trials; rows: scope, param, importance."""
+    parameters. A scope needs MIN_IMPORTANCE_TRIALS complete trials; rows: scope, param,
+    importance (each scope's sum to 1), trials."""
     import optuna
 
-    target = (lambda t: t.values[0]) if len(data.study.directions) > 1 else None
+    # a custom target is minimized by PED-ANOVA: accuracy goes in negated
+    target = (lambda t: -t.values[0]) if len(data.study.directions) > 1 else None
     complete = [t for t in data.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
     # a family's parameters exist on its own trials only: the whole study's scope takes the
     # parameters every complete trial has (the evaluator would otherwise rank them all)
@@ -137,10 +141,12 @@ def importances(data: StudyData) -> list[dict]:
     out = []
     for scope, params in scopes:
         n = sum(1 for t in complete if set(params) <= set(t.params))
-        if n < 2:
+        if n < MIN_IMPORTANCE_TRIALS:
             continue
         try:
-            values = optuna.importance.get_param_importances(data.study, params=params, target=target)
+            with warnings.catch_warnings():  # it warns that a custom target is minimized: it is negated above
+                warnings.simplefilter("ignore", UserWarning)
+                values = optuna.importance.get_param_importances(data.study, params=params, target=target)
         except (ValueError, RuntimeError):  # nothing varies, or too few trials for the evaluator
             continue
         out.extend({"scope": scope, "param": p, "importance": float(v), "trials": n} for p, v in values.items())
@@ -179,6 +185,7 @@ def final_stage(data: StudyData) -> list[dict]:
             groups.setdefault(contender(row), []).append(row)
     out = []
     for name, rows in groups.items():
+        rows.sort(key=lambda r: (r.get("seed") is None, r.get("seed") or 0))
         dev = [r["dev_accuracy"] for r in rows]
         test = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
         out.append({"contender": name, "family": rows[0].get("family"), "skip": rows[0].get("skip"),
@@ -361,7 +368,7 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
     if nums["importances"]:
         imp.figure = _importances_figure(nums["importances"])
     else:
-        imp.note = "Needs at least two complete trials with a parameter that varies."
+        imp.note = f"Needs at least {MIN_IMPORTANCE_TRIALS} complete trials with a parameter that varies."
     out.append(imp)
 
     groups = family_studies(data.study)
