@@ -407,3 +407,74 @@ def test_the_report_renders_in_a_browser_offline_without_console_errors(report_h
     assert image.size == (1200, 2400) and len(colours) > 200  # not a blank page: axes, marks, text
     coloured = sum(n for n, (r, g, b) in colours if max(r, g, b) - min(r, g, b) > 60)
     assert coloured > 2000  # the figures' coloured marks
+
+
+# --- CLI conventions --------------------------------------------------------------------------
+
+
+def test_help_names_values_as_click_does_and_nothing_after_a_flag():
+    runner = CliRunner()
+    for command in ("search", "train", "predict", "report", "export", "best"):
+        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "120"}).stdout
+        assert "<bool>" not in text and "<list" not in text and "<str>" not in text, command
+        assert not re.search(r"--json\s+(BOOLEAN|TEXT)", text), command
+    text = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "120"}).stdout
+    assert re.search(r"--set\s+TEXT", text) and re.search(r"--epochs\s+INTEGER", text)
+    assert "Usage: " in text and " NAME" in text and "{name}" not in text
+
+
+def test_studies_json_dates_are_iso_8601(study_db):
+    rows = json.loads(CliRunner().invoke(app, ["studies", "--storage", str(study_db), "--json"]).stdout)
+    for row in rows:
+        when = datetime.datetime.fromisoformat(row["last_update"])
+        assert when.tzinfo is not None and abs((datetime.datetime.now(datetime.timezone.utc) - when).days) < 1
+
+
+def test_export_json_gives_the_trial_and_its_spec(study_db, tmp_path):
+    runner = CliRunner()
+    out = json.loads(runner.invoke(app, ["export", "--storage", str(study_db), "--study", "s", "--best", "--json"]).stdout)
+    best = Results(str(study_db)).best("s", top=1)[0]
+    assert out["trial"] == best["trial"] and out["dev_accuracy"] == best["dev_accuracy"] and out["out"] is None
+    assert out["spec"]["family"] == best["family"] and out["spec"]["name"]
+    target = tmp_path / "best.yaml"
+    again = json.loads(runner.invoke(app, ["export", "--storage", str(study_db), "--study", "s", "--best", "--json",
+                                           "-o", str(target)]).stdout)
+    assert again["out"] == str(target) and yaml.safe_load(target.read_text())["family"] == best["family"]
+
+
+def test_the_best_table_fits_80_columns_without_cutting_names(tmp_path):
+    db = tmp_path / "w.db"
+    study = fake_study(f"sqlite:///{db}", "s", n=24, seed=3)
+    families = {t.user_attrs["rdzoo"]["family"] for t in study.trials}
+    assert "transformer" in families
+    text = CliRunner().invoke(app, ["best", "--storage", str(db), "--top", "20"], env={"COLUMNS": "80"}).stdout
+    assert "…" not in text and "transformer" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_list_says_what_vocabulary_its_counts_assume():
+    result = CliRunner().invoke(app, ["list", "kim-cnn"], env={"COLUMNS": "100"})
+    assert re.search(r"kim-cnn\s+resnet\s+none\s+9\.36M\s+30k", result.stdout)
+    assert "params assume the spec's vocabulary" in result.stdout
+    rows = json.loads(CliRunner().invoke(app, ["list", "kim-cnn", "--json"]).stdout)
+    assert rows[0]["vocab_size"] == 30000
+
+
+def test_weight_files_get_the_mode_of_the_other_run_files(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from rdzoo import spec
+    from rdzoo.families import build_model
+    from rdzoo.weights import save
+
+    old = os.umask(0o022)
+    try:
+        path = save(build_model(spec.load("kim-cnn", {"embedding.vocab_size": 50, "embedding.dim": 8})),
+                    tmp_path / "model.safetensors")
+        other = tmp_path / "config.json"
+        other.write_text("{}")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == other.stat().st_mode & 0o777 == 0o644
+    assert all(torch.is_tensor(t) for t in load_file(path).values())  # still a weights file

@@ -14,6 +14,38 @@ import typer
 from .display import human
 from .errors import SpecError
 
+def _click_metavars() -> None:
+    """Help names what an option takes as click does (TEXT, INTEGER, PATH) and nothing after a
+    flag. typer 0.2x prints `<bool>` after flags and `<list[str]>` after repeatable options, as
+    if they took those values; its `display_type_rich` is the one place both help styles ask."""
+    from typer import core
+
+    names = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "int range": "INTEGER",
+             "float range": "FLOAT", "bool": "BOOLEAN"}
+
+    def display(self, ctx):
+        if self.metavar is not None:
+            return self.metavar
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        label = self.display_type(ctx).strip("<>")  # "int range", "list[str]", "path", "a|b"
+        if label.startswith("list[") and label.endswith("]"):  # repeatable: one value a time
+            label = label[5:-1]
+        return names.get(label, label.upper() if "|" not in label else f"[{label}]")
+
+    def usage_name(self):  # `NAME`, `[NAME]`, `TEXTS...` on the usage line, not `{name}`
+        name = (self.metavar or self.name or "").upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+    for cls in (core.TyperOption, core.TyperArgument):
+        if hasattr(cls, "display_type_rich"):
+            cls.display_type_rich = display
+    if hasattr(core.TyperArgument, "_usage_display_name"):
+        core.TyperArgument._usage_display_name = usage_name
+
+
+_click_metavars()
+
 app = typer.Typer(
     help="A model zoo and architecture search for NLP encoders.",
     no_args_is_help=True,
@@ -56,20 +88,24 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
     for name in registry.list_models(pattern):
         s = spec.load(name)
         rows.append({"name": name, "family": s.family, "skip": s.skip, "params": plan.count_params(s),
-                     "description": s.description})
+                     "vocab_size": s.embedding.vocab_size, "description": s.description})
     if as_json:
         return emit_json(rows)
     from rich.table import Table
 
-    cells = [(r["name"], r["family"], r["skip"], human(r["params"])) for r in rows]
-    widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(("name", "family", "skip", "params"))]
+    heads = ("name", "family", "skip", "params", "vocab")
+    cells = [(r["name"], r["family"], r["skip"], human(r["params"]), human(r["vocab_size"])) for r in rows]
+    widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(heads)]
     out = console()
-    room = max(out.width - sum(widths) - 2 * 5, 10)  # the description gets what the other columns leave
-    table = Table("name", "family", "skip", "params", "description", box=None)
+    room = max(out.width - sum(widths) - 2 * 6, 10)  # the description gets what the other columns leave
+    table = Table(*heads, "description", box=None)
     for r, c in zip(rows, cells):
         text = r["description"]
         table.add_row(*c, text if len(text) <= room else text[: room - 1] + "…")
     out.print(table if rows else f"no model matches {pattern!r}")
+    if rows:  # the embedding table is most of a small model: it shrinks with the data's vocabulary
+        out.print("params assume the spec's vocabulary (vocab: embedding.vocab_size); trained on data with "
+                  "fewer words, the model has fewer", markup=False, highlight=False)
 
 
 @app.command()
@@ -456,8 +492,12 @@ def _public(row: dict) -> dict:
 def best_table(rows, title):
     from rich.table import Table
 
+    # one space between columns and none at the edges: the table fits 80 columns whole
+    # instead of cutting "transformer" to "transfo…"
     table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "dev acc", "test acc", "train s",
-                  title=title, box=None)
+                  title=title, box=None, collapse_padding=True, pad_edge=False)
+    for column in table.columns[2:4]:
+        column.no_wrap, column.overflow = True, "fold"
     for rank, r in enumerate(rows, 1):
         table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", human(r["params"] or 0),
                       human(r["flops"] or 0), f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "-",
@@ -489,8 +529,10 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
     from .query import Results
 
     rows = Results(storage).summary()
-    if as_json:
-        return emit_json(rows)
+    if as_json:  # ISO 8601 with the UTC offset, as the table's date but unambiguous
+        return emit_json([{**r, "last_update": datetime.datetime.fromtimestamp(r["last_update"]).astimezone()
+                           .isoformat(timespec="seconds") if isinstance(r["last_update"], (int, float)) else
+                           r["last_update"]} for r in rows])
     from rich.table import Table
 
     table = Table("study", "complete", "pruned", "failed", "best dev acc", "last update", box=None)
@@ -540,7 +582,8 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
            best_: Annotated[bool, typer.Option("--best", help="Export the best trial (by dev accuracy).")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
-           name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None):
+           name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML).")] = False):
     """Write a trial's spec as YAML that `rdzoo build` and `rdzoo train` accept."""
     from .query import Results
     from .spec import from_dict
@@ -564,8 +607,13 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     spec_dict["name"] = name or (out.stem if out else spec_dict.get("name", f"{study}-trial-{row['trial']}"))
     acc = f"dev accuracy {row['dev_accuracy']:.4f}, " if row["dev_accuracy"] is not None else ""
     spec_dict["description"] = f"trial {row['trial']} of study {study} ({acc}{row['params'] or 0:,} parameters)"
-    text = from_dict(spec_dict).to_yaml()
+    exported = from_dict(spec_dict)
+    text = exported.to_yaml()
+    summary = {"study": study, **{k: row[k] for k in ("trial", "state", "family", "skip", "params", "dev_accuracy",
+                                                       "test_accuracy")}, "out": str(out) if out else None}
     if out is None:
+        if as_json:
+            return emit_json({**summary, "spec": exported.to_dict()})
         sys.stdout.write(text)
         return
     make_folder(out.parent, "-o")
@@ -573,6 +621,8 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         out.write_text(text)
     except OSError as exc:
         raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
+        return emit_json({**summary, "spec": exported.to_dict()})
     console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
 
 
