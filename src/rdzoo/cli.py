@@ -391,7 +391,10 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
     study_name = study or f"{space_obj.name}-{data_label}"
     if workers > 1:
-        return _spawn_workers(workers, study_name, storage, top, as_json)
+        from types import SimpleNamespace
+
+        shown = SimpleNamespace(study=study_name, storage=storage, trials=trials, timeout=parse_duration(timeout))
+        return _spawn_workers(workers, shown, top, as_json, quiet)
     dataset = load_dataset(data, text_col, label_col, on_bad_line)
     threads = os.environ.get("RDZOO_THREADS")
     import torch
@@ -438,11 +441,16 @@ def _finish_search(cfg, outcome, display, top, as_json):
         console().print(best_table(rows[:top], f"best of study {cfg.study}"))
 
 
-def _spawn_workers(workers, study_name, storage, top, as_json):
-    """Start N copies of this command as worker processes on one study, and wait."""
+def _spawn_workers(workers, cfg, top, as_json, quiet):
+    """Start N copies of this command as worker processes on one study, show their trials as
+    they finish (the same display as one process), and end with the same summary."""
     import subprocess
+    import time
 
+    from .display import make_display, watch_workers
     from .search import default_workers_threads
+
+    study_name = cfg.study
 
     args, skip = [], False
     for a in sys.argv[1:]:  # drop --workers N / --workers=N from the workers' command line
@@ -457,17 +465,32 @@ def _spawn_workers(workers, study_name, storage, top, as_json):
         args.append(a)
     env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers))}
     worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
+    started = time.perf_counter()
     procs = [subprocess.Popen(worker_args, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
-    codes = []
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.wait()
-        raise
+    display = make_display(cfg, quiet or as_json)
+    interrupted = False
+    with display:
+        try:
+            watch_workers(procs, cfg.storage, study_name, display)
+        except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
+            interrupted = True
+            for p in procs:
+                p.wait()
+    codes = [p.wait() for p in procs]
     if any(c not in (0, 130) for c in codes):
         console_err().print(f"workers exited with {codes}")
-    _print_best(storage, study_name, top, as_json)
+    if display.study is not None:
+        from .search import count_finished
+
+        finished = count_finished(display.study)
+        reason = ("interrupted" if interrupted or 130 in codes else "failures" if any(c not in (0, 130) for c in codes)
+                  else "target" if finished >= cfg.trials else "timeout")
+        outcome = {"study": study_name, "finished": finished, "ran": sum(display.ran.values()),
+                   "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
+                   "stopped_by": reason, "workers": codes}
+        _finish_search(cfg, outcome, display, top, as_json)
+    if interrupted:
+        raise typer.Exit(130)
     if any(c not in (0, 130) for c in codes):
         raise typer.Exit(1)
 

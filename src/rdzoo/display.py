@@ -216,6 +216,54 @@ def make_display(cfg, quiet: bool):
     return LiveDisplay(cfg, err) if err.is_terminal else LogDisplay(cfg)
 
 
+def watch_workers(procs, storage: str, study_name: str, display, every: float = 2.0) -> None:
+    """Feed `display` from the study while worker processes (`rdzoo search --workers N`) run it:
+    `started` once the study exists, `trial_finished` for each trial they finish. Trials that
+    were finished before the workers started are not shown again. Returns when all have exited."""
+    import optuna
+
+    from .search import FINISHED, make_storage, quiet_optuna
+
+    quiet_optuna()
+    study, seen, finished = None, set(), 0
+    while True:
+        running = any(p.poll() is None for p in procs)
+        if study is None:
+            try:
+                study = optuna.load_study(study_name=study_name, storage=make_storage(storage))
+            except KeyError:  # no worker has created it yet
+                study = None
+            if study is not None:
+                before = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+                seen = {t.number for t in before}
+                finished = sum(1 for t in before if t.state in FINISHED)
+                display.started(study, finished)
+        if study is not None:
+            for t in study.get_trials(deepcopy=False):
+                if t.number in seen or not t.state.is_finished() or t.user_attrs.get("surplus"):
+                    continue
+                seen.add(t.number)
+                info = dict(t.user_attrs.get("rdzoo") or {})
+                if t.state.name == "FAIL" and not info.get("error"):
+                    info["error"] = t.system_attrs.get("fail_reason") or "failed"
+                finished += t.state in FINISHED  # counted one by one: a poll can bring several
+                display.trial_finished(t, info, finished, best_value(study))
+        if not running:
+            return
+        time.sleep(every)
+
+
+def best_value(study) -> float | None:
+    """The best dev accuracy of a single-objective study so far; None before one completes or
+    for a multi-objective study (it has a front, not one best)."""
+    if len(study.directions) > 1:
+        return None
+    try:
+        return study.best_value
+    except ValueError:
+        return None
+
+
 def _stamp() -> str:
     return time.strftime("[%Y-%m-%d %H:%M:%S]")
 
