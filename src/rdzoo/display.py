@@ -225,7 +225,7 @@ def watch_workers(procs, storage: str, study_name: str, display, every: float = 
     from .search import FINISHED, make_storage, quiet_optuna
 
     quiet_optuna()
-    study, seen, finished = None, set(), 0
+    study, seen, finished, best = None, set(), 0, None
     while True:
         running = any(p.poll() is None for p in procs)
         if study is None:
@@ -237,6 +237,7 @@ def watch_workers(procs, storage: str, study_name: str, display, every: float = 
                 before = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
                 seen = {t.number for t in before}
                 finished = sum(1 for t in before if t.state in FINISHED)
+                best = best_value(study)
                 display.started(study, finished)
         if study is not None:
             for t in study.get_trials(deepcopy=False):
@@ -247,7 +248,9 @@ def watch_workers(procs, storage: str, study_name: str, display, every: float = 
                 if t.state.name == "FAIL" and not info.get("error"):
                     info["error"] = t.system_attrs.get("fail_reason") or "failed"
                 finished += t.state in FINISHED  # counted one by one: a poll can bring several
-                display.trial_finished(t, info, finished, best_value(study))
+                if t.state.name == "COMPLETE" and len(study.directions) == 1:  # accuracy: maximized
+                    best = t.value if best is None else max(best, t.value)
+                display.trial_finished(t, info, finished, best)
         if not running:
             return
         time.sleep(every)
