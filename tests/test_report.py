@@ -478,3 +478,47 @@ def test_weight_files_get_the_mode_of_the_other_run_files(tmp_path):
         os.umask(old)
     assert path.stat().st_mode & 0o777 == other.stat().st_mode & 0o777 == 0o644
     assert all(torch.is_tensor(t) for t in load_file(path).values())  # still a weights file
+
+
+def test_dashboard_serves_the_study_database_on_localhost(study_db):
+    pytest.importorskip("optuna_dashboard")
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "rdzoo.cli", "dashboard", "--storage", str(study_db),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.loads(response.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.5)
+        else:
+            pytest.fail("optuna-dashboard did not answer")
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert {s["study_name"] for s in studies["study_summaries"]} == {"s", "m"}
+    assert f"http://127.0.0.1:{port}/dashboard/" in err
+
+
+@pytest.mark.slow
+def test_workers_show_their_trials_and_the_summary(tmp_path, small_data):
+    import sys
+
+    db = tmp_path / "w.db"
+    proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", "search", "--space", str(_write(tmp_path / "t.yaml", TINY)),
+                           "--data", str(small_data), "--trials", "3", "--workers", "2", "--storage", str(db),
+                           "--study", "w", "--pruner", "none"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if " trial " in line and "family=" in line]
+    assert len(lines) >= 3 and [line.split("[")[2].split(",")[0] for line in lines[:3]] == ["1/3", "2/3", "3/3"]
+    assert "search w stopped: the study reached its target of 3 finished trials" in proc.stdout

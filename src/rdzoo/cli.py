@@ -704,7 +704,7 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
     from .search import make_storage, quiet_optuna
 
     quiet_optuna()
-    console_err().print(f"optuna-dashboard on http://{host}:{port}/ for {shown_url(storage)} (Ctrl-C to stop)",
+    console_err().print(f"optuna-dashboard on http://{host}:{port}/dashboard/ for {shown_url(storage)} (Ctrl-C to stop)",
                         markup=False, highlight=False)
     optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
 
