@@ -128,6 +128,18 @@ def test_ctrl_c_is_named_as_the_reason(tmp_path):
     assert "run the same command to continue" in "\n".join(disp.summary_lines(s))
 
 
+def test_failures_are_named_as_the_reason_before_the_error(tmp_path, small_data):
+    space = json.loads(json.dumps(TINY))  # a tagger's head on sentence labels: every trial fails in training
+    space["fixed"]["head"] = {"pool": "token"}
+    result = CliRunner().invoke(app, ["search", "--space", str(_write(tmp_path / "bad.yaml", space)), "--data",
+                                      str(small_data), "--trials", "1", "--storage", str(tmp_path / "b.db"), "--study",
+                                      "b", "--quiet"])
+    assert "the search stopped: 10 trials of study 'b' failed" in str(result.exception)
+    assert "search b stopped: too many trials failed, the last with SpecError: head.pool: token" in result.stdout
+    assert "this run: 0 complete, 0 pruned, 10 failed" in result.stdout
+    assert result.stderr.count("failed: SpecError: head.pool: token") == 10  # --quiet still warns
+
+
 def test_a_storage_that_cannot_be_opened_is_reported_before_anything_is_drawn(tmp_path, small_data):
     (tmp_path / "notadb").write_text("not a database")
     result = CliRunner().invoke(app, ["search", "--space", str(_write(tmp_path / "tiny.yaml", TINY)), "--data",

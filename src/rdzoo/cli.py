@@ -659,7 +659,13 @@ def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     from . import report as rep
     from .query import Results
 
-    study = _resolve_study(Results(storage), study)
+    results = Results(storage)
+    if study is None:
+        study = _resolve_study(results, study)
+    elif study not in (names := rep.study_names(storage)):  # Optuna's names: a study without trials too
+        from .names import did_you_mean
+
+        raise UsageError(f"no study {study!r} in {results.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
     if out is None and not (as_json or png):
         out = Path("report.html")
     if out is not None:

@@ -100,6 +100,16 @@ def load(storage: str, study: str) -> StudyData:
     return StudyData(study, shown_url(storage), ostudy, list(objectives), trials, final)
 
 
+def study_names(storage: str) -> list[str]:
+    """The studies Optuna holds in a storage, sorted."""
+    import optuna
+
+    from .search import make_storage, quiet_optuna
+
+    quiet_optuna()
+    return sorted(optuna.get_all_study_names(make_storage(storage)))
+
+
 # --- the numbers ----------------------------------------------------------------------------
 
 
