@@ -447,7 +447,7 @@ def _spawn_workers(workers, cfg, top, as_json, quiet):
     import subprocess
     import time
 
-    from .display import make_display, watch_workers
+    from .display import PARENT_SHOWS, make_display, watch_workers
     from .search import default_workers_threads
 
     study_name = cfg.study
@@ -463,11 +463,12 @@ def _spawn_workers(workers, cfg, top, as_json, quiet):
         if a.startswith("--workers="):
             continue
         args.append(a)
-    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers))}
+    shows = not (quiet or as_json)  # the parent shows every trial; quiet, the workers print their failures
+    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers)), PARENT_SHOWS: "1" if shows else "0"}
     worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
     started = time.perf_counter()
     procs = [subprocess.Popen(worker_args, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
-    display = make_display(cfg, quiet or as_json)
+    display = make_display(cfg, quiet or as_json, silent=not shows)
     interrupted = False
     with display:
         try:

@@ -133,6 +133,14 @@ class QuietDisplay(BaseDisplay):
             _write_err(f"trial {row['trial']} failed: {row['error'] or 'no recorded error'}")
 
 
+class SilentDisplay(BaseDisplay):
+    """Nothing at all: for a worker whose parent shows its trials, and for a quiet parent whose
+    workers print their own failed trials."""
+
+    def show(self, row: dict) -> None:
+        pass
+
+
 class LogDisplay(BaseDisplay):
     """One plain line per finished trial on stderr, for logs: no cursor movement, flushed each line."""
 
@@ -206,10 +214,18 @@ class LiveDisplay(BaseDisplay):
         return False
 
 
-def make_display(cfg, quiet: bool):
-    """The display for where stderr goes: live on a terminal, lines in a log, nothing under --quiet."""
+PARENT_SHOWS = "RDZOO_PARENT_SHOWS_TRIALS"  # set for the workers of `search --workers N` when the parent displays
+
+
+def make_display(cfg, quiet: bool, silent: bool = False):
+    """The display for where stderr goes: live on a terminal, lines in a log, only failed trials
+    under --quiet, nothing when `silent` or when this process's parent shows its trials."""
+    import os
+
     from rich.console import Console
 
+    if silent or os.environ.get(PARENT_SHOWS) == "1":
+        return SilentDisplay(cfg)
     if quiet:
         return QuietDisplay(cfg)
     err = Console(stderr=True)
