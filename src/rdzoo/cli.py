@@ -496,17 +496,6 @@ def _spawn_workers(workers, cfg, top, as_json, quiet):
         raise typer.Exit(1)
 
 
-def _print_best(storage, study, top, as_json, outcome=None):
-    if top <= 0:
-        return
-    from .query import Results
-
-    rows = Results(storage).best(study, top=top)
-    if as_json:
-        return emit_json({**(outcome or {}), "best": [_public(r) for r in rows]})
-    console().print(best_table(rows, f"best of study {study}"))
-
-
 def _public(row: dict) -> dict:
     keep = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
             "macro_f1", "train_seconds", "epochs", "objective_values", "spec")

@@ -428,7 +428,7 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
         out.append(fin)
 
     out.append(Section("top", f"Top {len(nums['top'])} trials", "By dev accuracy; open a row's spec to read it, "
-                       "or `rdzoo export --trial N` it.", html=_top_table(nums["top"])))
+                       "or write it to a file with rdzoo export --trial N.", html=_top_table(nums["top"])))
     return out
 
 
