@@ -562,10 +562,18 @@ def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
                 color=[FAMILY_COLOURS.get(r["scope"], "#7f7f7f") for r in rows][::-1])
         ax.set(xlabel="importance for dev accuracy (within its scope)", title="Parameter importances")
         save(fig, "importances")
-    if len(data.complete) >= 2:
-        fig = _mpl_parallel(plt, data)
-        if fig is not None:
-            save(fig, "parallel")
+    import optuna.visualization.matplotlib as ovm
+
+    multi = len(data.study.directions) > 1
+    target = {"target": (lambda t: t.values[0]), "target_name": "dev accuracy"} if multi else \
+        {"target_name": "dev accuracy"}
+    for family, sub in family_studies(data.study).items():  # the HTML's figures, drawn by Optuna's matplotlib twins
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "experimental" and the single-objective target note
+            ax = ovm.plot_parallel_coordinate(sub, **target)
+        ax.figure.set_size_inches(max(8, 1.2 * len(sub.trials[0].params) + 2), 5)
+        ax.set_title("Parallel coordinates" + (f": {family}" if family else ""))
+        save(ax.figure, f"parallel-{family}" if family else "parallel")
     if len(data.study.directions) > 1 and data.complete:
         fig, ax = plt.subplots(figsize=(7, 5))
         front = set(nums["pareto"])
@@ -611,31 +619,3 @@ def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
         ax.set(ylabel="dev accuracy over seeds", title="Final stage")
         save(fig, "final")
     return written
-
-
-def _mpl_parallel(plt, data: StudyData):
-    """Parallel coordinates of the parameters every complete trial has, scaled to [0, 1]."""
-    trials = [t for t in data.complete if t["params_sampled"]]
-    names = sorted(set.intersection(*(set(t["params_sampled"]) for t in trials))) if trials else []
-    if not names:
-        return None
-    columns = []
-    for name in names:
-        raw = [t["params_sampled"][name] for t in trials]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
-            lo, hi = min(raw), max(raw)
-            columns.append([(v - lo) / (hi - lo) if hi > lo else 0.5 for v in raw])
-        else:
-            levels = sorted({str(v) for v in raw})
-            columns.append([levels.index(str(v)) / max(len(levels) - 1, 1) for v in raw])
-    acc = [t["dev_accuracy"] for t in trials]
-    lo, hi = min(acc), max(acc)
-    columns.append([(a - lo) / (hi - lo) if hi > lo else 0.5 for a in acc])
-    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(columns)), 5))
-    cmap = plt.get_cmap("viridis")
-    for i, a in enumerate(acc):
-        ax.plot(range(len(columns)), [c[i] for c in columns], color=cmap((a - lo) / (hi - lo) if hi > lo else 0.5),
-                alpha=0.7)
-    ax.set_xticks(range(len(columns)), names + ["dev accuracy"], rotation=20)
-    ax.set(yticks=[], title="Parallel coordinates (each axis scaled to its range)")
-    return fig
