@@ -82,9 +82,10 @@ def load(storage: str, study: str) -> StudyData:
         for key in ("spec", "objective_values"):
             row[key] = json.loads(row[key]) if row.get(key) else None
     by_id = {r["trial_id"]: r for r in rows if r.get("stage") in (None, "search")}
+    final_ids = {r["trial_id"] for r in rows if r.get("stage") == "final"}  # seeds of the final stage, not search trials
     trials = []
     for t in ostudy.get_trials(deepcopy=False):
-        if t.user_attrs.get("surplus"):
+        if t.user_attrs.get("surplus") or t._trial_id in final_ids:
             continue
         info = by_id.get(t._trial_id) or t.user_attrs.get("rdzoo") or {}
         trials.append({
