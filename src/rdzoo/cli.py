@@ -11,7 +11,40 @@ from typing import Annotated, Optional
 
 import typer
 
+from .display import human
 from .errors import SpecError
+
+def _click_metavars() -> None:
+    """Help names what an option takes as click does (TEXT, INTEGER, PATH) and nothing after a
+    flag. typer 0.2x prints `<bool>` after flags and `<list[str]>` after repeatable options, as
+    if they took those values; its `display_type_rich` is the one place both help styles ask."""
+    from typer import core
+
+    names = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH", "int range": "INTEGER",
+             "float range": "FLOAT", "bool": "BOOLEAN"}
+
+    def display(self, ctx):
+        if self.metavar is not None:
+            return self.metavar
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        label = self.display_type(ctx).strip("<>")  # "int range", "list[str]", "path", "a|b"
+        if label.startswith("list[") and label.endswith("]"):  # repeatable: one value a time
+            label = label[5:-1]
+        return names.get(label, label.upper() if "|" not in label else f"[{label}]")
+
+    def usage_name(self):  # `NAME`, `[NAME]`, `TEXTS...` on the usage line, not `{name}`
+        name = (self.metavar or self.name or "").upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+    for cls in (core.TyperOption, core.TyperArgument):
+        if hasattr(cls, "display_type_rich"):
+            cls.display_type_rich = display
+    if hasattr(core.TyperArgument, "_usage_display_name"):
+        core.TyperArgument._usage_display_name = usage_name
+
+
+_click_metavars()
 
 app = typer.Typer(
     help="A model zoo and architecture search for NLP encoders.",
@@ -26,14 +59,6 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a s
 
 class UsageError(Exception):
     """Bad input from the user: one line on stderr, exit status 2."""
-
-
-def human(n: float) -> str:
-    """12345678 -> '12.3M'."""
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.3g}" if isinstance(n, float) else str(n)
 
 
 def console():
@@ -63,20 +88,24 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
     for name in registry.list_models(pattern):
         s = spec.load(name)
         rows.append({"name": name, "family": s.family, "skip": s.skip, "params": plan.count_params(s),
-                     "description": s.description})
+                     "vocab_size": s.embedding.vocab_size, "description": s.description})
     if as_json:
         return emit_json(rows)
     from rich.table import Table
 
-    cells = [(r["name"], r["family"], r["skip"], human(r["params"])) for r in rows]
-    widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(("name", "family", "skip", "params"))]
+    heads = ("name", "family", "skip", "params", "vocab")
+    cells = [(r["name"], r["family"], r["skip"], human(r["params"]), human(r["vocab_size"])) for r in rows]
+    widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(heads)]
     out = console()
-    room = max(out.width - sum(widths) - 2 * 5, 10)  # the description gets what the other columns leave
-    table = Table("name", "family", "skip", "params", "description", box=None)
+    room = max(out.width - sum(widths) - 2 * 6, 10)  # the description gets what the other columns leave
+    table = Table(*heads, "description", box=None)
     for r, c in zip(rows, cells):
         text = r["description"]
         table.add_row(*c, text if len(text) <= room else text[: room - 1] + "…")
     out.print(table if rows else f"no model matches {pattern!r}")
+    if rows:  # the embedding table is most of a small model: it shrinks with the data's vocabulary
+        out.print("params assume the spec's vocabulary (vocab: embedding.vocab_size); trained on data with "
+                  "fewer words, the model has fewer", markup=False, highlight=False)
 
 
 @app.command()
@@ -386,52 +415,6 @@ def parse_count(text: str | None) -> float | None:
         raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
 
 
-class SearchDisplay:
-    """Live view of a search: trials done, best so far, the running trial, ETA."""
-
-    def __init__(self, cfg, quiet: bool):
-        self.cfg, self.quiet = cfg, quiet
-        self.best, self.current = None, "-"
-        self.progress, self.started = None, False
-
-    def __enter__(self):
-        if not self.quiet:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                                     TimeRemainingColumn(), console=console_err())
-            self.task = self.progress.add_task(f"search {self.cfg.study}", total=self.cfg.trials, status="")
-            self.progress.start()
-        return self
-
-    def _update(self, done):
-        if self.progress is None:
-            return
-        if not self.started:  # a resumed study starts part-way: the ETA counts only this run's pace
-            self.progress.reset(self.task, completed=done)
-            self.started = True
-        best = f"best {self.best:.4f}" if isinstance(self.best, float) else "best -"
-        self.progress.update(self.task, completed=done, status=f"{best}  running: {self.current}")
-
-    def trial_started(self, number, family, done):
-        self.current = f"#{number} {family}"
-        self._update(done)
-
-    def trial_finished(self, frozen, info, done, best):
-        self.best, self.current = best, "-"
-        if frozen.state.name == "FAIL":  # shown under --quiet too (and so from --workers' children): it is a warning
-            out = self.progress.console if self.progress is not None else console_err()
-            out.print(f"trial {frozen.number} failed: {info.get('error') or 'no recorded error'}",
-                      markup=False, highlight=False)
-        self._update(done)
-
-    def __exit__(self, *exc):
-        if self.progress is not None:
-            self.progress.stop()
-
-
 def console_err():
     from rich.console import Console
 
@@ -475,7 +458,10 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
     study_name = study or f"{space_obj.name}-{data_label}"
     if workers > 1:
-        return _spawn_workers(workers, study_name, storage, top, as_json)
+        from types import SimpleNamespace
+
+        shown = SimpleNamespace(study=study_name, storage=storage, trials=trials, timeout=parse_duration(timeout))
+        return _spawn_workers(workers, shown, top, as_json, quiet)
     dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
     report = data_report(dataset, _space_train(space_obj))
     threads = os.environ.get("RDZOO_THREADS")
@@ -488,21 +474,54 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat)
-    with SearchDisplay(cfg, quiet or as_json) as display:
-        outcome = run_search(cfg, dataset, display)
-    if outcome["interrupted"]:
-        console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
-                            "run the same command to continue")
-    _print_best(storage, study_name, top, as_json, outcome={**outcome, "data_report": report})
+    from .display import make_display
+    from .errors import TrainingError
+
+    display = make_display(cfg, quiet or as_json)
+    try:
+        with display:
+            outcome = run_search(cfg, dataset, display)
+    except TrainingError as exc:  # every trial failing: the summary, then the error
+        if getattr(exc, "outcome", None) is None:
+            raise
+        _finish_search(cfg, exc.outcome, display, top, as_json, report)
+        raise
+    _finish_search(cfg, outcome, display, top, as_json, report)
     if outcome["interrupted"]:
         raise typer.Exit(130)
 
 
-def _spawn_workers(workers, study_name, storage, top, as_json):
-    """Start N copies of this command as worker processes on one study, and wait."""
-    import subprocess
+def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
+    """The end of a search: the summary (why it stopped, trials by state, the best, what to run
+    next) and the best configurations, as text on stdout or as one JSON object."""
+    from .display import count_states, summary, summary_lines
+    from .query import DEFAULT_STORAGE, Results
 
+    rows = Results(cfg.storage).best(cfg.study, top=max(top, 1))
+    counts = count_states(display.study) if display.study is not None else \
+        {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
+    s = summary(outcome, cfg, counts, display.ran, rows[0] if rows else None,
+                None if cfg.storage == DEFAULT_STORAGE else cfg.storage)
+    if as_json:
+        return emit_json({**outcome, "summary": s, "best": [_public(r) for r in rows[:top]],
+                          **({"data_report": data_report} if data_report else {})})
+    sys.stdout.write("\n".join(summary_lines(s, outcome.get("verdict"))) + "\n")
+    if top > 0:
+        console().print(best_table(rows[:top], f"best of study {cfg.study}"))
+    for note in (data_report or {}).get("notes", []):
+        console().print(f"data: {note}", markup=False, highlight=False)
+
+
+def _spawn_workers(workers, cfg, top, as_json, quiet):
+    """Start N copies of this command as worker processes on one study, show their trials as
+    they finish (the same display as one process), and end with the same summary."""
+    import subprocess
+    import time
+
+    from .display import PARENT_SHOWS, make_display, watch_workers
     from .search import default_workers_threads
+
+    study_name = cfg.study
 
     args, skip = [], False
     for a in sys.argv[1:]:  # drop --workers N / --workers=N from the workers' command line
@@ -515,34 +534,37 @@ def _spawn_workers(workers, study_name, storage, top, as_json):
         if a.startswith("--workers="):
             continue
         args.append(a)
-    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers))}
+    shows = not (quiet or as_json)  # the parent shows every trial; quiet, the workers print their failures
+    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers)), PARENT_SHOWS: "1" if shows else "0"}
     worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
+    started = time.perf_counter()
     procs = [subprocess.Popen(worker_args, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
-    codes = []
-    try:
-        codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.wait()
-        raise
+    display = make_display(cfg, quiet or as_json, silent=not shows)
+    interrupted = False
+    with display:
+        try:
+            watch_workers(procs, cfg.storage, study_name, display)
+        except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
+            interrupted = True
+            for p in procs:
+                p.wait()
+    codes = [p.wait() for p in procs]
     if any(c not in (0, 130) for c in codes):
         console_err().print(f"workers exited with {codes}")
-    _print_best(storage, study_name, top, as_json)
+    if display.study is not None:
+        from .search import count_finished
+
+        finished = count_finished(display.study)
+        reason = ("interrupted" if interrupted or 130 in codes else "failures" if any(c not in (0, 130) for c in codes)
+                  else "target" if finished >= cfg.trials else "timeout")
+        outcome = {"study": study_name, "finished": finished, "ran": sum(display.ran.values()),
+                   "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
+                   "stopped_by": reason, "workers": codes}
+        _finish_search(cfg, outcome, display, top, as_json)
+    if interrupted:
+        raise typer.Exit(130)
     if any(c not in (0, 130) for c in codes):
         raise typer.Exit(1)
-
-
-def _print_best(storage, study, top, as_json, outcome=None):
-    if top <= 0:
-        return
-    from .query import Results
-
-    rows = Results(storage).best(study, top=top)
-    if as_json:
-        return emit_json({**(outcome or {}), "best": [_public(r) for r in rows]})
-    console().print(best_table(rows, f"best of study {study}"))
-    for note in ((outcome or {}).get("data_report") or {}).get("notes", []):
-        console().print(f"data: {note}", markup=False, highlight=False)
 
 
 def _public(row: dict) -> dict:
@@ -554,8 +576,12 @@ def _public(row: dict) -> dict:
 def best_table(rows, title):
     from rich.table import Table
 
+    # one space between columns and none at the edges: the table fits 80 columns whole
+    # instead of cutting "transformer" to "transfo…"
     table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "dev acc", "test acc", "train s",
-                  title=title, box=None)
+                  title=title, box=None, collapse_padding=True, pad_edge=False)
+    for column in table.columns[2:4]:
+        column.no_wrap, column.overflow = True, "fold"
     for rank, r in enumerate(rows, 1):
         table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", human(r["params"] or 0),
                       human(r["flops"] or 0), f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "-",
@@ -589,8 +615,10 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
     from .query import Results
 
     rows = Results(storage).summary()
-    if as_json:
-        return emit_json(rows)
+    if as_json:  # ISO 8601 with the UTC offset, as the table's date but unambiguous
+        return emit_json([{**r, "last_update": datetime.datetime.fromtimestamp(r["last_update"]).astimezone()
+                           .isoformat(timespec="seconds") if isinstance(r["last_update"], (int, float)) else
+                           r["last_update"]} for r in rows])
     from rich.table import Table
 
     table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev acc", "last update", box=None)
@@ -641,7 +669,8 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
            best_: Annotated[bool, typer.Option("--best", help="Export the best trial (by dev accuracy).")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
-           name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None):
+           name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML).")] = False):
     """Write a trial's spec as YAML that `rdzoo build` and `rdzoo train` accept."""
     from .query import Results
     from .spec import from_dict
@@ -667,8 +696,13 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     spec_dict["name"] = name or (out.stem if out else spec_dict.get("name", f"{study}-trial-{row['trial']}"))
     acc = f"dev accuracy {row['dev_accuracy']:.4f}, " if row["dev_accuracy"] is not None else ""
     spec_dict["description"] = f"trial {row['trial']} of study {study} ({acc}{row['params'] or 0:,} parameters)"
-    text = from_dict(spec_dict).to_yaml()
+    exported = from_dict(spec_dict)
+    text = exported.to_yaml()
+    summary = {"study": study, **{k: row[k] for k in ("trial", "state", "family", "skip", "params", "dev_accuracy",
+                                                       "test_accuracy")}, "out": str(out) if out else None}
     if out is None:
+        if as_json:
+            return emit_json({**summary, "spec": exported.to_dict()})
         sys.stdout.write(text)
         return
     make_folder(out.parent, "-o")
@@ -676,11 +710,79 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         out.write_text(text)
     except OSError as exc:
         raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
+        return emit_json({**summary, "spec": exported.to_dict()})
     console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
 
 
+@app.command()
+def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
+           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="The HTML file (default: report.html, unless only --json or --png is asked for).")] = None,
+           png: Annotated[Optional[Path], typer.Option("--png", help="Also write each figure as a PNG image into this folder (needs matplotlib).")] = None,
+           top: Annotated[int, typer.Option("--top", "-n", min=1, help="Trials in the top table.")] = 10,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the numbers behind the figures as JSON.")] = False):
+    """Write one self-contained HTML report of a study: history, importances, accuracy against size and latency, skip types, top trials."""
+    from . import report as rep
+    from .query import Results
+
+    results = Results(storage)
+    if study is None:
+        study = _resolve_study(results, study)
+    elif study not in (names := rep.study_names(storage)):  # Optuna's names: a study without trials too
+        from .names import did_you_mean
+
+        raise UsageError(f"no study {study!r} in {results.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
+    if out is None and not (as_json or png):
+        out = Path("report.html")
+    if out is not None:
+        rep._need_plotly()  # before reading the study: say what to install at once
+        make_folder(out.parent, "-o")
+    data = rep.load(storage, study)
+    nums = rep.numbers(data, top)
+    written = []
+    if out is not None:
+        try:
+            written.append(rep.write_html(data, nums, out))
+        except OSError as exc:
+            raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+    if png is not None:
+        try:
+            written.extend(rep.write_png(data, nums, png))
+        except OSError as exc:
+            raise UsageError(f"--png {png}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
+        return emit_json({**nums, "files": [str(p) for p in written]})
+    c = nums["counts"]
+    console_err().print(f"study {study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed trials",
+                        markup=False, highlight=False)
+    for path in written:
+        sys.stdout.write(f"wrote {path}\n")
+
+
+@app.command()
+def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
+              host: Annotated[str, typer.Option(help="Address to listen on (localhost only by default).")] = "127.0.0.1",
+              port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080):
+    """Start optuna-dashboard on the study database (pip install 'rdzoo[dashboard]')."""
+    from .errors import MissingExtra
+    from .query import Results, shown_url
+
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise MissingExtra("rdzoo dashboard runs optuna-dashboard, which is not installed: "
+                           "pip install 'rdzoo[dashboard]'") from None
+    Results(storage)  # a missing or foreign database: one clear error before the server starts
+    from .search import make_storage, quiet_optuna
+
+    quiet_optuna()
+    console_err().print(f"optuna-dashboard on http://{host}:{port}/dashboard/ for {shown_url(storage)} (Ctrl-C to stop)",
+                        markup=False, highlight=False)
+    optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
+
+
 def main() -> None:
-    from .errors import DataError, StoreError, TrainingError, WeightsError
+    from .errors import DataError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)
@@ -690,7 +792,7 @@ def main() -> None:
     except DataError as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(2)
-    except (WeightsError, TrainingError, StoreError) as exc:
+    except (WeightsError, TrainingError, StoreError, MissingExtra) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(1)
     except KeyboardInterrupt:

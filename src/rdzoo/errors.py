@@ -23,3 +23,7 @@ class StoreError(RuntimeError):
 
 class WeightsError(ValueError):
     """A weights file is missing, damaged, foreign, or does not match its spec."""
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency a command needs is not installed; the message says which extra installs it."""

@@ -232,6 +232,8 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     study = open_study(cfg)  # Optuna's tables first: the results table's check expects them
     store = Store.open(cfg.storage, create=True)
     store.sync(study)
+    if display:  # the storage opened: only now may the display draw
+        display.started(study, count_finished(study))
     started = time.perf_counter()
     deadline = None if cfg.timeout is None else started + cfg.timeout
     ran, last_error = 0, None
@@ -287,13 +289,20 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         raise StoreError(f"{shown_url(cfg.storage)}: could not write to the study storage ({cause}); the trials "
                          "finished before are kept: free space or mend the database, then run the same command "
                          "to continue") from None
+    finished = count_finished(study)
+    outcome = {"study": cfg.study, "finished": finished, "ran": ran, "interrupted": interrupted,
+               "seconds": time.perf_counter() - started,
+               # why it stopped: Ctrl-C, every trial failing, the target met, or else the timeout
+               "stopped_by": "interrupted" if interrupted else "failures" if gave_up
+               else "target" if finished >= cfg.trials else "timeout"}
     if gave_up:
         from .errors import TrainingError
 
-        raise TrainingError(f"the search stopped: {_failed(study)} trials of study {cfg.study!r} failed, the last "
-                            f"with {last_error or 'no recorded error'}")
-    return {"study": cfg.study, "finished": count_finished(study), "ran": ran, "interrupted": interrupted,
-            "seconds": time.perf_counter() - started}
+        error = TrainingError(f"the search stopped: {_failed(study)} trials of study {cfg.study!r} failed, the last "
+                              f"with {last_error or 'no recorded error'}")
+        error.outcome = {**outcome, "error": last_error}  # for the summary printed before the error
+        raise error
+    return outcome
 
 
 def _live(study) -> int:

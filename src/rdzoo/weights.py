@@ -29,8 +29,17 @@ def save(model, path: str | Path, extra: dict | None = None) -> Path:
     except (SafetensorError, OSError) as exc:  # a full disk: leave no partial file behind
         tmp.unlink(missing_ok=True)
         raise WeightsError(f"{path}: could not write the weights ({exc})") from None
+    tmp.chmod(0o666 & ~_umask())  # save_file creates 0600: give it the mode of the run's other files
     tmp.replace(path)  # a crash mid-write never leaves a half-written file under the real name
     return path
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def read_metadata(path: str | Path) -> dict:
