@@ -277,3 +277,26 @@ def test_ctrl_c_in_the_first_trial_of_a_search_leaves_a_listed_study(tmp_path):
     assert (listed["complete"], listed["failed"], listed["running"]) == (0, 1, 0)
     code, out = cli("best", "--storage", storage)
     assert code == 0 and "no completed trials match" in out  # the study of the newest trial, which failed
+
+
+def test_the_pareto_front_of_a_study_recreated_under_a_deleted_name_holds_only_its_own_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+
+    def multi(points):
+        study = optuna.create_study(study_name="pareto", storage=make_storage(storage), directions=["maximize", "minimize"])
+        study.set_user_attr("objectives", ["accuracy", "params"])
+        store = Store.open(storage, create=True)
+        for acc, params in points:
+            trial = study.ask()
+            info = {"family": "resnet", "spec": SPEC, "params": params, "dev_accuracy": acc}
+            trial.set_user_attr("rdzoo", info)
+            frozen = study.tell(trial, [acc, params])
+            store.record("pareto", frozen.number, frozen._trial_id, "COMPLETE", info, frozen.values,
+                         study_id=study._study_id, datetime_start=frozen.datetime_start)
+        store.engine.dispose()
+
+    multi([(0.9, 5000), (0.8, 1000), (0.7, 3000)])
+    assert best(storage, "pareto", "--pareto") == [(0, 0.9), (1, 0.8)]
+    delete(storage, "pareto")
+    multi([(0.6, 2000), (0.5, 4000)])
+    assert best(storage, "pareto", "--pareto") == [(0, 0.6)]
