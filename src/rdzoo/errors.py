@@ -23,3 +23,7 @@ class StoreError(RuntimeError):
 
 class WeightsError(ValueError):
     """A weights file is missing, damaged, foreign, or does not match its spec."""
+
+
+class DeviceError(ValueError):
+    """A device, precision or GPU list the user asked for is not there or not allowed here."""
