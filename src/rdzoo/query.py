@@ -15,11 +15,11 @@ from .errors import StoreError
 
 SCHEMA_VERSION = 1
 DEFAULT_STORAGE = "sqlite:///rdzoo.db"
-SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial")
-ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
+SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial", "peak_memory")
+ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial", "peak_memory")
 COLUMNS = ("study", "trial", "trial_id", "state", "family", "skip", "spec", "params", "flops", "latency_ms",
            "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs", "objective_values", "error",
-           "finished_at")
+           "finished_at", "peak_memory")
 
 
 def check_schema_version(url: str, version: int | None) -> None:
@@ -128,28 +128,39 @@ class Results:
             raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.url}` first")
         if "rdzoo_schema" in tables:
             check_schema_version(self.url, self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"])
+        have = set(self._columns())
+        # a table from an older rdzoo lacks the newest columns until a search adds them: read those as NULL
+        self._select = ", ".join(c if c in have else f"NULL AS {c}" for c in COLUMNS)
+
+    def _columns(self) -> list[str]:
+        if self._sqlite:
+            return [c[0] for c in self._conn.execute("SELECT * FROM rdzoo_results LIMIT 0").description]
+        import sqlalchemy as sa
+
+        return [c["name"] for c in sa.inspect(self._conn).get_columns("rdzoo_results")]
 
     # --- the queries ----------------------------------------------------------------
 
     def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
-             max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy") -> list[dict]:
+             max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy",
+             max_memory: float | None = None) -> list[dict]:
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {SORTABLE}")
         where, params = ["study = :study", "state = 'COMPLETE'"], {"study": study, "top": top}
         for column, op, value in (("family", "=", family), ("skip", "=", skip), ("params", "<=", max_params),
-                                  ("dev_accuracy", ">=", min_accuracy)):
+                                  ("dev_accuracy", ">=", min_accuracy), ("peak_memory", "<=", max_memory)):
             if value is not None:
                 where.append(f"{column} {op} :{column}")
                 params[column] = value
         order = "ASC" if sort in ASCENDING else "DESC"
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE {' AND '.join(where)} "
+        sql = (f"SELECT {self._select} FROM rdzoo_results WHERE {' AND '.join(where)} "
                f"ORDER BY {sort} {order}, trial ASC LIMIT :top")
         return [self._decode(r) for r in self.rows(sql, params)]
 
     def pareto(self, study: str, objectives: list[str], **filters) -> list[dict]:
         """Non-dominated trials: accuracy up, the other objectives down."""
         rows = self.best(study, top=10**9, **filters)
-        keys = ["dev_accuracy" if o == "accuracy" else ("latency_ms" if o == "latency" else o) for o in objectives]
+        keys = [{"accuracy": "dev_accuracy", "latency": "latency_ms", "memory": "peak_memory"}.get(o, o) for o in objectives]
         sign = [-1 if k == "dev_accuracy" else 1 for k in keys]
         points = [[s * (r[k] if r[k] is not None else float("inf")) for s, k in zip(sign, keys)] for r in rows]
         front = [r for r, p in zip(rows, points)
@@ -157,7 +168,7 @@ class Results:
         return sorted(front, key=lambda r: -(r["dev_accuracy"] or 0))
 
     def trial(self, study: str, number: int) -> dict | None:
-        rows = self.rows(f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE study = :study AND trial = :trial",
+        rows = self.rows(f"SELECT {self._select} FROM rdzoo_results WHERE study = :study AND trial = :trial",
                          {"study": study, "trial": number})
         return self._decode(rows[0]) if rows else None
 

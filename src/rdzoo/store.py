@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from .errors import StoreError
 from .query import DEFAULT_STORAGE, SCHEMA_VERSION, check_schema_version, normalize_url, sqlite_path, storage_error
 
-METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs")
+METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs",
+               "peak_memory")
 
 metadata = sa.MetaData()
 results = sa.Table(
@@ -42,6 +43,7 @@ results = sa.Table(
     sa.Column("macro_f1", sa.Float),
     sa.Column("train_seconds", sa.Float),
     sa.Column("epochs", sa.Integer),
+    sa.Column("peak_memory", sa.BigInteger),  # bytes: CUDA peak allocated, or the process's peak resident memory
     sa.Column("objective_values", sa.Text),  # JSON list, for multi-objective studies
     sa.Column("error", sa.Text),
     sa.Column("finished_at", sa.Float),  # unix time
@@ -144,11 +146,21 @@ class Store:
             raise StoreError(f"{self.url}: empty database; run `rdzoo search` first")
         if create:
             metadata.create_all(self.engine, checkfirst=True)
+            self._add_missing_columns()
             for index in results.indexes:  # tables made by an older rdzoo get the current indexes too
                 index.create(self.engine, checkfirst=True)
             with self.engine.begin() as conn:
                 if conn.execute(sa.select(sa.func.count()).select_from(schema)).scalar() == 0:
                     conn.execute(schema.insert().values(version=SCHEMA_VERSION))
+
+    def _add_missing_columns(self) -> None:
+        """A results table made by an older rdzoo gets the columns added since (all nullable)."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("rdzoo_results")}
+        for column in results.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE rdzoo_results ADD COLUMN {column.name} {kind}")
 
     # --- writing ------------------------------------------------------------------
 
