@@ -53,8 +53,14 @@ def device():
 
 @pytest.fixture(scope="module")
 def synthetic():
+    return load_data("synthetic")
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The search tests' data: 600 training texts, as in test_search."""
     d = load_data("synthetic")
-    d.train = d.train.subset(list(range(1200)))
+    d.train = d.train.subset(list(range(600)))
     return d
 
 
@@ -136,7 +142,8 @@ def test_train_eval_predict_on_the_device(tmp_path, device):
     trained = json.loads(out)
     assert trained["device"] == str(device) and trained["precision"] in ("fp32", "bf16")
     assert trained["test_accuracy"] >= 0.9 and trained["peak_memory"] > 0
-    code, out, err = cli("eval", str(run), "--data", "synthetic", "--device", str(device), "--precision", "fp32", "--json")
+    code, out, err = cli("eval", str(run), "--data", "synthetic", "--device", str(device), "--precision",
+                         trained["precision"], "--json")
     assert code == 0, err
     assert json.loads(out)["test_accuracy"] == pytest.approx(trained["test_accuracy"])
     code, out, err = cli("predict", str(run), "a b c", "--device", str(device), "--json")
@@ -182,19 +189,19 @@ def test_fp16_trains_with_a_gradient_scaler(synthetic, device):
 
 @pytest.mark.parametrize("name, overrides, precision", [("kim-cnn", CNN, "fp32"),
                                                         ("transformer-text-tiny", TRANSFORMER, "bf16")])
-def test_training_is_reproducible_per_device_and_precision(synthetic, device, name, overrides, precision):
-    s = spec.load(name, {**overrides, "train.epochs": 1})
-    a = fit(s, synthetic, device=device, precision=precision)
-    b = fit(s, synthetic, device=device, precision=precision)
+def test_training_is_reproducible_per_device_and_precision(small, device, name, overrides, precision):
+    s = spec.load(name, {**overrides, "train.epochs": 1, "train.batch_size": 64})
+    a = fit(s, small, device=device, precision=precision)
+    b = fit(s, small, device=device, precision=precision)
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
 
 
-def test_nan_guard_names_the_first_bad_step_without_reading_every_step(synthetic, device):
+def test_nan_guard_names_the_first_bad_step_without_reading_every_step(small, device):
     bad = spec.load("kim-cnn", {**CNN, "train.optimizer": "sgd", "train.lr": 100, "train.max_norm": 0,
                                 "encoder.act": "gelu"})
     with pytest.raises(TrainingError, match=r"loss became (nan|inf) at epoch 1, step \d+; lower train.lr"):
-        fit(bad, synthetic, device=device)
+        fit(bad, small, device=device)
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -208,7 +215,7 @@ def test_memory_meter_sees_a_large_allocation(device):
     del block
 
 
-def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(synthetic, device, monkeypatch):
+def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(small, device, monkeypatch):
     import rdzoo.families
     import rdzoo.train
 
@@ -221,13 +228,12 @@ def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(sy
     monkeypatch.setattr(rdzoo.train, "free_cache", lambda dev: freed.append(str(dev)))
     with pytest.raises(TrainingError, match=rf"out of memory on {device}.* at train.batch_size 32 asking for "
                                             r"512.00 MiB more .*lower train.batch_size"):
-        fit(spec.load("kim-cnn", CNN), synthetic, device=device)
+        fit(spec.load("kim-cnn", CNN), small, device=device)
     assert freed == [str(device)]
 
 
 @needs_optuna
-def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tmp_path, synthetic, device,
-                                                                             monkeypatch):
+def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tmp_path, small, device, monkeypatch):
     import rdzoo.families
     import rdzoo.train
 
@@ -254,7 +260,7 @@ def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tm
     space.write_text(yaml.safe_dump(SPACE))
     cfg = SearchConfig(load_space(str(space)), "synthetic", "oom", f"sqlite:///{tmp_path}/s.db", trials=2, seed=0,
                        pruner="none", device=str(device))
-    outcome = run_search(cfg, synthetic)
+    outcome = run_search(cfg, small)
     assert outcome["finished"] == 2 and freed == [str(device)]
     with sa.create_engine(cfg.storage).connect() as conn:
         rows = conn.execute(sa.text("SELECT trial, state, error, peak_memory FROM rdzoo_results ORDER BY trial")).fetchall()
@@ -264,13 +270,13 @@ def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tm
 
 
 @needs_optuna
-def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tmp_path, synthetic, device):
+def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tmp_path, small, device):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(SPACE))
     storage = f"sqlite:///{tmp_path}/s.db"
     cfg = SearchConfig(load_space(str(space)), "synthetic", "mem", storage, trials=3, seed=0, pruner="none",
                        device=str(device), objectives=["accuracy", "memory"])
-    run_search(cfg, synthetic)
+    run_search(cfg, small)
     rows = Results(storage).best("mem", top=10)
     assert len(rows) == 3 and all(r["peak_memory"] > 0 for r in rows)
     assert all(r["objective_values"][1] == r["peak_memory"] for r in rows)
@@ -288,7 +294,7 @@ def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tm
 
     capped = SearchConfig(load_space(str(space)), "synthetic", "capped", storage, trials=2, seed=0, pruner="none",
                           device=str(device), max_memory=1024)
-    run_search(capped, synthetic)
+    run_search(capped, small)
     with sa.create_engine(storage).connect() as conn:
         pruned = conn.execute(sa.text("SELECT state, error, epochs FROM rdzoo_results WHERE study = 'capped'")).fetchall()
     assert len(pruned) == 2 and all(r.state == "PRUNED" and "above --max-memory 1.02kB" in r.error and r.epochs == 1
