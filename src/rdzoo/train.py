@@ -170,7 +170,7 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: 
 
 def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
         on_epoch: Callable[[int, float], None] | None = None, max_seconds: float | None = None,
-        device: str | torch.device = "cpu", precision: str | Precision = "auto") -> FitResult:
+        device: str | torch.device = "auto", precision: str | Precision = "auto") -> FitResult:
     """Train `spec` on `data`; return the best-on-dev model (on `device`) and its metrics.
 
     `on_epoch(epoch, dev_accuracy)` runs after each epoch; it may raise to stop
