@@ -241,13 +241,14 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     bar = _Progress(epochs * steps_per_epoch, spec.name) if progress else None
     history, best_acc, best_state, best_epoch, stale = [], -1.0, None, 0, 0
     step, tokens_seen, start = 0, 0, time.perf_counter()
-    sync_every = 1 if device.type == "cpu" else SYNC_EVERY
+    sync_every = sync_interval(device)
     acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
     try:
         for epoch in range(1, epochs + 1):
             model.train()
             # running sums on the device: reading a GPU tensor waits for every step queued before it
-            epoch_loss, n_batches, guard = torch.zeros((), dtype=acc_dtype, device=device), 0, _FiniteGuard(device)
+            epoch_loss, n_batches = torch.zeros((), dtype=acc_dtype, device=device), 0
+            guard = _FiniteGuard(device, train_cfg, eager=sync_every == 1)
             for tokens, y, _ in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
                 tokens_seen += int((word_ids(tokens) != PAD_ID).sum())  # counted on the host, before the copy
@@ -257,9 +258,9 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
                 if data.tagging:
                     logits, y = logits.flatten(0, 1), y.flatten()
                 loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
-                guard.add(loss, step + 1)
+                guard.add(loss, epoch, step + 1)
                 if (step + 1) % sync_every == 0:
-                    guard.check(epoch, train_cfg)
+                    guard.check(epoch)
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:  # fp16: scale the loss up so small gradients do not underflow to zero
                     scaler.scale(loss).backward()
@@ -285,7 +286,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
                 if bar:
                     bar.advance(epoch, epochs, (epoch_loss / n_batches).item() if step % sync_every == 0 else None,
                                 best_acc)
-            guard.check(epoch, train_cfg)
+            guard.check(epoch)
             epoch_loss = epoch_loss.item()  # the one read of the epoch
             dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words, precision=precision))
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
@@ -321,25 +322,38 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     return FitResult(spec, model, tokenizer, label_names, result, history)
 
 
+def sync_interval(device) -> int:
+    """Steps between host reads of the loss: every step on the CPU, where a read costs nothing."""
+    return 1 if device.type == "cpu" else SYNC_EVERY
+
+
 class _FiniteGuard:
-    """The NaN guard without a host read a step: the first step whose loss is not finite, and
-    that loss, are kept on the device; `check` reads them and raises TrainingError."""
+    """Stops on a NaN or infinite loss. On the CPU it checks every step, before the step is
+    taken. On a GPU it reads nothing a step: the first step whose loss is not finite, and that
+    loss, are kept on the device, and `check` reads them (every SYNC_EVERY steps)."""
 
-    def __init__(self, device):
-        self.first = torch.zeros((), dtype=torch.long, device=device)  # 0 = every loss so far was finite
-        self.value = torch.zeros((), device=device)
+    def __init__(self, device, train_cfg, eager: bool):
+        self.eager, self.cfg = eager, train_cfg
+        if not self.eager:
+            self.first = torch.zeros((), dtype=torch.long, device=device)  # 0 = every loss so far was finite
+            self.value = torch.zeros((), device=device)
 
-    def add(self, loss, step: int) -> None:
+    def add(self, loss, epoch: int, step: int) -> None:
+        if self.eager:
+            if not torch.isfinite(loss):
+                self._stop(loss.item(), epoch, step)
+            return
         bad = ~torch.isfinite(loss.detach()) & (self.first == 0)
         self.first = torch.where(bad, step, self.first)
         self.value = torch.where(bad, loss.detach().float(), self.value)
 
-    def check(self, epoch: int, train_cfg) -> None:
-        first = int(self.first)
-        if first:
-            raise TrainingError(
-                f"the loss became {self.value.item()} at epoch {epoch}, step {first}; lower train.lr "
-                f"(now {train_cfg.lr:g}) or set train.clip_grad (now {train_cfg.clip_grad:g})")
+    def check(self, epoch: int) -> None:
+        if not self.eager and int(self.first):
+            self._stop(self.value.item(), epoch, int(self.first))
+
+    def _stop(self, value: float, epoch: int, step: int):
+        raise TrainingError(f"the loss became {value} at epoch {epoch}, step {step}; lower train.lr "
+                            f"(now {self.cfg.lr:g}) or set train.clip_grad (now {self.cfg.clip_grad:g})")
 
 
 class _Progress:
