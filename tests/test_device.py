@@ -316,8 +316,10 @@ def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tm
 
     shown = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "mem", "--json"])
     assert shown.exit_code == 0 and all(r["peak_memory"] > 0 for r in json.loads(shown.stdout))
-    table = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "mem"])
-    assert "memory" in table.stdout and "MB" in table.stdout
+    table = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "mem"], env={"COLUMNS": "200"})
+    from rdzoo.device import human_bytes
+
+    assert "memory" in table.stdout and human_bytes(rows[0]["peak_memory"]) in table.stdout
 
     capped = SearchConfig(load_space(str(space)), "synthetic", "capped", storage, trials=2, seed=0, pruner="none",
                           device=str(device), max_memory=1024)

@@ -268,7 +268,7 @@ class Objective:
             trial.report(dev_acc, epoch)
             if trial.should_prune():
                 info.update(dev_accuracy=dev_acc, epochs=epoch, spec=spec.to_dict(), train_seconds=time.perf_counter() - start,
-                            params=_count(spec))
+                            params=_count(spec), peak_memory=peak)
                 self._save(trial, info)
                 raise optuna.TrialPruned(f"dev accuracy {dev_acc:.4f} at epoch {epoch}")
 
