@@ -54,6 +54,9 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N or mps.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (bf16 on a GPU that has it, fp16 on an older "
+                                                               "GPU, fp32 on the CPU), fp32, bf16 or fp16.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a spec key: key.path=value (repeatable).")]
 
 
@@ -76,6 +79,54 @@ def make_folder(path: Path, option: str) -> None:
 
 def emit_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def where_to_run(device: str, precision: str):
+    """--device and --precision -> (torch.device, Precision); DeviceError (exit 2) for one that is not there."""
+    from .device import resolve_device, resolve_precision
+
+    dev = resolve_device(device)
+    return dev, resolve_precision(precision, dev)
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    from .device import env_info
+
+    info = env_info()
+    gpus = [f"{d['device']} {d['name']}" for d in info["devices"] if d["device"] != "cpu"]
+    sys.stdout.write(f"rdzoo {info['rdzoo']}, torch {info['torch']}, CUDA {info['cuda'] or 'none (CPU build)'}, "
+                     f"devices: {'; '.join(['cpu', *gpus])}, optuna {info['optuna'] or 'not installed'}\n")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the versions of rdzoo, torch, CUDA and Optuna, and the devices.")] = False):
+    """A model zoo and architecture search for NLP encoders."""
+
+
+@app.command()
+def env(as_json: JsonOpt = False):
+    """What rdzoo runs on: versions of rdzoo, Python, torch, CUDA, cuDNN and Optuna, and every device it sees."""
+    from .device import env_info, human_bytes
+
+    info = env_info()
+    if as_json:
+        return emit_json(info)
+    from rich.table import Table
+
+    c = console()
+    c.print(f"rdzoo {info['rdzoo']}  python {info['python']}  torch {info['torch']}  "
+            f"CUDA {info['cuda'] or 'none (a CPU-only build)'}  cuDNN {info['cudnn'] or '-'}  "
+            f"optuna {info['optuna'] or 'not installed'}  timm {info['timm'] or 'not installed'}")
+    table = Table("device", "name", "memory", "compute capability", "bf16", box=None)
+    for d in info["devices"]:
+        table.add_row(d["device"], d["name"], human_bytes(d.get("memory")), d.get("capability", "-"),
+                      "yes" if d["bf16"] else "no")
+    c.print(table)
+    c.print(f"--device auto runs on {info['auto_device']}")
 
 
 @app.command("list")
@@ -125,8 +176,9 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the initial weights as .safetensors.")] = None,
           batch: Annotated[int, typer.Option(min=1, help="Dummy batch size for the latency.")] = 8,
           seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length (default: min(max_len, 128)).")] = None,
+          device: DeviceOpt = "cpu", precision: PrecisionOpt = "auto",
           as_json: JsonOpt = False):
-    """Build a model, run a dummy batch, and print stages, parameters, FLOPs and latency."""
+    """Build a model, run a dummy batch, and print stages, parameters, FLOPs and latency (on --device)."""
     from . import spec
 
     s = spec.load(name, set_ or [])
@@ -135,6 +187,7 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     from . import profile
     from .families import build_model
 
+    dev, prec = where_to_run(device, precision)
     torch.manual_seed(0)
     model = build_model(s).eval()
     length = seq_len or min(s.embedding.max_len, 128)
@@ -143,12 +196,16 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     one = profile.dummy_batch(s, 1, length)
     tokens = profile.dummy_batch(s, batch, length)
     stages = profile.stage_shapes(model, tokens)
+    flops = profile.flops(model, one)
+    model, tokens = model.to(dev), tokens.to(dev)
+    with prec.autocast():
+        latency = profile.latency(model, tokens, repeats=3)
     result = {
         "name": s.name, "family": s.family, "skip": s.skip,
         "params": profile.count_params(model),
-        "flops": profile.flops(model, one),
+        "flops": flops,
         "seq_len": length, "batch": batch,
-        "latency_ms": round(profile.latency(model, tokens, repeats=3) * 1000, 3),
+        "latency_ms": round(latency * 1000, 3), "device": str(dev), "precision": prec.name,
         "output_shape": stages[-1]["output_shape"],
         "stages": stages,
     }
@@ -166,7 +223,7 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     c = console()
     c.print(table)
     c.print(f"params {result['params']:,}  |  FLOPs/sequence ({length} tokens) {human(result['flops'])}  |  "
-            f"latency {result['latency_ms']:.1f} ms for a batch of {batch}")
+            f"latency {result['latency_ms']:.1f} ms for a batch of {batch} on {dev} ({prec.name})")
     if out is not None:
         c.print(f"saved {out}")
 
@@ -266,6 +323,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
           label_names: LabelNamesOpt = None,
           overwrite: Annotated[bool, typer.Option("--overwrite", help="Let --out replace a run already in its folder.")] = False,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+          device: DeviceOpt = "auto", precision: PrecisionOpt = "auto",
           as_json: JsonOpt = False):
     """Train a model on text data (built-in TREC-6 by default) and report accuracy."""
     from . import spec as spec_mod
@@ -273,6 +331,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
 
     overrides = list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else [])
     s = spec_mod.load(name, overrides)
+    dev, prec = where_to_run(device, precision)
     if out is not None:
         if cv:
             raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
@@ -299,14 +358,15 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
 
         from .text.data import kfold
 
-        folds = [fit(s, fold, epochs=epochs, progress=progress).metrics for fold in kfold(dataset, cv, s.train.seed)]
+        folds = [fit(s, fold, epochs=epochs, progress=progress, device=dev, precision=prec).metrics
+                 for fold in kfold(dataset, cv, s.train.seed)]
         accs = [f["test_accuracy"] for f in folds]
         result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
                   "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
                   "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds,
                   "data_report": report}
     else:
-        fitted = fit(s, dataset, epochs=epochs, progress=progress)
+        fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
         if out is not None:
             from .runs import save_run
@@ -336,12 +396,13 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
              data: Annotated[Optional[str], typer.Option("--data", "-d", help="A dataset as for train (default: the run's).")] = None,
              text_col: TextColOpt = None, label_col: LabelColOpt = None,
              on_bad_line: Annotated[Optional[str], typer.Option("--on-bad-line", help="error or skip (default: as the run was trained).")] = None,
-             label_names: LabelNamesOpt = None, as_json: JsonOpt = False):
+             label_names: LabelNamesOpt = None, device: DeviceOpt = "auto", precision: PrecisionOpt = "auto",
+             as_json: JsonOpt = False):
     """Evaluate a saved run on a dataset's dev and test splits; what is not given (columns, label names, the
     seed of a split held out of one file) is read as the run was trained."""
     from .runs import load_run
 
-    loaded = load_run(run)
+    loaded = load_run(run).to(*where_to_run(device, precision))
     cfg = loaded.config
     data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
     names = label_names if label_names is not None else cfg.get("label_names")
@@ -364,11 +425,12 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
 @app.command()
 def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `rdzoo train --out`.")],
             texts: Annotated[list[str], typer.Argument(help="One or more sentences.")],
+            device: DeviceOpt = "cpu", precision: PrecisionOpt = "auto",
             as_json: JsonOpt = False):
     """Print the predicted label of each sentence (a tagger: each word with its tag)."""
     from .runs import load_run
 
-    loaded = load_run(run)
+    loaded = load_run(run).to(*where_to_run(device, precision))
     labels = loaded.predict(texts)
     if loaded.tagger:
         tagged = [list(zip(t.split(), tags)) for t, tags in zip(texts, labels)]
@@ -432,9 +494,12 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
            pruner: Annotated[str, typer.Option(help="hyperband, median or none.")] = "hyperband",
            seed: Annotated[Optional[int], typer.Option(help="Seed the sampler for a reproducible study.")] = None,
            epochs: Annotated[Optional[int], typer.Option(min=1, help="Override the space's training epochs.")] = None,
-           objectives: Annotated[str, typer.Option(help="accuracy, or accuracy plus params, latency or flops: accuracy,params.")] = "accuracy",
+           objectives: Annotated[str, typer.Option(help="accuracy, or accuracy plus params, latency, flops or memory: accuracy,params.")] = "accuracy",
            max_params: Annotated[Optional[str], typer.Option("--max-params", help="Refuse sampled specs above this size (e.g. 20M).")] = None,
-           workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes on the same study.")] = 1,
+           max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="Prune trials whose peak memory passes this after an epoch (e.g. 8GB).")] = None,
+           workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes on the same study; on a GPU machine, one GPU each.")] = 1,
+           gpus: Annotated[Optional[str], typer.Option("--gpus", help="The GPUs the workers take in turn, e.g. 0,2,3 (default: all).")] = None,
+           device: DeviceOpt = "auto", precision: PrecisionOpt = "auto",
            n_jobs: Annotated[int, typer.Option("--n-jobs", min=1, help="Threads per worker (Optuna n_jobs).")] = 1,
            heartbeat: Annotated[int, typer.Option(min=1, help="Worker heartbeat seconds; a silent worker's trial is retried after 3x this.")] = 20,
            text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
@@ -454,26 +519,33 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
             raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}")
     if not objective_list or objective_list[0] != "accuracy" or any(o not in OBJECTIVES for o in objective_list) \
             or len(set(objective_list)) != len(objective_list):
-        raise UsageError(f"--objectives {objectives!r}: start with accuracy, then any of params, latency, flops")
+        raise UsageError(f"--objectives {objectives!r}: start with accuracy, then any of params, latency, flops, memory")
+    from .device import parse_bytes, parse_gpus, worker_devices
+
+    memory_cap = parse_bytes(max_memory)
+    import torch
+
+    gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = worker_devices(workers, device, gpu_count, parse_gpus(gpus))
+    where_to_run(devices[0], precision)  # a device or precision that is not there: one error before any work
     data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
     study_name = study or f"{space_obj.name}-{data_label}"
     if workers > 1:
         from types import SimpleNamespace
 
         shown = SimpleNamespace(study=study_name, storage=storage, trials=trials, timeout=parse_duration(timeout))
-        return _spawn_workers(workers, shown, top, as_json, quiet)
+        return _spawn_workers(devices, shown, top, as_json, quiet)
     dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
     report = data_report(dataset, _space_train(space_obj))
     threads = os.environ.get("RDZOO_THREADS")
-    import torch
-
     if threads:
         torch.set_num_threads(int(threads))
     from .search import SearchConfig, run_search
 
     cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
-                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat)
+                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
+                       device=devices[0], precision=precision, max_memory=memory_cap)
     from .display import make_display
     from .errors import TrainingError
 
@@ -512,9 +584,9 @@ def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
         console().print(f"data: {note}", markup=False, highlight=False)
 
 
-def _spawn_workers(workers, cfg, top, as_json, quiet):
-    """Start N copies of this command as worker processes on one study, show their trials as
-    they finish (the same display as one process), and end with the same summary."""
+def _spawn_workers(devices, cfg, top, as_json, quiet):
+    """Start one copy of this command per device in `devices` as worker processes on one study,
+    show their trials as they finish (the same display as one process), and end with the same summary."""
     import subprocess
     import time
 
@@ -522,23 +594,24 @@ def _spawn_workers(workers, cfg, top, as_json, quiet):
     from .search import default_workers_threads
 
     study_name = cfg.study
+    workers = len(devices)
 
     args, skip = [], False
-    for a in sys.argv[1:]:  # drop --workers N / --workers=N from the workers' command line
+    for a in sys.argv[1:]:  # drop --workers, --device and --gpus (N or =N): each worker gets its own device
         if skip:
             skip = False
             continue
-        if a == "--workers":
+        if a in ("--workers", "--device", "--gpus"):
             skip = True
             continue
-        if a.startswith("--workers="):
+        if a.startswith(("--workers=", "--device=", "--gpus=")):
             continue
         args.append(a)
     shows = not (quiet or as_json)  # the parent shows every trial; quiet, the workers print their failures
     env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers)), PARENT_SHOWS: "1" if shows else "0"}
     worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
     started = time.perf_counter()
-    procs = [subprocess.Popen(worker_args, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    procs = [subprocess.Popen([*worker_args, "--device", d], env=env, stdout=subprocess.DEVNULL) for d in devices]
     display = make_display(cfg, quiet or as_json, silent=not shows)
     interrupted = False
     with display:
@@ -578,13 +651,16 @@ def best_table(rows, title):
 
     # one space between columns and none at the edges: the table fits 80 columns whole
     # instead of cutting "transformer" to "transfo…"
-    table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "dev acc", "test acc", "train s",
+    from .device import human_bytes
+
+    table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "memory", "dev acc", "test acc", "train s",
                   title=title, box=None, collapse_padding=True, pad_edge=False)
     for column in table.columns[2:4]:
         column.no_wrap, column.overflow = True, "fold"
     for rank, r in enumerate(rows, 1):
         table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", human(r["params"] or 0),
                       human(r["flops"] or 0), f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "-",
+                      human_bytes(r["peak_memory"]),
                       f"{r['dev_accuracy']:.4f}" if r["dev_accuracy"] is not None else "-",
                       f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-",
                       f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-")
@@ -637,7 +713,8 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          skip: Annotated[Optional[str], typer.Option(help="Only this skip type.")] = None,
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
          min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev accuracy.")] = None,
-         sort: Annotated[str, typer.Option(help="dev_accuracy, test_accuracy, params, flops, latency_ms, train_seconds.")] = "dev_accuracy",
+         max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
+         sort: Annotated[str, typer.Option(help="dev_accuracy, test_accuracy, params, flops, latency_ms, train_seconds, peak_memory.")] = "dev_accuracy",
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters."""
@@ -649,7 +726,10 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
             raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
     store = Results(storage)
     study = _resolve_study(store, study)
-    filters = dict(family=family, skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy)
+    from .device import parse_bytes
+
+    filters = dict(family=family, skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy,
+                   max_memory=parse_bytes(max_memory))
     if pareto:
         objectives = store.objectives(study)
         if len(objectives) < 2:
@@ -782,11 +862,11 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
 
 
 def main() -> None:
-    from .errors import DataError, MissingExtra, StoreError, TrainingError, WeightsError
+    from .errors import DataError, DeviceError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)
-    except (SpecError, UsageError) as exc:
+    except (SpecError, UsageError, DeviceError) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(2)
     except DataError as exc:

@@ -27,3 +27,7 @@ class WeightsError(ValueError):
 
 class MissingExtra(RuntimeError):
     """An optional dependency a command needs is not installed; the message says which extra installs it."""
+
+
+class DeviceError(ValueError):
+    """A device, precision or GPU list the user asked for is not there or not allowed here."""

@@ -62,13 +62,17 @@ def flops(model: torch.nn.Module, tokens: torch.Tensor) -> int:
 
 
 def latency(model: torch.nn.Module, tokens: torch.Tensor, repeats: int = 5) -> float:
-    """Median forward seconds over `repeats` runs after one warm-up."""
+    """Median forward seconds over `repeats` runs after one warm-up (on a GPU, until its work is done)."""
+    from .device import synchronize
+
     times = []
     with torch.inference_mode():
         model(tokens)
+        synchronize(tokens.device)
         for _ in range(repeats):
             start = time.perf_counter()
             model(tokens)
+            synchronize(tokens.device)
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -24,8 +24,8 @@ from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OB
                       check_schema_version, first_line, journal_path, load_journal_tables, results_url, shown_url,
                       sqlite_path, storage_error)
 
-SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial")
-ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
+SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial", "peak_memory")
+ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial", "peak_memory")
 
 # a row as Optuna holds its trial now: the study's current name, the number and the state from Optuna
 _NOW = {"study": "s.study_name", "trial": "t.number", "state": "t.state"}
@@ -144,7 +144,8 @@ class Results:
         return rows[0]["study_id"] if rows else None
 
     def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
-             max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy") -> list[dict]:
+             max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy",
+             max_memory: float | None = None) -> list[dict]:
         """The `top` completed trials of a study by `sort` (dev accuracy descending by default,
         ties by trial number), after the filters; [] for a study Optuna does not hold.
 
@@ -159,7 +160,7 @@ class Results:
         where = ["r.study_id = :study_id", "r.state = 'COMPLETE'", "t.state = 'COMPLETE'", JOINED]
         params = {"study_id": study_id, "top": top}
         for column, op, value in (("family", "=", family), ("skip", "=", skip), ("params", "<=", max_params),
-                                  ("dev_accuracy", ">=", min_accuracy)):
+                                  ("dev_accuracy", ">=", min_accuracy), ("peak_memory", "<=", max_memory)):
             if value is not None:
                 where.append(f"r.{column} {op} :{column}")
                 params[column] = value

@@ -27,6 +27,13 @@ class Run:
     label_names: list[str]
     path: Path | None = None
     config: dict = field(default_factory=dict)  # config.json: data, text_col, label_col, label_names, ...
+    precision: object = None  # a device.Precision; None: fp32
+
+    def to(self, device, precision=None) -> "Run":
+        """Move the model to a torch.device and predict at `precision` there; returns self."""
+        self.model.to(device)
+        self.precision = precision
+        return self
 
     @property
     def tagger(self) -> bool:
@@ -39,15 +46,17 @@ class Run:
         from .train import predict_ids
 
         if not self.tagger:
-            return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts))]
+            return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts),
+                                                             precision=self.precision)]
         words = [t.split() for t in texts]
-        pred = predict_ids(self.model, self.tokenizer.encode_batch(words), words=[len(w) for w in words])
+        pred = predict_ids(self.model, self.tokenizer.encode_batch(words), words=[len(w) for w in words],
+                           precision=self.precision)
         return [[self.label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
     def evaluate(self, split) -> dict:
         from .train import evaluate
 
-        return evaluate(self.model, self.tokenizer, split, self.label_names)
+        return evaluate(self.model, self.tokenizer, split, self.label_names, self.precision)
 
 
 RUN_FILES = ("model.safetensors", "tokenizer.json", "config.json", "metrics.json")

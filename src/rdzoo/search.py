@@ -47,6 +47,9 @@ class SearchConfig:
     max_params: float = 2e9
     n_jobs: int = 1
     heartbeat: int = HEARTBEAT_SECONDS  # seconds; a silent worker's trial is failed after 3x this
+    device: str = "auto"  # --device: where this worker trains (each worker of --workers gets its own GPU)
+    precision: str = "auto"
+    max_memory: float | None = None  # bytes of peak memory; a trial above it is pruned after its first epoch
 
 
 class Surplus(Exception):
@@ -123,8 +126,12 @@ class Objective:
     """Optuna objective: sample -> validate -> train -> measure."""
 
     def __init__(self, cfg: SearchConfig, data, on_start=None):
+        from .device import resolve_device, resolve_precision
+
         self.cfg, self.data, self.on_start = cfg, data, on_start
         self.multi = len(cfg.objectives) > 1
+        self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
 
     def __call__(self, trial):
         self._check_target(trial)
@@ -160,35 +167,48 @@ class Objective:
 
     def _train(self, trial, spec, info):
         from . import profile
+        from .device import MemoryMeter, human_bytes
         from .errors import TrainingError
         from .train import fit
 
         def report(epoch: int, dev_acc: float) -> None:
+            peak = MemoryMeter(self.device).peak()  # fit reset the peak when it started
+            if self.cfg.max_memory is not None and peak > self.cfg.max_memory:
+                # the first epoch has touched every buffer a step needs: later epochs peak no higher
+                info.update(dev_accuracy=dev_acc, epochs=epoch, spec=spec.to_dict(), params=_count(spec),
+                            train_seconds=time.perf_counter() - start, peak_memory=peak,
+                            error=f"peak memory {human_bytes(peak)} above --max-memory {human_bytes(self.cfg.max_memory)}")
+                self._save(trial, info)
+                raise optuna.TrialPruned(info["error"])
             if self.multi:
                 return  # Optuna prunes single-objective studies only
             trial.report(dev_acc, epoch)
             if trial.should_prune():
                 info.update(dev_accuracy=dev_acc, epochs=epoch, spec=spec.to_dict(), train_seconds=time.perf_counter() - start,
-                            params=_count(spec))
+                            params=_count(spec), peak_memory=peak)
                 self._save(trial, info)
                 raise optuna.TrialPruned(f"dev accuracy {dev_acc:.4f} at epoch {epoch}")
 
         start = time.perf_counter()
         try:
-            result = fit(spec, self.data, on_epoch=report)
+            result = fit(spec, self.data, on_epoch=report, device=self.device, precision=self.precision)
         except optuna.TrialPruned:
             raise
-        except Exception as exc:  # a crash, out of memory, a NaN loss: recorded, and the search goes on
-            info.update(spec=spec.to_dict(), params=_count(spec), error=error_text(exc))
+        except Exception as exc:  # a crash, out of memory (fit freed the cache), a NaN loss: recorded, the search goes on
+            info.update(spec=spec.to_dict(), params=_count(spec), error=error_text(exc),
+                        peak_memory=MemoryMeter(self.device).peak())
             self._save(trial, info)
             raise
         m = result.metrics
-        tokens = profile.dummy_batch(result.spec, 1, min(PROFILE_LENGTH, result.spec.embedding.max_len))
-        batch = profile.dummy_batch(result.spec, PROFILE_BATCH, min(PROFILE_LENGTH, result.spec.embedding.max_len))
+        length = min(PROFILE_LENGTH, result.spec.embedding.max_len)
+        tokens = profile.dummy_batch(result.spec, 1, length).to(self.device)
+        batch = profile.dummy_batch(result.spec, PROFILE_BATCH, length).to(self.device)
+        with self.precision.autocast():  # latency at the precision the trial trained at, on its device
+            latency = profile.latency(result.model, batch, repeats=3)
         info.update(spec=result.spec.to_dict(), params=m["params"], dev_accuracy=m["dev_accuracy"],
                     test_accuracy=m["test_accuracy"], macro_f1=m["macro_f1"], train_seconds=m["train_seconds"],
-                    epochs=m["epochs"], flops=profile.flops(result.model, tokens),
-                    latency_ms=profile.latency(result.model, batch, repeats=3) * 1000)
+                    epochs=m["epochs"], flops=profile.flops(result.model, tokens), latency_ms=latency * 1000,
+                    peak_memory=m["peak_memory"])
         if not math.isfinite(m["dev_accuracy"]):
             info["error"] = "dev accuracy is not finite"
             self._save(trial, info)

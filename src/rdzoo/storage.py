@@ -53,6 +53,7 @@ COLUMNS = (
     ("macro_f1", "float"),
     ("train_seconds", "float"),
     ("epochs", "int"),
+    ("peak_memory", "bigint"),  # bytes: CUDA's peak allocated on a GPU, the process's peak resident memory on the CPU
     ("objective_values", "json"),  # the trial's values, for multi-objective studies
     ("error", "text"),
     ("finished_at", "float"),  # unix time the row was written
@@ -63,7 +64,8 @@ JSON_COLUMNS = tuple(name for name, kind in COLUMNS if kind == "json")
 IDENTITY_COLUMNS = ("study", "study_id", "trial", "trial_id", "datetime_start", "state")
 
 # a search objective -> the results column that holds its value
-OBJECTIVE_COLUMNS = {"accuracy": "dev_accuracy", "params": "params", "latency": "latency_ms", "flops": "flops"}
+OBJECTIVE_COLUMNS = {"accuracy": "dev_accuracy", "params": "params", "latency": "latency_ms", "flops": "flops",
+                     "memory": "peak_memory"}
 MAXIMIZED = ("accuracy",)
 
 

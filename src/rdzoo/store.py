@@ -150,6 +150,15 @@ class Store:
             finally:
                 drop_journal_tables(raw)
 
+    def _add_missing_columns(self) -> None:
+        """A results table made by an older rdzoo gets the columns added since (all nullable)."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("rdzoo_results")}
+        for column in results.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE rdzoo_results ADD COLUMN {column.name} {kind}")
+
     # --- writing ------------------------------------------------------------------
 
     def record(self, study: str, trial_number: int, trial_id: int, state: str, info: dict,

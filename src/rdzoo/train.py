@@ -5,7 +5,16 @@ The loop: length-bucketed batches, an optimizer from timm's
 ...), linear warm-up then cosine or linear decay from timm's schedulers,
 label smoothing, gradient clipping, Kim's max-norm on the classifier, early
 stopping on dev accuracy with the best weights kept, and a guard that stops on
-a NaN or infinite loss. Seeded: the same spec and data give the same numbers.
+a NaN or infinite loss. Seeded: the same spec, data, device and precision give
+the same numbers.
+
+On a GPU the loop never waits for the device: batches go through pinned
+memory with `non_blocking`, the loss and its finiteness are summed on the
+device and read every `SYNC_EVERY` steps and at the end of an epoch (on the
+CPU, where reading costs nothing, every step), and evaluation runs in
+inference mode. Mixed precision is autocast (bf16, or fp16 with a gradient
+scaler); an out-of-memory error frees the device's cache and becomes a
+TrainingError naming the batch size and the memory asked for.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
+from .device import MemoryMeter, Precision, asked_for, free_cache, oom_errors, resolve_device, resolve_precision, to_device
 from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
 from .text.batching import IGNORE, batches, word_ids
@@ -27,6 +37,7 @@ from .text.data import Split, TextData, label_set, split_off
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
 EVAL_BATCH = 256
+SYNC_EVERY = 50  # steps between reads of the loss on a GPU (progress bar, NaN guard)
 
 
 @dataclass
@@ -41,7 +52,8 @@ class FitResult:
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the CPU's generator and every GPU's
+    torch.backends.cudnn.deterministic = True  # cuDNN's convolutions pick no nondeterministic kernel
 
 
 def check_optimizer(name: str) -> None:
@@ -54,11 +66,14 @@ def check_optimizer(name: str) -> None:
                         f"sgd, lookahead_adamw){did_you_mean(base, known)}")
 
 
-def make_optimizer(model, train):
+def make_optimizer(model, train, device=None):
+    """timm's optimizer for train.optimizer; Adam(W) on a GPU gets PyTorch's fused kernel (one launch a step)."""
     from timm.optim import create_optimizer_v2
 
     check_optimizer(train.optimizer)
-    return create_optimizer_v2(model, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
+    fused = {"fused": True} if device is not None and device.type == "cuda" and \
+        train.optimizer.removeprefix("lookahead_") in ("adam", "adamw") else {}
+    return create_optimizer_v2(model, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay, **fused)
 
 
 def make_scheduler(optimizer, train, steps_per_epoch: int, epochs: int):
@@ -82,7 +97,7 @@ def drop_words(tokens: torch.Tensor, p: float) -> torch.Tensor:
         return tokens
     if tokens.dim() == 3:  # the word id goes; its characters stay, for the spelling to stand in
         return torch.cat([drop_words(tokens[..., :1], p), tokens[..., 1:]], -1)
-    hit = (torch.rand(tokens.shape) < p) & (tokens != PAD_ID)
+    hit = (torch.rand(tokens.shape, device=tokens.device) < p) & (tokens != PAD_ID)
     return tokens.masked_fill(hit, UNK_ID)
 
 
@@ -101,15 +116,27 @@ def is_tagger(model) -> bool:
     return getattr(model.head, "pool", None) == "token"
 
 
-@torch.no_grad()
-def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None) -> list:
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None,
+                precision: Precision | None = None) -> list:
     """A class id a text; for a tagger, a list a text with a tag id for each of its `words`
-    (-1 past embedding.max_len, where the model sees nothing)."""
+    (-1 past embedding.max_len, where the model sees nothing). Runs where the model's weights
+    are, at `precision` (default fp32); the predictions are read back once, at the end."""
     was_training = model.training
     model.eval()
-    pred, tagger = [0] * len(ids), is_tagger(model)
+    device = model_device(model)
+    autocast = precision.autocast if precision is not None else Precision("fp32", device.type).autocast
+    out = []
     for tokens, _, group in batches(ids, None, batch_size):
-        for i, p in zip(group, model(tokens).argmax(-1).tolist()):
+        with autocast():
+            out.append((group, model(to_device(tokens, device)).argmax(-1)))
+    pred, tagger = [0] * len(ids), is_tagger(model)
+    for group, ids_out in out:
+        for i, p in zip(group, ids_out.tolist()):
             if tagger:
                 n = len(ids[i]) if words is None else words[i]
                 p = p[: min(len(ids[i]), n)] + [-1] * (n - len(ids[i]))
@@ -124,7 +151,7 @@ def label_ids(labels: list, lookup: dict[str, int]) -> list:
             for label in labels]
 
 
-def evaluate(model, tokenizer, split: Split, label_names: list[str]) -> dict:
+def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: Precision | None = None) -> dict:
     """Accuracy and macro-F1 (over words, for a tagger) of a model on a split whose labels were all seen in training."""
     lookup = {name: i for i, name in enumerate(label_names)}
     if len(split) and split.tagged != is_tagger(model):
@@ -135,19 +162,47 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str]) -> dict:
         raise TrainingError(f"labels the model was not trained on: {', '.join(map(repr, unseen[:5]))}; "
                             f"it knows: {', '.join(label_names)}")
     gold = label_ids(split.labels, lookup)
-    pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts])
+    pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts],
+                       precision=precision)
     return {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
             "n": len(metrics.flat(gold))}  # texts, or words for a tagger
 
 
 def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
-        on_epoch: Callable[[int, float], None] | None = None, max_seconds: float | None = None) -> FitResult:
-    """Train `spec` on `data`; return the best-on-dev model and its metrics.
+        on_epoch: Callable[[int, float], None] | None = None, max_seconds: float | None = None,
+        device: str | torch.device = "auto", precision: str | Precision = "auto") -> FitResult:
+    """Train `spec` on `data`; return the best-on-dev model (on `device`) and its metrics.
 
     `on_epoch(epoch, dev_accuracy)` runs after each epoch; it may raise to stop
     (the search's pruner does). `max_seconds` stops after the epoch that
-    crosses it.
+    crosses it. `device` is a torch.device or --device text (auto, cpu, cuda,
+    cuda:N, mps); `precision` a Precision or --precision text (auto, fp32,
+    bf16, fp16). The metrics add `device`, `precision` and `peak_memory`
+    (bytes: CUDA's peak allocated on a GPU, the process's peak resident memory
+    on the CPU). Raises DeviceError for a device that is not there and
+    TrainingError when the device runs out of memory (its cache freed first).
     """
+    device = device if isinstance(device, torch.device) else resolve_device(device)
+    precision = precision if isinstance(precision, Precision) else resolve_precision(precision, device)
+    meter = MemoryMeter(device).start()
+    oom = None
+    try:
+        result = _fit(spec, data, epochs=epochs, progress=progress, on_epoch=on_epoch, max_seconds=max_seconds,
+                      device=device, precision=precision)
+    except oom_errors() as exc:
+        oom = str(exc)  # outside this block the traceback, and the activations its frames hold, are gone
+    if oom is not None:
+        peak = meter.peak()
+        free_cache(device)
+        asked = asked_for(oom)
+        raise TrainingError(f"out of memory on {device} at train.batch_size {spec.train.batch_size}"
+                            f"{f' asking for {asked} more' if asked else ''} (peak {peak / 2**30:.2f} GiB allocated); "
+                            "lower train.batch_size or embedding.max_len, or use --precision bf16")
+    result.metrics.update(device=str(device), precision=precision.name, peak_memory=meter.peak())
+    return result
+
+
+def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precision) -> FitResult:
     from .families import build_model
 
     train_cfg = spec.train
@@ -167,8 +222,9 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
 
     tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
-    model = build_model(spec)
-    optimizer = make_optimizer(model, train_cfg)
+    model = build_model(spec).to(device)  # built on the CPU first: the same initial weights on every device
+    optimizer = make_optimizer(model, train_cfg, device)
+    scaler = precision.scaler()
     train_ids = tokenizer.encode_batch(train_split.texts)
     # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
     train_y = [y[: len(i)] if data.tagging else y for y, i in zip(label_ids(train_split.labels, lookup), train_ids)]
@@ -185,25 +241,39 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     bar = _Progress(epochs * steps_per_epoch, spec.name) if progress else None
     history, best_acc, best_state, best_epoch, stale = [], -1.0, None, 0, 0
     step, tokens_seen, start = 0, 0, time.perf_counter()
+    sync_every = sync_interval(device)
+    acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
     try:
         for epoch in range(1, epochs + 1):
             model.train()
-            epoch_loss, n_batches = 0.0, 0
+            # running sums on the device: reading a GPU tensor waits for every step queued before it
+            epoch_loss, n_batches = torch.zeros((), dtype=acc_dtype, device=device), 0
+            guard = _FiniteGuard(device, train_cfg, eager=sync_every == 1)
             for tokens, y, _ in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
-                logits = model(tokens)
+                tokens_seen += int((word_ids(tokens) != PAD_ID).sum())  # counted on the host, before the copy
+                tokens, y = to_device(tokens, device), to_device(y, device)
+                with precision.autocast():
+                    logits = model(tokens)
                 if data.tagging:
                     logits, y = logits.flatten(0, 1), y.flatten()
-                loss = F.cross_entropy(logits, y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; lower train.lr "
-                        f"(now {train_cfg.lr:g}) or set train.clip_grad (now {train_cfg.clip_grad:g})")
+                loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
+                guard.add(loss, epoch, step + 1)
+                if (step + 1) % sync_every == 0:
+                    guard.check(epoch)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if train_cfg.clip_grad:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip_grad)
-                optimizer.step()
+                if scaler is not None:  # fp16: scale the loss up so small gradients do not underflow to zero
+                    scaler.scale(loss).backward()
+                    if train_cfg.clip_grad:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip_grad)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    if train_cfg.clip_grad:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.clip_grad)
+                    optimizer.step()
                 step += 1
                 scheduler.step_update(step)
                 if train_cfg.max_norm and isinstance(classifier, torch.nn.Linear):
@@ -211,12 +281,14 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                         classifier.weight.data = torch.renorm(classifier.weight.data, 2, 0, train_cfg.max_norm)
                 if ema:
                     ema.update(model, step)
-                epoch_loss += loss.item()
+                epoch_loss += loss.detach()
                 n_batches += 1
-                tokens_seen += int((word_ids(tokens) != PAD_ID).sum())
                 if bar:
-                    bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
-            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words))
+                    bar.advance(epoch, epochs, (epoch_loss / n_batches).item() if step % sync_every == 0 else None,
+                                best_acc)
+            guard.check(epoch)
+            epoch_loss = epoch_loss.item()  # the one read of the epoch
+            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words, precision=precision))
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
             if dev_acc > best_acc:
@@ -242,12 +314,46 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
               "train_seconds": round(train_seconds, 3), "tokens_per_second": round(tokens_seen / max(train_seconds, 1e-9)),
               "params": sum(p.numel() for p in model.parameters())}
     if data.test is not None and len(data.test):
-        test = evaluate(model, tokenizer, data.test, label_names)
+        test = evaluate(model, tokenizer, data.test, label_names, precision)
         result.update(test_accuracy=test["accuracy"], macro_f1=test["macro_f1"])
     else:
-        dev = evaluate(model, tokenizer, dev_split, label_names)
+        dev = evaluate(model, tokenizer, dev_split, label_names, precision)
         result.update(test_accuracy=None, macro_f1=dev["macro_f1"])
     return FitResult(spec, model, tokenizer, label_names, result, history)
+
+
+def sync_interval(device) -> int:
+    """Steps between host reads of the loss: every step on the CPU, where a read costs nothing."""
+    return 1 if device.type == "cpu" else SYNC_EVERY
+
+
+class _FiniteGuard:
+    """Stops on a NaN or infinite loss. On the CPU it checks every step, before the step is
+    taken. On a GPU it reads nothing a step: the first step whose loss is not finite, and that
+    loss, are kept on the device, and `check` reads them (every SYNC_EVERY steps)."""
+
+    def __init__(self, device, train_cfg, eager: bool):
+        self.eager, self.cfg = eager, train_cfg
+        if not self.eager:
+            self.first = torch.zeros((), dtype=torch.long, device=device)  # 0 = every loss so far was finite
+            self.value = torch.zeros((), device=device)
+
+    def add(self, loss, epoch: int, step: int) -> None:
+        if self.eager:
+            if not torch.isfinite(loss):
+                self._stop(loss.item(), epoch, step)
+            return
+        bad = ~torch.isfinite(loss.detach()) & (self.first == 0)
+        self.first = torch.where(bad, step, self.first)
+        self.value = torch.where(bad, loss.detach().float(), self.value)
+
+    def check(self, epoch: int) -> None:
+        if not self.eager and int(self.first):
+            self._stop(self.value.item(), epoch, int(self.first))
+
+    def _stop(self, value: float, epoch: int, step: int):
+        raise TrainingError(f"the loss became {value} at epoch {epoch}, step {step}; lower train.lr "
+                            f"(now {self.cfg.lr:g}) or set train.clip_grad (now {self.cfg.clip_grad:g})")
 
 
 class _Progress:
@@ -264,7 +370,11 @@ class _Progress:
         self.progress.start()
 
     def advance(self, epoch, epochs, loss, best_acc, steps: int = 1):
+        """`loss` None: not read this step (on a GPU, the loss is read every SYNC_EVERY steps)."""
         self.done += steps
+        if loss is None:
+            self.progress.update(self.task, advance=steps)
+            return
         speed = self.done / max(time.perf_counter() - self.start, 1e-9)
         dev = f"best dev {best_acc:.3f}" if best_acc >= 0 else "best dev -----"
         self.progress.update(self.task, advance=steps,
