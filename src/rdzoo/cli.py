@@ -391,8 +391,24 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
            text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display.")] = False,
            top: Annotated[int, typer.Option(help="Best configurations to print at the end.")] = 5,
+           final: Annotated[int, typer.Option("--final", min=1, help="Final stage: retrain this many of the best distinct architectures.")] = 3,
+           final_seeds: Annotated[int, typer.Option("--final-seeds", min=1, help="Seeds per contender in the final stage (the same seeds for all, so differences are paired).")] = 3,
+           baseline: Annotated[str, typer.Option("--baseline", help="Zoo model or spec file the final stage compares with, or none.")] = "kim-cnn",
+           no_final: Annotated[bool, typer.Option("--no-final", help="Skip the final stage (trials only).")] = False,
            as_json: JsonOpt = False):
-    """Search architectures with Optuna; every trial is stored in the database."""
+    """Search architectures with Optuna; every trial is stored in the database.
+
+    After the trials, a final stage retrains the --final best distinct architectures and
+    the --baseline at their full recipe with --final-seeds fresh seeds each, stores the
+    runs in the companion study SPACE-DATA-final, and ends with a verdict: the
+    recommended spec (best mean dev accuracy), its dev and test mean and sd, and its
+    test difference from the baseline paired by seed. Running the same command again
+    resumes the trials, then the final stage.
+
+    Latency (ms) is the median of at least 20 timed forward passes on one thread, after
+    3 warm-up passes, of a batch of 32 sequences of 64 tokens (fewer if embedding.max_len
+    is smaller); FLOPs (one sequence) and parameters are exact counts.
+    """
     from .space import load_space
 
     space_obj = load_space(space)
@@ -407,31 +423,65 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
         raise UsageError(f"--objectives {objectives!r}: start with accuracy, then any of params, latency, flops")
     data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
     study_name = study or f"{space_obj.name}-{data_label}"
+    base_name = None if baseline.lower() == "none" else baseline
+    if base_name is not None and not no_final:
+        from .spec import load as load_spec
+
+        load_spec(base_name)  # a misspelt baseline fails now, not after the trials
+    from .search import SearchConfig, run_search
+
+    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
+                       sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
+                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
+                       worker=int(os.environ.get("RDZOO_WORKER", "0")))
     if workers > 1:
-        return _spawn_workers(workers, study_name, storage, top, as_json)
+        code = _spawn_workers(workers, study_name, storage, 0 if not no_final else top, as_json)
+        if no_final:
+            return
+        outcome = {"study": study_name, "interrupted": False}
     dataset = load_dataset(data, text_col, label_col, on_bad_line)
     threads = os.environ.get("RDZOO_THREADS")
     import torch
 
     if threads:
         torch.set_num_threads(int(threads))
-    from .search import SearchConfig, run_search
-
-    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
-                       sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
-                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat)
-    with SearchDisplay(cfg, quiet or as_json) as display:
-        outcome = run_search(cfg, dataset, display)
-    if outcome["interrupted"]:
-        console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
-                            "run the same command to continue")
+    if workers == 1:
+        with SearchDisplay(cfg, quiet or as_json) as display:
+            outcome = run_search(cfg, dataset, display)
+        if outcome["interrupted"]:
+            console_err().print(f"stopped: {outcome['finished']} finished trials are kept in {storage}; "
+                                "run the same command to continue")
+            _print_best(storage, study_name, top, as_json, outcome=outcome)
+            raise typer.Exit(130)
+        code = 0
+    if not no_final and len(objective_list) == 1:
+        outcome["final"] = _final_stage(cfg, dataset, final, final_seeds, base_name, quiet or as_json)
     _print_best(storage, study_name, top, as_json, outcome=outcome)
-    if outcome["interrupted"]:
-        raise typer.Exit(130)
+    if code:
+        raise typer.Exit(code)
+
+
+def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
+    """Run (or resume) the final stage; Ctrl-C keeps the finished runs and says how to go on."""
+    from .final import run_final
+
+    status = None if quiet else console_err()
+
+    def on_run(done, total, contender, seed):
+        if status is not None:
+            status.print(f"final stage {done + 1}/{total}: {contender.label}, seed {seed}", highlight=False)
+
+    try:
+        return run_final(cfg, dataset, k=k, seeds=seeds, baseline=baseline, on_run=on_run)
+    except KeyboardInterrupt:
+        console_err().print(f"stopped in the final stage: its finished runs are kept in {cfg.storage}; "
+                            "run the same command to continue")
+        raise typer.Exit(130) from None
 
 
 def _spawn_workers(workers, study_name, storage, top, as_json):
-    """Start N copies of this command as worker processes on one study, and wait."""
+    """Start N copies of this command as worker processes on one study (trials only), and wait;
+    returns 1 when a worker failed. The caller runs the final stage, once."""
     import subprocess
 
     from .search import default_workers_threads
@@ -448,8 +498,10 @@ def _spawn_workers(workers, study_name, storage, top, as_json):
             continue
         args.append(a)
     env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers))}
-    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
-    procs = [subprocess.Popen(worker_args, env=env, stdout=subprocess.DEVNULL) for _ in range(workers)]
+    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0", "--no-final"]
+    # each worker's index offsets its sampler seed, so two seeded workers draw different points
+    procs = [subprocess.Popen(worker_args, env={**env, "RDZOO_WORKER": str(i)}, stdout=subprocess.DEVNULL)
+             for i in range(workers)]
     codes = []
     try:
         codes = [p.wait() for p in procs]
@@ -460,25 +512,78 @@ def _spawn_workers(workers, study_name, storage, top, as_json):
     if any(c not in (0, 130) for c in codes):
         console_err().print(f"workers exited with {codes}")
     _print_best(storage, study_name, top, as_json)
-    if any(c not in (0, 130) for c in codes):
-        raise typer.Exit(1)
+    return 1 if any(c not in (0, 130) for c in codes) else 0
 
 
 def _print_best(storage, study, top, as_json, outcome=None):
     if top <= 0:
         return
+    from .final import render_verdict
     from .query import Results
 
-    rows = Results(storage).best(study, top=top)
+    store = Results(storage)
+    rows = store.best(study, top=top)
+    verdict = study_verdict(store, study)
     if as_json:
-        return emit_json({**(outcome or {}), "best": [_public(r) for r in rows]})
+        return emit_json({**(outcome or {}), "best": [_public(r) for r in rows],
+                          "verdict": _public_verdict(verdict) if verdict else None})
     console().print(best_table(rows, f"best of study {study}"))
+    if verdict is not None or (outcome or {}).get("final") is not None:
+        console().print(render_verdict(verdict), markup=False, highlight=False)
+
+
+def study_verdict(store, study):
+    """The final stage's verdict of a study from the results table, or None before one ran."""
+    from .final import verdict
+
+    final_rows = store.final(study)
+    if not final_rows:
+        return None
+    return verdict(final_rows, store.best(study, top=10**9))
+
+
+FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "flops", "latency_ms", "dev_mean",
+                "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
+
+
+def _public_final(c: dict) -> dict:
+    # dev_accuracy/test_accuracy repeat the means so that a reader of single trials reads these too
+    return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, "dev_accuracy": c["dev_mean"],
+            "test_accuracy": c["test_mean"]}
+
+
+def _public_verdict(v: dict) -> dict:
+    return {"recommended": _public_final(v["recommended"]), "baseline": v["baseline"],
+            "ranking": [_public_final(c) for c in v["ranking"]], "skips": v["skips"]}
 
 
 def _public(row: dict) -> dict:
     keep = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
             "macro_f1", "train_seconds", "epochs", "objective_values", "spec")
-    return {k: row[k] for k in keep}
+    return {"stage": "search", **{k: row[k] for k in keep}}
+
+
+def final_table(v: dict, title: str):
+    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline."""
+    from rich.table import Table
+
+    from .final import _pm
+
+    table = Table("#", "contender", "family", "skip", "params", "ms", "dev acc %", "test acc %", "seeds",
+                  "vs baseline (test)", title=title, box=None)
+    for rank, c in enumerate(v["ranking"], 1):
+        vs = c["vs_baseline"]
+        if vs is None:
+            versus = "-"
+        elif c["baseline"]:
+            versus = "baseline"
+        else:
+            sd = f" sd {100 * vs['test_diff_sd']:.1f}" if vs["test_diff_sd"] is not None else ""
+            versus = f"{100 * vs['test_diff']:+.1f}{sd} {vs['call']}"
+        table.add_row(str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
+                      f"{c['latency_ms']:.1f}" if c["latency_ms"] is not None else "-",
+                      _pm(c["dev_mean"], c["dev_sd"]), _pm(c["test_mean"], c["test_sd"]), str(c["n"]), versus)
+    return table
 
 
 def best_table(rows, title):
@@ -558,15 +663,20 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     else:
         rows = store.best(study, top=top, sort=sort, **filters)
         title = f"best of study {study}"
+    # the final stage's ranking (whole studies only: a filter selects single trials)
+    verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
-        return emit_json([_public(r) for r in rows])
+        head = [_public_final(c) for c in verdict["ranking"]] if verdict else []
+        return emit_json(head + [_public(r) for r in rows])
+    if verdict:
+        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds)"))
     console().print(best_table(rows, title))
 
 
 @app.command()
 def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
-           best_: Annotated[bool, typer.Option("--best", help="Export the best trial (by dev accuracy).")] = False,
+           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (best mean dev accuracy over seeds); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None):
     """Write a trial's spec as YAML that `rdzoo build` and `rdzoo train` accept."""
@@ -577,6 +687,16 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         raise UsageError("pass --best or --trial N (one of them)")
     store = Results(storage)
     study = _resolve_study(store, study)
+    verdict = study_verdict(store, study) if best_ else None
+    if verdict:  # the final stage's recommendation, not the luckiest single trial
+        rec = verdict["recommended"]
+        spec_dict = dict(rec["spec"])
+        spec_dict["name"] = name or (out.stem if out else f"{study}-recommended")
+        spec_dict["description"] = (f"{rec['contender']} of study {study}, recommended by its final stage: dev "
+                                    f"{100 * rec['dev_mean']:.1f}%, test {100 * rec['test_mean']:.1f}% mean over "
+                                    f"{rec['n']} seeds ({rec['params']:,} parameters)")
+        return _write_export(from_dict(spec_dict).to_yaml(), out, f"{rec['contender']}, {rec['family']}, "
+                             f"{rec['params']:,} parameters (final stage's recommendation)")
     if best_:
         rows = store.best(study, top=1)
         if not rows:
@@ -593,6 +713,10 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     acc = f"dev accuracy {row['dev_accuracy']:.4f}, " if row["dev_accuracy"] is not None else ""
     spec_dict["description"] = f"trial {row['trial']} of study {study} ({acc}{row['params'] or 0:,} parameters)"
     text = from_dict(spec_dict).to_yaml()
+    _write_export(text, out, f"trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
+
+
+def _write_export(text: str, out, what: str) -> None:
     if out is None:
         sys.stdout.write(text)
         return
@@ -601,7 +725,7 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         out.write_text(text)
     except OSError as exc:
         raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
-    console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
+    console_err().print(f"wrote {out}: {what}")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "t
 ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
 COLUMNS = ("study", "trial", "trial_id", "state", "family", "skip", "spec", "params", "flops", "latency_ms",
            "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs", "objective_values", "error",
-           "finished_at")
+           "finished_at", "stage", "seed", "contender", "baseline")
 
 
 def check_schema_version(url: str, version: int | None) -> None:
@@ -105,14 +105,15 @@ class Results:
         except errors as exc:
             raise StoreError(f"{shown_url(self.url)}: cannot read this database ({first_line(exc)})") from None
 
-    def rows(self, sql: str, params: dict | None = None) -> list[dict]:
+    def rows(self, sql: str, params: dict | None = None, columns_only: bool = False) -> list:
         if self._sqlite:
             cursor = self._conn.execute(sql, params or {})
             names = [c[0] for c in cursor.description]
-            return [dict(zip(names, r)) for r in cursor.fetchall()]
+            return names if columns_only else [dict(zip(names, r)) for r in cursor.fetchall()]
         import sqlalchemy as sa
 
-        return [dict(r._mapping) for r in self._conn.execute(sa.text(sql), params or {})]
+        result = self._conn.execute(sa.text(sql), params or {})
+        return list(result.keys()) if columns_only else [dict(r._mapping) for r in result]
 
     def _tables(self) -> set[str]:
         if self._sqlite:
@@ -128,6 +129,9 @@ class Results:
             raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.url}` first")
         if "rdzoo_schema" in tables:
             check_schema_version(self.url, self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"])
+        have = {c.lower() for c in self.rows("SELECT * FROM rdzoo_results LIMIT 0", columns_only=True)}
+        # a table written before a column was added reads it as NULL
+        self._select = ", ".join(c if c in have else f"NULL AS {c}" for c in COLUMNS)
 
     # --- the queries ----------------------------------------------------------------
 
@@ -142,7 +146,7 @@ class Results:
                 where.append(f"{column} {op} :{column}")
                 params[column] = value
         order = "ASC" if sort in ASCENDING else "DESC"
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE {' AND '.join(where)} "
+        sql = (f"SELECT {self._select} FROM rdzoo_results WHERE {' AND '.join(where)} "
                f"ORDER BY {sort} {order}, trial ASC LIMIT :top")
         return [self._decode(r) for r in self.rows(sql, params)]
 
@@ -157,7 +161,7 @@ class Results:
         return sorted(front, key=lambda r: -(r["dev_accuracy"] or 0))
 
     def trial(self, study: str, number: int) -> dict | None:
-        rows = self.rows(f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE study = :study AND trial = :trial",
+        rows = self.rows(f"SELECT {self._select} FROM rdzoo_results WHERE study = :study AND trial = :trial",
                          {"study": study, "trial": number})
         return self._decode(rows[0]) if rows else None
 
@@ -167,7 +171,19 @@ class Results:
     def study_names(self) -> list[str]:
         return [r["study"] for r in self.rows("SELECT DISTINCT study FROM rdzoo_results ORDER BY study")]
 
+    def final(self, study: str) -> list[dict]:
+        """The final-stage runs of a search study (kept in its companion study `<study>-final`)."""
+        if "NULL AS stage" in self._select:
+            return []
+        rows = self.rows(f"SELECT {self._select} FROM rdzoo_results WHERE study = :study AND stage = 'final' "
+                         "AND state = 'COMPLETE' ORDER BY trial", {"study": f"{study}-final"})
+        return [self._decode(r) for r in rows]
+
     def latest_study(self) -> str | None:
+        if "NULL AS stage" not in self._select:  # a final stage's companion study is not a search
+            rows = self.rows("SELECT study FROM rdzoo_results WHERE stage IS NULL OR stage != 'final' "
+                             "ORDER BY finished_at DESC LIMIT 1")
+            return rows[0]["study"] if rows else None
         rows = self.rows("SELECT study FROM rdzoo_results ORDER BY finished_at DESC LIMIT 1")
         return rows[0]["study"] if rows else None
 

@@ -45,7 +45,13 @@ results = sa.Table(
     sa.Column("objective_values", sa.Text),  # JSON list, for multi-objective studies
     sa.Column("error", sa.Text),
     sa.Column("finished_at", sa.Float),  # unix time
+    # the final stage (search.final): its runs live in the companion study `<study>-final`
+    sa.Column("stage", sa.String(16)),  # "final" for a final-stage run, NULL for a search trial
+    sa.Column("seed", sa.Integer),  # the final run's train.seed
+    sa.Column("contender", sa.String(128)),  # which architecture a final run retrains: "trial 17", "kim-cnn"
+    sa.Column("baseline", sa.Boolean),  # the final run retrains the baseline
 )
+FINAL_KEYS = ("stage", "seed", "contender", "baseline")
 # `rdzoo best` orders by dev accuracy, ties by trial number: indexes in exactly that order
 # let the database read the top N off the index instead of sorting every matching row
 sa.Index("ix_rdzoo_results_top", results.c.study, results.c.state, results.c.dev_accuracy.desc(), results.c.trial)
@@ -144,11 +150,21 @@ class Store:
             raise StoreError(f"{self.url}: empty database; run `rdzoo search` first")
         if create:
             metadata.create_all(self.engine, checkfirst=True)
+            self._add_columns()
             for index in results.indexes:  # tables made by an older rdzoo get the current indexes too
                 index.create(self.engine, checkfirst=True)
             with self.engine.begin() as conn:
                 if conn.execute(sa.select(sa.func.count()).select_from(schema)).scalar() == 0:
                     conn.execute(schema.insert().values(version=SCHEMA_VERSION))
+
+    def _add_columns(self) -> None:
+        """Columns added since a table was created (the final stage's) are added to it."""
+        have = {c["name"] for c in sa.inspect(self.engine).get_columns("rdzoo_results")}
+        for column in results.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=self.engine.dialect)
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE rdzoo_results ADD COLUMN {column.name} {kind}"))
 
     # --- writing ------------------------------------------------------------------
 
@@ -159,7 +175,7 @@ class Store:
                "spec": json.dumps(info["spec"]) if info.get("spec") is not None else None,
                "objective_values": json.dumps(values) if values is not None else None,
                "error": error or info.get("error"), "finished_at": time.time(),
-               **{k: info.get(k) for k in METRIC_KEYS}}
+               **{k: info.get(k) for k in METRIC_KEYS + FINAL_KEYS}}
         try:
             with self.engine.begin() as conn:
                 conn.execute(results.insert().values(**row))
