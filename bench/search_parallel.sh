@@ -11,15 +11,17 @@ set -u
 DIR=${1:-bench/results/search_db}
 SST2=${SST2:-../shared/datasets/sst2}
 TRIAL_TIMEOUT=${TRIAL_TIMEOUT:-210}
+BUDGET=${BUDGET:-0}  # seconds for the whole run (0: none); the final stage is cut to fit, losing only runs in progress
 export OMP_NUM_THREADS=2 PYTHONPATH=$PWD/src
 mkdir -p "$DIR"
+pin() { if command -v taskset > /dev/null; then echo "taskset -c $1"; fi; }
 B="python bench/search_accuracy.py --storage-dir $DIR --sst2 $SST2"
 start=$(date +%s)
 core=0
 for set in trec sst2; do
   data=$set; [ $set = sst2 ] && data=$SST2
   for w in 0 1 2; do
-    RDZOO_WORKER=$w taskset -c $core,$((core+1)) python -m rdzoo.cli search --data "$data" --storage "sqlite:///$DIR/$set.db" \
+    RDZOO_WORKER=$w $(pin $core,$((core+1))) python -m rdzoo.cli search --data "$data" --storage "sqlite:///$DIR/$set.db" \
       --study default-$set --trials 50 --seed 0 --timeout $TRIAL_TIMEOUT --no-final --quiet --top 0 \
       > "$DIR/$set-trials-$w.log" 2>&1 &
     core=$((core+2))
@@ -27,15 +29,19 @@ for set in trec sst2; do
 done
 wait
 echo "trials done after $(( $(date +%s) - start )) s"
+left=$(( BUDGET > 0 ? BUDGET - ($(date +%s) - start) : 100000 ))
+cut="timeout --signal=INT $left"
 core=0
 for set in trec sst2; do
   for s in 1 2 3; do
-    taskset -c $core,$((core+1)) $B --data $set --stage final --only-seed $s > "$DIR/$set-final-$s.log" 2>&1 &
+    $cut $(pin $core,$((core+1))) $B --data $set --stage final --only-seed $s > "$DIR/$set-final-$s.log" 2>&1 &
     core=$((core+2))
   done
-  taskset -c $core,$((core+1)) $B --data $set --stage zoo --models best > "$DIR/$set-zoo.log" 2>&1 &
+  $cut $(pin $core,$((core+1))) $B --data $set --stage zoo --models best > "$DIR/$set-zoo.log" 2>&1 &
   core=$((core+2))
 done
 wait
 echo "final stage and zoo runs done after $(( $(date +%s) - start )) s"
-$B --data trec sst2 --stage report --out "$DIR/search_accuracy.jsonl"
+for set in trec sst2; do
+  $B --data $set --stage report --out "$DIR/search_accuracy.jsonl" || echo "no report for $set"
+done

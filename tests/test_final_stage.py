@@ -192,7 +192,8 @@ def test_a_start_model_outside_the_space_is_refused():
 def test_start_models_are_trained_first_and_never_pruned(tmp_path, data, monkeypatch):
     zoo = tmp_path / "zoo"
     zoo.mkdir()
-    write(zoo, "tiny-kim.yaml", {**BASE, "encoder": {**BASE["encoder"], "stages": [1], "channels": [8],
+    write(zoo, "tiny-kim.yaml", {**BASE, "embedding": {**BASE["embedding"], "vocab_size": 200},
+                                 "encoder": {**BASE["encoder"], "stages": [1], "channels": [8],
                                                      "skip": "residual", "stem_kernels": [3], "norm": "batch"}})
     monkeypatch.setenv("RDZOO_ZOO_PATH", str(zoo))
     space = parse_space({**TINY, "fixed": {**TINY["fixed"], "head": {"pool": "max", "dropout": 0.5},

@@ -396,7 +396,8 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
 
     objective = Objective(cfg, data, on_start)
     interrupted, gave_up = False, False
-    if count_finished(study) < cfg.trials and cfg.space.start:
+    # one worker queues the start models: workers that all queued them would race to queue each twice
+    if count_finished(study) < cfg.trials and cfg.space.start and cfg.worker == 0:
         enqueue_starts(study, cfg.space)
     try:
         while count_finished(study) < cfg.trials:
