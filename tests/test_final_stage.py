@@ -275,3 +275,16 @@ def test_two_cli_workers_with_one_seed_train_no_architecture_twice(tmp_path):
                     "--no-final", "--pruner", "none"], check=True, timeout=900, cwd=tmp_path)
     trained = _trained_params(db)
     assert len(trained) >= 6 and len(trained) == len(set(trained))
+
+
+def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
+    from rdzoo.final import estimate_seconds
+
+    cfg, base, _ = finished
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    spent = sorted(t.user_attrs["rdzoo"]["train_seconds"] for t in study.trials if t.state.name == "COMPLETE")
+    # the top 2 and a baseline the search never trained (counted as the slowest contender), 2 seeds
+    assert estimate_seconds(study, 2, 2, BASE) == pytest.approx(2 * (sum(spent[-2:]) + max(spent[-2:])), rel=0.3)
+    other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
+    outcome = run_search(other, data)
+    assert outcome["ran"] == 0 and outcome["timed_out"]

@@ -372,11 +372,23 @@ def console_err():
     return Console(stderr=True)
 
 
-@app.command()
+SEARCH_HELP = (
+    "Search architectures with Optuna; every trial is stored in the database.\n\n"
+    "After the trials, a final stage retrains the --final best distinct architectures and the --baseline at "
+    "their full recipe with --final-seeds fresh seeds each (the same seeds for all), stores the runs in the "
+    "companion study SPACE-DATA-final, and ends with a verdict: the recommended spec (best mean dev accuracy), "
+    "its dev and test mean and sd, and its test difference from the baseline paired by seed. Running the same "
+    "command again resumes the trials, then the final stage.\n\n"
+    "Latency (ms) is the median of at least 20 timed forward passes on one thread, after 3 warm-up passes, of "
+    "a batch of 32 sequences of 64 tokens (fewer if embedding.max_len is shorter); FLOPs (one sequence) and "
+    "parameters are exact counts.")
+
+
+@app.command(help=SEARCH_HELP)
 def search(space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
            data: DataOpt = "trec",
            trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Target number of finished trials in the study.")] = 50,
-           timeout: Annotated[Optional[str], typer.Option(help="Stop after this long: 3600, 90m, 1h.")] = None,
+           timeout: Annotated[str, typer.Option(help="Time for the whole search, final stage included: 3600, 90m, 1h, or none. The trials stop early enough for the final stage to fit (estimated from its contenders' recorded training times).")] = "20m",
            study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: SPACE-DATA).")] = None,
            storage: StorageOpt = "sqlite:///rdzoo.db",
            sampler: Annotated[str, typer.Option(help="tpe (multivariate, grouped), random, nsga2 or gp.")] = "tpe",
@@ -396,19 +408,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
            baseline: Annotated[str, typer.Option("--baseline", help="Zoo model or spec file the final stage compares with, or none.")] = "kim-cnn",
            no_final: Annotated[bool, typer.Option("--no-final", help="Skip the final stage (trials only).")] = False,
            as_json: JsonOpt = False):
-    """Search architectures with Optuna; every trial is stored in the database.
-
-    After the trials, a final stage retrains the --final best distinct architectures and
-    the --baseline at their full recipe with --final-seeds fresh seeds each, stores the
-    runs in the companion study SPACE-DATA-final, and ends with a verdict: the
-    recommended spec (best mean dev accuracy), its dev and test mean and sd, and its
-    test difference from the baseline paired by seed. Running the same command again
-    resumes the trials, then the final stage.
-
-    Latency (ms) is the median of at least 20 timed forward passes on one thread, after
-    3 warm-up passes, of a batch of 32 sequences of 64 tokens (fewer if embedding.max_len
-    is smaller); FLOPs (one sequence) and parameters are exact counts.
-    """
+    """Search architectures with Optuna; the help text is SEARCH_HELP."""
     from .space import load_space
 
     space_obj = load_space(space)
@@ -430,12 +430,18 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
         load_spec(base_name)  # a misspelt baseline fails now, not after the trials
     from .search import SearchConfig, run_search
 
-    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
+    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials,
+                       timeout=None if timeout.lower() == "none" else parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
                        worker=int(os.environ.get("RDZOO_WORKER", "0")))
+    # a --workers child runs no final stage itself, but its trials leave time for the parent's
+    final_follows = not no_final or os.environ.get("RDZOO_FINAL_BY_PARENT") == "1"
+    if final_follows and len(objective_list) == 1 and cfg.timeout is not None:
+        cfg.reserve = _final_reserve(final, final_seeds, base_name, epochs)
     if workers > 1:
-        code = _spawn_workers(workers, study_name, storage, 0 if not no_final else top, as_json)
+        code = _spawn_workers(workers, study_name, storage, 0 if not no_final else top, as_json,
+                              final_follows=not no_final and len(objective_list) == 1)
         if no_final:
             return
         outcome = {"study": study_name, "interrupted": False}
@@ -461,6 +467,18 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
         raise typer.Exit(code)
 
 
+def _final_reserve(k, seeds, baseline, epochs):
+    """study -> the seconds its final stage would take now (checked before each trial)."""
+    from .final import estimate_seconds
+
+    base = None
+    if baseline:
+        from .spec import load as load_spec
+
+        base = load_spec(baseline, [f"train.epochs={epochs}"] if epochs else []).to_dict()
+    return lambda study: estimate_seconds(study, k, seeds, base)
+
+
 def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
     """Run (or resume) the final stage; Ctrl-C keeps the finished runs and says how to go on."""
     from .final import run_final
@@ -479,7 +497,7 @@ def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
         raise typer.Exit(130) from None
 
 
-def _spawn_workers(workers, study_name, storage, top, as_json):
+def _spawn_workers(workers, study_name, storage, top, as_json, final_follows=False):
     """Start N copies of this command as worker processes on one study (trials only), and wait;
     returns 1 when a worker failed. The caller runs the final stage, once."""
     import subprocess
@@ -500,6 +518,8 @@ def _spawn_workers(workers, study_name, storage, top, as_json):
     env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers))}
     worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0", "--no-final"]
     # each worker's index offsets its sampler seed, so two seeded workers draw different points
+    if final_follows:  # the caller runs the final stage after the workers: their trials leave it time
+        env["RDZOO_FINAL_BY_PARENT"] = "1"
     procs = [subprocess.Popen(worker_args, env={**env, "RDZOO_WORKER": str(i)}, stdout=subprocess.DEVNULL)
              for i in range(workers)]
     codes = []

@@ -110,6 +110,21 @@ def plan(study, k: int, baseline: dict | None, baseline_name: str | None) -> lis
     return out
 
 
+def estimate_seconds(study, k: int, seeds: int, baseline: dict | None) -> float:
+    """Seconds the final stage would take if the trials stopped now: each contender's
+    recorded training time (a complete trial trained its full recipe) times the seeds.
+    A baseline the search has not trained counts as its slowest contender."""
+    contenders = plan(study, k, baseline, "baseline")
+    known = {}
+    for t in study.get_trials(deepcopy=False):
+        info = t.user_attrs.get("rdzoo") or {}
+        if t.state.name == "COMPLETE" and info.get("spec") and info.get("train_seconds"):
+            known.setdefault(run_key(info["spec"]), info["train_seconds"])
+    times = [known.get(run_key(c.spec)) for c in contenders]
+    slowest = max((x for x in times if x is not None), default=0.0)
+    return seeds * sum(slowest if x is None else x for x in times)
+
+
 def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, baseline: str | None = DEFAULT_BASELINE,
               on_run=None, only_seeds: list[int] | None = None) -> dict:
     """Train every contender with every seed that is not stored yet; return what was done.

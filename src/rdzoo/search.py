@@ -54,6 +54,7 @@ class SearchConfig:
     n_jobs: int = 1
     heartbeat: int = HEARTBEAT_SECONDS  # seconds; a silent worker's trial is failed after 3x this
     worker: int = 0  # this process's index among --workers; offsets the sampler's seed
+    reserve: object = None  # study -> seconds to keep from `timeout` for what follows the trials (the final stage)
 
 
 class Surplus(Exception):
@@ -149,7 +150,8 @@ def recover_dead_workers(study, orphan_after: float = ORPHAN_SECONDS) -> int:
         if not dead:
             continue
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        keep = {"start": t.user_attrs["start"]} if "start" in t.user_attrs else {}  # a retried start model stays one
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, **keep}, skip_if_exists=False)
         failed += 1
     return failed
 
@@ -395,14 +397,17 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
             display.trial_finished(frozen, {**info, "error": error}, count_finished(study_), _best(study_, cfg))
 
     objective = Objective(cfg, data, on_start)
-    interrupted, gave_up = False, False
+    interrupted, gave_up, cut = False, False, False
     # one worker queues the start models: workers that all queued them would race to queue each twice
     if count_finished(study) < cfg.trials and cfg.space.start and cfg.worker == 0:
         enqueue_starts(study, cfg.space)
     try:
         while count_finished(study) < cfg.trials:
             remaining = None if deadline is None else deadline - time.perf_counter()
+            if remaining is not None and cfg.reserve is not None:
+                remaining -= cfg.reserve(study)  # the final stage must fit in the same time budget
             if remaining is not None and remaining <= 0:
+                cut = True
                 break
             recover_dead_workers(study)
             if _live(study) >= cfg.trials:
@@ -438,6 +443,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         raise TrainingError(f"the search stopped: {_failed(study)} trials of study {cfg.study!r} failed, the last "
                             f"with {last_error or 'no recorded error'}")
     return {"study": cfg.study, "finished": count_finished(study), "ran": ran, "interrupted": interrupted,
+            "timed_out": cut or (deadline is not None and count_finished(study) < cfg.trials),
             "seconds": time.perf_counter() - started}
 
 
