@@ -593,7 +593,7 @@ def final_table(v: dict, title: str):
                   "vs baseline (test)", title=title, box=None)
     for rank, c in enumerate(v["ranking"], 1):
         vs = c["vs_baseline"]
-        if vs is None:
+        if vs is None or vs["test_diff"] is None:
             versus = "-"
         elif c["baseline"]:
             versus = "baseline"

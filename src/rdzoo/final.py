@@ -310,14 +310,16 @@ def render_verdict(v: dict | None) -> str:
     if not v:
         return "no final stage yet: run `rdzoo search` again without --no-final to retrain the best trials"
     r = v["recommended"]
-    lines = [f"recommended: {r['contender']} ({r['family']}, skip {r['skip']}, {r['params']:,} parameters, "
-             f"{r['latency_ms']:.1f} ms a batch)" if r["latency_ms"] is not None else
-             f"recommended: {r['contender']} ({r['family']}, skip {r['skip']}, {r['params']:,} parameters)",
+    size = f", {r['params']:,} parameters" if r["params"] is not None else ""
+    speed = f", {r['latency_ms']:.1f} ms a batch" if r["latency_ms"] is not None else ""
+    lines = [f"recommended: {r['contender']} ({r['family']}, skip {r['skip']}{size}{speed})",
              f"  dev {_pm(r['dev_mean'], r['dev_sd'])}, test {_pm(r['test_mean'], r['test_sd'])} over {r['n']} seeds "
              f"({', '.join(map(str, r['seeds']))})"]
     vs = r["vs_baseline"]
     if vs is None:
         lines.append("  no baseline was trained (--baseline none)")
+    elif vs["test_diff"] is None:
+        lines.append(f"  vs {vs['baseline']}: no seed that both ran yet")
     elif r["baseline"]:
         lines.append(f"  it is the baseline, {vs['baseline']}: nothing the search found beat it on mean dev accuracy")
     else:
