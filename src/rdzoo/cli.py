@@ -443,6 +443,8 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
         code = _spawn_workers(workers, study_name, storage, 0 if not no_final else top, as_json,
                               final_follows=not no_final and len(objective_list) == 1)
         if no_final:
+            if code:
+                raise typer.Exit(code)
             return
         outcome = {"study": study_name, "interrupted": False}
     dataset = load_dataset(data, text_col, label_col, on_bad_line)
