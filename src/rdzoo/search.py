@@ -315,10 +315,12 @@ def measure(result) -> dict:
 
 
 def _earlier_same(trial):
-    """An earlier trial of the study (finished or running) with exactly these parameters."""
+    """An earlier trial of the study (finished or running) with exactly these parameters that
+    trained itself (a repeat is never the original; a failed trial may be tried again)."""
     params = trial.params
     for t in trial.study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,)):
-        if t.number != trial.number and t.params == params and "surplus" not in t.user_attrs:
+        if t.number != trial.number and t.params == params and "surplus" not in t.user_attrs \
+                and "repeat_of" not in t.user_attrs:
             return t
     return None
 
