@@ -9,10 +9,10 @@ paired by seed, with `kim-cnn` and with every `*-sent` model (the best of them
 chosen by mean dev accuracy, as a user without the test set would choose).
 
     python bench/search_accuracy.py                               # TREC and SST-2, one after the other
-    python bench/search_accuracy.py --data trec --timeout 10m     # trials cut at 10 minutes, final stage after
+    python bench/search_accuracy.py --data trec --timeout none    # all 50 trials, however long they take
     python bench/search_accuracy.py --quick                       # TREC, 4 trials of 1 epoch, 1 seed (plumbing)
 
-The study database is kept (`--storage-dir`, default bench/results/search_db/),
+The study database is kept (`--storage-dir`, default bench/out/search_db/, ignored by git),
 so an interrupted run resumes where it stopped. One JSON line per dataset goes
 to stdout and to `--out`.
 """
@@ -97,8 +97,13 @@ def make_config(name: str, args):
 
     args.storage_dir.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{args.storage_dir}/{name}.db"
-    return SearchConfig(load_space("default"), name, f"default-{name}", storage, trials=args.trials, seed=args.seed,
-                        epochs=args.epochs, timeout=args.timeout)
+    from rdzoo.cli import _final_reserve
+
+    cfg = SearchConfig(load_space("default"), name, f"default-{name}", storage, trials=args.trials, seed=args.seed,
+                       epochs=args.epochs, timeout=args.timeout)
+    if args.timeout is not None:  # as `rdzoo search` does: the final stage fits in the same time
+        cfg.reserve = _final_reserve(args.final, args.final_seeds, "kim-cnn", args.epochs)
+    return cfg
 
 
 def run_set(name: str, args) -> dict | None:
@@ -194,13 +199,14 @@ def main():
     parser.add_argument("--data", nargs="*", default=["trec", "sst2"], choices=["trec", "sst2"])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", default=None, help="Cut the trials (not the final stage) at this: 600, 10m.")
+    parser.add_argument("--timeout", default="20m", help="Time for trials and final stage, as `rdzoo search --timeout` "
+                        "(default 20m, its default; none: no limit).")
     parser.add_argument("--epochs", type=int, default=None, help="Override every model's epochs (plumbing checks).")
     parser.add_argument("--final", type=int, default=3)
     parser.add_argument("--final-seeds", type=int, default=3)
     parser.add_argument("--no-sent", action="store_true", help="Skip training the *-sent models with the final seeds.")
     parser.add_argument("--sst2", default=None, help="The SST-2 folder (default: ../shared/datasets/sst2).")
-    parser.add_argument("--storage-dir", type=Path, default=Path(__file__).resolve().parent / "results" / "search_db")
+    parser.add_argument("--storage-dir", type=Path, default=Path(__file__).resolve().parent / "out" / "search_db")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "search_accuracy.jsonl")
     parser.add_argument("--stage", default="all", choices=["all", "trials", "final", "zoo", "report"],
                         help="Run one stage only (to spread a benchmark over processes); all runs every stage.")
@@ -210,7 +216,7 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.data, args.trials, args.epochs, args.final, args.final_seeds = ["trec"], 4, 1, 1, 1
-    args.timeout = parse_duration(args.timeout)
+    args.timeout = None if args.timeout == "none" else parse_duration(args.timeout)
     for name in args.data:
         row = run_set(name, args)
         if row is None:

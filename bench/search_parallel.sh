@@ -8,7 +8,7 @@
 #   3. the report (bench/results/search_accuracy.jsonl).
 # Usage: SST2=/path/to/sst2 TRIAL_TIMEOUT=210 bash bench/search_parallel.sh DB_DIR
 set -u
-DIR=${1:-bench/results/search_db}
+DIR=${1:-bench/out/search_db}
 SST2=${SST2:-../shared/datasets/sst2}
 TRIAL_TIMEOUT=${TRIAL_TIMEOUT:-210}
 BUDGET=${BUDGET:-0}  # seconds for the whole run (0: none); the final stage is cut to fit, losing only runs in progress
