@@ -292,3 +292,22 @@ def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
     other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
     outcome = run_search(other, data)
     assert outcome["ran"] == 0 and outcome["timed_out"]
+
+
+def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():
+    import torch
+
+    from rdzoo import profile
+
+    calls, threads = [], []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            threads.append(torch.get_num_threads())
+            return x * 2
+
+    before = torch.get_num_threads()
+    seconds = profile.latency(Probe(), torch.ones(4, 8), repeats=5, warmup=3, threads=1)
+    assert seconds >= 0 and len(calls) == 3 + 5 and set(threads) == {1}
+    assert torch.get_num_threads() == before  # restored for training
