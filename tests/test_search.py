@@ -267,7 +267,7 @@ def test_a_full_disk_stops_the_search_with_one_error_and_it_resumes(tmp_path):
 
     def search(trials, limit=None):
         args = ["search", "--space", str(space), "--data", "synthetic", "--trials", str(trials), "--epochs", "1",
-                "--storage", str(db), "--study", "t", "--pruner", "none", "--quiet"]
+                "--storage", str(db), "--study", "t", "--pruner", "none", "--quiet", "--no-final"]
         return subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], capture_output=True, text=True,
                               timeout=300, preexec_fn=limit)
 

@@ -483,11 +483,23 @@ def console_err():
     return Console(stderr=True)
 
 
-@app.command()
+SEARCH_HELP = (
+    "Search architectures with Optuna; every trial is stored in the database.\n\n"
+    "After the trials, a final stage retrains the --final best distinct architectures and the --baseline at "
+    "their full recipe with --final-seeds fresh seeds each (the same seeds for all), stores the runs in the "
+    "companion study SPACE-DATA-final, and ends with a verdict: the recommended spec (best mean dev accuracy), "
+    "its dev and test mean and sd, and its test difference from the baseline paired by seed. Running the same "
+    "command again resumes the trials, then the final stage.\n\n"
+    "Latency (ms) is the median of at least 20 timed forward passes on one thread, after 3 warm-up passes, of "
+    "a batch of 32 sequences of 64 tokens (fewer if embedding.max_len is shorter); FLOPs (one sequence) and "
+    "parameters are exact counts.")
+
+
+@app.command(help=SEARCH_HELP)
 def search(space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
            data: DataOpt = "trec",
            trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Target number of finished trials in the study.")] = 50,
-           timeout: Annotated[Optional[str], typer.Option(help="Stop after this long: 3600, 90m, 1h.")] = None,
+           timeout: Annotated[str, typer.Option(help="Time for the whole search, final stage included: 3600, 90m, 1h, or none. The trials stop early enough for the final stage to fit (estimated from its contenders' recorded training times).")] = "20m",
            study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: SPACE-DATA).")] = None,
            storage: StorageOpt = "sqlite:///rdzoo.db",
            sampler: Annotated[str, typer.Option(help="tpe (multivariate, grouped), random, nsga2 or gp.")] = "tpe",
@@ -506,8 +518,12 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
            label_names: LabelNamesOpt = None,
            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display.")] = False,
            top: Annotated[int, typer.Option(help="Best configurations to print at the end.")] = 5,
+           final: Annotated[int, typer.Option("--final", min=1, help="Final stage: retrain this many of the best distinct architectures.")] = 3,
+           final_seeds: Annotated[int, typer.Option("--final-seeds", min=1, help="Seeds per contender in the final stage (the same seeds for all, so differences are paired).")] = 3,
+           baseline: Annotated[str, typer.Option("--baseline", help="Zoo model or spec file the final stage compares with, or none.")] = "kim-cnn",
+           no_final: Annotated[bool, typer.Option("--no-final", help="Skip the final stage (trials only).")] = False,
            as_json: JsonOpt = False):
-    """Search architectures with Optuna; every trial is stored in the database."""
+    """Search architectures with Optuna; the help text is SEARCH_HELP."""
     from .space import load_space
 
     space_obj = load_space(space)
@@ -530,63 +546,125 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     where_to_run(devices[0], precision)  # a device or precision that is not there: one error before any work
     data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
     study_name = study or f"{space_obj.name}-{data_label}"
-    if workers > 1:
-        from types import SimpleNamespace
+    base_name = None if baseline.lower() == "none" else baseline
+    if base_name is not None and not no_final:
+        from .spec import load as load_spec
 
-        shown = SimpleNamespace(study=study_name, storage=storage, trials=trials, timeout=parse_duration(timeout))
-        return _spawn_workers(devices, shown, top, as_json, quiet)
-    dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
-    report = data_report(dataset, _space_train(space_obj))
-    threads = os.environ.get("RDZOO_THREADS")
-    if threads:
-        torch.set_num_threads(int(threads))
+        load_spec(base_name)  # a misspelt baseline fails now, not after the trials
     from .search import SearchConfig, run_search
 
-    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials, timeout=parse_duration(timeout),
+    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials,
+                       timeout=None if timeout.lower() == "none" else parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
-                       device=devices[0], precision=precision, max_memory=memory_cap)
-    from .display import make_display
-    from .errors import TrainingError
+                       device=devices[0], precision=precision, max_memory=memory_cap,
+                       worker=int(os.environ.get("RDZOO_WORKER", "0")))
+    run_final = not no_final and len(objective_list) == 1
+    # a --workers child runs no final stage itself, but its trials leave time for the parent's
+    final_follows = not no_final or os.environ.get("RDZOO_FINAL_BY_PARENT") == "1"
+    if final_follows and len(objective_list) == 1 and cfg.timeout is not None:
+        cfg.reserve = _final_reserve(final, final_seeds, base_name, epochs)
+    dataset = report = None
+    if workers > 1:
+        outcome, display, code = _spawn_workers(devices, cfg, as_json, quiet, final_follows=run_final)
+        if outcome is None:  # no study was opened: the workers said why
+            raise typer.Exit(code or 1)
+        if code or outcome["interrupted"] or not run_final:
+            _finish_search(cfg, outcome, display, top, as_json)
+            raise typer.Exit(130 if outcome["interrupted"] else code)
+    else:
+        code = 0
+        dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
+        report = data_report(dataset, _space_train(space_obj))
+        threads = os.environ.get("RDZOO_THREADS")
+        if threads:
+            torch.set_num_threads(int(threads))
+        from .display import make_display
+        from .errors import TrainingError
 
-    display = make_display(cfg, quiet or as_json)
-    try:
-        with display:
-            outcome = run_search(cfg, dataset, display)
-    except TrainingError as exc:  # every trial failing: the summary, then the error
-        if getattr(exc, "outcome", None) is None:
+        display = make_display(cfg, quiet or as_json)
+        try:
+            with display:
+                outcome = run_search(cfg, dataset, display)
+        except TrainingError as exc:  # every trial failing: the summary, then the error
+            if getattr(exc, "outcome", None) is None:
+                raise
+            _finish_search(cfg, exc.outcome, display, top, as_json, report)
             raise
-        _finish_search(cfg, exc.outcome, display, top, as_json, report)
-        raise
+        if outcome["interrupted"]:
+            _finish_search(cfg, outcome, display, top, as_json, report)
+            raise typer.Exit(130)
+    if run_final:
+        if dataset is None:
+            dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
+        outcome["final"] = _final_stage(cfg, dataset, final, final_seeds, base_name, quiet or as_json)
     _finish_search(cfg, outcome, display, top, as_json, report)
-    if outcome["interrupted"]:
-        raise typer.Exit(130)
+
+
+def _final_reserve(k, seeds, baseline, epochs):
+    """study -> the seconds its final stage would take now (checked before each trial)."""
+    from .final import estimate_seconds
+
+    base = None
+    if baseline:
+        from .spec import load as load_spec
+
+        base = load_spec(baseline, [f"train.epochs={epochs}"] if epochs else []).to_dict()
+    return lambda study: estimate_seconds(study, k, seeds, base)
+
+
+def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
+    """Run (or resume) the final stage; Ctrl-C keeps the finished runs and says how to go on."""
+    from .final import run_final
+
+    status = None if quiet else console_err()
+
+    def on_run(done, total, contender, seed):
+        if status is not None:
+            status.print(f"final stage {done + 1}/{total}: {contender.label}, seed {seed}", highlight=False)
+
+    try:
+        return run_final(cfg, dataset, k=k, seeds=seeds, baseline=baseline, on_run=on_run)
+    except KeyboardInterrupt:
+        console_err().print(f"stopped in the final stage: its finished runs are kept in {cfg.storage}; "
+                            "run the same command to continue")
+        raise typer.Exit(130) from None
 
 
 def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
-    """The end of a search: the summary (why it stopped, trials by state, the best, what to run
-    next) and the best configurations, as text on stdout or as one JSON object."""
+    """The end of a search: the summary (why it stopped, trials by state, the best, the final
+    stage's verdict, what to run next), the final ranking and the best configurations, as text
+    on stdout or as one JSON object."""
     from .display import count_states, summary, summary_lines
+    from .final import render_verdict
     from .query import DEFAULT_STORAGE, Results
 
-    rows = Results(cfg.storage).best(cfg.study, top=max(top, 1))
+    store = Results(cfg.storage)
+    rows = store.best(cfg.study, top=max(top, 1))
+    verdict = study_verdict(store, cfg.study)
     counts = count_states(display.study) if display.study is not None else \
         {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
     s = summary(outcome, cfg, counts, display.ran, rows[0] if rows else None,
                 None if cfg.storage == DEFAULT_STORAGE else cfg.storage)
     if as_json:
         return emit_json({**outcome, "summary": s, "best": [_public(r) for r in rows[:top]],
+                          "verdict": _public_verdict(verdict) if verdict else None,
                           **({"data_report": data_report} if data_report else {})})
-    sys.stdout.write("\n".join(summary_lines(s, outcome.get("verdict"))) + "\n")
+    shown = render_verdict(verdict).splitlines() if verdict is not None or outcome.get("final") else None
+    sys.stdout.write("\n".join(summary_lines(s, shown)) + "\n")
+    if verdict is not None:
+        console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds)"))
     if top > 0:
         console().print(best_table(rows[:top], f"best of study {cfg.study}"))
     for note in (data_report or {}).get("notes", []):
         console().print(f"data: {note}", markup=False, highlight=False)
 
 
-def _spawn_workers(devices, cfg, top, as_json, quiet):
-    """Start one copy of this command per device in `devices` as worker processes on one study,
-    show their trials as they finish (the same display as one process), and end with the same summary."""
+def _spawn_workers(devices, cfg, as_json, quiet, final_follows=False):
+    """Start one copy of this command per device in `devices` as worker processes on one study
+    (trials only), show their trials as they finish (the same display as one process), and
+    wait. Returns (outcome, display, exit code); outcome is None when no study was opened.
+    The caller runs the final stage, once, and prints the summary."""
     import subprocess
     import time
 
@@ -595,7 +673,6 @@ def _spawn_workers(devices, cfg, top, as_json, quiet):
 
     study_name = cfg.study
     workers = len(devices)
-
     args, skip = [], False
     for a in sys.argv[1:]:  # drop --workers, --device and --gpus (N or =N): each worker gets its own device
         if skip:
@@ -609,9 +686,14 @@ def _spawn_workers(devices, cfg, top, as_json, quiet):
         args.append(a)
     shows = not (quiet or as_json)  # the parent shows every trial; quiet, the workers print their failures
     env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers)), PARENT_SHOWS: "1" if shows else "0"}
-    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0"]
+    if final_follows:  # the caller runs the final stage after the workers: their trials leave it time
+        env["RDZOO_FINAL_BY_PARENT"] = "1"
+    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0",
+                   "--no-final"]
     started = time.perf_counter()
-    procs = [subprocess.Popen([*worker_args, "--device", d], env=env, stdout=subprocess.DEVNULL) for d in devices]
+    # each worker's index offsets its sampler seed, so two seeded workers draw different points
+    procs = [subprocess.Popen([*worker_args, "--device", d], env={**env, "RDZOO_WORKER": str(i)},
+                              stdout=subprocess.DEVNULL) for i, d in enumerate(devices)]
     display = make_display(cfg, quiet or as_json, silent=not shows)
     interrupted = False
     with display:
@@ -622,28 +704,76 @@ def _spawn_workers(devices, cfg, top, as_json, quiet):
             for p in procs:
                 p.wait()
     codes = [p.wait() for p in procs]
-    if any(c not in (0, 130) for c in codes):
+    failed = any(c not in (0, 130) for c in codes)
+    if failed:
         console_err().print(f"workers exited with {codes}")
-    if display.study is not None:
-        from .search import count_finished
+    code = 130 if interrupted or 130 in codes else 1 if failed else 0
+    if display.study is None:
+        return None, display, code
+    from .search import count_finished
 
-        finished = count_finished(display.study)
-        reason = ("interrupted" if interrupted or 130 in codes else "failures" if any(c not in (0, 130) for c in codes)
-                  else "target" if finished >= cfg.trials else "timeout")
-        outcome = {"study": study_name, "finished": finished, "ran": sum(display.ran.values()),
-                   "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
-                   "stopped_by": reason, "workers": codes}
-        _finish_search(cfg, outcome, display, top, as_json)
-    if interrupted:
-        raise typer.Exit(130)
-    if any(c not in (0, 130) for c in codes):
-        raise typer.Exit(1)
+    finished = count_finished(display.study)
+    reason = ("interrupted" if code == 130 else "failures" if failed
+              else "target" if finished >= cfg.trials else "timeout")
+    outcome = {"study": study_name, "finished": finished, "ran": sum(display.ran.values()),
+               "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
+               "stopped_by": reason, "workers": codes}
+    return outcome, display, code
+
+
+def study_verdict(store, study):
+    """The final stage's verdict of a study from the results table, or None before one ran."""
+    from .final import verdict
+
+    final_rows = store.final(study)
+    if not final_rows:
+        return None
+    return verdict(final_rows, store.best(study, top=10**9))
+
+
+FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "flops", "latency_ms", "dev_mean",
+                "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
+
+
+def _public_final(c: dict) -> dict:
+    # dev_accuracy/test_accuracy repeat the means so that a reader of single trials reads these too
+    return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, "dev_accuracy": c["dev_mean"],
+            "test_accuracy": c["test_mean"]}
+
+
+def _public_verdict(v: dict) -> dict:
+    return {"recommended": _public_final(v["recommended"]), "baseline": v["baseline"],
+            "ranking": [_public_final(c) for c in v["ranking"]], "skips": v["skips"]}
 
 
 def _public(row: dict) -> dict:
-    """A results row for --json: every column but the bookkeeping ones (a new column shows up by itself)."""
+    """A results row for --json: every column but the bookkeeping ones (a new column shows up by
+    itself), with `stage` "search" for a search trial."""
     hidden = ("study", "study_id", "trial_id", "datetime_start", "error", "finished_at")
-    return {k: v for k, v in row.items() if k not in hidden}
+    return {**{k: v for k, v in row.items() if k not in hidden}, "stage": row.get("stage") or "search"}
+
+
+def final_table(v: dict, title: str):
+    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline."""
+    from rich.table import Table
+
+    from .final import _pm
+
+    table = Table("#", "contender", "family", "skip", "params", "ms", "dev acc %", "test acc %", "seeds",
+                  "vs baseline (test)", title=title, box=None)
+    for rank, c in enumerate(v["ranking"], 1):
+        vs = c["vs_baseline"]
+        if vs is None or vs["test_diff"] is None:
+            versus = "-"
+        elif c["baseline"]:
+            versus = "baseline"
+        else:
+            sd = f" sd {100 * vs['test_diff_sd']:.1f}" if vs["test_diff_sd"] is not None else ""
+            versus = f"{100 * vs['test_diff']:+.1f}{sd} {vs['call']}"
+        table.add_row(str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
+                      f"{c['latency_ms']:.1f}" if c["latency_ms"] is not None else "-",
+                      _pm(c["dev_mean"], c["dev_sd"]), _pm(c["test_mean"], c["test_sd"]), str(c["n"]), versus)
+    return table
 
 
 def best_table(rows, title):
@@ -739,15 +869,20 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     else:
         rows = store.best(study, top=top, sort=sort, **filters)
         title = f"best of study {study}"
+    # the final stage's ranking (whole studies only: a filter selects single trials)
+    verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
-        return emit_json([_public(r) for r in rows])
+        head = [_public_final(c) for c in verdict["ranking"]] if verdict else []
+        return emit_json(head + [_public(r) for r in rows])
+    if verdict:
+        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds)"))
     console().print(best_table(rows, title))
 
 
 @app.command()
 def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
-           best_: Annotated[bool, typer.Option("--best", help="Export the best trial (by dev accuracy).")] = False,
+           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (best mean dev accuracy over seeds); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML).")] = False):
@@ -759,6 +894,19 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         raise UsageError("pass --best or --trial N (one of them)")
     store = Results(storage)
     study = _resolve_study(store, study)
+    verdict = study_verdict(store, study) if best_ else None
+    if verdict:  # the final stage's recommendation, not the luckiest single trial
+        rec = verdict["recommended"]
+        spec_dict = dict(rec["spec"])
+        spec_dict["name"] = name or (out.stem if out else f"{study}-recommended")
+        spec_dict["description"] = (f"{rec['contender']} of study {study}, recommended by its final stage: dev "
+                                    f"{100 * rec['dev_mean']:.1f}%, test {100 * rec['test_mean']:.1f}% mean over "
+                                    f"{rec['n']} seeds ({rec['params']:,} parameters)")
+        summary = {"study": study, "stage": "final", "contender": rec["contender"], "family": rec["family"],
+                   "skip": rec["skip"], "params": rec["params"], "dev_mean": rec["dev_mean"],
+                   "test_mean": rec["test_mean"], "seeds": rec["seeds"]}
+        return _write_export(from_dict(spec_dict), out, f"{rec['contender']}, {rec['family']}, "
+                             f"{rec['params']:,} parameters (final stage's recommendation)", summary, as_json)
     if best_:
         rows = store.best(study, top=1)
         if not rows:
@@ -777,9 +925,16 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     acc = f"dev accuracy {row['dev_accuracy']:.4f}, " if row["dev_accuracy"] is not None else ""
     spec_dict["description"] = f"trial {row['trial']} of study {study} ({acc}{row['params'] or 0:,} parameters)"
     exported = from_dict(spec_dict)
+    summary = {"study": study, "stage": "search", **{k: row[k] for k in ("trial", "state", "family", "skip", "params",
+                                                                         "dev_accuracy", "test_accuracy")}}
+    _write_export(exported, out, f"trial {row['trial']}, {row['family']}, {row['params']:,} parameters", summary,
+                  as_json)
+
+
+def _write_export(exported, out, what: str, summary: dict, as_json: bool) -> None:
+    """Write an exported spec to `out` (stdout when None); --json prints `summary`, the file and the spec."""
     text = exported.to_yaml()
-    summary = {"study": study, **{k: row[k] for k in ("trial", "state", "family", "skip", "params", "dev_accuracy",
-                                                       "test_accuracy")}, "out": str(out) if out else None}
+    summary = {**summary, "out": str(out) if out else None}
     if out is None:
         if as_json:
             return emit_json({**summary, "spec": exported.to_dict()})
@@ -792,7 +947,7 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
     if as_json:
         return emit_json({**summary, "spec": exported.to_dict()})
-    console_err().print(f"wrote {out}: trial {row['trial']}, {row['family']}, {row['params']:,} parameters")
+    console_err().print(f"wrote {out}: {what}")
 
 
 @app.command()

@@ -61,19 +61,37 @@ def flops(model: torch.nn.Module, tokens: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-def latency(model: torch.nn.Module, tokens: torch.Tensor, repeats: int = 5) -> float:
-    """Median forward seconds over `repeats` runs after one warm-up (on a GPU, until its work is done)."""
+def latency(model: torch.nn.Module, tokens: torch.Tensor, repeats: int = 5, *, warmup: int = 1,
+            threads: int | None = None, min_seconds: float = 0.0) -> float:
+    """Median seconds of one forward pass (inference mode) on `tokens` (batch, tokens).
+
+    `warmup` untimed passes come first (allocator, kernel choice); then at least
+    `repeats` timed passes, more until `min_seconds` have been timed. `threads`
+    fixes torch's intra-op thread count for the measurement (restored after),
+    so the figure does not depend on how many cores the process was given; the
+    median is robust to the few passes another process on a shared machine
+    slows down.
+    """
     from .device import synchronize
 
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     times = []
-    with torch.inference_mode():
-        model(tokens)
-        synchronize(tokens.device)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(tokens)
-            synchronize(tokens.device)
-            times.append(time.perf_counter() - start)
+    try:
+        with torch.inference_mode():
+            for _ in range(max(warmup, 0)):
+                model(tokens)
+            synchronize(tokens.device)  # on a GPU, time work done, not work queued
+            spent = 0.0
+            while len(times) < repeats or (spent < min_seconds and len(times) < 10 * repeats):
+                start = time.perf_counter()
+                model(tokens)
+                synchronize(tokens.device)
+                times.append(time.perf_counter() - start)
+                spent += times[-1]
+    finally:
+        torch.set_num_threads(previous)
     return statistics.median(times)
 
 

@@ -110,7 +110,8 @@ class Results:
             return [dict(zip(names, r)) for r in cursor.fetchall()]
         import sqlalchemy as sa
 
-        return [dict(r._mapping) for r in self._conn.execute(sa.text(sql), params or {})]
+        result = self._conn.execute(sa.text(sql), params or {})
+        return [dict(r._mapping) for r in result]
 
     def _tables(self) -> set[str]:
         if self._sqlite:
@@ -209,11 +210,23 @@ class Results:
         """Every study Optuna holds, by name."""
         return [r["study_name"] for r in self.rows("SELECT study_name FROM studies ORDER BY study_name")]
 
+    def final(self, study: str) -> list[dict]:
+        """The completed final-stage runs of a search study, kept in its companion study
+        `<study>-final`, by trial number; [] when Optuna holds no such study."""
+        study_id = self.study_id(f"{study}-final")
+        if study_id is None:
+            return []
+        rows = self.rows(f"SELECT {SELECT} FROM {FROM} WHERE r.study_id = :study_id AND r.stage = 'final' "
+                         f"AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.trial", {"study_id": study_id})
+        return [self._decode(r) for r in rows]
+
     def latest_study(self) -> str | None:
         """The study of the newest trial (Optuna's trial ids grow with creation); None when
         Optuna holds no trial."""
+        # a final stage's companion study is not a search
         rows = self.rows("SELECT s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
-                         "ORDER BY t.trial_id DESC LIMIT 1")
+                         "WHERE NOT EXISTS (SELECT 1 FROM rdzoo_results r WHERE r.study_id = t.study_id "
+                         "AND r.stage = 'final') ORDER BY t.trial_id DESC LIMIT 1")
         return rows[0]["study_name"] if rows else None
 
     def summary(self) -> list[dict]:

@@ -29,6 +29,10 @@ OBJECTIVES = tuple(OBJECTIVE_COLUMNS)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 PROFILE_LENGTH = 64  # tokens per sequence for the recorded FLOPs and latency
 PROFILE_BATCH = 32
+# latency: one thread (the figure must not depend on the cores a worker was given), 3 warm-up
+# passes, then the median of at least 20 timed passes and 0.2 s of timing
+LATENCY = {"threads": 1, "warmup": 3, "repeats": 20, "min_seconds": 0.2}
+WORKER_SEED_STRIDE = 100_003  # a prime: worker w's trial seeds never meet worker w+1's
 
 
 @dataclass
@@ -50,6 +54,8 @@ class SearchConfig:
     device: str = "auto"  # --device: where this worker trains (each worker of --workers gets its own GPU)
     precision: str = "auto"
     max_memory: float | None = None  # bytes of peak memory; a trial above it is pruned after its first epoch
+    worker: int = 0  # this process's index among --workers; offsets the sampler's seed
+    reserve: object = None  # study -> seconds to keep from `timeout` for what follows the trials (the final stage)
 
 
 class Surplus(Exception):
@@ -136,12 +142,23 @@ class Objective:
     def __call__(self, trial):
         self._check_target(trial)
         raw = self.cfg.space.sample(trial)
+        repeat = _earlier_same(trial)
+        if repeat is not None:
+            # the sampler drew a point already tried: give it the earlier result instead of training
+            # it again (Optuna's FAQ advice), and keep it out of rdzoo's results
+            trial.set_user_attr("repeat_of", repeat.number)
+            if repeat.state == TrialState.COMPLETE:
+                return repeat.values if self.multi else repeat.value
+            raise optuna.TrialPruned(f"repeat of trial {repeat.number}")
         if self.cfg.epochs:
             raw.setdefault("train", {})
             raw["train"] = {**raw["train"], "epochs": self.cfg.epochs}
         raw["name"] = f"{trial.study.study_name}-trial-{trial.number}"
         family = raw.get("family")
         info = {"family": family, "skip": (raw.get("encoder") or {}).get("skip")}
+        start_name = trial.user_attrs.get("start")
+        if start_name:
+            info["start"] = start_name
         if self.on_start:
             self.on_start(trial.number, family)
         try:
@@ -166,7 +183,6 @@ class Objective:
             raise Surplus(f"the study already has {self.cfg.trials} trials")
 
     def _train(self, trial, spec, info):
-        from . import profile
         from .device import MemoryMeter, human_bytes
         from .errors import TrainingError
         from .train import fit
@@ -183,7 +199,7 @@ class Objective:
             if self.multi:
                 return  # Optuna prunes single-objective studies only
             trial.report(dev_acc, epoch)
-            if trial.should_prune():
+            if "start" not in info and trial.should_prune():  # a start model always trains its full recipe
                 info.update(dev_accuracy=dev_acc, epochs=epoch, spec=spec.to_dict(), train_seconds=time.perf_counter() - start,
                             params=_count(spec), peak_memory=peak)
                 self._save(trial, info)
@@ -200,15 +216,10 @@ class Objective:
             self._save(trial, info)
             raise
         m = result.metrics
-        length = min(PROFILE_LENGTH, result.spec.embedding.max_len)
-        tokens = profile.dummy_batch(result.spec, 1, length).to(self.device)
-        batch = profile.dummy_batch(result.spec, PROFILE_BATCH, length).to(self.device)
-        with self.precision.autocast():  # latency at the precision the trial trained at, on its device
-            latency = profile.latency(result.model, batch, repeats=3)
         info.update(spec=result.spec.to_dict(), params=m["params"], dev_accuracy=m["dev_accuracy"],
                     test_accuracy=m["test_accuracy"], macro_f1=m["macro_f1"], train_seconds=m["train_seconds"],
-                    epochs=m["epochs"], flops=profile.flops(result.model, tokens), latency_ms=latency * 1000,
-                    peak_memory=m["peak_memory"])
+                    epochs=m["epochs"], peak_memory=m["peak_memory"],
+                    **measure(result, self.device, self.precision))
         if not math.isfinite(m["dev_accuracy"]):
             info["error"] = "dev accuracy is not finite"
             self._save(trial, info)
@@ -220,6 +231,54 @@ class Objective:
     @staticmethod
     def _save(trial, info):
         trial.set_user_attr("rdzoo", info)
+
+
+def measure(result, device=None, precision=None) -> dict:
+    """FLOPs of one sequence and latency (ms) of a batch, both of PROFILE_LENGTH tokens, on
+    `device` (a torch.device; None: the CPU) at `precision` (a device.Precision: the one the
+    model trained at); the latency is the median of stable repeats on one thread (LATENCY)."""
+    import contextlib
+
+    from . import profile
+
+    length = min(PROFILE_LENGTH, result.spec.embedding.max_len)
+    tokens = profile.dummy_batch(result.spec, 1, length).to(device or "cpu")
+    batch = profile.dummy_batch(result.spec, PROFILE_BATCH, length).to(device or "cpu")
+    with precision.autocast() if precision is not None else contextlib.nullcontext():
+        return {"flops": profile.flops(result.model, tokens),
+                "latency_ms": profile.latency(result.model, batch, **LATENCY) * 1000}
+
+
+def _earlier_same(trial):
+    """An earlier trial of the study (finished or running) with exactly these parameters that
+    trained itself (a repeat is never the original; a failed trial may be tried again)."""
+    params = trial.params
+    for t in trial.study.get_trials(deepcopy=False, states=FINISHED + (TrialState.RUNNING,)):
+        if t.number != trial.number and t.params == params and "surplus" not in t.user_attrs \
+                and "repeat_of" not in t.user_attrs:
+            return t
+    return None
+
+
+def trial_seed(seed: int, worker: int, tried: int) -> int:
+    """The sampler's seed for the next trial: the study's seed, offset by this worker's index
+    and by the trials the study already holds, so a resumed study or a second worker with the
+    same --seed draws new points instead of replaying the first ones (Optuna issue #3255)."""
+    return (seed + worker * WORKER_SEED_STRIDE + tried) % (2**32)
+
+
+def enqueue_starts(study, space) -> int:
+    """Queue the space's start models (zoo names) that the study has not tried yet."""
+    queued = 0
+    # a waiting trial (queued by another worker a moment ago) has its parameters in fixed_params
+    tried = [t.params or t.system_attrs.get("fixed_params") for t in study.get_trials(deepcopy=False)]
+    for name in space.start:
+        params = space.params_for(name)
+        if params not in tried:
+            study.enqueue_trial(params, user_attrs={"start": name})
+            tried.append(params)
+            queued += 1
+    return queued
 
 
 def _count(spec) -> int:
@@ -278,11 +337,17 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
             display.trial_finished(frozen, {**info, "error": error}, count_finished(study_), _best(study_, cfg))
 
     objective = Objective(cfg, data, on_start)
-    interrupted, gave_up = False, False
+    interrupted, gave_up, cut = False, False, False
+    # one worker queues the start models: workers that all queued them would race to queue each twice
+    if count_finished(study) < cfg.trials and cfg.space.start and cfg.worker == 0:
+        enqueue_starts(study, cfg.space)
     try:
         while count_finished(study) < cfg.trials:
             remaining = None if deadline is None else deadline - time.perf_counter()
+            if remaining is not None and cfg.reserve is not None:
+                remaining -= cfg.reserve(study)  # the final stage must fit in the same time budget
             if remaining is not None and remaining <= 0:
+                cut = True
                 break
             recover_dead_workers(study)
             if _live(study) >= cfg.trials:
@@ -291,6 +356,9 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
                 optuna.storages.fail_stale_trials(study)
                 time.sleep(min(cfg.heartbeat, 5))
                 continue
+            if cfg.seed is not None:
+                study.sampler = make_sampler(cfg.sampler, trial_seed(cfg.seed, cfg.worker, len(study.trials)),
+                                             len(cfg.objectives) > 1)
             study.optimize(objective, n_trials=1, timeout=remaining, n_jobs=cfg.n_jobs,
                            catch=(Exception,), callbacks=[record])
             ran += 1
@@ -314,7 +382,8 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
                "seconds": time.perf_counter() - started,
                # why it stopped: Ctrl-C, every trial failing, the target met, or else the timeout
                "stopped_by": "interrupted" if interrupted else "failures" if gave_up
-               else "target" if finished >= cfg.trials else "timeout"}
+               else "target" if finished >= cfg.trials else "timeout",
+               "timed_out": cut or (deadline is not None and finished < cfg.trials)}
     if gave_up:
         from .errors import TrainingError
 

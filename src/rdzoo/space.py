@@ -13,11 +13,17 @@
         densenet:
           encoder.growth_rate: {int: [8, 48], step: 8}
           encoder.skip: dense       # a plain value is a constant
+    start: [kim-cnn, densenet-sent] # zoo models to train first (each must be a point of the space)
 
 A parameter is `{int: [lo, hi]}`, `{float: [lo, hi]}` (each with optional
 `log: true` or `step`), or `{choice: [...]}`. Sampling goes through Optuna's
 define-by-run `trial.suggest_*`; a family's parameters are named
 `family/key` so that branches never share a distribution.
+
+`start` names zoo models that the search evaluates before sampling anything
+(Optuna's `enqueue_trial`), so its best dev accuracy is never below theirs.
+Each must be a point of the space: `Space.params_for` finds the parameters
+that rebuild it, and loading the space fails if none do.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 
 from .spec import FAMILIES, SpecError, apply_overrides, deep_merge, did_you_mean, read_yaml_file
 
-TOP_KEYS = ("name", "description", "fixed", "choose")
+TOP_KEYS = ("name", "description", "fixed", "choose", "start")
 PARAM_KINDS = ("int", "float", "choice")
 PARAM_KEYS = PARAM_KINDS + ("log", "step")
 
@@ -64,6 +70,7 @@ class Space:
     fixed: dict
     common: dict[str, Param]
     families: dict[str, dict[str, Param]] = field(default_factory=dict)
+    start: tuple[str, ...] = ()
 
     def sample(self, trial) -> dict:
         """A spec dict for this trial (validated later by spec.from_dict)."""
@@ -73,6 +80,86 @@ class Space:
         values.update({key: p.sample(trial, f"{family}/{key}") for key, p in self.families[family].items()})
         data = deep_merge(self.fixed, {"family": family})
         return apply_overrides(data, values)
+
+    def params_for(self, name: str) -> dict:
+        """The Optuna parameters whose sample rebuilds zoo model `name` exactly.
+
+        Every resolved spec key must come out the same (name and description
+        aside), so a start trial trains the zoo model with its own recipe.
+        Raises SpecError naming the first key the space cannot reproduce.
+        """
+        import optuna
+
+        from .spec import from_dict, load
+
+        target = load(name)
+        want = _comparable(target.to_dict())
+        family = target.family
+        if family not in self.families:
+            raise SpecError("start", f"{name} is a {family} model; space {self.name!r} searches "
+                            f"{', '.join(self.families)}")
+        params = {"family": family} if len(self.families) > 1 else {}
+        for prefix, group in (("", self.common), (f"{family}/", self.families[family])):
+            for key, param in group.items():
+                if param.kind == "const":
+                    continue
+                value = _value_at(want, key)
+                if param.kind == "choice":
+                    value = _equivalent_choice(target, want, key, param.choices)
+                    if value is _MISSING:
+                        raise SpecError("start", f"{name}: {key} is {_value_at(want, key)!r}, which the space's "
+                                        f"choices {list(param.choices)} cannot give")
+                    value = _encode(value)
+                elif not (param.low <= value <= param.high):
+                    raise SpecError("start", f"{name}: {key} is {value!r}, outside the space's range "
+                                    f"[{param.low}, {param.high}]")
+                params[prefix + key] = value
+        got = _comparable(from_dict(self.sample(optuna.trial.FixedTrial(params))).to_dict())
+        if got != want:
+            key, a, b = _first_difference(want, got)
+            raise SpecError("start", f"{name} is not a point of space {self.name!r}: {key} is {a!r} in the zoo "
+                            f"model and {b!r} in the space (fix it in `fixed` or make it a choice)")
+        return params
+
+
+_MISSING = object()
+
+
+def _comparable(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k not in ("name", "description")}
+
+
+def _value_at(d: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return _MISSING
+        d = d[part]
+    return d
+
+
+def _equivalent_choice(target, want: dict, key: str, choices: tuple) -> Any:
+    """The choice that, set at `key`, leaves the resolved spec unchanged (a width of 300
+    for one stage resolves to [300]); _MISSING if none does."""
+    from .spec import from_dict
+
+    for c in choices:
+        if c == _value_at(want, key):
+            return c
+    for c in choices:
+        try:
+            if _comparable(from_dict(apply_overrides(target.to_dict(), {key: c})).to_dict()) == want:
+                return c
+        except SpecError:
+            continue
+    return _MISSING
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> tuple[str, Any, Any]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if a.get(k, _MISSING) != b.get(k, _MISSING):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else k)
+    return path, a, b
 
 
 def _encode(choice: Any) -> Any:
@@ -180,7 +267,10 @@ def parse_space(data: Any, where: str = "space") -> Space:
     name = data.get("name", Path(where).stem)
     if not isinstance(name, str):
         raise SpecError("name", f"expected a string, got {name!r}")
-    return Space(name, str(data.get("description", "")), fixed, _params(choose, "choose"), families)
+    start = data.get("start") or []
+    if not isinstance(start, list) or not all(isinstance(s, str) and s for s in start):
+        raise SpecError("start", f"expected a list of zoo model names, got {start!r}")
+    return Space(name, str(data.get("description", "")), fixed, _params(choose, "choose"), families, tuple(start))
 
 
 def space_path(source: str) -> Path:
@@ -231,3 +321,5 @@ def check_space(space: Space) -> None:
                     check_value(family, key, value)
         except SpecError as exc:
             raise SpecError(exc.path, f"{exc.message} (in the {where})") from None
+    for name in space.start:
+        space.params_for(name)  # a start model the space cannot express is an error now, not mid-search

@@ -57,6 +57,11 @@ COLUMNS = (
     ("objective_values", "json"),  # the trial's values, for multi-objective studies
     ("error", "text"),
     ("finished_at", "float"),  # unix time the row was written
+    # the final stage (search.final): its runs live in the companion study `<study>-final`
+    ("stage", "word"),  # "final" for a final-stage run, NULL for a search trial
+    ("seed", "int"),  # the final run's train.seed
+    ("contender", "name"),  # which architecture a final run retrains: "trial 17", "kim-cnn"
+    ("baseline", "bool"),  # the final run retrains the baseline
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 JSON_COLUMNS = tuple(name for name, kind in COLUMNS if kind == "json")
@@ -274,7 +279,8 @@ def recover_dead_workers(study, orphan_after: float = ORPHAN_SECONDS) -> int:
         if not dead:
             continue
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        keep = {"start": t.user_attrs["start"]} if "start" in t.user_attrs else {}  # a retried start model stays one
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, **keep}, skip_if_exists=False)
         failed += 1
     return failed
 

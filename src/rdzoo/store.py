@@ -29,7 +29,7 @@ from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, IDENTITY_COLUMNS, 
 # the SQL type of each kind of column in storage.COLUMNS
 TYPES = {"name": lambda: sa.String(512), "word": lambda: sa.String(32), "state": lambda: sa.String(16),
          "int": sa.Integer, "bigint": sa.BigInteger, "float": sa.Float, "text": sa.Text, "json": sa.Text,
-         "datetime": sa.DateTime}
+         "datetime": sa.DateTime, "bool": sa.Boolean}
 REQUIRED = ("study", "trial", "trial_id", "state")
 
 metadata = sa.MetaData()
@@ -149,15 +149,6 @@ class Store:
                 yield conn
             finally:
                 drop_journal_tables(raw)
-
-    def _add_missing_columns(self) -> None:
-        """A results table made by an older rdzoo gets the columns added since (all nullable)."""
-        have = {c["name"] for c in sa.inspect(self.engine).get_columns("rdzoo_results")}
-        for column in results.columns:
-            if column.name not in have:
-                kind = column.type.compile(dialect=self.engine.dialect)
-                with self.engine.begin() as conn:
-                    conn.exec_driver_sql(f"ALTER TABLE rdzoo_results ADD COLUMN {column.name} {kind}")
 
     # --- writing ------------------------------------------------------------------
 

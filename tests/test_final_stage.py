@@ -1,0 +1,313 @@
+"""The final stage, its verdict, the spaces' start models, and no repeated work in seeded searches."""
+
+import json
+
+import optuna
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from rdzoo import plan, spec
+from rdzoo.cli import app
+from rdzoo.final import final_seeds, run_final, run_key, verdict
+from rdzoo.query import Results
+from rdzoo.search import Objective, SearchConfig, make_sampler, run_search, trial_seed
+from rdzoo.space import list_spaces, load_space, parse_space
+from rdzoo.spec import SpecError
+from rdzoo.text.data import load_data
+
+TINY = {
+    "name": "tiny",
+    "fixed": {"embedding": {"dim": 8, "vocab_size": 200, "max_len": 24},
+              "train": {"epochs": 1, "batch_size": 64, "lr": 0.01}},
+    "choose": {"family": {
+        "resnet": {"encoder.stem_channels": {"choice": [8, 16]}, "encoder.stages": {"choice": [[1], [1, 1]]},
+                   "encoder.channels": 8, "encoder.skip": {"choice": ["none", "residual", "gated", "rezero"]}},
+        "densenet": {"encoder.stem_channels": 8, "encoder.block_config": {"choice": [[2], [2, 2]]},
+                     "encoder.growth_rate": {"int": [4, 12], "step": 4}, "encoder.compression": {"float": [0.5, 1.0]}},
+    }},
+}
+BASE = {"name": "tiny-kim", "family": "resnet", "embedding": {"kind": "word", "dim": 8, "max_len": 24},
+        "encoder": {"stem_channels": 8, "stem_kernels": [3, 4], "stages": [], "channels": [], "skip": "none",
+                    "norm": "none"},
+        "head": {"pool": "max", "dropout": 0.5}, "train": {"epochs": 1, "batch_size": 64, "lr": 0.01}}
+
+
+@pytest.fixture(scope="module")
+def data():
+    d = load_data("synthetic")
+    d.train, d.dev, d.test = d.train.subset(list(range(300))), d.dev.subset(list(range(100))), d.test.subset(list(range(100)))
+    return d
+
+
+def write(tmp, name, obj):
+    path = tmp / name
+    path.write_text(yaml.safe_dump(obj))
+    return str(path)
+
+
+def config(tmp, **kw):
+    base = dict(space=parse_space(TINY), data_name="synthetic", study="t", storage=f"sqlite:///{tmp}/s.db",
+                trials=3, seed=0, pruner="none")
+    return SearchConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data):
+    """A 3-trial search and its final stage with K=2, S=2 and a tiny baseline."""
+    tmp = tmp_path_factory.mktemp("final")
+    cfg = config(tmp)
+    run_search(cfg, data)
+    base = write(tmp, "tiny-kim.yaml", BASE)
+    done = run_final(cfg, data, k=2, seeds=2, baseline=base)
+    return cfg, base, done
+
+
+def test_final_stage_retrains_top_k_and_the_baseline_with_the_same_seeds(finished):
+    cfg, base, done = finished
+    assert done["seeds"] == [1, 2] and len(done["contenders"]) == 3 and done["ran"] == done["runs"] == 6
+    rows = Results(cfg.storage).final("t")
+    assert len(rows) == 6 and all(r["stage"] == "final" and r["state"] == "COMPLETE" for r in rows)
+    by_contender = {}
+    for r in rows:
+        by_contender.setdefault(r["contender"], set()).add(r["seed"])
+    assert set(map(frozenset, by_contender.values())) == {frozenset({1, 2})}  # paired: every seed for everyone
+    baseline = [r for r in rows if r["baseline"]]
+    assert {r["seed"] for r in baseline} == {1, 2} and baseline[0]["contender"] == "tiny-kim"
+    assert all(r["spec"]["train"]["seed"] == r["seed"] for r in rows)
+    # Optuna's own tools see the runs: a companion study with the seed as a parameter
+    final = optuna.load_study(study_name="t-final", storage=cfg.storage)
+    assert sorted(t.params["seed"] for t in final.trials) == [1, 1, 1, 2, 2, 2]
+    assert {t.params["source"] for t in final.trials} >= {-1}
+    assert all(t.value == t.user_attrs["rdzoo"]["dev_accuracy"] for t in final.trials)
+
+
+def test_verdict_pairs_by_seed_against_the_baseline(finished):
+    cfg, base, _ = finished
+    store = Results(cfg.storage)
+    rows = store.final("t")
+    v = verdict(rows, store.best("t", top=100))
+    assert v["baseline"] == "tiny-kim" and len(v["ranking"]) == 3
+    assert [c["dev_mean"] for c in v["ranking"]] == sorted((c["dev_mean"] for c in v["ranking"]), reverse=True)
+    for c in v["ranking"]:
+        runs = {r["seed"]: r for r in rows if r["contender"] == c["contender"]}
+        base_runs = {r["seed"]: r for r in rows if r["baseline"]}
+        diffs = [runs[s]["test_accuracy"] - base_runs[s]["test_accuracy"] for s in (1, 2)]
+        assert c["vs_baseline"]["n"] == 2
+        assert c["vs_baseline"]["test_diff"] == pytest.approx(sum(diffs) / 2)
+        assert c["vs_baseline"]["call"] in ("ahead", "level", "behind")
+    assert set(v["skips"]) <= {"resnet", "densenet"} and v["skips"]
+
+
+def test_final_stage_resumes_after_an_interruption(tmp_path, data, monkeypatch):
+    import rdzoo.train
+
+    cfg = config(tmp_path)
+    run_search(cfg, data)
+    real, calls = rdzoo.train.fit, []
+
+    def fit_then_stop(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C, or a kill: the run in progress is lost, nothing else
+        return real(*args, **kw)
+
+    monkeypatch.setattr(rdzoo.train, "fit", fit_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_final(cfg, data, k=2, seeds=2, baseline=None)
+    assert len(Results(cfg.storage).final("t")) == 2
+    monkeypatch.setattr(rdzoo.train, "fit", real)
+    again = run_final(cfg, data, k=2, seeds=2, baseline=None)
+    assert again["ran"] == 2 and again["runs"] == 4  # only the missing runs
+    rows = Results(cfg.storage).final("t")
+    assert sorted((r["contender"], r["seed"]) for r in rows) == sorted(
+        {(r["contender"], r["seed"]) for r in rows})  # no run twice
+    assert len(rows) == 4
+    assert run_final(cfg, data, k=2, seeds=2, baseline=None)["ran"] == 0
+
+
+def test_best_json_and_export_of_the_recommended_spec(finished, tmp_path):
+    cfg, base, _ = finished
+    runner = CliRunner()
+    result = runner.invoke(app, ["best", "--storage", cfg.storage, "--study", "t", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    head = [r for r in rows if r["stage"] == "final"]
+    assert len(head) == 3 and rows[: len(head)] == head  # the final ranking comes first
+    for key in ("dev_mean", "dev_sd", "test_mean", "test_sd", "seeds", "vs_baseline"):
+        assert key in head[0]
+    assert head[0]["seeds"] == [1, 2] and head[0]["vs_baseline"]["n"] == 2
+    assert any(r["stage"] == "search" for r in rows)
+    text = runner.invoke(app, ["best", "--storage", cfg.storage, "--study", "t"]).output
+    assert "final stage of t" in text and "+-" in text
+    out = tmp_path / "rec.yaml"
+    result = runner.invoke(app, ["export", "--best", "--storage", cfg.storage, "--study", "t", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rebuilt = spec.load(str(out))
+    assert plan.count_params(rebuilt) == head[0]["params"]
+    assert run_key(rebuilt.to_dict()) == run_key(head[0]["spec"])
+
+
+def test_a_baseline_the_search_found_shares_its_runs(tmp_path, data):
+    cfg = config(tmp_path, trials=2)
+    run_search(cfg, data)
+    best = Results(cfg.storage).best("t", top=1)[0]
+    base = write(tmp_path, "same.yaml", {**best["spec"], "name": "same"})
+    done = run_final(cfg, data, k=1, seeds=1, baseline=base)
+    assert done["runs"] == 1  # one contender that is also the baseline
+    v = verdict(Results(cfg.storage).final("t"))
+    assert v["recommended"]["baseline"] and v["recommended"]["vs_baseline"]["call"] == "level"
+
+
+def test_final_seeds_are_fresh_and_shared():
+    assert final_seeds(3) == [1, 2, 3]
+    assert final_seeds(3, screening_seed=2) == [1, 3, 4]
+
+
+# --- spaces that hold the zoo's sentence models -------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in list_spaces() if load_space(n).start])
+def test_start_models_are_points_of_their_space(name):
+    space = load_space(name)
+    for model in space.start:
+        sampled = spec.from_dict(space.sample(optuna.trial.FixedTrial(space.params_for(model))))
+        want = spec.load(model).to_dict()
+        got = sampled.to_dict()
+        for key in ("name", "description"):
+            want.pop(key), got.pop(key)
+        assert got == want
+
+
+def test_default_space_starts_from_every_sentence_model():
+    assert set(load_space("default").start) >= {"kim-cnn", "resnet-sent", "densenet-sent", "densenet-sent-char",
+                                                 "transformer-sent"}
+
+
+def test_a_start_model_outside_the_space_is_refused():
+    with pytest.raises(SpecError, match="kim-cnn.*stem_channels is 100"):
+        parse_space({**TINY, "start": ["kim-cnn"]}).params_for("kim-cnn")
+
+
+def test_start_models_are_trained_first_and_never_pruned(tmp_path, data, monkeypatch):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    write(zoo, "tiny-kim.yaml", {**BASE, "embedding": {**BASE["embedding"], "vocab_size": 200},
+                                 "encoder": {**BASE["encoder"], "stages": [1], "channels": [8],
+                                                     "skip": "residual", "stem_kernels": [3], "norm": "batch"}})
+    monkeypatch.setenv("RDZOO_ZOO_PATH", str(zoo))
+    space = parse_space({**TINY, "fixed": {**TINY["fixed"], "head": {"pool": "max", "dropout": 0.5},
+                                           "encoder": {"norm": "batch"}},
+                         "choose": {"family": {"resnet": {**TINY["choose"]["family"]["resnet"],
+                                                          "encoder.stem_kernels": {"choice": [[3], [3, 4]]}}}},
+                         "start": ["tiny-kim"]})
+    cfg = config(tmp_path, space=space, trials=2)
+    run_search(cfg, data)
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    first = study.trials[0]
+    assert first.user_attrs["start"] == "tiny-kim" and first.state.name == "COMPLETE"
+    assert run_key(first.user_attrs["rdzoo"]["spec"]) == run_key(spec.load("tiny-kim").to_dict())
+    run_search(SearchConfig(**{**cfg.__dict__, "trials": 3}), data)  # resumed: not queued again
+    assert sum(1 for t in optuna.load_study(study_name="t", storage=cfg.storage).trials if "start" in t.user_attrs) == 1
+
+
+# --- no repeated work ------------------------------------------------------------------------
+
+
+def _fake_train(self, trial, spec_, info):
+    """Record the trial as trained without training: these tests are about what is sampled."""
+    trial.set_user_attr("rdzoo", {**info, "spec": spec_.to_dict()})
+    return 0.5
+
+
+def _trained_params(storage):
+    study = optuna.load_study(study_name="t", storage=storage)
+    return [json.dumps(t.params, sort_keys=True) for t in study.trials if "rdzoo" in t.user_attrs]
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_resumed_seeded_study_draws_new_architectures(tmp_path, data, monkeypatch, sampler):
+    monkeypatch.setattr(Objective, "_train", _fake_train)
+    cfg = config(tmp_path, trials=4, sampler=sampler)
+    run_search(cfg, data)
+    run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
+    trained = _trained_params(cfg.storage)
+    assert len(trained) == 8 and len(set(trained)) == 8
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    assert not any("repeat_of" in t.user_attrs for t in study.trials)
+
+
+def test_two_seeded_workers_draw_different_architectures():
+    space = parse_space(TINY)
+    study = optuna.create_study()
+    drawn = []
+    for worker in (0, 1):  # both start on an empty study with --seed 0, as --workers 2 does
+        study.sampler = make_sampler("tpe", trial_seed(0, worker, 0), False)
+        trials = [study.ask() for _ in range(3)]
+        for t in trials:
+            space.sample(t)
+        drawn.append([json.dumps(t.params, sort_keys=True) for t in trials])
+    assert not set(drawn[0]) & set(drawn[1])
+
+
+def test_a_repeated_draw_is_not_trained_again(tmp_path, data, monkeypatch):
+    monkeypatch.setattr(Objective, "_train", _fake_train)
+    monkeypatch.setattr("rdzoo.search.trial_seed", lambda seed, worker, tried: seed)  # the old behaviour
+    cfg = config(tmp_path, trials=4, sampler="random")
+    run_search(cfg, data)
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    repeats = [t for t in study.trials if "repeat_of" in t.user_attrs]
+    assert repeats and all("rdzoo" not in t.user_attrs for t in repeats)
+    assert all(t.value == study.trials[t.user_attrs["repeat_of"]].value for t in repeats)
+    trained = _trained_params(cfg.storage)
+    assert len(trained) == len(set(trained))
+
+
+@pytest.mark.slow
+def test_two_cli_workers_with_one_seed_train_no_architecture_twice(tmp_path):
+    import subprocess
+    import sys
+
+    space = write(tmp_path, "tiny.yaml", TINY)
+    db = f"sqlite:///{tmp_path}/w.db"
+    subprocess.run([sys.executable, "-m", "rdzoo.cli", "search", "--space", space, "--data", "synthetic",
+                    "--storage", db, "--study", "t", "--trials", "6", "--seed", "0", "--workers", "2",
+                    "--no-final", "--pruner", "none"], check=True, timeout=900, cwd=tmp_path)
+    trained = _trained_params(db)
+    assert len(trained) >= 6 and len(trained) == len(set(trained))
+
+
+def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
+    from rdzoo.final import estimate_seconds
+
+    cfg, base, _ = finished
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    from rdzoo.final import plan as final_plan
+
+    spent = {t.number: t.user_attrs["rdzoo"]["train_seconds"] for t in study.trials if t.state.name == "COMPLETE"}
+    top = [spent[c.source] for c in final_plan(study, 2, BASE, "b") if c.source >= 0]
+    assert len(top) == 2
+    # the top 2 and a baseline the search never trained (counted as the slowest contender), 2 seeds
+    assert estimate_seconds(study, 2, 2, BASE) == pytest.approx(2 * (sum(top) + max(top)))
+    other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
+    outcome = run_search(other, data)
+    assert outcome["ran"] == 0 and outcome["timed_out"]
+
+
+def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():
+    import torch
+
+    from rdzoo import profile
+
+    calls, threads = [], []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            threads.append(torch.get_num_threads())
+            return x * 2
+
+    before = torch.get_num_threads()
+    seconds = profile.latency(Probe(), torch.ones(4, 8), repeats=5, warmup=3, threads=1)
+    assert seconds >= 0 and len(calls) == 3 + 5 and set(threads) == {1}
+    assert torch.get_num_threads() == before  # restored for training
