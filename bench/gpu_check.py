@@ -261,7 +261,8 @@ def run_search(device: str, trials: int, timeout: int, epochs: int | None = None
         storage = f"sqlite:///{tmp}/gpu_check.db"
         args = [sys.executable, "-m", "rdzoo.cli", "search", "--space", str(space), "--data", "synthetic",
                 "--trials", str(trials), "--device", device, "--storage", storage, "--seed", "0", "--top", "10",
-                "--json", "--pruner", "none", *(["--epochs", str(epochs)] if epochs else [])]
+                "--json", "--pruner", "none", "--final", "2", "--final-seeds", "2",  # the final stage on the device too
+                *(["--epochs", str(epochs)] if epochs else [])]
         start = time.perf_counter()
         try:
             proc = subprocess.run(args, cwd=tmp, capture_output=True, text=True, timeout=timeout, env=env_with_src())
@@ -272,7 +273,9 @@ def run_search(device: str, trials: int, timeout: int, epochs: int | None = None
             return {"ok": False, "exit": proc.returncode, "error": proc.stderr.strip()[-1000:], "seconds": seconds}
         result = json.loads(proc.stdout)
         best = result.get("best") or []
-        return {"ok": result.get("finished") == trials and not result.get("interrupted"), "device": device,
+        verdict = (result.get("verdict") or {}).get("recommended") or {}
+        return {"ok": result.get("finished") == trials and not result.get("interrupted") and bool(verdict),
+                "device": device, "final_recommended": verdict.get("contender"),
                 "finished": result.get("finished"), "seconds": seconds,
                 "best_dev_accuracy": best[0]["dev_accuracy"] if best else None,
                 "trials": [{k: r[k] for k in ("trial", "family", "dev_accuracy", "train_seconds", "peak_memory")}
@@ -321,7 +324,7 @@ def main():
         log(f"tests: {report['tests'].get('summary') or report['tests'].get('error')}")
     if "search" not in args.skip:
         log("a short search on the device ...")
-        report["search"] = run_search(str(device), 2 if args.smoke else 6, timeout=300 if args.smoke else 120,
+        report["search"] = run_search(str(device), 2 if args.smoke else 6, timeout=300 if args.smoke else 200,
                                       epochs=1 if args.smoke else None)
         log(f"search: finished {report['search'].get('finished')}, {report['search'].get('error', 'ok')}")
     t = report.get("throughput", {})
