@@ -88,6 +88,7 @@ def main():
                 run = subprocess.run([sys.executable, __file__, "--before", "-", "--after", "-", "--steps", str(args.steps),
                                       "--worker", src, m], capture_output=True, text=True, check=True)
                 times[m, tree].append(json.loads(run.stdout.splitlines()[-1]))
+                print(json.dumps({"model": m, "tree": tree, **times[m, tree][-1]}), flush=True)  # kept if cut short
     rows = []
     for m in args.models:
         row = {"model": m}
