@@ -62,7 +62,7 @@ def searched(tmp_path_factory, small_data):
     db = tmp / "s.db"
     result = CliRunner().invoke(app, ["search", "--space", str(space), "--data", str(small_data), "--trials", "3",
                                       "--storage", str(db), "--study", "t", "--seed", "0", "--pruner", "none",
-                                      "--top", "3"])
+                                      "--top", "3", "--no-final"])
     return result, db, space
 
 
@@ -70,7 +70,7 @@ def test_a_search_in_a_log_writes_one_line_per_finished_trial(searched):
     result, db, _ = searched
     assert result.exit_code == 0, result.output
     lines = result.stderr.splitlines()
-    assert lines[0].endswith("search t: 0 of 3 trials finished")
+    assert "search t: 0 of 3 trials finished" in lines[0]
     trials = [LINE.match(line) for line in lines[1:]]
     assert len(lines) == 4 and all(trials), result.stderr
     rows = {r["trial"]: r for r in Results(str(db)).best("t", top=10)}
@@ -101,13 +101,13 @@ def test_a_timeout_is_named_as_the_reason_the_search_stopped(searched, small_dat
     _, db, space = searched
     result = CliRunner().invoke(app, ["search", "--space", str(space), "--data", str(small_data), "--trials", "50",
                                       "--timeout", "1", "--storage", str(db), "--study", "t", "--seed", "0",
-                                      "--pruner", "none", "--json"])
+                                      "--pruner", "none", "--json", "--no-final"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     s = out["summary"]
     assert out["stopped_by"] == "timeout" and s["stopped_by"] == "timeout"
-    finished = s["study_trials"]["complete"]
-    assert finished == 3 + s["this_run"]["complete"] < 50 and s["this_run"]["complete"] >= 1
+    finished = out["finished"]
+    assert 3 <= finished < 50 and s["study_trials"]["complete"] + s["study_trials"]["pruned"] == finished
     assert s["stopped_because"] == (f"--timeout 0:00:01 ran out with {finished} of 50 trials finished; "
                                     "run the same command to continue")
 
@@ -133,7 +133,7 @@ def test_failures_are_named_as_the_reason_before_the_error(tmp_path, small_data)
     space["fixed"]["head"] = {"pool": "token"}
     result = CliRunner().invoke(app, ["search", "--space", str(_write(tmp_path / "bad.yaml", space)), "--data",
                                       str(small_data), "--trials", "1", "--storage", str(tmp_path / "b.db"), "--study",
-                                      "b", "--quiet"])
+                                      "b", "--quiet", "--no-final"])
     assert "the search stopped: 10 trials of study 'b' failed" in str(result.exception)
     assert "search b stopped: too many trials failed, the last with SpecError: head.pool: token" in result.stdout
     assert "this run: 0 complete, 0 pruned, 10 failed" in result.stdout
@@ -290,8 +290,10 @@ def test_the_json_holds_the_numbers_behind_the_figures(study_db):
         accs = [t["dev_accuracy"] for t in complete if t["family"] == group["family"] and t["skip"] == group["skip"]]
         assert group["n"] == len(accs) and group["mean"] == pytest.approx(sum(accs) / len(accs))
     scopes = {r["scope"] for r in nums["importances"]}
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{study_db}")
+    shared = set.intersection(*(set(t.params) for t in study.get_trials(states=(TrialState.COMPLETE,))))
     assert "all trials" in scopes and {r["param"] for r in nums["importances"] if r["scope"] == "all trials"} \
-        == {"family", "train.lr"}  # only what every trial sampled
+        == shared and "family" in shared  # only what every trial sampled
     for scope in scopes - {"all trials"}:
         assert all(r["param"].startswith(f"{scope}/") for r in nums["importances"] if r["scope"] == scope)
 
@@ -311,33 +313,33 @@ def test_a_multi_objective_study_gets_a_pareto_front(study_db, tmp_path):
 
 
 def test_a_final_stage_gets_its_section_when_the_results_have_one(study_db, tmp_path):
+    """Final-stage runs live in the companion study `<study>-final` with stage, seed and contender."""
     import sqlite3
 
     db = tmp_path / "f.db"
     with sqlite3.connect(study_db) as source, sqlite3.connect(db) as copy:  # the WAL's pages too
         source.backup(copy)
-    engine = sa.create_engine(f"sqlite:///{db}")
-    with engine.begin() as conn:
-        conn.execute(sa.text("ALTER TABLE rdzoo_results ADD COLUMN stage VARCHAR(16)"))
-        conn.execute(sa.text("ALTER TABLE rdzoo_results ADD COLUMN seed INTEGER"))
-        for i, (name, seed, dev) in enumerate([("trial 2", 0, 0.80), ("trial 2", 1, 0.82), ("kim-cnn", 0, 0.78),
-                                               ("kim-cnn", 1, 0.79)]):
-            conn.execute(sa.text(
-                "INSERT INTO rdzoo_results (study, trial, trial_id, state, family, skip, spec, params, dev_accuracy, "
-                "test_accuracy, finished_at, stage, seed) VALUES ('s', :t, :id, 'COMPLETE', 'resnet', 'none', :spec, "
-                "1000, :dev, :test, 0, 'final', :seed)"),
-                {"t": 1000 + i, "id": 10_000 + i, "spec": json.dumps({"name": name}), "dev": dev, "test": dev - 0.01,
-                 "seed": seed})
+    url = f"sqlite:///{db}"
+    final = optuna.create_study(study_name="s-final", storage=url, direction="maximize")
+    seed = optuna.distributions.IntDistribution(0, 10)
+    for name, s, dev in [("trial 2", 0, 0.80), ("trial 2", 1, 0.82), ("kim-cnn", 0, 0.78), ("kim-cnn", 1, 0.79)]:
+        info = {"family": "resnet", "skip": "none", "spec": {"name": name}, "params": 1000, "dev_accuracy": dev,
+                "test_accuracy": dev - 0.01, "stage": "final", "seed": s, "contender": name,
+                "baseline": name == "kim-cnn"}
+        final.add_trial(create_trial(params={"seed": s}, distributions={"seed": seed}, value=dev,
+                                     user_attrs={"rdzoo": info}))
+    Store.open(url).sync(final)
     out = tmp_path / "f.html"
     result = CliRunner().invoke(app, ["report", "--storage", str(db), "--study", "s", "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    final = {c["contender"]: c for c in json.loads(result.stdout)["final"]}
-    assert final["trial 2"]["dev_mean"] == pytest.approx(0.81) and final["trial 2"]["seeds"] == [0, 1]
-    assert final["kim-cnn"]["dev_sd"] == pytest.approx(0.00707, abs=1e-5)
+    nums = json.loads(result.stdout)
+    contenders = {c["contender"]: c for c in nums["final"]}
+    assert contenders["trial 2"]["dev_mean"] == pytest.approx(0.81) and contenders["trial 2"]["seeds"] == [0, 1]
+    assert contenders["kim-cnn"]["dev_sd"] == pytest.approx(0.00707, abs=1e-5)
     page = Page()
     page.feed(out.read_text())
     assert page.figures["final"] == 1
-    assert len(json.loads(result.stdout)["trials"]) == 16  # final rows are not search trials
+    assert len(nums["trials"]) == 16  # final runs are not search trials
 
 
 def test_png_figures_are_written_with_matplotlib(study_db, report_html, tmp_path):
@@ -531,7 +533,7 @@ def test_workers_show_their_trials_and_the_summary(tmp_path, small_data):
     db = tmp_path / "w.db"
     proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", "search", "--space", str(_write(tmp_path / "t.yaml", TINY)),
                            "--data", str(small_data), "--trials", "3", "--workers", "2", "--storage", str(db),
-                           "--study", "w", "--pruner", "none"], capture_output=True, text=True, timeout=600)
+                           "--study", "w", "--pruner", "none", "--no-final"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if " trial " in line and "family=" in line]
     assert len(lines) >= 3 and [line.split("[")[2].split(",")[0] for line in lines[:3]] == ["1/3", "2/3", "3/3"]

@@ -240,7 +240,10 @@ def watch_workers(procs, storage: str, study_name: str, display, every: float = 
 
     from .search import FINISHED, make_storage, quiet_optuna
 
+    import datetime
+
     quiet_optuna()
+    since = datetime.datetime.now()  # Optuna's datetimes are naive local time; workers need seconds to start
     study, seen, finished, best = None, set(), 0, None
     while True:
         running = any(p.poll() is None for p in procs)
@@ -250,7 +253,8 @@ def watch_workers(procs, storage: str, study_name: str, display, every: float = 
             except KeyError:  # no worker has created it yet
                 study = None
             if study is not None:
-                before = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+                before = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
+                          and t.datetime_complete is not None and t.datetime_complete < since]
                 seen = {t.number for t in before}
                 finished = sum(1 for t in before if t.state in FINISHED)
                 best = best_value(study)

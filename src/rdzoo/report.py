@@ -77,10 +77,11 @@ def load(storage: str, study: str) -> StudyData:
         ostudy = optuna.load_study(study_name=study, storage=make_storage(storage))
     except KeyError:
         raise StoreError(f"{shown_url(storage)}: Optuna holds no study {study!r}") from None
-    rows = results.rows("SELECT * FROM rdzoo_results WHERE study = :study", {"study": study})
+    # by Optuna's study id, not the name the row was written under (a study can be renamed)
+    rows = results.rows("SELECT * FROM rdzoo_results WHERE study_id = :sid", {"sid": ostudy._study_id})
     for row in rows:
         for key in ("spec", "objective_values"):
-            row[key] = json.loads(row[key]) if row.get(key) else None
+            row[key] = json.loads(row[key]) if isinstance(row.get(key), str) else row.get(key)
     by_id = {r["trial_id"]: r for r in rows if r.get("stage") in (None, "search")}
     final_ids = {r["trial_id"] for r in rows if r.get("stage") == "final"}  # seeds of the final stage, not search trials
     trials = []
@@ -96,7 +97,8 @@ def load(storage: str, study: str) -> StudyData:
             "macro_f1": info.get("macro_f1"), "train_seconds": info.get("train_seconds"),
             "epochs": info.get("epochs"), "spec": info.get("spec"), "error": info.get("error"),
         })
-    final = [r for r in rows if r.get("stage") == "final"]
+    # the final stage's runs: rows of the companion study `<study>-final` (search.final)
+    final = results.final(study) + [r for r in rows if r.get("stage") == "final"]
     objectives = ostudy.user_attrs.get("objectives") or ["accuracy"]
     return StudyData(study, shown_url(storage), ostudy, list(objectives), trials, final)
 
