@@ -108,6 +108,10 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
 
     torch.manual_seed(0)
     model = build_model(s).eval()
+    if s.pretrained:  # the checkpoint's weights, so that --out saves them
+        from .pretrained import prepare
+
+        prepare(model, s)
     length = seq_len or min(s.embedding.max_len, 128)
     if length > s.embedding.max_len and s.embedding.positions in ("learned", "sinusoidal"):
         raise UsageError(f"--seq-len {length} is longer than embedding.max_len {s.embedding.max_len}")
