@@ -298,16 +298,19 @@ def load_body(model, spec) -> None:
                 if not t.is_floating_point() or not bool(torch.isfinite(t).all()):
                     raise WeightsError(f"{path}: tensor {src!r} holds {'non-float' if not t.is_floating_point() else 'NaN or infinite'} values")
                 parts.append(t)
-            value = torch.cat(parts) if len(parts) > 1 else parts[0]
-            if dst == "embed.position.weight" and value.shape[0] >= spec.embedding.max_len:
-                value = value[: spec.embedding.max_len]  # the first max_len positions: the same model for shorter inputs
             if dst not in state:
                 raise WeightsError(f"{path}: the spec has no {dst} for tensor {sources[0]!r}")
-            if tuple(value.shape) != tuple(state[dst].shape):
-                shape = tuple(tensors[sources[0]].shape)
-                raise WeightsError(f"{path}: tensor {sources[0]!r} has shape {list(shape)}, which does not fit "
-                                   f"rdzoo's {dst} of shape {list(state[dst].shape)}")
-            state[dst].copy_(value)
+            target = state[dst]
+            if dst == "embed.position.weight" and parts[0].shape[0] >= spec.embedding.max_len:
+                parts[0] = parts[0][: spec.embedding.max_len]  # the first max_len positions: the same model for shorter inputs
+            # q, k and v are stacked along dim 0: each is a third of qkv
+            want = [target.shape[0] // len(parts), *target.shape[1:]]
+            for src, t in zip(sources, parts):
+                if list(t.shape) != want:
+                    shape = list(tensors[src].shape)
+                    raise WeightsError(f"{path}: tensor {src!r} has shape {shape}, which does not fit rdzoo's {dst} "
+                                       f"of shape {list(target.shape)}" + (f" (a third of it, {want})" if len(parts) > 1 else ""))
+            target.copy_(torch.cat(parts) if len(parts) > 1 else parts[0])
 
 
 def init_word_vectors(model, spec, tokenizer) -> None:

@@ -179,7 +179,7 @@ class TransformerText(TextModel):
     def group_matcher(self, coarse: bool = False) -> dict:
         """timm's parameter grouping, for layer-wise lr decay (`train.layer_decay`): the
         embedding is group 0, layer i group i + 1, the rest (head, final norm) the top."""
-        return {"stem": r"^(embed|cls|stem)\.|^cls$", "blocks": r"^stages\.(\d+)"}
+        return {"stem": r"^(?:embed|cls|stem)\.|^cls$", "blocks": r"^stages\.(\d+)"}
 
     def summary_modules(self):
         stem = [("stem", self.stem)] if self.stem_kernel else []
