@@ -61,14 +61,18 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
 
     rows = []
     for name in registry.list_models(pattern):
-        s = spec.load(name)
+        try:
+            s = spec.load(name)
+        except SpecError as exc:  # a pretrained entry whose checkpoint is not installed: listed with the reason
+            rows.append({"name": name, "family": "-", "skip": "-", "params": None, "description": exc.message})
+            continue
         rows.append({"name": name, "family": s.family, "skip": s.skip, "params": plan.count_params(s),
                      "description": s.description})
     if as_json:
         return emit_json(rows)
     from rich.table import Table
 
-    cells = [(r["name"], r["family"], r["skip"], human(r["params"])) for r in rows]
+    cells = [(r["name"], r["family"], r["skip"], "-" if r["params"] is None else human(r["params"])) for r in rows]
     widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(("name", "family", "skip", "params"))]
     out = console()
     room = max(out.width - sum(widths) - 2 * 5, 10)  # the description gets what the other columns leave
