@@ -305,6 +305,8 @@ def test_pretrained_keys_are_checked(bert):
         spec.load({"pretrained": str(bert), "family": "resnet"})
     with pytest.raises(SpecError, match="embedding.kind: pretrained is the tokenizer of a checkpoint"):
         spec.load({"family": "transformer", "embedding": {"kind": "pretrained"}})
+    with pytest.raises(SpecError, match="train.word_dropout: turns tokens into rdzoo's <unk>"):
+        spec.load({"pretrained": str(bert), "train": {"word_dropout": 0.1}})
     with pytest.raises(SpecError, match="embedding.pretrained: .*kind 'char'"):
         spec.load({"family": "resnet", "embedding": {"kind": "char", "pretrained": str(bert)}})
 

@@ -444,6 +444,9 @@ def _validate(spec: Spec) -> None:
     if emb.pretrained and emb.kind not in ("word", "pretrained"):
         raise SpecError("embedding.pretrained", f"gives vectors to words or to the checkpoint's sub-words; kind {emb.kind!r} "
                                                 "has neither: use kind word or pretrained")
+    if emb.kind == "pretrained" and spec.train.word_dropout:
+        raise SpecError("train.word_dropout", "turns tokens into rdzoo's <unk> id 1, which is another token in a "
+                                              "checkpoint's vocabulary; use 0 with embedding.kind: pretrained")
     if spec.pretrained and spec.family != "transformer":
         raise SpecError("pretrained", f"loads a transformer body, but family is {spec.family!r}; for word vectors in a "
                                       "convolutional family use embedding.pretrained")
