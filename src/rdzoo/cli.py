@@ -137,7 +137,11 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
 
     rows = []
     for name in registry.list_models(pattern):
-        s = spec.load(name)
+        try:
+            s = spec.load(name)
+        except SpecError as exc:  # a pretrained entry whose checkpoint is not installed: listed with the reason
+            rows.append({"name": name, "family": "-", "skip": "-", "params": None, "description": exc.message})
+            continue
         rows.append({"name": name, "family": s.family, "skip": s.skip, "params": plan.count_params(s),
                      "vocab_size": s.embedding.vocab_size, "description": s.description})
     if as_json:
@@ -145,7 +149,7 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
     from rich.table import Table
 
     heads = ("name", "family", "skip", "params", "vocab")
-    cells = [(r["name"], r["family"], r["skip"], human(r["params"]), human(r["vocab_size"])) for r in rows]
+    cells = [(r["name"], r["family"], r["skip"], "-" if r["params"] is None else human(r["params"]), human(r["vocab_size"])) for r in rows]
     widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(heads)]
     out = console()
     room = max(out.width - sum(widths) - 2 * 6, 10)  # the description gets what the other columns leave
@@ -190,6 +194,10 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     dev, prec = where_to_run(device, precision)
     torch.manual_seed(0)
     model = build_model(s).eval()
+    if s.pretrained:  # the checkpoint's weights, so that --out saves them
+        from .pretrained import prepare
+
+        prepare(model, s)
     length = seq_len or min(s.embedding.max_len, 128)
     if length > s.embedding.max_len and s.embedding.positions in ("learned", "sinusoidal"):
         raise UsageError(f"--seq-len {length} is longer than embedding.max_len {s.embedding.max_len}")

@@ -74,7 +74,8 @@ def spec_path(source: str, relative_to: str | None = None) -> Path:
 
 
 def build(source, overrides=(), **kwargs):
-    """Build a model from a zoo name, a YAML path, a dict or a Spec.
+    """Build a model from a zoo name, a YAML path, a checkpoint folder, a dict or a Spec.
+    A spec with `pretrained:` gets the checkpoint's weights (rdzoo.pretrained).
 
     Overrides are dotted keys (`{"encoder.growth_rate": 24}`, or a list of
     "key=value" strings) or nested dicts passed as keyword arguments
@@ -86,7 +87,13 @@ def build(source, overrides=(), **kwargs):
         overrides = {**overrides, **kwargs}
     elif kwargs:
         overrides = {**dict(_parse_all(overrides)), **kwargs}
-    return build_model(load(source, overrides))
+    spec = load(source, overrides)
+    model = build_model(spec)
+    if spec.pretrained:
+        from .pretrained import prepare
+
+        prepare(model, spec)
+    return model
 
 
 def _parse_all(items):

@@ -43,14 +43,14 @@ class Run:
 
     def predict(self, texts: list[str]) -> list:
         """A label a text; a tagger gives a tag for each whitespace-separated word (None past max_len)."""
-        from .train import predict_ids
+        from .train import predict_ids, word_starts
 
         if not self.tagger:
             return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts),
                                                              precision=self.precision)]
         words = [t.split() for t in texts]
         pred = predict_ids(self.model, self.tokenizer.encode_batch(words), words=[len(w) for w in words],
-                           precision=self.precision)
+                           precision=self.precision, starts=word_starts(self.tokenizer, words))
         return [[self.label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
     def evaluate(self, split) -> dict:

@@ -162,7 +162,9 @@ class Objective:
         if self.on_start:
             self.on_start(trial.number, family)
         try:
-            spec = from_dict(raw, max_params=self.cfg.max_params)
+            from .pretrained import expand  # a `pretrained:` body's shape comes from its config.json
+
+            spec = from_dict(expand(raw), max_params=self.cfg.max_params)
         except SpecError as exc:
             # an invalid combination (heads not dividing d_model, too many parameters, ...) is the
             # space's fault, not a crash: the trial is pruned with its reason

@@ -48,7 +48,7 @@ def bounded(default: Any, lo: float | None = None, hi: float | None = None, *,
 
 @dataclass(frozen=True)
 class Embedding:
-    kind: Literal["word", "char", "bpe"] = "word"
+    kind: Literal["word", "char", "bpe", "pretrained"] = "word"  # pretrained: the checkpoint's sub-word tokenizer
     dim: int | None = bounded(None, 1, 65536)  # None: d_model (transformer) or 128
     vocab_size: int = bounded(30000, 2, 10_000_000)  # the tokenizer's cap; set from data
     max_len: int = bounded(256, 1, BIG)
@@ -61,6 +61,9 @@ class Embedding:
     token_types: int = bounded(0, 0, 1024)
     norm: bool = False  # LayerNorm after the embedding sum (BERT)
     dropout: float = bounded(0.0, 0.0, 1.0)
+    # a checkpoint folder (or pkg:module/folder) whose input embeddings start the word vectors
+    pretrained: str | None = None
+    freeze: bool = False  # the embedding gets no updates
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class Train:
     word_dropout: float = bounded(0.0, 0.0, 1.0)  # chance that a training token becomes <unk>
     ema_decay: float = bounded(0.0, 0.0, 1.0)  # > 0: evaluate and keep an average of the weights (decay ramps up to it); 0: off
     max_norm: float = bounded(0.0, 0.0, 1e6)  # max-norm of the classifier rows (Kim 2014); 0: off
+    layer_decay: float = bounded(1.0, 0.0, 1.0, lo_open=True)  # layer-wise lr decay: lr x decay^(depth from the top); 1: off
     patience: int = bounded(0, 0, 100000)  # early stopping on dev accuracy; 0: off
     dev_fraction: float = bounded(0.1, 0.0, 0.5, lo_open=True)  # held out when data has no dev split
     seed: int = bounded(0, 0, 2**31 - 1)
@@ -150,6 +154,7 @@ class Spec:
     name: str = "custom"
     family: Literal["resnet", "densenet", "transformer"]
     description: str = ""
+    pretrained: str | None = None  # a checkpoint folder (or pkg:module/folder) whose weights the body starts from
     embedding: Embedding = field(default_factory=Embedding)
     encoder: ResNetEncoder | DenseNetEncoder | TransformerEncoder | None = None
     head: Head = field(default_factory=Head)
@@ -434,6 +439,17 @@ def _validate(spec: Spec) -> None:
             raise SpecError("head.pool", f"{spec.head.pool!r} does not fit encoder.pooler, which reads the first token; use pool: first")
     elif emb.positions == "rotary":
         raise SpecError("embedding.positions", f"rotary positions act inside attention; the {spec.family} family has none: use none, learned or sinusoidal")
+    if emb.kind == "pretrained" and not emb.pretrained:
+        raise SpecError("embedding.kind", "pretrained is the tokenizer of a checkpoint; name it in embedding.pretrained")
+    if emb.pretrained and emb.kind not in ("word", "pretrained"):
+        raise SpecError("embedding.pretrained", f"gives vectors to words or to the checkpoint's sub-words; kind {emb.kind!r} "
+                                                "has neither: use kind word or pretrained")
+    if emb.kind == "pretrained" and spec.train.word_dropout:
+        raise SpecError("train.word_dropout", "turns tokens into rdzoo's <unk> id 1, which is another token in a "
+                                              "checkpoint's vocabulary; use 0 with embedding.kind: pretrained")
+    if spec.pretrained and spec.family != "transformer":
+        raise SpecError("pretrained", f"loads a transformer body, but family is {spec.family!r}; for word vectors in a "
+                                      "convolutional family use embedding.pretrained")
     if emb.char_dim and emb.kind != "word":
         raise SpecError("embedding.char_dim", f"spells out words; kind {emb.kind!r} has no words: use 0")
     if emb.unknown == "shape" and emb.kind != "word":
@@ -541,18 +557,24 @@ def resolve_bases(data: Any, where: str, seen: tuple[str, ...] = ()) -> dict:
 
 
 def _read_source(source: str, relative_to: str | None = None) -> Any:
-    from .registry import spec_path
+    from .registry import spec_path, zoo_index
+
+    if source not in zoo_index() and (source.startswith("pkg:") or Path(source).expanduser().is_dir()):
+        return {"pretrained": source, "head": "none"}  # a checkpoint folder: its bare body
 
     return read_yaml_file(spec_path(source, relative_to=relative_to))
 
 
 def load(source: str | Path | dict | Spec, overrides: dict | list[str] | tuple = (),
          max_params: float = DEFAULT_MAX_PARAMS) -> Spec:
-    """A zoo name, a YAML path, a dict or a Spec -> a validated Spec."""
-    if isinstance(source, Spec):
-        data = source.to_dict()
-    elif isinstance(source, dict):
+    """A zoo name, a YAML path, a checkpoint folder, a dict or a Spec -> a validated Spec.
+    A `pretrained:` checkpoint's shape is read from its config.json under the spec's own keys."""
+    from .pretrained import expand
+
+    if isinstance(source, Spec):  # already explicit
+        return from_dict(apply_overrides(source.to_dict(), overrides), max_params=max_params)
+    if isinstance(source, dict):
         data = resolve_bases(source, "spec")
     else:
         data = resolve_bases(_read_source(str(source)), str(source), (str(source),))
-    return from_dict(apply_overrides(data, overrides), max_params=max_params)
+    return from_dict(expand(apply_overrides(data, overrides)), max_params=max_params)

@@ -73,7 +73,10 @@ def make_optimizer(model, train, device=None):
     check_optimizer(train.optimizer)
     fused = {"fused": True} if device is not None and device.type == "cuda" and \
         train.optimizer.removeprefix("lookahead_") in ("adam", "adamw") else {}
-    return create_optimizer_v2(model, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay, **fused)
+    # layer-wise lr decay (Howard and Ruder 2018; Clark et al. 2020) through timm's param groups
+    decay = train.layer_decay if train.layer_decay < 1.0 and hasattr(model, "group_matcher") else None
+    return create_optimizer_v2(model, opt=train.optimizer, lr=train.lr, weight_decay=train.weight_decay,
+                               layer_decay=decay, **fused)
 
 
 def make_scheduler(optimizer, train, steps_per_epoch: int, epochs: int):
@@ -122,10 +125,12 @@ def model_device(model) -> torch.device:
 
 @torch.inference_mode()
 def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None,
-                precision: Precision | None = None) -> list:
+                precision: Precision | None = None, starts: list[list[int]] | None = None) -> list:
     """A class id a text; for a tagger, a list a text with a tag id for each of its `words`
     (-1 past embedding.max_len, where the model sees nothing). Runs where the model's weights
-    are, at `precision` (default fp32); the predictions are read back once, at the end."""
+    are, at `precision` (default fp32); the predictions are read back once, at the end.
+    `starts`: the position of each word's first sub-word, whose tag is the word's (a sub-word
+    tokenizer's `word_starts`)."""
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -137,7 +142,10 @@ def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words
     pred, tagger = [0] * len(ids), is_tagger(model)
     for group, ids_out in out:
         for i, p in zip(group, ids_out.tolist()):
-            if tagger:
+            if tagger and starts is not None:
+                n = len(starts[i]) if words is None else words[i]
+                p = [p[j] for j in starts[i]] + [-1] * (n - len(starts[i]))
+            elif tagger:
                 n = len(ids[i]) if words is None else words[i]
                 p = p[: min(len(ids[i]), n)] + [-1] * (n - len(ids[i]))
             pred[i] = p
@@ -163,9 +171,26 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: 
                             f"it knows: {', '.join(label_names)}")
     gold = label_ids(split.labels, lookup)
     pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts],
-                       precision=precision)
+                       precision=precision, starts=word_starts(tokenizer, split.texts))
     return {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
             "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+
+
+def word_starts(tokenizer, texts: list) -> list[list[int]] | None:
+    """Where each word's first sub-word sits, for lists of words and a sub-word tokenizer; None
+    when a token is a word (word tokenizers) or the texts are not word lists."""
+    if not texts or not isinstance(texts[0], list) or not hasattr(tokenizer, "word_starts"):
+        return None
+    return tokenizer.word_starts(texts)
+
+
+def spread_tags(tags: list[int], starts: list[int], length: int) -> list[int]:
+    """Word tags -> token tags: a word's tag on its first sub-word, IGNORE elsewhere
+    (later sub-words, [CLS], [SEP]), as Devlin et al. (2019) tag with BERT."""
+    out = [IGNORE] * length
+    for tag, pos in zip(tags, starts):
+        out[pos] = tag
+    return out
 
 
 def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
@@ -215,20 +240,33 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     label_names = data.label_names
     lookup = {name: i for i, name in enumerate(label_names)}
     if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
-        spec = spec.replace({"head.pool": "token"})
+        # (BERT's pooler reads [CLS] for a sentence label; a tagger has no use for it)
+        pooler = {"encoder.pooler": False} if spec.family == "transformer" and spec.encoder.pooler else {}
+        spec = spec.replace({"head.pool": "token", **pooler})
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
                                      "use max, mean, first or kmax")
 
     tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
-    model = build_model(spec).to(device)  # built on the CPU first: the same initial weights on every device
+    model = build_model(spec)  # built on the CPU first: the same initial weights on every device
+    if spec.pretrained or spec.embedding.pretrained:
+        from .pretrained import prepare
+
+        prepare(model, spec, tokenizer)
+    elif spec.embedding.freeze:
+        model.embed.requires_grad_(False)
+    model = model.to(device)
     optimizer = make_optimizer(model, train_cfg, device)
     scaler = precision.scaler()
     train_ids = tokenizer.encode_batch(train_split.texts)
     # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
     train_y = [y[: len(i)] if data.tagging else y for y, i in zip(label_ids(train_split.labels, lookup), train_ids)]
+    train_starts = word_starts(tokenizer, train_split.texts)
+    if train_starts is not None:
+        train_y = [spread_tags(y, s, len(i)) for y, s, i in zip(train_y, train_starts, train_ids)]
     dev_ids = tokenizer.encode_batch(dev_split.texts)
+    dev_starts = word_starts(tokenizer, dev_split.texts)
     dev_gold = label_ids(dev_split.labels, lookup)
     dev_words = [len(t) for t in dev_split.texts]
     steps_per_epoch = math.ceil(len(train_ids) / train_cfg.batch_size)
@@ -288,7 +326,8 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
                                 best_acc)
             guard.check(epoch)
             epoch_loss = epoch_loss.item()  # the one read of the epoch
-            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words, precision=precision))
+            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words, precision=precision,
+                                                               starts=dev_starts))
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
             if dev_acc > best_acc:

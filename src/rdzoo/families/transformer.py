@@ -130,6 +130,8 @@ class TransformerText(TextModel):
         super().__init__(spec, init_std=INIT_STD)
         enc = spec.encoder
         d = enc.d_model
+        if isinstance(self.embed.norm, nn.LayerNorm):
+            self.embed.norm.eps = enc.norm_eps  # BERT's embedding LayerNorm has the layers' eps
         self.rotary = spec.embedding.positions == "rotary"
         self.stem_kernel = enc.stem_kernel
         # ReZero has no LayerNorm to lift the 0.02-scale embeddings to unit size: scale them by
@@ -184,6 +186,11 @@ class TransformerText(TextModel):
                 outputs.append(x)
                 x = torch.einsum("j,jbtc->btc", self.dwa[i], torch.stack(outputs))
         return self.norm(x), mask
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's parameter grouping, for layer-wise lr decay (`train.layer_decay`): the
+        embedding is group 0, layer i group i + 1, the rest (head, final norm) the top."""
+        return {"stem": r"^(?:embed|cls|stem)\.|^cls$", "blocks": r"^stages\.(\d+)"}
 
     def summary_modules(self):
         stem = [("stem", self.stem)] if self.stem_kernel else []

@@ -1,4 +1,5 @@
-"""Tokenizers: word-level, character-level, and BPE (the `tokenizers` library).
+"""Tokenizers: word-level, character-level, BPE (the `tokenizers` library), and a
+checkpoint's own sub-word tokenizer (kind: pretrained).
 
 The vocabulary is built from the training split only. Id 0 is padding and id 1
 is the unknown token in every kind. Sequences are cut to `max_len` ids.
@@ -151,11 +152,77 @@ class BPETokenizer:
         return cls(backend, max_len)
 
 
-KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer}
+class PretrainedTokenizer:
+    """A checkpoint's own sub-word tokenizer (WordPiece for BERT): its tokenizer.json through
+    the `tokenizers` library, or one built from its vocab.txt as BERT's tokenizer is. The ids
+    carry [CLS] and [SEP]; sequences are cut to `max_len` ids, specials included. [PAD] must
+    be id 0 (checked), as rdzoo pads with 0."""
+
+    kind = "pretrained"
+
+    def __init__(self, backend, max_len: int):
+        self.backend, self.max_len = backend, max_len
+        backend.no_padding()  # rdzoo's batches pad; a checkpoint's tokenizer.json may pad to a fixed length
+        backend.enable_truncation(max_len)
+        pad = backend.token_to_id("[PAD]")
+        if pad not in (None, PAD_ID):
+            raise ValueError(f"the checkpoint's tokenizer has [PAD] at id {pad}; rdzoo pads with id {PAD_ID}")
+
+    @classmethod
+    def from_folder(cls, folder: Path, max_len: int, lowercase: bool = True) -> "PretrainedTokenizer":
+        from tokenizers import Tokenizer as HFTokenizer
+
+        folder = Path(folder)
+        if (folder / "tokenizer.json").is_file():
+            backend = HFTokenizer.from_file(str(folder / "tokenizer.json"))
+        else:  # vocab.txt alone: the tokenizer BERT's authors describe, built by `tokenizers`
+            from tokenizers.implementations import BertWordPieceTokenizer
+
+            backend = BertWordPieceTokenizer(str(folder / "vocab.txt"), lowercase=lowercase)._tokenizer
+        return cls(backend, max_len)
+
+    def __len__(self) -> int:
+        return self.backend.get_vocab_size()
+
+    def encode(self, text: str | list[str]) -> list[int]:
+        """Ids of a text, or of a list of words (tagging data: each word split into sub-words)."""
+        return self.backend.encode(text, is_pretokenized=isinstance(text, list)).ids
+
+    def encode_batch(self, texts: list) -> list[list[int]]:
+        if texts and isinstance(texts[0], list):
+            return [e.ids for e in self.backend.encode_batch(texts, is_pretokenized=True)]
+        return [e.ids for e in self.backend.encode_batch(texts)]
+
+    def word_starts(self, words: list[list[str]]) -> list[list[int]]:
+        """For each list of words, the position of each word's first sub-word, the token whose
+        state tags the word (Devlin et al. 2019, section 5.3); words cut off by max_len have none."""
+        out = []
+        for enc in self.backend.encode_batch(words, is_pretokenized=True):
+            starts, seen = [], set()
+            for pos, w in enumerate(enc.word_ids):
+                if w is not None and w not in seen:
+                    seen.add(w)
+                    starts.append(pos)
+            out.append(starts)
+        return out
+
+    def piece_ids(self, word: str) -> list[int]:
+        """A word's sub-word ids without [CLS]/[SEP] (for a word's vector from its pieces)."""
+        return self.backend.encode(word, add_special_tokens=False).ids
+
+    def to_dict(self) -> dict:
+        return {"kind": "pretrained", "max_len": self.max_len, "backend": json.loads(self.backend.to_str())}
+
+
+KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer, "pretrained": PretrainedTokenizer}
 
 
 def fit_tokenizer(embedding, texts: list[str]):
     """The spec's embedding section chooses the kind, the cap on the vocabulary and the length."""
+    if embedding.kind == "pretrained":  # the checkpoint's tokenizer as it is: nothing is fitted
+        from ..pretrained import locate
+
+        return PretrainedTokenizer.from_folder(locate(embedding.pretrained), embedding.max_len, embedding.lowercase)
     if texts and isinstance(texts[0], list) and embedding.kind != "word":
         from ..errors import SpecError
 
@@ -169,10 +236,11 @@ def fit_tokenizer(embedding, texts: list[str]):
 
 
 def tokenizer_from_dict(data: dict):
-    if data.get("kind") == "bpe":
+    if data.get("kind") in ("bpe", "pretrained"):
         from tokenizers import Tokenizer as HFTokenizer
 
-        return BPETokenizer(HFTokenizer.from_str(json.dumps(data["backend"])), data["max_len"])
+        cls = BPETokenizer if data["kind"] == "bpe" else PretrainedTokenizer
+        return cls(HFTokenizer.from_str(json.dumps(data["backend"])), data["max_len"])
     cls = KINDS.get(data.get("kind"))
     if cls is None or not isinstance(data.get("vocab"), list):
         raise ValueError(f"not an rdzoo tokenizer file (kind {data.get('kind')!r})")
