@@ -334,10 +334,16 @@ def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tm
 def test_a_results_table_from_before_peak_memory_is_read_and_upgraded(tmp_path):
     import sqlite3
 
+    import optuna
+
     from rdzoo.store import Store
 
     path = tmp_path / "old.db"
-    con = sqlite3.connect(path)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{path}", direction="maximize")
+    for value in (0.9, 0.8):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    con = sqlite3.connect(path)  # the results table as an rdzoo before peak memory wrote it
     con.execute("CREATE TABLE rdzoo_results (id INTEGER PRIMARY KEY, study TEXT, trial INT, trial_id INT UNIQUE, "
                 "state TEXT, family TEXT, skip TEXT, spec TEXT, params INT, flops INT, latency_ms REAL, "
                 "dev_accuracy REAL, test_accuracy REAL, macro_f1 REAL, train_seconds REAL, epochs INT, "

@@ -260,6 +260,9 @@ def test_ctrl_c_in_the_first_trial_of_a_search_leaves_a_listed_study(tmp_path):
     from rdzoo.text.data import load_data
 
     class CtrlC:
+        def started(self, study, finished):
+            pass
+
         def trial_started(self, number, family, done):
             raise KeyboardInterrupt
 
