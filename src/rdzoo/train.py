@@ -23,6 +23,7 @@ from . import metrics
 from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
 from .text.batching import IGNORE, batches, word_ids
+from .text.conll import is_entity_tagset
 from .text.data import Split, TextData, label_set, split_off
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
@@ -101,15 +102,33 @@ def is_tagger(model) -> bool:
     return getattr(model.head, "pool", None) == "token"
 
 
+def crf_of(model):
+    """The tagger's CRF (crf.CRF), or None."""
+    return getattr(model.head, "crf", None)
+
+
+def tag_loss(model, logits, y, label_smoothing: float = 0.0):
+    """A tagger's loss: (B, T, K) scores, (B, T) gold tag ids (IGNORE at padding). Per-word cross-entropy,
+    or with a CRF the negative log-likelihood of each sentence's tags, summed over sentences and divided by
+    the words, so a learning rate means about the same with and without it."""
+    crf = crf_of(model)
+    if crf is None:
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, label_smoothing=label_smoothing)
+    mask = y != IGNORE
+    return -crf.log_likelihood(logits, y.masked_fill(~mask, 0), mask).sum() / mask.sum().clamp(min=1)
+
+
 @torch.no_grad()
 def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None) -> list:
     """A class id a text; for a tagger, a list a text with a tag id for each of its `words`
     (-1 past embedding.max_len, where the model sees nothing)."""
     was_training = model.training
     model.eval()
-    pred, tagger = [0] * len(ids), is_tagger(model)
+    pred, tagger, crf = [0] * len(ids), is_tagger(model), crf_of(model)
     for tokens, _, group in batches(ids, None, batch_size):
-        for i, p in zip(group, model(tokens).argmax(-1).tolist()):
+        logits = model(tokens)
+        best = crf.decode(logits, word_ids(tokens) != PAD_ID) if crf is not None else logits.argmax(-1).tolist()
+        for i, p in zip(group, best):
             if tagger:
                 n = len(ids[i]) if words is None else words[i]
                 p = p[: min(len(ids[i]), n)] + [-1] * (n - len(ids[i]))
@@ -136,17 +155,26 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str]) -> dict:
                             f"it knows: {', '.join(label_names)}")
     gold = label_ids(split.labels, lookup)
     pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts])
-    return {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
-            "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+    out = {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
+           "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+    if is_entity_tagset(label_names):  # entity tags: span-level scores as well
+        out["entities"] = metrics.entity_scores(split.labels, tag_names(pred, label_names))
+    return out
+
+
+def tag_names(pred: list[list[int]], label_names: list[str]) -> list[list]:
+    """Tag ids -> tag names (None for -1, a word past max_len)."""
+    return [[label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
 
 def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
         on_epoch: Callable[[int, float], None] | None = None, max_seconds: float | None = None) -> FitResult:
     """Train `spec` on `data`; return the best-on-dev model and its metrics.
 
-    `on_epoch(epoch, dev_accuracy)` runs after each epoch; it may raise to stop
-    (the search's pruner does). `max_seconds` stops after the epoch that
-    crosses it.
+    `on_epoch(epoch, dev_score)` runs after each epoch; it may raise to stop
+    (the search's pruner does). The dev score, which also picks the epoch kept,
+    is accuracy, or entity F1 on entity-tagged (BIO/IOBES) data. `max_seconds`
+    stops after the epoch that crosses it.
     """
     from .families import build_model
 
@@ -164,10 +192,15 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
                                      "use max, mean, first or kmax")
+    elif spec.head.crf:
+        raise SpecError("head.crf", f"a CRF scores tag sequences, but {data.name} has one label a text; use false")
+    entity = data.tagging and is_entity_tagset(label_names)
 
     tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
     model = build_model(spec)
+    if crf_of(model) is not None:  # forbid the transitions the tag scheme does not allow
+        crf_of(model).constrain(label_names)
     optimizer = make_optimizer(model, train_cfg)
     train_ids = tokenizer.encode_batch(train_split.texts)
     # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
@@ -183,7 +216,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     scored = ema.module if ema else model  # what dev accuracy, the checkpoint and the result come from
 
     bar = _Progress(epochs * steps_per_epoch, spec.name) if progress else None
-    history, best_acc, best_state, best_epoch, stale = [], -1.0, None, 0, 0
+    history, best_score, best_acc, best_state, best_epoch, stale = [], -1.0, -1.0, None, 0, 0
     step, tokens_seen, start = 0, 0, time.perf_counter()
     try:
         for epoch in range(1, epochs + 1):
@@ -193,8 +226,9 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                 tokens = drop_words(tokens, train_cfg.word_dropout)
                 logits = model(tokens)
                 if data.tagging:
-                    logits, y = logits.flatten(0, 1), y.flatten()
-                loss = F.cross_entropy(logits, y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
+                    loss = tag_loss(model, logits, y, train_cfg.label_smoothing)
+                else:
+                    loss = F.cross_entropy(logits, y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
                 if not torch.isfinite(loss):
                     raise TrainingError(
                         f"the loss became {loss.item()} at epoch {epoch}, step {step + 1}; lower train.lr "
@@ -215,19 +249,24 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
                 n_batches += 1
                 tokens_seen += int((word_ids(tokens) != PAD_ID).sum())
                 if bar:
-                    bar.advance(epoch, epochs, epoch_loss / n_batches, best_acc)
-            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words))
+                    bar.advance(epoch, epochs, epoch_loss / n_batches, best_score)
+            dev_pred = predict_ids(scored, dev_ids, words=dev_words)
+            dev_acc = metrics.accuracy(dev_gold, dev_pred)
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
-            if dev_acc > best_acc:
-                best_acc, best_epoch, stale = dev_acc, epoch, 0
+            if entity:
+                history[-1]["dev_entity_f1"] = metrics.entity_scores(dev_split.labels,
+                                                                     tag_names(dev_pred, label_names))["f1"]
+            score = history[-1]["dev_entity_f1"] if entity else dev_acc
+            if score > best_score:
+                best_score, best_acc, best_epoch, stale = score, dev_acc, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
             else:
                 stale += 1
             if bar:
-                bar.advance(epoch, epochs, epoch_loss / max(n_batches, 1), best_acc, steps=0)
+                bar.advance(epoch, epochs, epoch_loss / max(n_batches, 1), best_score, steps=0)
             if on_epoch is not None:
-                on_epoch(epoch, dev_acc)
+                on_epoch(epoch, score)
             if train_cfg.patience and stale >= train_cfg.patience:
                 break
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
@@ -241,12 +280,18 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     result = {"dev_accuracy": best_acc, "best_epoch": best_epoch, "epochs": len(history),
               "train_seconds": round(train_seconds, 3), "tokens_per_second": round(tokens_seen / max(train_seconds, 1e-9)),
               "params": sum(p.numel() for p in model.parameters())}
+    if entity:
+        result["dev_entity_f1"] = best_score
     if data.test is not None and len(data.test):
         test = evaluate(model, tokenizer, data.test, label_names)
         result.update(test_accuracy=test["accuracy"], macro_f1=test["macro_f1"])
     else:
-        dev = evaluate(model, tokenizer, dev_split, label_names)
-        result.update(test_accuracy=None, macro_f1=dev["macro_f1"])
+        test = evaluate(model, tokenizer, dev_split, label_names)
+        result.update(test_accuracy=None, macro_f1=test["macro_f1"])
+    if entity:  # test entity scores (dev, without a test split), per type too
+        e = test["entities"]
+        result.update(entity_precision=e["precision"], entity_recall=e["recall"], entity_f1=e["f1"],
+                      entity_f1_per_type={k: v["f1"] for k, v in e["per_type"].items()})
     return FitResult(spec, model, tokenizer, label_names, result, history)
 
 

@@ -25,7 +25,7 @@ from ..errors import DataError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
-EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".conllu", "")
+EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".conllu", ".conll", "")
 LINE_END = re.compile(r"\r\n|\r|\n|\x85")
 MAX_LINE = 1_000_000  # characters; a longer "line" is a binary or broken file
 
@@ -229,7 +229,13 @@ def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "er
     lines, encoding = read_lines(path)
     where = str(path)
     suffix = path.suffix.lower()
-    if suffix == ".conllu":
+    if suffix == ".conll":  # token-per-line entity tags (WNUT-17, CoNLL-2003): see conll.py
+        if columns.text or columns.label:
+            raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL files (the tag is the last column)")
+        from .conll import read_conll
+
+        split = Split(*read_conll(lines, where, bad))
+    elif suffix == ".conllu":
         if columns.text or columns.label:
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
         split = _conllu(lines, where, bad)
@@ -284,7 +290,7 @@ def _find_split_files(folder: Path) -> dict[str, Path]:
 
 
 def builtin_names() -> list[str]:
-    return ["trec", "synthetic"]
+    return ["trec", "wnut17", "synthetic"]
 
 
 def load_data(source: str | Path = "trec", columns: Columns | None = None, on_bad_line: str = "error",
@@ -300,7 +306,7 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         files = _find_split_files(path)
         if "train" not in files:
             raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
-                            "train.conllu or *-ud-train.conllu)")
+                            "train.conllu, train.conll or *-ud-train.conllu)")
         splits, skipped, notes = {}, 0, []
         for split, file in files.items():
             splits[split], n, encoding = read_file(file, columns, on_bad_line)
