@@ -15,11 +15,12 @@ from .errors import StoreError
 
 SCHEMA_VERSION = 1
 DEFAULT_STORAGE = "sqlite:///rdzoo.db"
-SORTABLE = ("dev_accuracy", "test_accuracy", "params", "flops", "latency_ms", "train_seconds", "trial")
+SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
+            "train_seconds", "trial")
 ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial")
 COLUMNS = ("study", "trial", "trial_id", "state", "family", "skip", "spec", "params", "flops", "latency_ms",
            "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs", "objective_values", "error",
-           "finished_at")
+           "finished_at", "dev_entity_f1", "entity_f1")
 
 
 def check_schema_version(url: str, version: int | None) -> None:
@@ -128,11 +129,23 @@ class Results:
             raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.url}` first")
         if "rdzoo_schema" in tables:
             check_schema_version(self.url, self.rows("SELECT max(version) AS v FROM rdzoo_schema")[0]["v"])
+        if self._sqlite:
+            have = {r["name"] for r in self.rows("PRAGMA table_info(rdzoo_results)")}
+        else:
+            import sqlalchemy as sa
+
+            have = {c["name"] for c in sa.inspect(self._conn).get_columns("rdzoo_results")}
+        # a table from before a column existed reads it as NULL (store.py adds it when it next writes)
+        self._select = ", ".join(c if c in have else f"NULL AS {c}" for c in COLUMNS)
+        self._entities = "dev_entity_f1" in have
 
     # --- the queries ----------------------------------------------------------------
 
     def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
-             max_params: float | None = None, min_accuracy: float | None = None, sort: str = "dev_accuracy") -> list[dict]:
+             max_params: float | None = None, min_accuracy: float | None = None, sort: str | None = None) -> list[dict]:
+        """Completed trials, best first: by `sort`, by default dev entity F1 for a study on entity-tagged data
+        (where it is what the search maximised) and dev accuracy for any other."""
+        sort = sort or ("dev_entity_f1" if self.entity_study(study) else "dev_accuracy")
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {SORTABLE}")
         where, params = ["study = :study", "state = 'COMPLETE'"], {"study": study, "top": top}
@@ -142,7 +155,7 @@ class Results:
                 where.append(f"{column} {op} :{column}")
                 params[column] = value
         order = "ASC" if sort in ASCENDING else "DESC"
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE {' AND '.join(where)} "
+        sql = (f"SELECT {self._select} FROM rdzoo_results WHERE {' AND '.join(where)} "
                f"ORDER BY {sort} {order}, trial ASC LIMIT :top")
         return [self._decode(r) for r in self.rows(sql, params)]
 
@@ -157,9 +170,14 @@ class Results:
         return sorted(front, key=lambda r: -(r["dev_accuracy"] or 0))
 
     def trial(self, study: str, number: int) -> dict | None:
-        rows = self.rows(f"SELECT {', '.join(COLUMNS)} FROM rdzoo_results WHERE study = :study AND trial = :trial",
+        rows = self.rows(f"SELECT {self._select} FROM rdzoo_results WHERE study = :study AND trial = :trial",
                          {"study": study, "trial": number})
         return self._decode(rows[0]) if rows else None
+
+    def entity_study(self, study: str) -> bool:
+        """Did the study's trials score entities (dev entity F1 recorded)?"""
+        return self._entities and bool(self.rows("SELECT 1 AS x FROM rdzoo_results WHERE study = :study AND "
+                                                 "dev_entity_f1 IS NOT NULL LIMIT 1", {"study": study}))
 
     def has_study(self, study: str) -> bool:
         return bool(self.rows("SELECT 1 AS x FROM rdzoo_results WHERE study = :study LIMIT 1", {"study": study}))

@@ -21,7 +21,9 @@ import sqlalchemy as sa
 from .errors import StoreError
 from .query import DEFAULT_STORAGE, SCHEMA_VERSION, check_schema_version, normalize_url, sqlite_path, storage_error
 
-METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs")
+METRIC_KEYS = ("params", "flops", "latency_ms", "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs",
+               "dev_entity_f1", "entity_f1")
+ADDED_COLUMNS = ("dev_entity_f1", "entity_f1")  # nullable columns newer than the table; added on open
 
 metadata = sa.MetaData()
 results = sa.Table(
@@ -42,6 +44,8 @@ results = sa.Table(
     sa.Column("macro_f1", sa.Float),
     sa.Column("train_seconds", sa.Float),
     sa.Column("epochs", sa.Integer),
+    sa.Column("dev_entity_f1", sa.Float),  # entity-tagged data: dev entity F1, the search's objective there
+    sa.Column("entity_f1", sa.Float),  # ... and test entity F1 (exact span and type, micro)
     sa.Column("objective_values", sa.Text),  # JSON list, for multi-objective studies
     sa.Column("error", sa.Text),
     sa.Column("finished_at", sa.Float),  # unix time
@@ -146,6 +150,11 @@ class Store:
             metadata.create_all(self.engine, checkfirst=True)
             for index in results.indexes:  # tables made by an older rdzoo get the current indexes too
                 index.create(self.engine, checkfirst=True)
+            have = {c["name"] for c in sa.inspect(self.engine).get_columns("rdzoo_results")}
+            with self.engine.begin() as conn:  # ... and the current columns (all nullable, so old rows stay valid)
+                for name in ADDED_COLUMNS:
+                    if name not in have:
+                        conn.exec_driver_sql(f"ALTER TABLE rdzoo_results ADD COLUMN {name} FLOAT")
             with self.engine.begin() as conn:
                 if conn.execute(sa.select(sa.func.count()).select_from(schema)).scalar() == 0:
                     conn.execute(schema.insert().values(version=SCHEMA_VERSION))

@@ -82,7 +82,7 @@ def drop_words(tokens: torch.Tensor, p: float) -> torch.Tensor:
     if not p:
         return tokens
     if tokens.dim() == 3:  # the word id goes; its characters stay, for the spelling to stand in
-        return torch.cat([drop_words(tokens[..., :1], p), tokens[..., 1:]], -1)
+        return torch.cat([drop_words(tokens[..., 0], p).unsqueeze(-1), tokens[..., 1:]], -1)
     hit = (torch.rand(tokens.shape) < p) & (tokens != PAD_ID)
     return tokens.masked_fill(hit, UNK_ID)
 

@@ -97,3 +97,22 @@ def read_conll(lines: list[str], where: str, bad) -> tuple[list[list[str]], list
         kept_words.append(words)
         kept_tags.append(tags)
     return kept_words, kept_tags
+
+
+def entity_spans(text: str, tags: list) -> list[dict]:
+    """A text's whitespace-separated words tagged `tags` -> its entities as
+    {text, type, start, end}, with start and end character offsets into `text` (end exclusive)."""
+    from ..metrics import entities
+
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    return [{"text": text[words[a][0]:words[b][1]], "type": kind, "start": words[a][0], "end": words[b][1]}
+            for kind, a, b in entities(tags)]
+
+
+def mark_entities(text: str, spans: list[dict]) -> str:
+    """The text with each entity written `[words](type)`."""
+    out, at = [], 0
+    for s in spans:
+        out += [text[at:s["start"]], f"[{s['text']}]({s['type']})"]
+        at = s["end"]
+    return "".join(out + [text[at:]])
