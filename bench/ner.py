@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,8 +29,9 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "ner.jsonl"
 MODELS = ["resnet-sent", "densenet-sent", "transformer-sent"]
-NER = ["embedding.char_dim=30", "embedding.max_len=64", "embedding.min_freq=1", "head.dropout=0.5",
-       "train.word_dropout=0.05"]
+# a character CNN beside lowercased word vectors, and the words seen once left to word-shape classes
+NER = ["embedding.char_dim=30", "embedding.max_len=64", "embedding.min_freq=2", "embedding.unknown=shape",
+       "head.dropout=0.5", "train.word_dropout=0.05"]
 SHARED_TASK_BEST = 41.9  # test entity F1 of the best WNUT-17 system (../shared/datasets/wnut17/README.md)
 
 
@@ -41,14 +43,15 @@ def run(job: dict) -> dict:
     from rdzoo.text.data import load_data
     from rdzoo.train import fit
 
-    overrides = [*job["overrides"], f"head.crf={'true' if job['crf'] else 'false'}", f"train.seed={job['seed']}"]
+    crf = [] if job["crf"] is None else [f"head.crf={'true' if job['crf'] else 'false'}"]  # None: the spec's
+    overrides = [*job["overrides"], *crf, f"train.seed={job['seed']}"]
     if job["epochs"]:
         overrides.append(f"train.epochs={job['epochs']}")
     s = spec.load(job["model"], overrides)
-    fitted = fit(s, load_data("wnut17"))
+    fitted = fit(s, load_data(job["data"]))
     m = fitted.metrics
     return {"benchmark": "ner", "model": job["tag"] or job["model"], "family": s.family, "skip": s.skip,
-            "crf": job["crf"], "seed": job["seed"], "overrides": overrides,
+            "crf": s.head.crf, "seed": job["seed"], "overrides": overrides,
             "test_entity_f1": round(100 * m["entity_f1"], 2), "test_precision": round(100 * m["entity_precision"], 2),
             "test_recall": round(100 * m["entity_recall"], 2), "dev_entity_f1": round(100 * m["dev_entity_f1"], 2),
             "per_type_f1": {k: round(100 * v, 1) for k, v in m["entity_f1_per_type"].items()},
@@ -99,25 +102,28 @@ def main():
     parser.add_argument("--spec", help="A spec file to run instead of the zoo models (e.g. an exported trial).")
     parser.add_argument("--tag", help="The name the rows of --spec get.")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    parser.add_argument("--crf", choices=["both", "yes", "no"], default="both")
+    parser.add_argument("--crf", choices=["both", "yes", "no", "spec"], default="both",
+                        help="With and without head.crf, one of them, or as the spec has it.")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=1, help="Runs in parallel (processes).")
     parser.add_argument("--threads", type=int, default=1, help="Torch threads per run.")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--data", default="wnut17", help="Entity-tagged data (a built-in name or a folder).")
     parser.add_argument("--summary", action="store_true")
     args = parser.parse_args()
     if args.summary:
         print(summary(load(args.out)))
         return
     models, overrides = ([args.spec], []) if args.spec else (args.models, NER)
-    crfs = {"both": [False, True], "yes": [True], "no": [False]}[args.crf]
+    crfs = {"both": [False, True], "yes": [True], "no": [False], "spec": [None]}[args.crf]
     done = {(r["model"], r["crf"], r["seed"]) for r in load(args.out)}
     jobs = [{"model": m, "tag": args.tag if args.spec else None, "crf": c, "seed": s, "epochs": args.epochs,
-             "overrides": overrides, "threads": args.threads}
+             "overrides": overrides, "threads": args.threads, "data": args.data}
             for s in args.seeds for m in models for c in crfs if ((args.tag if args.spec else m), c, s) not in done]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:  # each row is written as soon as it is done
+        # spawned, not forked: a parent that imported torch (or set a CUDA default device) stays out of the children
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:  # each row is written as soon as it is done
             rows = (f.result() for f in as_completed([pool.submit(run, job) for job in jobs]))
             for row in rows:
                 write(args.out, row)

@@ -275,3 +275,65 @@ def test_crf_needs_tagged_data():
     s = spec.load("kim-cnn", ["head.crf=true", "train.epochs=1"])
     with pytest.raises(SpecError, match="head.crf"):
         fit(s, load_data("synthetic"))
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+def test_every_point_of_the_ner_space_is_an_entity_tagger():
+    import optuna
+
+    from rdzoo.space import load_space
+
+    space = load_space("ner")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    families, crfs = set(), set()
+    for _ in range(100):
+        s = spec.from_dict(space.sample(study.ask()))
+        assert s.head.pool == "token" and s.embedding.char_dim > 0
+        families.add(s.family)
+        crfs.add(s.head.crf)
+    assert families == {"resnet", "densenet", "transformer"} and crfs == {False, True}
+
+
+def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
+    import sqlite3
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from rdzoo.cli import app
+    from rdzoo.query import Results
+    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.space import load_space
+
+    data = tiny_ner(tmp_path / "data")
+    space = {"name": "tiny-ner", "fixed": {"family": "densenet", "embedding": {"dim": 16, "char_dim": 8},
+                                           "encoder": {"stem_channels": 16, "block_config": [2], "growth_rate": 8},
+                                           "train": {"epochs": 3, "batch_size": 8, "lr": 0.01}},
+             "choose": {"head.crf": {"choice": [False, True]}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(space))
+    db = tmp_path / "s.db"
+    cfg = SearchConfig(space=load_space(str(tmp_path / "s.yaml")), data_name="tiny", study="t",
+                       storage=f"sqlite:///{db}", trials=2, seed=0, pruner="none")
+    run_search(cfg, data)
+    rows = Results(str(db)).best("t", top=5)
+    assert len(rows) == 2 and all(r["dev_entity_f1"] is not None and r["entity_f1"] is not None for r in rows)
+    assert rows[0]["dev_entity_f1"] >= rows[1]["dev_entity_f1"]  # sorted by what was maximised
+    import optuna
+
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    assert sorted(t.value for t in study.trials) == sorted(r["dev_entity_f1"] for r in rows)
+    out = CliRunner().invoke(app, ["best", "--storage", str(db), "--json"])
+    assert out.exit_code == 0 and [r["entity_f1"] for r in json.loads(out.output)] == [r["entity_f1"] for r in rows]
+    out = CliRunner().invoke(app, ["best", "--storage", str(db)], env={"COLUMNS": "200"})
+    assert "test entity F1" in out.output
+    # a table from before the entity columns: read as NULL, and added when a search writes again
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE rdzoo_results DROP COLUMN entity_f1")
+    assert Results(str(db)).best("t")[0]["entity_f1"] is None
+    from rdzoo.store import Store
+
+    Store.open(f"sqlite:///{db}", create=True)
+    with sqlite3.connect(db) as conn:
+        assert "entity_f1" in {r[1] for r in conn.execute("PRAGMA table_info(rdzoo_results)")}
