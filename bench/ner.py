@@ -57,6 +57,7 @@ def run(job: dict) -> dict:
             "per_type_f1": {k: round(100 * v, 1) for k, v in m["entity_f1_per_type"].items()},
             "test_accuracy": round(100 * m["test_accuracy"], 2), "best_epoch": m["best_epoch"], "epochs": m["epochs"],
             "train_seconds": round(m["train_seconds"], 1), "params": m["params"], "threads": job["threads"],
+            "device": str(torch.empty(0).device),
             "dev_entity_f1_by_epoch": [round(100 * h["dev_entity_f1"], 1) for h in fitted.history]}
 
 
