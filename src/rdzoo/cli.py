@@ -241,6 +241,9 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
                   "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
                   "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds}
+        if "entity_f1" in folds[0]:  # entity data: the folds' test entity F1 too
+            result.update(entity_f1=mean(f["entity_f1"] for f in folds),
+                          entity_f1_std=pstdev(f["entity_f1"] for f in folds))
     else:
         fitted = fit(s, dataset, epochs=epochs, progress=progress)
         result = {"name": s.name, "data": data, **fitted.metrics}

@@ -110,7 +110,8 @@ def crf_of(model):
 def tag_loss(model, logits, y, label_smoothing: float = 0.0):
     """A tagger's loss: (B, T, K) scores, (B, T) gold tag ids (IGNORE at padding). Per-word cross-entropy,
     or with a CRF the negative log-likelihood of each sentence's tags, summed over sentences and divided by
-    the words, so a learning rate means about the same with and without it."""
+    the words, so a learning rate means about the same with and without it (label smoothing applies
+    to the cross-entropy only)."""
     crf = crf_of(model)
     if crf is None:
         return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, label_smoothing=label_smoothing)
