@@ -10,8 +10,8 @@ repeated, so an interrupted benchmark resumes), and the summary prints test
 entity F1 (exact span and type, micro over entities) as mean and sd over seeds,
 and the CRF's effect paired by seed.
 
-    python bench/ner.py                                  # 3 models x CRF or not x 3 seeds
-    python bench/ner.py --jobs 16                        # in parallel, one thread each
+    python bench/ner.py --jobs 9 --epochs 8              # 3 models x CRF or not x 3 seeds, 9 at a time
+    bash bench/ner_all.sh                                # that, and a 30-trial `ner` search beside it
     python bench/ner.py --models densenet-sent --seeds 0 --epochs 2
     python bench/ner.py --spec best.yaml --tag search    # a spec (an exported search trial), 3 seeds
     python bench/ner.py --summary                        # the table from what is in the results file
@@ -48,8 +48,8 @@ def run(job: dict) -> dict:
     from rdzoo.train import fit
 
     crf = [] if job["crf"] is None else [f"head.crf={'true' if job['crf'] else 'false'}"]  # None: the spec's
-    overrides = [*job["overrides"], *SIZE.get(job["model"], []) * bool(job["overrides"]), *crf,
-                 f"train.seed={job['seed']}"]
+    size = SIZE.get(job["model"], []) if job["overrides"] else []  # zoo models only, not a --spec
+    overrides = [*job["overrides"], *size, *crf, f"train.seed={job['seed']}"]
     if job["epochs"]:
         overrides.append(f"train.epochs={job['epochs']}")
     s = spec.load(job["model"], overrides)
