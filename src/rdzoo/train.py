@@ -4,8 +4,9 @@ The loop: length-bucketed batches, an optimizer from timm's
 `create_optimizer_v2` (AdamW by default; lamb, radam, adadelta, lookahead_*
 ...), linear warm-up then cosine or linear decay from timm's schedulers,
 label smoothing, gradient clipping, Kim's max-norm on the classifier, early
-stopping on dev accuracy with the best weights kept, and a guard that stops on
-a NaN or infinite loss. Seeded: the same spec and data give the same numbers.
+stopping on dev accuracy (dev entity F1 on entity data) with the best weights
+kept, and a guard that stops on a NaN or infinite loss. A tagger's loss is
+per-word cross-entropy, or with `head.crf` the CRF's negative log-likelihood. Seeded: the same spec and data give the same numbers.
 """
 
 from __future__ import annotations
