@@ -5,7 +5,9 @@
 #
 #   bash bench/ner_all.sh                    # CPU
 #   DEVICE=cuda bash bench/ner_all.sh        # every tensor on the GPU: torch.set_default_device in a
-#                                            # sitecustomize, so train.py runs unchanged
+#                                            # sitecustomize, so train.py runs unchanged (not yet
+#                                            # tried on a GPU machine; a failed smoke run falls back to the CPU)
+# Tried end to end on a tiny folder of .conll files only (DATA=dir EPOCHS=1 SEARCH_EPOCHS=1 TRIALS=3).
 set -u
 OUT=${OUT:-bench/results}
 EPOCHS=${EPOCHS:-15}
