@@ -236,7 +236,7 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
         c.print(f"saved {out}")
 
 
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in name (trec, sst2, ud-ewt, synthetic: `rdzoo data`), a folder with train/dev/test files, or one file.")]
+DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in name (trec, sst2, ud-ewt, wnut17, synthetic: `rdzoo data`), a folder with train/dev/test files, or one file.")]
 TextColOpt = Annotated[Optional[str], typer.Option("--text-col", help="CSV/TSV column or JSONL field with the text (default: text).")]
 LabelColOpt = Annotated[Optional[str], typer.Option("--label-col", help="CSV/TSV column or JSONL field with the label (default: label).")]
 BadLineOpt = Annotated[str, typer.Option("--on-bad-line", help="error: stop at a malformed line; skip: skip and count it.")]
@@ -281,6 +281,7 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
          as_json: JsonOpt = False):
     """List the built-in datasets with their sizes, or inspect one dataset."""
     from .errors import DataError
+    from .text.conll import entity_counts, is_entity_tagset
     from .text.data import builtin_names
 
     rows = []
@@ -295,6 +296,9 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
         report = d.report()
         rows.append({"name": name, **d.sizes(), "classes": len(d.label_names), "labels": d.label_names,
                      "task": "tagging" if d.tagging else "classification", **report})
+        if d.tagging and is_entity_tagset(d.label_names):  # entities per type and split
+            rows[-1]["entities"] = {split: dict(sorted(entity_counts(getattr(d, split).labels).items()))
+                                    for split in ("train", "dev", "test") if getattr(d, split) is not None}
     if as_json:
         return emit_json(rows)
     from rich.table import Table
@@ -306,7 +310,17 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
             continue
         table.add_row(r["name"], str(r["train"]), str(r["dev"] or "-"), str(r["test"] or "-"), str(r["classes"]),
                       "; ".join(r["notes"]))
-    console().print(table)
+    out = console()
+    out.print(table)
+    for r in rows:
+        if "entities" in r:
+            splits = list(r["entities"])
+            kinds = sorted({k for counts in r["entities"].values() for k in counts})
+            counts = Table("entity type", *splits, title=f"{r['name']}: entities", box=None)
+            for kind in kinds + ["all"]:
+                counts.add_row(kind, *[str(sum(r["entities"][s].values()) if kind == "all" else r["entities"][s].get(kind, 0))
+                                       for s in splits])
+            out.print(counts)
 
 
 def metrics_table(title: str, metrics: dict):
@@ -316,6 +330,8 @@ def metrics_table(title: str, metrics: dict):
     for key, value in metrics.items():
         if isinstance(value, float):
             value = f"{value:.4f}"
+        elif isinstance(value, dict):  # per entity type
+            value = ", ".join(f"{k} {v:.4f}" for k, v in value.items())
         table.add_row(key, str(value))
     return table
 
@@ -373,6 +389,9 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
                   "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
                   "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds,
                   "data_report": report}
+        if "entity_f1" in folds[0]:  # entity data: the folds' test entity F1 too
+            result.update(entity_f1=mean(f["entity_f1"] for f in folds),
+                          entity_f1_std=pstdev(f["entity_f1"] for f in folds))
     else:
         fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
@@ -424,6 +443,11 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
         if part is not None and len(part):
             m = loaded.evaluate(part)
             result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
+            if "entities" in m:  # exact span and type, micro over entities, and F1 per type
+                e = m["entities"]
+                result.update({f"{split}_entity_precision": e["precision"], f"{split}_entity_recall": e["recall"],
+                               f"{split}_entity_f1": e["f1"], f"{split}_entities": e["support"],
+                               f"{split}_entity_f1_per_type": {k: v["f1"] for k, v in e["per_type"].items()}})
     if as_json:
         return emit_json(result)
     shown = {k: v for k, v in result.items() if k not in ("run", "data", "data_report")}
@@ -435,10 +459,19 @@ def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `r
             texts: Annotated[list[str], typer.Argument(help="One or more sentences.")],
             device: DeviceOpt = "cpu", precision: PrecisionOpt = "auto",
             as_json: JsonOpt = False):
-    """Print the predicted label of each sentence (a tagger: each word with its tag)."""
+    """Print the predicted label of each sentence (a tagger: each word with its tag; an entity
+    tagger: the sentence with its entities marked `[Empire State Building](location)`)."""
     from .runs import load_run
+    from .text.conll import is_entity_tagset, mark_entities
 
     loaded = load_run(run).to(*where_to_run(device, precision))
+    if loaded.tagger and is_entity_tagset(loaded.label_names):
+        found = loaded.entities(texts)
+        if as_json:
+            return emit_json([{"text": t, "entities": spans} for t, spans in zip(texts, found)])
+        for t, spans in zip(texts, found):
+            sys.stdout.write(mark_entities(t, spans) + "\n")
+        return
     labels = loaded.predict(texts)
     if loaded.tagger:
         tagged = [list(zip(t.split(), tags)) for t, tags in zip(texts, labels)]
@@ -791,17 +824,21 @@ def best_table(rows, title):
     # instead of cutting "transformer" to "transfo…"
     from .device import human_bytes
 
-    table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "memory", "dev acc", "test acc", "train s",
+    def cell(value, fmt=".4f"):
+        return f"{value:{fmt}}" if value is not None else "-"
+
+    entity = any(r.get("dev_entity_f1") is not None for r in rows)  # entity-tagged data: entity F1 columns too
+    table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "memory", "dev acc", "test acc",
+                  *(("dev entity F1", "test entity F1") if entity else ()), "train s",
                   title=title, box=None, collapse_padding=True, pad_edge=False)
     for column in table.columns[2:4]:
         column.no_wrap, column.overflow = True, "fold"
     for rank, r in enumerate(rows, 1):
         table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", human(r["params"] or 0),
-                      human(r["flops"] or 0), f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "-",
-                      human_bytes(r["peak_memory"]),
-                      f"{r['dev_accuracy']:.4f}" if r["dev_accuracy"] is not None else "-",
-                      f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "-",
-                      f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-")
+                      human(r["flops"] or 0), cell(r["latency_ms"], ".1f"), human_bytes(r["peak_memory"]),
+                      cell(r["dev_accuracy"]), cell(r["test_accuracy"]),
+                      *((cell(r["dev_entity_f1"]), cell(r["entity_f1"])) if entity else ()),
+                      cell(r["train_seconds"], ".1f"))
     return table if rows else "no completed trials match"
 
 
@@ -852,7 +889,7 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
          min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev accuracy.")] = None,
          max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
-         sort: Annotated[str, typer.Option(help="dev_accuracy, test_accuracy, params, flops, latency_ms, train_seconds, peak_memory.")] = "dev_accuracy",
+         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters."""

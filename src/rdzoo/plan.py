@@ -176,9 +176,18 @@ def head_widths(spec: Spec) -> list[int]:
     return widths
 
 
+def has_crf(spec: Spec) -> bool:
+    """A CRF sits on a tagger's tag scores: head.crf with head.pool token and a classifier."""
+    return spec.head.crf and spec.head.pool == "token" and spec.head.num_classes > 0
+
+
 def head_params(spec: Spec) -> int:
     widths = head_widths(spec)
-    return sum(linear(a, b) for a, b in zip(widths, widths[1:]))
+    n = sum(linear(a, b) for a, b in zip(widths, widths[1:]))
+    if has_crf(spec):  # transition scores between tags, and start and end scores (crf.CRF)
+        k = spec.head.num_classes
+        n += k * k + 2 * k
+    return n
 
 
 def num_features(spec: Spec) -> int:

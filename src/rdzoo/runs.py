@@ -53,6 +53,12 @@ class Run:
                            precision=self.precision, starts=word_starts(self.tokenizer, words))
         return [[self.label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
+    def entities(self, texts: list[str]) -> list[list[dict]]:
+        """An entity tagger's entities in each text: {text, type, start, end}, character offsets (end exclusive)."""
+        from .text.conll import entity_spans
+
+        return [entity_spans(t, tags) for t, tags in zip(texts, self.predict(texts))]
+
     def evaluate(self, split) -> dict:
         from .train import evaluate
 

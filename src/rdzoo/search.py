@@ -3,7 +3,8 @@
 Every trial samples a spec from the search space (define-by-run), validates it
 and checks `max_params` before building anything, trains it with
 `train.fit` while reporting dev accuracy per epoch for pruning, and returns
-dev accuracy (test accuracy is recorded, never optimized). `--trials N` is the
+dev accuracy, or dev entity F1 on entity-tagged (BIO/IOBES) data (test scores
+are recorded, never optimized). `--trials N` is the
 study's target of finished (complete or pruned) trials, so rerunning the same
 command after a crash or Ctrl-C continues where it stopped.
 """
@@ -202,11 +203,16 @@ class Objective:
                 return  # Optuna prunes single-objective studies only
             trial.report(dev_acc, epoch)
             if "start" not in info and trial.should_prune():  # a start model always trains its full recipe
-                info.update(dev_accuracy=dev_acc, epochs=epoch, spec=spec.to_dict(), train_seconds=time.perf_counter() - start,
-                            params=_count(spec), peak_memory=peak)
+                info.update({score_key: dev_acc}, epochs=epoch, spec=spec.to_dict(),
+                            train_seconds=time.perf_counter() - start, params=_count(spec), peak_memory=peak)
                 self._save(trial, info)
                 raise optuna.TrialPruned(f"dev accuracy {dev_acc:.4f} at epoch {epoch}")
 
+        from .text.conll import is_entity_tagset
+
+        # on entity-tagged data fit's dev score, and so the objective, is dev entity F1
+        entity = self.data.tagging and is_entity_tagset(self.data.label_names)
+        score_key = "dev_entity_f1" if entity else "dev_accuracy"
         start = time.perf_counter()
         try:
             result = fit(spec, self.data, on_epoch=report, device=self.device, precision=self.precision)
@@ -221,13 +227,14 @@ class Objective:
         info.update(spec=result.spec.to_dict(), params=m["params"], dev_accuracy=m["dev_accuracy"],
                     test_accuracy=m["test_accuracy"], macro_f1=m["macro_f1"], train_seconds=m["train_seconds"],
                     epochs=m["epochs"], peak_memory=m["peak_memory"],
+                    dev_entity_f1=m.get("dev_entity_f1"), entity_f1=m.get("entity_f1"),
                     **measure(result, self.device, self.precision))
-        if not math.isfinite(m["dev_accuracy"]):
+        if not math.isfinite(m[score_key]):
             info["error"] = "dev accuracy is not finite"
             self._save(trial, info)
             raise TrainingError("dev accuracy is not finite")
         self._save(trial, info)
-        out = [info[OBJECTIVE_COLUMNS[o]] for o in self.cfg.objectives]
+        out = [info[score_key if o == "accuracy" else OBJECTIVE_COLUMNS[o]] for o in self.cfg.objectives]
         return out if self.multi else out[0]
 
     @staticmethod

@@ -127,6 +127,7 @@ class Head:
     hidden: list[int] = bounded([], 1, 1_000_000, max_items=16)
     dropout: float = bounded(0.0, 0.0, 1.0)
     num_classes: int = bounded(2, 0, 1_000_000)  # 0: no classifier; set from data
+    crf: bool = False  # a tagger's linear-chain CRF over the tag scores (crf.py); ignored unless pool is token
 
 
 @dataclass(frozen=True)

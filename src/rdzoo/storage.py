@@ -53,6 +53,8 @@ COLUMNS = (
     ("macro_f1", "float"),
     ("train_seconds", "float"),
     ("epochs", "int"),
+    ("dev_entity_f1", "float"),  # entity-tagged data: dev entity F1, the search's objective there
+    ("entity_f1", "float"),  # ... and test entity F1 (exact span and type, micro)
     ("peak_memory", "bigint"),  # bytes: CUDA's peak allocated on a GPU, the process's peak resident memory on the CPU
     ("objective_values", "json"),  # the trial's values, for multi-objective studies
     ("error", "text"),

@@ -4,9 +4,10 @@ The loop: length-bucketed batches, an optimizer from timm's
 `create_optimizer_v2` (AdamW by default; lamb, radam, adadelta, lookahead_*
 ...), linear warm-up then cosine or linear decay from timm's schedulers,
 label smoothing, gradient clipping, Kim's max-norm on the classifier, early
-stopping on dev accuracy with the best weights kept, and a guard that stops on
-a NaN or infinite loss. Seeded: the same spec, data, device and precision give
-the same numbers.
+stopping on dev accuracy (dev entity F1 on entity data) with the best weights
+kept, and a guard that stops on a NaN or infinite loss. A tagger's loss is
+per-word cross-entropy, or with `head.crf` the CRF's negative log-likelihood.
+Seeded: the same spec, data, device and precision give the same numbers.
 
 On a GPU the loop never waits for the device: batches go through pinned
 memory with `non_blocking`, the loss and its finiteness are summed on the
@@ -33,6 +34,7 @@ from .device import MemoryMeter, Precision, asked_for, free_cache, oom_errors, r
 from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
 from .text.batching import IGNORE, batches, word_ids
+from .text.conll import is_entity_tagset
 from .text.data import Split, TextData, label_set, split_off
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
@@ -99,7 +101,7 @@ def drop_words(tokens: torch.Tensor, p: float) -> torch.Tensor:
     if not p:
         return tokens
     if tokens.dim() == 3:  # the word id goes; its characters stay, for the spelling to stand in
-        return torch.cat([drop_words(tokens[..., :1], p), tokens[..., 1:]], -1)
+        return torch.cat([drop_words(tokens[..., 0], p).unsqueeze(-1), tokens[..., 1:]], -1)
     hit = (torch.rand(tokens.shape, device=tokens.device) < p) & (tokens != PAD_ID)
     return tokens.masked_fill(hit, UNK_ID)
 
@@ -123,6 +125,23 @@ def model_device(model) -> torch.device:
     return next(model.parameters()).device
 
 
+def crf_of(model):
+    """The tagger's CRF (crf.CRF), or None."""
+    return getattr(model.head, "crf", None)
+
+
+def tag_loss(model, logits, y, label_smoothing: float = 0.0):
+    """A tagger's loss: (B, T, K) scores, (B, T) gold tag ids (IGNORE at padding). Per-word cross-entropy,
+    or with a CRF the negative log-likelihood of each sentence's tags, summed over sentences and divided by
+    the words, so a learning rate means about the same with and without it (label smoothing applies
+    to the cross-entropy only)."""
+    crf = crf_of(model)
+    if crf is None:
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE, label_smoothing=label_smoothing)
+    mask = y != IGNORE
+    return -crf.log_likelihood(logits, y.masked_fill(~mask, 0), mask).sum() / mask.sum().clamp(min=1)
+
+
 @torch.inference_mode()
 def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None,
                 precision: Precision | None = None, starts: list[list[int]] | None = None) -> list:
@@ -135,13 +154,17 @@ def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words
     model.eval()
     device = model_device(model)
     autocast = precision.autocast if precision is not None else Precision("fp32", device.type).autocast
-    out = []
+    crf, out = crf_of(model), []
     for tokens, _, group in batches(ids, None, batch_size):
         with autocast():
-            out.append((group, model(to_device(tokens, device)).argmax(-1)))
+            logits = model(to_device(tokens, device))
+        if crf is not None:  # Viterbi over the allowed transitions
+            out.append((group, crf.decode(logits.float(), to_device(word_ids(tokens) != PAD_ID, device))))
+        else:
+            out.append((group, logits.argmax(-1)))
     pred, tagger = [0] * len(ids), is_tagger(model)
     for group, ids_out in out:
-        for i, p in zip(group, ids_out.tolist()):
+        for i, p in zip(group, ids_out if isinstance(ids_out, list) else ids_out.tolist()):
             if tagger and starts is not None:
                 n = len(starts[i]) if words is None else words[i]
                 p = [p[j] for j in starts[i]] + [-1] * (n - len(starts[i]))
@@ -172,8 +195,16 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: 
     gold = label_ids(split.labels, lookup)
     pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts],
                        precision=precision, starts=word_starts(tokenizer, split.texts))
-    return {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
-            "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+    out = {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
+           "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+    if is_entity_tagset(label_names):  # entity tags: span-level scores as well
+        out["entities"] = metrics.entity_scores(split.labels, tag_names(pred, label_names))
+    return out
+
+
+def tag_names(pred: list[list[int]], label_names: list[str]) -> list[list]:
+    """Tag ids -> tag names (None for -1, a word past max_len)."""
+    return [[label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
 
 def word_starts(tokenizer, texts: list) -> list[list[int]] | None:
@@ -198,14 +229,16 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
         device: str | torch.device = "auto", precision: str | Precision = "auto") -> FitResult:
     """Train `spec` on `data`; return the best-on-dev model (on `device`) and its metrics.
 
-    `on_epoch(epoch, dev_accuracy)` runs after each epoch; it may raise to stop
-    (the search's pruner does). `max_seconds` stops after the epoch that
-    crosses it. `device` is a torch.device or --device text (auto, cpu, cuda,
-    cuda:N, mps); `precision` a Precision or --precision text (auto, fp32,
-    bf16, fp16). The metrics add `device`, `precision` and `peak_memory`
-    (bytes: CUDA's peak allocated on a GPU, the process's peak resident memory
-    on the CPU). Raises DeviceError for a device that is not there and
-    TrainingError when the device runs out of memory (its cache freed first).
+    `on_epoch(epoch, dev_score)` runs after each epoch; it may raise to stop
+    (the search's pruner does). The dev score, which also picks the epoch kept,
+    is accuracy, or entity F1 on entity-tagged (BIO/IOBES) data. `max_seconds`
+    stops after the epoch that crosses it. `device` is a torch.device or
+    --device text (auto, cpu, cuda, cuda:N, mps); `precision` a Precision or
+    --precision text (auto, fp32, bf16, fp16). The metrics add `device`,
+    `precision` and `peak_memory` (bytes: CUDA's peak allocated on a GPU, the
+    process's peak resident memory on the CPU). Raises DeviceError for a device
+    that is not there and TrainingError when the device runs out of memory (its
+    cache freed first).
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     precision = precision if isinstance(precision, Precision) else resolve_precision(precision, device)
@@ -246,6 +279,9 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
                                      "use max, mean, first or kmax")
+    elif spec.head.crf:
+        raise SpecError("head.crf", f"a CRF scores tag sequences, but {data.name} has one label a text; use false")
+    entity = data.tagging and is_entity_tagset(label_names)
 
     tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
@@ -256,6 +292,8 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
         prepare(model, spec, tokenizer)
     elif spec.embedding.freeze:
         model.embed.requires_grad_(False)
+    if crf_of(model) is not None:  # forbid the transitions the tag scheme does not allow
+        crf_of(model).constrain(label_names)
     model = model.to(device)
     optimizer = make_optimizer(model, train_cfg, device)
     scaler = precision.scaler()
@@ -277,7 +315,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     scored = ema.module if ema else model  # what dev accuracy, the checkpoint and the result come from
 
     bar = _Progress(epochs * steps_per_epoch, spec.name) if progress else None
-    history, best_acc, best_state, best_epoch, stale = [], -1.0, None, 0, 0
+    history, best_score, best_acc, best_state, best_epoch, stale = [], -1.0, -1.0, None, 0, 0
     step, tokens_seen, start = 0, 0, time.perf_counter()
     sync_every = sync_interval(device)
     acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
@@ -294,8 +332,10 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
                 with precision.autocast():
                     logits = model(tokens)
                 if data.tagging:
-                    logits, y = logits.flatten(0, 1), y.flatten()
-                loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, label_smoothing=train_cfg.label_smoothing)
+                    loss = tag_loss(model, logits.float(), y, train_cfg.label_smoothing)
+                else:
+                    loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE,
+                                           label_smoothing=train_cfg.label_smoothing)
                 guard.add(loss, epoch, step + 1)
                 if (step + 1) % sync_every == 0:
                     guard.check(epoch)
@@ -323,22 +363,26 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
                 n_batches += 1
                 if bar:
                     bar.advance(epoch, epochs, (epoch_loss / n_batches).item() if step % sync_every == 0 else None,
-                                best_acc)
+                                best_score)
             guard.check(epoch)
             epoch_loss = epoch_loss.item()  # the one read of the epoch
-            dev_acc = metrics.accuracy(dev_gold, predict_ids(scored, dev_ids, words=dev_words, precision=precision,
-                                                               starts=dev_starts))
+            dev_pred = predict_ids(scored, dev_ids, words=dev_words, precision=precision, starts=dev_starts)
+            dev_acc = metrics.accuracy(dev_gold, dev_pred)
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
-            if dev_acc > best_acc:
-                best_acc, best_epoch, stale = dev_acc, epoch, 0
+            if entity:
+                history[-1]["dev_entity_f1"] = metrics.entity_scores(dev_split.labels,
+                                                                     tag_names(dev_pred, label_names))["f1"]
+            score = history[-1]["dev_entity_f1"] if entity else dev_acc
+            if score > best_score:
+                best_score, best_acc, best_epoch, stale = score, dev_acc, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
             else:
                 stale += 1
             if bar:
-                bar.advance(epoch, epochs, epoch_loss / max(n_batches, 1), best_acc, steps=0)
+                bar.advance(epoch, epochs, epoch_loss / max(n_batches, 1), best_score, steps=0)
             if on_epoch is not None:
-                on_epoch(epoch, dev_acc)
+                on_epoch(epoch, score)
             if train_cfg.patience and stale >= train_cfg.patience:
                 break
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
@@ -352,12 +396,18 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     result = {"dev_accuracy": best_acc, "best_epoch": best_epoch, "epochs": len(history),
               "train_seconds": round(train_seconds, 3), "tokens_per_second": round(tokens_seen / max(train_seconds, 1e-9)),
               "params": sum(p.numel() for p in model.parameters())}
+    if entity:
+        result["dev_entity_f1"] = best_score
     if data.test is not None and len(data.test):
         test = evaluate(model, tokenizer, data.test, label_names, precision)
         result.update(test_accuracy=test["accuracy"], macro_f1=test["macro_f1"])
     else:
-        dev = evaluate(model, tokenizer, dev_split, label_names, precision)
-        result.update(test_accuracy=None, macro_f1=dev["macro_f1"])
+        test = evaluate(model, tokenizer, dev_split, label_names, precision)
+        result.update(test_accuracy=None, macro_f1=test["macro_f1"])
+    if entity:  # test entity scores (dev, without a test split), per type too
+        e = test["entities"]
+        result.update(entity_precision=e["precision"], entity_recall=e["recall"], entity_f1=e["f1"],
+                      entity_f1_per_type={k: v["f1"] for k, v in e["per_type"].items()})
     return FitResult(spec, model, tokenizer, label_names, result, history)
 
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import plan
+from ..crf import CRF
 from ..text.batching import word_ids
 from ..text.embedding import TextEmbedding
 from ..text.tokenize import PAD_ID
@@ -55,6 +56,7 @@ class ClassifierHead(nn.Module):
         self.hidden = nn.Sequential(*hidden)
         self.drop = nn.Dropout(head.dropout)
         self.fc = nn.Linear(widths[-2], widths[-1]) if head.num_classes else nn.Identity()
+        self.crf = CRF(head.num_classes) if plan.has_crf(spec) else None  # scores tag sequences; train.py uses it
 
     def forward(self, x, mask, pre_logits: bool = False):
         if self.pool == "token":  # sequence labeling: (B, T, C) -> (B, T, classes); a [CLS] token gets no tag
@@ -94,6 +96,8 @@ class TextModel(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        if self.head.crf is not None:
+            self.head.crf = CRF(num_classes) if num_classes else None
         self.num_classes = num_classes
 
     def summary_modules(self) -> list[tuple[str, nn.Module]]:

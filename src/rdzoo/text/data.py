@@ -39,7 +39,7 @@ from ..errors import DataError
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
-EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".conllu", "")
+EXTENSIONS = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".conllu", ".conll", "")
 COMPRESSED = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 LABEL_NAMES_FILE = "label_names.txt"
 LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -468,7 +468,13 @@ def read_file(path: Path, columns: Columns | None = None,
     lines, decoding = read_lines(path, nel=suffix not in (".jsonl", ".json"))  # JSON strings may hold NEL
     where = str(path)
     notes = []
-    if suffix == ".conllu":
+    if suffix == ".conll":  # token-per-line entity tags (WNUT-17, CoNLL-2003): see conll.py
+        if columns.text or columns.label:
+            raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL files (the tag is the last column)")
+        from .conll import read_conll
+
+        split = Split(*read_conll(lines, where, bad))
+    elif suffix == ".conllu":
         if columns.text or columns.label:
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
         split = _conllu(lines, where, bad)
@@ -621,7 +627,7 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         files = _find_split_files(path)
         if "train" not in files:
             raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
-                            "train.conllu or *-ud-train.conllu, optionally compressed: .gz, .xz, .bz2)")
+                            "train.conllu, train.conll or *-ud-train.conllu, optionally compressed: .gz, .xz, .bz2)")
         splits = {split: read(file) for split, file in files.items()}
         data = TextData(path.name, splits["train"], splits.get("dev"), splits.get("test"))
         if label_names is None and (path / LABEL_NAMES_FILE).is_file():

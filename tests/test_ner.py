@@ -1,0 +1,339 @@
+"""Named entities: the CoNLL loader, span-level scores, the CRF, and an entity tagger end to end."""
+
+import itertools
+import json
+import random
+
+import pytest
+import torch
+
+from rdzoo import metrics, plan, spec
+from rdzoo.crf import CRF, allowed_transitions
+from rdzoo.errors import DataError, SpecError
+from rdzoo.text.conll import entity_counts, entity_spans, mark_entities
+from rdzoo.text.data import load_data, read_file
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- loader ----------------------------------------------------------------------------
+
+
+def test_two_columns_with_both_sentence_ends(tmp_path):
+    # WNUT-17: a sentence ends with an empty line or with a line holding a single tab
+    path = write(tmp_path / "train.conll", "Empire\tB-location\nState\tI-location\nBuilding\tI-location\n\t\n"
+                                           "hi\tO\n@bob\tB-person\n\nlast\tO\n")
+    split, skipped, _ = read_file(path)
+    assert split.texts == [["Empire", "State", "Building"], ["hi", "@bob"], ["last"]]
+    assert split.labels == [["B-location", "I-location", "I-location"], ["O", "B-person"], ["O"]]
+    assert skipped == 0
+
+
+def test_conll2003_columns_tag_last_and_docstart_skipped(tmp_path):
+    path = write(tmp_path / "train.conll", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
+                                           "German JJ B-NP B-MISC\n\n-DOCSTART- -X- -X- O\nPeter NNP B-NP B-PER\n"
+                                           "Blackburn NNP I-NP I-PER\n")
+    split, _, _ = read_file(path)
+    assert split.texts == [["EU", "rejects", "German"], ["Peter", "Blackburn"]]
+    assert split.labels == [["B-ORG", "O", "B-MISC"], ["B-PER", "I-PER"]]
+    assert entity_counts(split.labels) == {"ORG": 1, "MISC": 1, "PER": 1}
+
+
+def test_iobes_tags(tmp_path):
+    path = write(tmp_path / "train.conll", "New\tB-loc\nYork\tE-loc\nis\tO\nbig\tO\n\nParis\tS-loc\nand\tO\n"
+                                           "Big\tB-org\nBlue\tI-org\nInc\tE-org\n")
+    split, _, _ = read_file(path)
+    assert len(split) == 2 and entity_counts(split.labels) == {"loc": 2, "org": 1}
+    assert metrics.entities(split.labels[1]) == [("loc", 0, 0), ("org", 2, 4)]
+    # IOBES must close what it opens: B- then O is broken
+    write(tmp_path / "bad.conll", "New\tB-loc\nYork\tO\n\nParis\tS-loc\n")
+    with pytest.raises(DataError, match=r"bad\.conll, line 2: malformed IOBES tag sequence \(B-loc -> O\)"):
+        read_file(tmp_path / "bad.conll")
+
+
+def test_broken_bio_sequence_is_an_error_or_skipped_and_counted(tmp_path):
+    text = "a\tO\nb\tB-x\n\nc\tO\nd\tI-x\n\ne\tB-x\nf\tI-y\n\ng\tB-x\nh\tI-x\n"
+    path = write(tmp_path / "train.conll", text)
+    with pytest.raises(DataError, match=r"line 5: malformed BIO tag sequence \(O -> I-x\).*--on-bad-line skip"):
+        read_file(path)
+    split, skipped, _ = read_file(path, on_bad_line="skip")
+    assert skipped == 2  # I-x after O, and I-y after B-x: neither repaired nor kept
+    assert split.texts == [["a", "b"], ["g", "h"]]
+
+
+def test_line_without_a_tag_is_named(tmp_path):
+    path = write(tmp_path / "train.conll", "a\tO\nlonely\nb\tB-x\n")
+    with pytest.raises(DataError, match=r"line 2: expected a token and its tag"):
+        read_file(path)
+
+
+def test_folder_of_conll_files_and_the_dev_test_splits(tmp_path):
+    write(tmp_path / "train.conll", "Paris\tB-loc\nis\tO\n\nBob\tB-per\nran\tO\n")
+    write(tmp_path / "dev.conll", "Bob\tB-per\n")
+    write(tmp_path / "test.conll", "Paris\tB-loc\n")
+    d = load_data(tmp_path)
+    assert d.tagging and d.sizes() == {"train": 2, "dev": 1, "test": 1}
+    assert d.label_names == ["B-loc", "B-per", "O"]
+
+
+def test_builtin_wnut17_counts():
+    d = load_data("wnut17")
+    assert d.sizes() == {"train": 3394, "dev": 1009, "test": 1287}
+    assert sum(map(len, d.train.texts)) == 62730 and sum(map(len, d.test.texts)) == 23394
+    assert d.skipped == 0 and len(d.label_names) == 13
+    train = entity_counts(d.train.labels)
+    assert set(train) == {"person", "location", "group", "creative-work", "corporation", "product"}
+    assert sum(train.values()) == 1975  # train.conll's B- tags, counted with grep -c $'\tB-'
+
+
+def test_cli_data_shows_entities_per_type(capsys):
+    from rdzoo.cli import app
+    from typer.testing import CliRunner
+
+    out = CliRunner().invoke(app, ["data", "wnut17", "--json"])
+    assert out.exit_code == 0, out.output
+    row = json.loads(out.output)[0]
+    assert row["train"] == 3394 and sum(row["entities"]["test"].values()) == 1079
+    assert set(row["entities"]["dev"]) == {"person", "location", "group", "creative-work", "corporation", "product"}
+
+
+# --- span scores -------------------------------------------------------------------------
+
+
+def test_entity_scores_on_hand_made_cases():
+    gold = [["B-per", "I-per", "O", "B-loc"], ["O", "B-org", "I-org"]]
+    # the person's span is one word short (wrong), the location right, the organisation typed wrong,
+    # and an extra location in the second sentence
+    pred = [["B-per", "O", "O", "B-loc"], ["B-loc", "B-per", "I-per"]]
+    s = metrics.entity_scores(gold, pred)
+    assert s["support"] == 3
+    assert s["precision"] == pytest.approx(1 / 4) and s["recall"] == pytest.approx(1 / 3)
+    assert s["f1"] == pytest.approx(2 * (1 / 4) * (1 / 3) / (1 / 4 + 1 / 3))
+    assert s["per_type"]["loc"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1}
+    assert s["per_type"]["org"]["f1"] == 0.0 and s["per_type"]["per"]["support"] == 1
+    assert metrics.entity_scores(gold, gold)["f1"] == 1.0
+    # conlleval reads an I- with no open entity as the start of one; an untagged word (None) is O
+    assert metrics.entities(["O", "I-per", "I-per", "B-loc", "I-org"]) == [("per", 1, 2), ("loc", 3, 3), ("org", 4, 4)]
+    assert metrics.entities(["B-per", None, "I-per"]) == [("per", 0, 0), ("per", 2, 2)]
+    assert metrics.entity_scores([["O"]], [["O"]])["f1"] == 0.0  # no entities at all: nothing found, nothing to find
+
+
+def test_entity_scores_equal_seqeval_on_random_sequences():
+    seqeval = pytest.importorskip("seqeval.metrics")
+    rng = random.Random(0)
+    for tags in (["O", "B-a", "I-a", "B-b", "I-b"], ["O", "B-a", "I-a", "E-a", "S-a", "B-b", "E-b", "S-b"]):
+        for _ in range(40):
+            gold = [[rng.choice(tags) for _ in range(rng.randint(1, 9))] for _ in range(rng.randint(1, 6))]
+            pred = [[rng.choice(tags) for _ in g] for g in gold]
+            ours = metrics.entity_scores(gold, pred)
+            assert ours["precision"] == pytest.approx(seqeval.precision_score(gold, pred))
+            assert ours["recall"] == pytest.approx(seqeval.recall_score(gold, pred))
+            assert ours["f1"] == pytest.approx(seqeval.f1_score(gold, pred))
+            report = seqeval.classification_report(gold, pred, output_dict=True, zero_division=0)
+            for kind, s in ours["per_type"].items():
+                if s["support"]:
+                    assert s["f1"] == pytest.approx(report[kind]["f1-score"])
+
+
+def test_entity_spans_as_character_offsets():
+    text = "I saw  Empire State Building today"
+    spans = entity_spans(text, ["O", "O", "B-location", "I-location", "I-location", "O"])
+    assert spans == [{"text": "Empire State Building", "type": "location", "start": 7, "end": 28}]
+    assert mark_entities(text, spans) == "I saw  [Empire State Building](location) today"
+
+
+# --- CRF -----------------------------------------------------------------------------------
+
+
+def brute_force(crf, emissions, n):
+    """Every tag sequence of length n, scored the CRF's way with its masked transitions."""
+    trans, start, end = crf._scores()
+    k = emissions.shape[-1]
+    scores = {}
+    for path in itertools.product(range(k), repeat=n):
+        s = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
+        s = s + sum(trans[a, b] for a, b in zip(path, path[1:]))
+        scores[path] = s
+    return scores
+
+
+def random_crf(tags, seed=0):
+    torch.manual_seed(seed)
+    crf = CRF(len(tags))
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    crf.constrain(tags)
+    return crf
+
+
+@pytest.mark.parametrize("tags", [["B-a", "B-b", "I-a", "I-b", "O"], ["A", "B", "C"], ["B-x", "E-x", "I-x", "O", "S-x"]])
+def test_crf_log_likelihood_and_viterbi_equal_brute_force(tags):
+    crf = random_crf(tags)
+    k, lengths = len(tags), [4, 1, 3]
+    emissions = torch.randn(len(lengths), max(lengths), k)
+    mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]
+    gold = torch.randint(0, k, (len(lengths), max(lengths)))
+    ll = crf.log_likelihood(emissions, gold, mask)
+    best = crf.decode(emissions, mask)
+    for b, n in enumerate(lengths):
+        scores = brute_force(crf, emissions[b], n)
+        log_z = torch.logsumexp(torch.stack(list(scores.values())), 0)
+        path = tuple(gold[b, :n].tolist())
+        assert ll[b].item() == pytest.approx((scores[path] - log_z).item(), rel=1e-6, abs=1e-4)
+        assert tuple(best[b]) == max(scores, key=lambda p: scores[p].item())
+    # the probabilities of every sequence sum to one
+    n = lengths[0]
+    total = torch.logsumexp(torch.stack([crf.log_likelihood(emissions[:1, :n], torch.tensor([p]), mask[:1, :n])[0]
+                                         for p in itertools.product(range(k), repeat=n)]), 0)
+    assert total.item() == pytest.approx(0.0, abs=1e-4)
+
+
+def test_crf_decodes_only_valid_bio_even_against_the_scores():
+    tags = ["B-a", "I-a", "I-b", "O"]
+    crf = CRF(len(tags))
+    crf.constrain(tags)
+    emissions = torch.full((1, 3, 4), -5.0)
+    emissions[0, :, 2] = 5.0  # I-b everywhere scores best, but an I-b never opens an entity
+    path = [tags[i] for i in crf.decode(emissions, torch.ones(1, 3, dtype=torch.bool))[0]]
+    assert "I-b" not in path
+    pairs, start, end = allowed_transitions(tags)
+    assert not start[1] and not pairs[3, 1] and pairs[0, 1] and not pairs[0, 2] and end.all()
+
+
+def test_crf_is_in_the_parameter_count():
+    s = spec.load("densenet-tagger", ["embedding.dim=16", "encoder.stem_channels=8", "encoder.growth_rate=8",
+                                      "head.num_classes=13", "head.crf=true", "embedding.vocab_size=50"])
+    from rdzoo.families import build_model
+
+    model = build_model(s)
+    assert plan.count_params(s) == sum(p.numel() for p in model.parameters())
+    assert plan.count_params(s) - plan.count_params(s.replace({"head.crf": False})) == 13 * 13 + 2 * 13
+
+
+# --- end to end ----------------------------------------------------------------------------
+
+SENTENCES = [
+    ("I flew to Paris today", "O O O B-loc O"), ("Bob Smith met Alice", "B-per I-per O B-per"),
+    ("the Empire State Building is tall", "O B-loc I-loc I-loc O O"), ("Alice lives in Berlin", "B-per O O B-loc"),
+    ("we love New York", "O O B-loc I-loc"), ("Bob went to London", "B-per O O B-loc"),
+]
+
+
+def tiny_ner(tmp_path):
+    tmp_path.mkdir()
+    lines = []
+    for _ in range(6):
+        for words, tags in SENTENCES:
+            lines += [f"{w}\t{t}" for w, t in zip(words.split(), tags.split())] + [""]
+    write(tmp_path / "train.conll", "\n".join(lines))
+    write(tmp_path / "test.conll", "\n".join(lines[: 6 * 6]))
+    return load_data(tmp_path)
+
+
+def test_crf_tagger_trains_saves_reloads_and_predicts_the_same_spans(tmp_path):
+    from rdzoo.runs import load_run, save_run
+    from rdzoo.train import fit
+
+    data = tiny_ner(tmp_path / "data")
+    s = spec.load("densenet-tagger", ["embedding.dim=32", "encoder.stem_channels=32", "encoder.growth_rate=16",
+                                      "head.crf=true", "train.epochs=8", "train.lr=0.01", "train.ema_decay=0",
+                                      "train.batch_size=8", "embedding.char_dim=8"])
+    fitted = fit(s, data)
+    m = fitted.metrics
+    assert {"dev_entity_f1", "entity_f1", "entity_precision", "entity_recall", "entity_f1_per_type"} <= set(m)
+    assert m["entity_f1"] > 0.5 and set(m["entity_f1_per_type"]) == {"loc", "per"}
+    assert fitted.model.head.crf is not None and fitted.model.head.crf.allowed.sum() < 25  # constrained
+    assert plan.count_params(fitted.spec) == m["params"]
+    texts = ["Bob flew to Paris", "Alice met Bob Smith in New York"]
+    save_run(fitted, tmp_path / "run", {"data": "tiny"})
+    before = [entity_spans(t, tags) for t, tags in zip(texts, load_run(tmp_path / "run").predict(texts))]
+    run = load_run(tmp_path / "run")
+    assert torch.equal(run.model.head.crf.allowed, fitted.model.head.crf.allowed)
+    assert run.entities(texts) == before
+    assert any(e["type"] == "per" for e in before[0] + before[1])
+    # the CLI: spans inline, and as JSON
+    from typer.testing import CliRunner
+
+    from rdzoo.cli import app
+
+    out = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), *texts, "--json"])
+    assert out.exit_code == 0, out.output
+    assert [r["entities"] for r in json.loads(out.output)] == before
+    out = CliRunner().invoke(app, ["predict", str(tmp_path / "run"), texts[0]])
+    assert out.output.strip() == mark_entities(texts[0], before[0])
+    out = CliRunner().invoke(app, ["eval", str(tmp_path / "run"), "--data", str(tmp_path / "data"), "--json"])
+    assert json.loads(out.output)["test_entity_f1"] == pytest.approx(m["entity_f1"])
+
+
+def test_crf_needs_tagged_data():
+    from rdzoo.train import fit
+
+    s = spec.load("kim-cnn", ["head.crf=true", "train.epochs=1"])
+    with pytest.raises(SpecError, match="head.crf"):
+        fit(s, load_data("synthetic"))
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+def test_every_point_of_the_ner_space_is_an_entity_tagger():
+    import optuna
+
+    from rdzoo.space import load_space
+
+    space = load_space("ner")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    families, crfs = set(), set()
+    for _ in range(100):
+        s = spec.from_dict(space.sample(study.ask()))
+        assert s.head.pool == "token" and s.embedding.char_dim > 0
+        families.add(s.family)
+        crfs.add(s.head.crf)
+    assert families == {"resnet", "densenet", "transformer"} and crfs == {False, True}
+
+
+def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
+    import sqlite3
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from rdzoo.cli import app
+    from rdzoo.query import Results
+    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.space import load_space
+
+    data = tiny_ner(tmp_path / "data")
+    space = {"name": "tiny-ner", "fixed": {"family": "densenet", "embedding": {"dim": 16, "char_dim": 8},
+                                           "encoder": {"stem_channels": 16, "block_config": [2], "growth_rate": 8},
+                                           "train": {"epochs": 3, "batch_size": 8, "lr": 0.01}},
+             "choose": {"head.crf": {"choice": [False, True]}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(space))
+    db = tmp_path / "s.db"
+    cfg = SearchConfig(space=load_space(str(tmp_path / "s.yaml")), data_name="tiny", study="t",
+                       storage=f"sqlite:///{db}", trials=2, seed=0, pruner="none")
+    run_search(cfg, data)
+    rows = Results(str(db)).best("t", top=5)
+    assert len(rows) == 2 and all(r["dev_entity_f1"] is not None and r["entity_f1"] is not None for r in rows)
+    assert rows[0]["dev_entity_f1"] >= rows[1]["dev_entity_f1"]  # sorted by what was maximised
+    import optuna
+
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{db}")
+    assert sorted(t.value for t in study.trials) == sorted(r["dev_entity_f1"] for r in rows)
+    out = CliRunner().invoke(app, ["best", "--storage", str(db), "--json"])
+    assert out.exit_code == 0 and [r["entity_f1"] for r in json.loads(out.output)] == [r["entity_f1"] for r in rows]
+    out = CliRunner().invoke(app, ["best", "--storage", str(db)], env={"COLUMNS": "200"})
+    assert "test entity F1" in out.output
+    # a table from before the entity columns: read as NULL, and added when a search writes again
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE rdzoo_results DROP COLUMN entity_f1")
+    assert Results(str(db)).best("t")[0]["entity_f1"] is None
+    from rdzoo.store import Store
+
+    Store.open(f"sqlite:///{db}", create=True)
+    with sqlite3.connect(db) as conn:
+        assert "entity_f1" in {r[1] for r in conn.execute("PRAGMA table_info(rdzoo_results)")}
