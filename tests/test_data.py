@@ -45,16 +45,11 @@ def test_every_builtin_folder_is_listed_with_sources_and_a_licence():
         assert (BUILTIN_DIR / name / "README.md").is_file() and any((BUILTIN_DIR / name).glob("LICENSE*")), name
 
 
-def test_a_builtin_in_a_format_not_read_yet_is_a_clear_error():
+def test_the_builtin_wnut17_is_read_as_entity_data():
     from rdzoo.text.data import BUILTIN_DIR
 
     assert sorted(p.name for p in (BUILTIN_DIR / "wnut17").glob("*.conll")) == ["dev.conll", "test.conll", "train.conll"]
-    try:
-        d = load_data("wnut17")  # once two-column token/tag files are read, this is entity data
-    except DataError as exc:
-        assert "train.conll" in str(exc) and "cannot read" in str(exc)
-    else:
-        assert d.tagging
+    assert load_data("wnut17").tagging
 
 
 def test_cp1252_and_latin1_lines_and_cr_line_ends(tmp_path):
@@ -373,8 +368,8 @@ def test_a_bom_inside_a_joined_file_is_removed_and_reported(tmp_path):
 
 
 def test_unknown_suffix_is_refused_not_guessed(tmp_path):
-    with pytest.raises(DataError, match=r"cannot read \.conll files yet; it reads \.txt, \.csv"):
-        read_file(write(tmp_path / "d.conll", b"@user\tO\nParis\tB-location\n"))
+    with pytest.raises(DataError, match=r"cannot read \.xml files yet; it reads \.txt, \.csv"):
+        read_file(write(tmp_path / "d.xml", b"<doc><s label='pos'>good</s></doc>\n"))
 
 
 def test_skipped_lines_are_reported_with_file_and_line(tmp_path):
