@@ -297,7 +297,6 @@ def test_every_point_of_the_ner_space_is_an_entity_tagger():
 
 
 def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
-
     import yaml
     from typer.testing import CliRunner
 

@@ -188,7 +188,12 @@ class Objective:
     def _train(self, trial, spec, info):
         from .device import MemoryMeter, human_bytes
         from .errors import TrainingError
+        from .text.conll import is_entity_tagset
         from .train import fit
+
+        # on entity-tagged data fit's dev score, and so the objective and the pruner's value, is dev entity F1
+        entity = self.data.tagging and is_entity_tagset(self.data.label_names)
+        score_key = "dev_entity_f1" if entity else "dev_accuracy"
 
         def report(epoch: int, dev_acc: float) -> None:
             peak = MemoryMeter(self.device).peak()  # fit reset the peak when it started
@@ -208,11 +213,6 @@ class Objective:
                 self._save(trial, info)
                 raise optuna.TrialPruned(f"dev accuracy {dev_acc:.4f} at epoch {epoch}")
 
-        from .text.conll import is_entity_tagset
-
-        # on entity-tagged data fit's dev score, and so the objective, is dev entity F1
-        entity = self.data.tagging and is_entity_tagset(self.data.label_names)
-        score_key = "dev_entity_f1" if entity else "dev_accuracy"
         start = time.perf_counter()
         try:
             result = fit(spec, self.data, on_epoch=report, device=self.device, precision=self.precision)
