@@ -14,7 +14,10 @@ import rdzoo
 from rdzoo import plan, spec
 from rdzoo.registry import spec_path
 from rdzoo.space import check_space, parse_space
+from rdzoo.families import FAMILIES
+from rdzoo.skips import SKIP_TYPES
 from rdzoo.spec import SpecError
+from rdzoo.yamlio import parse_yaml
 
 def fuzz(n):
     return settings(max_examples=n, deadline=1000, suppress_health_check=list(HealthCheck), database=None,
@@ -24,7 +27,7 @@ KEYS = ["family", "name", "base", "embedding", "encoder", "head", "train", "stag
         "heads", "skip", "growth_rate", "block_config", "compression", "dim", "vocab_size", "max_len", "num_classes",
         "pool", "k", "hidden", "epochs", "lr", "kind", "positions", "ff", "bottleneck", "stem_kernels", "x"]
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
-                    st.sampled_from(list(spec.SKIPS) + list(spec.FAMILIES) + ["none", "max", "word", "rotary"]),
+                    st.sampled_from(list(SKIP_TYPES) + list(FAMILIES) + ["none", "max", "word", "rotary"]),
                     st.integers(-3, 3), st.sampled_from([10**9, 10**18, -1, 0, 2**63]))
 documents = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=6),
                                                       st.dictionaries(st.sampled_from(KEYS), c, max_size=7)),
@@ -70,7 +73,7 @@ spaces = st.fixed_dictionaries({}, optional={
     "choose": st.dictionaries(dotted, params, max_size=4).map(lambda d: d) | documents,
     "chose": scalars})
 branchy = st.fixed_dictionaries({"choose": st.fixed_dictionaries({"family": st.dictionaries(
-    st.sampled_from(list(spec.FAMILIES) + ["resnt"]), st.dictionaries(dotted, params, max_size=4) | scalars, max_size=3)})})
+    st.sampled_from(list(FAMILIES) + ["resnt"]), st.dictionaries(dotted, params, max_size=4) | scalars, max_size=3)})})
 
 
 @fuzz(3000)
@@ -92,7 +95,7 @@ def test_fuzz_yaml_text(text, edits):
     for at, piece in edits:
         at %= len(text) + 1
         text = text[:at] + piece + text[at + 1:]
-    data = only_spec_error(spec.parse_yaml, text, "fuzz")
+    data = only_spec_error(parse_yaml, text, "fuzz")
     if isinstance(data, dict):
         data.pop("base", None)
         only_spec_error(spec.from_dict, data)

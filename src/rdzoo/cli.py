@@ -893,10 +893,12 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters."""
-    from .names import FAMILIES, SKIPS, did_you_mean
+    from .families import FAMILIES
+    from .names import did_you_mean
+    from .skips import SKIP_TYPES
     from .query import SORTABLE, Results
 
-    for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIPS), ("--sort", sort, SORTABLE)):
+    for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIP_TYPES), ("--sort", sort, SORTABLE)):
         if value is not None and value not in allowed:
             raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
     store = Results(storage)

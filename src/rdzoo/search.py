@@ -163,7 +163,7 @@ class Objective:
         if self.on_start:
             self.on_start(trial.number, family)
         try:
-            from .pretrained import expand  # a `pretrained:` body's shape comes from its config.json
+            from .checkpoint import expand  # a `pretrained:` body's shape comes from its config.json
 
             spec = from_dict(expand(raw), max_params=self.cfg.max_params)
         except SpecError as exc:

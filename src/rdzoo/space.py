@@ -34,7 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .spec import FAMILIES, SpecError, apply_overrides, deep_merge, did_you_mean, read_yaml_file
+from .errors import SpecError
+from .families import FAMILIES
+from .names import did_you_mean
+from .spec import apply_overrides
+from .yamlio import deep_merge, read_yaml_file
 
 TOP_KEYS = ("name", "description", "fixed", "choose", "start")
 PARAM_KINDS = ("int", "float", "choice")
@@ -274,7 +278,7 @@ def parse_space(data: Any, where: str = "space") -> Space:
 
 
 def space_path(source: str) -> Path:
-    from .registry import resource_dir
+    from .zoo import resource_dir
 
     folder = resource_dir("search_spaces")
     named = folder / f"{source}.yaml"
@@ -289,7 +293,7 @@ def space_path(source: str) -> Path:
 
 
 def list_spaces() -> list[str]:
-    from .registry import resource_dir
+    from .zoo import resource_dir
 
     return sorted(p.stem for p in resource_dir("search_spaces").glob("*.yaml"))
 

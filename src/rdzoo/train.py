@@ -274,7 +274,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     lookup = {name: i for i, name in enumerate(label_names)}
     if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
         # (BERT's pooler reads [CLS] for a sentence label; a tagger has no use for it)
-        pooler = {"encoder.pooler": False} if spec.family == "transformer" and spec.encoder.pooler else {}
+        pooler = {"encoder.pooler": False} if getattr(spec.encoder, "pooler", False) else {}
         spec = spec.replace({"head.pool": "token", **pooler})
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "

@@ -43,8 +43,9 @@ class ClassifierHead(nn.Module):
         super().__init__()
         head = spec.head
         self.pool, self.k = head.pool, head.k
-        self.cls_token = spec.family == "transformer" and spec.encoder.cls_token
-        pooler = spec.family == "transformer" and spec.encoder.pooler
+        # encoder sections that have them: a [CLS] token to drop before tagging, BERT's pooler
+        self.cls_token = getattr(spec.encoder, "cls_token", False)
+        pooler = getattr(spec.encoder, "pooler", False)
         width = plan.encoder_width(spec)
         # BERT's pooler: dense + tanh on the first token
         self.pooler = nn.Sequential(nn.Linear(width, width), nn.Tanh()) if pooler else nn.Identity()

@@ -127,7 +127,7 @@ class TextData:
     def label_names(self) -> list[str]:
         """Label (or tag) names in natural order (named labels: in the order of the values they name, so
         naming them changes no class id); their index is the class id."""
-        from ..registry import natural_key
+        from ..names import natural_key
 
         present = label_set(self.train)
         if self.label_order is not None:
@@ -536,7 +536,7 @@ def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
             return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
         return Split(split.texts, [names[label] for label in split.labels])
 
-    from ..registry import natural_key
+    from ..names import natural_key
 
     shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
     return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
@@ -612,7 +612,8 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     if source == "synthetic":
         from .synthetic import make_synthetic
 
-        return check(make_synthetic(seed=seed))
+        splits = make_synthetic(seed=seed)
+        return check(TextData("synthetic", *(Split(*splits[name]) for name in SPLITS)))
     path = BUILTIN_DIR / source if source in builtin_names() else Path(source).expanduser()
     skipped, decodings, notes = [], [], []
 

@@ -220,7 +220,7 @@ KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer, "pre
 def fit_tokenizer(embedding, texts: list[str]):
     """The spec's embedding section chooses the kind, the cap on the vocabulary and the length."""
     if embedding.kind == "pretrained":  # the checkpoint's tokenizer as it is: nothing is fitted
-        from ..pretrained import locate
+        from ..checkpoint import locate
 
         return PretrainedTokenizer.from_folder(locate(embedding.pretrained), embedding.max_len, embedding.lowercase)
     if texts and isinstance(texts[0], list) and embedding.kind != "word":

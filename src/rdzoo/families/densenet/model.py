@@ -1,4 +1,5 @@
-"""DenseNet-style 1D conv encoders (Huang et al. 2017) over token sequences.
+"""DenseNet-style 1D conv encoders (Huang et al. 2017) over token sequences: the model, built
+from the plan in `densenet/__init__.py`.
 
 A dense layer returns only its `growth_rate` new channels; the block keeps the
 list and concatenates; a transition (norm, act, 1x1 conv to floor(theta * m)
@@ -13,9 +14,9 @@ import torch
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from .. import plan
-from .base import TextModel
-from .layers import ConvNormAct, NoNorm, NormAct, avg_pool_half, conv1d, get_act_layer, get_norm_layer, zero_padding
+from ..base import TextModel
+from ..layers import ConvNormAct, NoNorm, NormAct, avg_pool_half, conv1d, get_act_layer, get_norm_layer, zero_padding
+from . import plan
 
 
 class DenseLayer(nn.Module):
@@ -90,15 +91,14 @@ class DenseNetText(TextModel):
         self.stem = ConvNormAct(
             conv1d(spec.embedding.dim, enc.stem_channels, enc.stem_kernel, bias=bias),
             norm_layer(enc.stem_channels), act_layer())
-        blocks, width = plan.densenet_plan(enc)
+        blocks = plan(enc)
         layer_args = dict(bottleneck=enc.bottleneck, kernel_size=enc.kernel_size, dropout=enc.dropout,
                           memory_efficient=enc.memory_efficient, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
-        self.stages = nn.ModuleList(DenseBlock(c, n, enc.growth_rate, **layer_args) for c, n in blocks)
-        # a transition takes a block's output width to the next block's input width
+        self.stages = nn.ModuleList(DenseBlock(b.c_in, b.layers, enc.growth_rate, **layer_args) for b in blocks)
         self.transitions = nn.ModuleList(
-            Transition(c + n * enc.growth_rate, c_next, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
-            for (c, n), (c_next, _) in zip(blocks, blocks[1:]))
-        self.final = NormAct(norm_layer(width), act_layer())
+            Transition(b.c_out, b.transition, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
+            for b in blocks if b.transition is not None)
+        self.final = NormAct(norm_layer(blocks[-1].c_out), act_layer())
 
     def encode(self, x, mask):
         x = self.stem(x.transpose(1, 2), mask)  # (B, C, T)
