@@ -89,6 +89,8 @@ def worker_devices(workers: int, device: str = "auto", gpu_count: int = 0, gpus:
 
 
 def missing_cuda(device: str) -> str:
+    """The DeviceError message for `--device <device>` asking for CUDA where PyTorch sees none: says
+    whether this PyTorch lacks CUDA or just sees no GPU, and what to use instead."""
     import torch
 
     why = ("this PyTorch is built without CUDA (a CPU-only wheel)" if torch.version.cuda is None
@@ -128,6 +130,7 @@ class Precision:
 
     @property
     def dtype(self):
+        """The autocast torch.dtype: torch.bfloat16, torch.float16, or None for fp32."""
         import torch
 
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
@@ -152,6 +155,7 @@ class Precision:
 
 
 def bf16_supported(device) -> bool:
+    """Whether autocast can run bf16 on this torch.device: CUDA's own check on a GPU, True on CPU and MPS."""
     import torch
 
     if device.type == "cuda":
@@ -176,6 +180,7 @@ def resolve_precision(text: str, device) -> Precision:
 
 
 def device_name(device) -> str:
+    """A torch.device for messages: 'cuda:0 (NVIDIA H100 ...)' with the GPU's name, else str(device)."""
     import torch
 
     if device.type == "cuda":
@@ -214,6 +219,7 @@ class MemoryMeter:
         self.device = device
 
     def start(self) -> "MemoryMeter":
+        """Reset the peak (CUDA's peak allocated, or Linux's VmHWM where allowed); returns self."""
         import torch
 
         if self.device.type == "cuda":
@@ -227,6 +233,7 @@ class MemoryMeter:
         return self
 
     def peak(self) -> int:
+        """Peak memory in bytes since `start`: CUDA's peak allocated on a GPU, else the process's peak RSS."""
         import torch
 
         if self.device.type == "cuda":

@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop
 
 
 def count_params(model: torch.nn.Module) -> int:
+    """Number of parameters (elements, not bytes), trainable or not."""
     return sum(p.numel() for p in model.parameters())
 
 
