@@ -51,6 +51,9 @@ SHOWN = 5  # line numbers shown in a one-line note; --json lists them all
 
 @dataclass
 class Split:
+    """One split of a data set: texts and their labels, or (sequence labeling) word lists and
+    their tag lists, in file order."""
+
     texts: list[str]  # or, for sequence labeling, lists of words
     labels: list[str]  # or lists of tags, one a word
 
@@ -63,6 +66,7 @@ class Split:
         return bool(self.labels) and isinstance(self.labels[0], list)
 
     def subset(self, index: list[int]) -> "Split":
+        """A new Split of the examples at `index`, in that order."""
         return Split([self.texts[i] for i in index], [self.labels[i] for i in index])
 
 
@@ -89,6 +93,7 @@ class Decoding:
         return "+".join(["utf-8"] * (not self.fallback) + sorted(self.fallback))
 
     def notes(self) -> list[str]:
+        """One line for each fallback encoding, and one for byte-order marks removed, naming the lines."""
         name = Path(self.file).name
         out = [f"{name}: {len(lines)} line(s) not UTF-8, read as {enc} ({_lines(lines)})"
                for enc, lines in sorted(self.fallback.items())]
@@ -105,6 +110,9 @@ def _lines(numbers: list[int]) -> str:
 
 @dataclass
 class TextData:
+    """A loaded data set: train, dev and test splits (dev and test may be None), and what the
+    loader did to get them (see `report`)."""
+
     name: str
     train: Split
     dev: Split | None
@@ -116,6 +124,7 @@ class TextData:
 
     @property
     def skipped(self) -> int:
+        """How many bad lines were skipped (on_bad_line="skip")."""
         return len(self.skipped_lines)
 
     @property
@@ -135,6 +144,7 @@ class TextData:
         return sorted(present, key=natural_key)
 
     def sizes(self) -> dict:
+        """Examples in each split: {"train", "dev", "test"} -> count, 0 for a missing split."""
         return {s: (len(getattr(self, s)) if getattr(self, s) is not None else 0) for s in SPLITS}
 
     def report(self) -> dict:
@@ -243,6 +253,8 @@ def read_lines(path: Path, nel: bool = True) -> tuple[list[str], Decoding]:
 
 @dataclass
 class Columns:
+    """The CSV/TSV columns or JSONL fields that hold the text and the label (None: "text", "label")."""
+
     text: str | None = None  # CSV column / JSON field holding the text (default "text")
     label: str | None = None  # ... holding the label (default "label")
 
@@ -664,6 +676,7 @@ def dev_note(data: TextData, fraction: float, seed: int) -> list[str]:
 
 
 def label_set(split: Split) -> set[str]:
+    """The distinct labels of a split, or the distinct tags of a tagged one."""
     if split.tagged:
         return {tag for tags in split.labels for tag in tags}
     return set(split.labels)

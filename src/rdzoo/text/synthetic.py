@@ -34,6 +34,8 @@ def _sentence(rng: random.Random) -> tuple[str, str]:
 
 
 def make_synthetic(n_train: int = 2000, n_dev: int = 300, n_test: int = 500, seed: int = 0) -> TextData:
+    """The task as TextData named 'synthetic': `n_train`, `n_dev` and `n_test` sentences labelled
+    'pos' or 'neg' (about half each), the same for the same seed."""
     rng = random.Random(seed)
 
     def split(n: int) -> Split:
