@@ -17,6 +17,8 @@ Functions nested inside functions are not public and are not checked.
 import ast
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "rdzoo"
 
 Def = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -71,10 +73,13 @@ def test_checker_finds_what_it_should(tmp_path):
         "    def _helper(self):\n        pass\n"
         "class _Hidden:\n    def run(self):\n        pass\n"
         "def outer():\n    '''Doc.'''\n    def inner():\n        pass\n"
+        "class D:\n    '''Doc.'''\n    class Inner:\n        async def run(self):\n            pass\n"
     )
-    assert missing_docstrings(pkg) == ["src/pkg/m.py:3 bare", "src/pkg/m.py:10 C.forward"]
+    assert missing_docstrings(pkg) == ["src/pkg/m.py:3 bare", "src/pkg/m.py:11 C.forward",
+                                       "src/pkg/m.py:30 D.Inner", "src/pkg/m.py:31 D.Inner.run"]
 
 
 def test_every_public_definition_has_a_docstring():
     missing = missing_docstrings()
-    assert not missing, f"{len(missing)} public definitions lack a docstring:\n" + "\n".join(missing)
+    if missing:
+        pytest.fail(f"{len(missing)} public definitions lack a docstring:\n" + "\n".join(missing), pytrace=False)
