@@ -45,7 +45,9 @@ def parse_gpus(text: str | None) -> list[int] | None:
 
 
 def parse_bytes(text: str | None, option: str = "--max-memory") -> float | None:
-    """'8GB', '512MB', '1.5GiB', '8G', '2e9' -> bytes (GB = 1e9, GiB = 2**30)."""
+    """'8GB', '512MB', '1.5GiB', '8G', '2e9' -> bytes (GB = 1e9, GiB = 2**30); None stays None.
+
+    Raises DeviceError, naming `option`, for anything but a positive size."""
     if text is None:
         return None
     m = re.match(r"^\s*([0-9.eE+]+)\s*([kKmMgGtT]?)(i?)([bB]?)\s*$", text)

@@ -180,7 +180,10 @@ def checkpoint_width(ref: str) -> tuple[int, int]:
 def expand(data: dict) -> dict:
     """A spec dict with `pretrained:` or `embedding.pretrained:` -> one with the checkpoint's
     shape filled in under the user's own keys (theirs win: `embedding.max_len: 64` keeps the
-    first 64 positions, `encoder.layers: 4` the bottom four layers)."""
+    first 64 positions, `encoder.layers: 4` the bottom four layers).
+
+    Raises SpecError for a `pretrained:` that is not a string or goes with a family other than
+    transformer, and for a checkpoint that cannot be found or expressed (see `locate`, `derive`)."""
     from .spec import deep_merge
 
     ref = data.get("pretrained")
@@ -249,7 +252,10 @@ KNOWN = re.compile(r"^(embeddings\.(word_embeddings|position_embeddings|token_ty
 
 
 def read_tensors(folder: Path) -> dict:
-    """The checkpoint's body tensors under BertModel's names, as fp32."""
+    """The checkpoint's body tensors under BertModel's names, floating ones as fp32; tensors of
+    pretraining or task heads are left out.
+
+    Raises WeightsError for a damaged file or a tensor BERT's body does not have."""
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -320,6 +326,9 @@ def init_word_vectors(model, spec, tokenizer) -> None:
     with a word vocabulary (kind: word) a word's vector is the mean of its sub-words'
     vectors under the checkpoint's tokenizer (as in Bommasani et al. 2020's pooled static
     embeddings, here from the input table alone). <pad> stays zero.
+
+    Raises WeightsError when the table is missing or its width (or, copied, its row count) does
+    not fit the model; SpecError when the checkpoint cannot be found.
     """
     import torch
 

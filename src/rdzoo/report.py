@@ -539,7 +539,9 @@ def write_html(data: StudyData, nums: dict, path: Path) -> Path:
 
 def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
     """The report's figures as PNG files in `folder` (matplotlib; plotly's own image export
-    needs kaleido, which downloads a browser). Returns the files written."""
+    needs kaleido, which downloads a browser). Returns the files written.
+
+    Raises MissingExtra when matplotlib (the `png` extra) is not installed."""
     try:
         import matplotlib
 

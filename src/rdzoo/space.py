@@ -325,7 +325,10 @@ def load_space(source: str = "default") -> Space:
 
 
 def check_space(space: Space) -> None:
-    """Every key must be a spec key and every value, bound and choice must fit it."""
+    """Every key must be a spec key and every value, bound and choice must fit it, in each family's
+    branch; every start model must be a point of the space.
+
+    Raises SpecError naming the key and the branch, or the start model."""
     from .spec import check_value
 
     for family, branch in space.families.items():

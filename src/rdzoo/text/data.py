@@ -180,7 +180,10 @@ def format_of(path: Path) -> str:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it ends in .gz, .xz or .bz2."""
+    """The file's bytes, decompressed when it ends in .gz, .xz or .bz2.
+
+    Raises DataError when the file cannot be read, is not valid for its compression, or
+    decompresses to more than MAX_BYTES bytes."""
     opener = COMPRESSED.get(path.suffix.lower())
     try:
         if opener is None:
@@ -534,7 +537,10 @@ def read_label_names(path: str | Path) -> dict[str, str]:
 
 
 def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
-    """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is."""
+    """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is.
+
+    `names` maps a label value to its name, `source` (the names' file) is named in the note and the
+    error. Raises DataError listing the labels without a name."""
     splits = [s for s in (data.train, data.dev, data.test) if s is not None]
     unnamed = sorted(set().union(*(label_set(s) for s in splits)) - names.keys())
     if unnamed:
@@ -568,7 +574,8 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 
 def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
-    """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol)."""
+    """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol), seeded; each fold
+    has no dev split. Raises DataError unless 2 <= k <= the number of training examples."""
     if not 2 <= k <= len(data.train):
         raise DataError(f"--cv {k}: needs 2 <= K <= {len(data.train)} (the number of examples)")
     index = list(range(len(data.train)))
@@ -683,7 +690,10 @@ def label_set(split: Split) -> set[str]:
 
 
 def check(data: TextData) -> TextData:
-    """Refuse what cannot be trained or evaluated, with the reason."""
+    """Refuse what cannot be trained or evaluated, with the reason; returns `data` unchanged.
+
+    Raises DataError for an empty training split, a single class, a dev or test split in another
+    format than train (tagged vs labelled), or dev/test labels never seen in training."""
     if not len(data.train):
         raise DataError(f"{data.name}: the training split is empty")
     classes = label_set(data.train)

@@ -249,7 +249,10 @@ KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer, "pre
 
 
 def fit_tokenizer(embedding, texts: list[str]):
-    """The spec's embedding section chooses the kind, the cap on the vocabulary and the length."""
+    """A tokenizer fitted to the training texts (or word lists): the spec's embedding section chooses
+    the kind, the cap on the vocabulary and the length; kind pretrained loads the checkpoint's own.
+
+    Raises SpecError for a kind other than word with tagging data, or a checkpoint not found."""
     if embedding.kind == "pretrained":  # the checkpoint's tokenizer as it is: nothing is fitted
         from ..pretrained import locate
 
