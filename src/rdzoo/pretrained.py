@@ -171,7 +171,9 @@ def _lowercase(folder: Path) -> bool:
 
 
 def checkpoint_width(ref: str) -> tuple[int, int]:
-    """(vocab_size, hidden_size) of a checkpoint's input embedding table, for embedding.pretrained."""
+    """(vocab_size, hidden_size) of a checkpoint's input embedding table, for embedding.pretrained.
+
+    Raises SpecError when the checkpoint is missing or its config.json lacks either integer."""
     folder = locate(ref)
     config = read_config(folder)
     return _need(config, "vocab_size", folder), _need(config, "hidden_size", folder)
