@@ -99,7 +99,7 @@ class Tokenizer:
     def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool,
             shapes: bool = False, chars: bool = False):
         """Build the vocabulary from the training texts: PAD, UNK, then the pieces seen at least
-        `min_freq` times, most frequent first (ties alphabetical), `vocab_size` entries in all. With
+        `min_freq` times, most frequent first (ties alphabetical), at most `vocab_size` entries. With
         `shapes`, the shape classes of the pieces left out (those seen `min_freq` times) follow,
         beyond `vocab_size`."""
         counts = Counter()
