@@ -100,8 +100,8 @@ class Tokenizer:
             shapes: bool = False, chars: bool = False):
         """Build the vocabulary from the training texts: PAD, UNK, then the pieces seen at least
         `min_freq` times, most frequent first (ties alphabetical), at most `vocab_size` entries. With
-        `shapes`, the shape classes of the pieces left out (those seen `min_freq` times) follow,
-        beyond `vocab_size`."""
+        `shapes`, the shape classes of the pieces left out follow (a class whose left-out pieces
+        occur at least `min_freq` times in all), beyond `vocab_size`."""
         counts = Counter()
         probe = cls([PAD, UNK], max_len, lowercase)
         for text in texts:
