@@ -171,7 +171,9 @@ def _lowercase(folder: Path) -> bool:
 
 
 def checkpoint_width(ref: str) -> tuple[int, int]:
-    """(vocab_size, hidden_size) of a checkpoint's input embedding table, for embedding.pretrained."""
+    """(vocab_size, hidden_size) of a checkpoint's input embedding table, for embedding.pretrained.
+
+    Raises SpecError when the checkpoint is missing or its config.json lacks either integer."""
     folder = locate(ref)
     config = read_config(folder)
     return _need(config, "vocab_size", folder), _need(config, "hidden_size", folder)
@@ -180,7 +182,11 @@ def checkpoint_width(ref: str) -> tuple[int, int]:
 def expand(data: dict) -> dict:
     """A spec dict with `pretrained:` or `embedding.pretrained:` -> one with the checkpoint's
     shape filled in under the user's own keys (theirs win: `embedding.max_len: 64` keeps the
-    first 64 positions, `encoder.layers: 4` the bottom four layers)."""
+    first 64 positions, `encoder.layers: 4` the bottom four layers). A `pretrained:` with
+    another family is returned as it is, for spec validation to name.
+
+    Raises SpecError for a `pretrained:` that is not a string, and for a checkpoint that
+    cannot be found or expressed (see `locate`, `derive`)."""
     ref = data.get("pretrained")
     if ref is not None:
         if not isinstance(ref, str):

@@ -10,7 +10,6 @@ error naming the tensor: `WeightsError` for tensors that do not fit.
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 from .checkpoint import OTHER_HEADS, WEIGHTS, body_name, locate
@@ -64,7 +63,10 @@ KNOWN = re.compile(r"^(embeddings\.(word_embeddings|position_embeddings|token_ty
 
 
 def read_tensors(folder: Path) -> dict:
-    """The checkpoint's body tensors under BertModel's names, as fp32."""
+    """The checkpoint's body tensors under BertModel's names, floating ones as fp32; tensors of
+    pretraining or task heads are left out.
+
+    Raises WeightsError for a damaged file or a tensor BERT's body does not have."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -134,6 +136,9 @@ def init_word_vectors(model, spec, tokenizer) -> None:
     with a word vocabulary (kind: word) a word's vector is the mean of its sub-words'
     vectors under the checkpoint's tokenizer (as in Bommasani et al. 2020's pooled static
     embeddings, here from the input table alone). <pad> stays zero.
+
+    Raises WeightsError when the table is missing or its width (or, copied, its row count) does
+    not fit the model; SpecError when the checkpoint cannot be found.
     """
     import torch
 

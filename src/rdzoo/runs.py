@@ -22,6 +22,9 @@ from .weights import WeightsError, read_metadata
 
 @dataclass
 class Run:
+    """A trained model ready to predict: the model, its tokenizer, label (or tag) names, and the run
+    folder and config.json it came from (None and {} for one built in memory)."""
+
     model: object
     tokenizer: object
     label_names: list[str]
@@ -37,6 +40,7 @@ class Run:
 
     @property
     def tagger(self) -> bool:
+        """Whether the model tags each word (POS, entities) rather than labelling a whole text."""
         from .train import is_tagger
 
         return is_tagger(self.model)
@@ -60,6 +64,11 @@ class Run:
         return [entity_spans(t, tags) for t, tags in zip(texts, self.predict(texts))]
 
     def evaluate(self, split) -> dict:
+        """The model's metrics on a text.data.Split (accuracy and macro-F1 as fractions; entity scores for
+        an entity tagger) and `n`, the texts or words scored, as train.evaluate computes them.
+
+        Raises TrainingError for labels the model was not trained on, or tagged data for a classifier
+        (and the reverse)."""
         from .train import evaluate
 
         return evaluate(self.model, self.tokenizer, split, self.label_names, self.precision)
@@ -103,6 +112,10 @@ def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> 
 
 
 def load_run(path: str | Path) -> Run:
+    """Read a run folder (the layout above) into a Run on the CPU, in eval mode.
+
+    Raises WeightsError when the folder has no model.safetensors, the weights or tokenizer are
+    missing or damaged, or config.json cannot be read (a missing config.json reads as {})."""
     from .text.tokenize import load_tokenizer
     from .weights import load
 
