@@ -35,6 +35,9 @@ DEFAULT_MAX_PARAMS = 2_000_000_000
 
 @dataclass(frozen=True)
 class Embedding:
+    """The `embedding:` section: how text becomes vectors (tokenizer kind, width `dim` in
+    features, vocabulary cap, `max_len` in tokens, positions, a character CNN, a checkpoint's
+    table)."""
     kind: Literal["word", "char", "bpe", "pretrained"] = "word"  # pretrained: the checkpoint's sub-word tokenizer
     dim: int | None = bounded(None, 1, 65536)  # None: d_model (transformer) or 128
     vocab_size: int = bounded(30000, 2, 10_000_000)  # the tokenizer's cap; set from data
@@ -55,6 +58,8 @@ class Embedding:
 
 @dataclass(frozen=True)
 class Head:
+    """The `head:` section: pooling over tokens (or `token`: a tag per token), hidden widths,
+    dropout, `num_classes` (set from the data), a tagger's CRF."""
     # None: the family's default; token: no pooling, logits for every token (sequence labeling)
     pool: Literal["max", "mean", "first", "kmax", "token"] | None = None
     k: int = bounded(8, 1, 4096)  # for kmax
@@ -66,6 +71,8 @@ class Head:
 
 @dataclass(frozen=True)
 class Train:
+    """The `train:` section: the complete training recipe (epochs, batch size in texts, peak lr,
+    timm optimizer name, schedule and warm-up in epochs, regularisers, early stopping, seed)."""
     epochs: int = bounded(10, 1, 100000)
     batch_size: int = bounded(64, 1, 1_000_000)
     lr: float = bounded(1e-3, 0.0, 100.0, lo_open=True)
@@ -86,6 +93,9 @@ class Train:
 
 @dataclass(frozen=True, kw_only=True)
 class Spec:
+    """One text encoder, complete: family (a name in `families.FAMILIES`), embedding, the
+    family's encoder section, head and training recipe. Frozen and validated: build one with
+    `load` or `from_dict`, change one with `replace`."""
     name: str = "custom"
     family: str  # a name in the family table (families.FAMILIES)
     description: str = ""
@@ -97,12 +107,15 @@ class Spec:
 
     @property
     def skip(self) -> str:
+        """The encoder's skip type (a name in `skips.SKIP_TYPES`)."""
         return self.encoder.skip
 
     def to_dict(self) -> dict:
+        """The spec as plain nested dicts and lists (what YAML and JSON hold)."""
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
+        """The spec as YAML text that `load` reads back to an equal spec."""
         return dump_yaml(self.to_dict())
 
     def replace(self, overrides: dict | list[str]) -> "Spec":

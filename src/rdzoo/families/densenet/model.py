@@ -39,10 +39,13 @@ class DenseLayer(nn.Module):
         self.memory_efficient = memory_efficient
 
     def bottleneck(self, mask: torch.Tensor, *features: torch.Tensor) -> torch.Tensor:
+        """concat(features) -> norm, act [, 1x1 conv]: the part `memory_efficient` recomputes in
+        the backward pass (Pleiss et al. 2017); (B, c_in, T) -> (B, bottleneck * k or c_in, T)."""
         x = self.act1(self.norm1(torch.cat(features, 1), mask))
         return x if self.conv1 is None else self.conv1(x)
 
     def forward(self, features: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """The features so far, [(B, C_i, T)], and the (B, T) mask -> the k new channels, (B, k, T)."""
         if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
             x = cp.checkpoint(self.bottleneck, mask, *features, use_reentrant=False)
         else:
@@ -60,6 +63,7 @@ class DenseBlock(nn.Module):
             DenseLayer(c_in + i * growth_rate, growth_rate, **layer_args) for i in range(layers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, c_in, T), (B, T) mask -> (B, c_in + layers * growth_rate, T)."""
         features = [x]
         for layer in self.layers:
             features.append(layer(features, mask))
@@ -76,6 +80,7 @@ class Transition(nn.Module):
         self.conv = nn.Conv1d(c_in, c_out, 1, bias=bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, c_in, T), (B, T) mask -> ((B, c_out, ceil(T/2)), its (B, ceil(T/2)) mask)."""
         return avg_pool_half(self.conv(self.act(self.norm(x, mask))), mask)
 
 
@@ -101,6 +106,8 @@ class DenseNetText(TextModel):
         self.final = NormAct(norm_layer(blocks[-1].c_out), act_layer())
 
     def encode(self, x, mask):
+        """(B, T, E) embeddings, (B, T) mask -> ((B, T', C) features, (B, T') mask), T' = T
+        halved once per transition."""
         x = self.stem(x.transpose(1, 2), mask)  # (B, C, T)
         for i, block in enumerate(self.stages):
             x = block(x, mask)
@@ -109,6 +116,7 @@ class DenseNetText(TextModel):
         return zero_padding(self.final(x, mask), mask).transpose(1, 2), mask  # (B, T', C)
 
     def summary_modules(self):
+        """(name, module) pairs whose outputs `rdzoo build` shows: blocks and transitions in turn."""
         out = [("embed", self.embed), ("stem", self.stem)]
         for i, block in enumerate(self.stages):
             out.append((f"stages.{i}", block))

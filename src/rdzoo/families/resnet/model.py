@@ -77,6 +77,7 @@ class Stage(nn.Sequential):
     """Residual blocks in a row, each given and giving the mask: (B, C, T), (B, T) -> (B, C', T'), (B, T')."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, T), (B, T) mask -> ((B, C', T'), (B, T') mask)."""
         for block in self:
             x, mask = block(x, mask)
         return x, mask
@@ -91,6 +92,7 @@ class Stem(nn.Module):
             ConvNormAct(conv1d(c_in, channels, k, bias=bias), norm_layer(channels), act_layer()) for k in kernels)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, E, T) embeddings, (B, T) mask -> (B, len(kernels) * channels, T)."""
         outs = [conv(x, mask) for conv in self.convs]
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
@@ -117,6 +119,8 @@ class ResNetText(TextModel):
         self.final = NormAct(norm_layer(output_width(spec)), act_layer()) if enc.preact and enc.stages else None
 
     def encode(self, x, mask):
+        """(B, T, E) embeddings, (B, T) mask -> ((B, T', C) features, (B, T') mask), T' = T
+        halved between stages unless downsample is none."""
         x = x.transpose(1, 2)  # (B, C, T)
         if isinstance(self.stem, Stem):
             x = self.stem(x, mask)

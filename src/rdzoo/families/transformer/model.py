@@ -35,11 +35,15 @@ def rotary_tables(length: int, head_dim: int, device) -> tuple[torch.Tensor, tor
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate q or k by their positions' angles (Su et al. 2021, eq. 34): (B, H, T, hd) and
+    (T, hd/2) cos and sin tables -> (B, H, T, hd)."""
     x1, x2 = x.chunk(2, dim=-1)  # (B, H, T, hd/2) each
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
 class Attention(nn.Module):
+    """Multi-head scaled dot-product self-attention, softmax(QK^T / sqrt(hd)) V (Vaswani et al.
+    2017, eq. 1) through F.scaled_dot_product_attention; q, k, v from one fused linear."""
     def __init__(self, d: int, heads: int, attn_dropout: float):
         super().__init__()
         self.heads = heads
@@ -48,6 +52,8 @@ class Attention(nn.Module):
         self.attn_dropout = attn_dropout
 
     def forward(self, x, attn_mask, rotary=None):
+        """(B, T, d), (B, 1, 1, T) attention mask (True = attend; None = no padding), optional
+        rotary tables -> (B, T, d)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, hd)
         if rotary is not None:
@@ -58,11 +64,14 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
+    """The position-wise feed-forward network, fc2(act(fc1(x))) (Vaswani et al. 2017, eq. 2):
+    d -> ff -> d features."""
     def __init__(self, d: int, ff: int, act_layer):
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(d, ff), act_layer(), nn.Linear(ff, d)
 
     def forward(self, x):
+        """(B, T, d) -> (B, T, d)."""
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -106,7 +115,9 @@ class Layer(nn.Module):
         self.fusable = skip == "residual" and act in ("gelu", "relu")
         self.gelu = act == "gelu"
 
-    def forward(self, x, attn_mask, rotary=None):  # (B, T, C)
+    def forward(self, x, attn_mask, rotary=None):
+        """(B, T, d) features, (B, 1, 1, T) attention mask or None, optional rotary tables ->
+        (B, T, d)."""
         if self.fusable and rotary is None and not self.training and not torch.is_grad_enabled():
             return self.fused_forward(x, attn_mask)
         if self.pre:
@@ -181,6 +192,7 @@ class TransformerText(TextModel):
                     nn.init.xavier_normal_(lin.weight, gain=beta)
 
     def encode(self, x, mask):
+        """(B, T, d) embeddings, (B, T) mask -> ((B, T + [CLS], d) features, their mask)."""
         x = x * self.input_scale if self.input_scale != 1.0 else x
         x = self.stem(x, mask) if self.stem_kernel else x
         if self.cls is not None:
@@ -203,6 +215,7 @@ class TransformerText(TextModel):
         return {"stem": r"^(?:embed|cls|stem)\.|^cls$", "blocks": r"^stages\.(\d+)"}
 
     def summary_modules(self):
+        """(name, module) pairs whose outputs `rdzoo build` shows: embedding, stem, layers, norm, head."""
         stem = [("stem", self.stem)] if self.stem_kernel else []
         return [("embed", self.embed), *stem, *[(f"stages.{i}", s) for i, s in enumerate(self.stages)],
                 ("norm", self.norm), ("head", self.head)]
