@@ -272,7 +272,7 @@ def parse_space(data: Any, where: str = "space") -> Space:
     branches = choose.pop("family", None)
     if branches is None:
         family = fixed.get("family")
-        if family not in FAMILIES:
+        if not isinstance(family, str) or family not in FAMILIES:
             raise SpecError("choose.family", f"name the families to search (a branch each: {', '.join(FAMILIES)}), "
                             "or set fixed.family")
         branches = {family: {}}
@@ -280,7 +280,7 @@ def parse_space(data: Any, where: str = "space") -> Space:
         raise SpecError("choose.family", f"expected a branch per family, e.g. resnet: {{...}}; families: {', '.join(FAMILIES)}")
     families = {}
     for family, params in branches.items():
-        if family not in FAMILIES:
+        if not isinstance(family, str) or family not in FAMILIES:
             raise SpecError(f"choose.family.{family}", f"unknown family; one of: {', '.join(FAMILIES)}{did_you_mean(family, FAMILIES)}")
         families[family] = _params(params, f"choose.family.{family}")
     name = data.get("name", Path(where).stem)
