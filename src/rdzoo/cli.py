@@ -372,26 +372,15 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
                                f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
                                "of it out as dev")
-    from .train import check_optimizer, fit
+    from .train import check_optimizer, cross_validate, fit
 
     check_optimizer(s.train.optimizer)
     progress = not (quiet or as_json)
     unsaved = None
     if cv:
-        from statistics import mean, pstdev
-
-        from .text.data import kfold
-
-        folds = [fit(s, fold, epochs=epochs, progress=progress, device=dev, precision=prec).metrics
-                 for fold in kfold(dataset, cv, s.train.seed)]
-        accs = [f["test_accuracy"] for f in folds]
-        result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
-                  "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
-                  "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds,
+        result = {"name": s.name, "data": data,
+                  **cross_validate(s, dataset, cv, epochs=epochs, progress=progress, device=dev, precision=prec),
                   "data_report": report}
-        if "entity_f1" in folds[0]:  # entity data: the folds' test entity F1 too
-            result.update(entity_f1=mean(f["entity_f1"] for f in folds),
-                          entity_f1_std=pstdev(f["entity_f1"] for f in folds))
     else:
         fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
