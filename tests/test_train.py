@@ -229,3 +229,14 @@ def test_cross_validate_averages_its_folds(synthetic):
     assert "entity_f1" not in result  # no entities in this task
     with pytest.raises(DataError, match="cannot cross-validate with 301 folds: the training split has 300 examples"):
         cross_validate(spec.load("kim-cnn", FAST), small, 301)
+
+
+def test_check_out_names_its_own_parameters(tmp_path):
+    from rdzoo.runs import check_out
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_text("")
+    with pytest.raises(FileExistsError, match="already holds a run .*pass overwrite=True") as caught:
+        check_out(tmp_path / "run")
+    assert "--" not in str(caught.value)
+    check_out(tmp_path / "run", overwrite=True)  # allowed

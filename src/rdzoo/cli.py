@@ -363,8 +363,8 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
 
         try:
             check_out(out, overwrite)  # before training, not after minutes of it
-        except FileExistsError as exc:
-            raise UsageError(str(exc)) from None
+        except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
+            raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
         make_folder(out, "--out")
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
     report = data_report(dataset, None if cv else s.train)
