@@ -363,8 +363,8 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
 
         try:
             check_out(out, overwrite)  # before training, not after minutes of it
-        except FileExistsError as exc:
-            raise UsageError(str(exc)) from None
+        except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
+            raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
         make_folder(out, "--out")
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
     report = data_report(dataset, None if cv else s.train)
@@ -372,26 +372,15 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
                                f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
                                "of it out as dev")
-    from .train import check_optimizer, fit
+    from .train import check_optimizer, cross_validate, fit
 
     check_optimizer(s.train.optimizer)
     progress = not (quiet or as_json)
     unsaved = None
     if cv:
-        from statistics import mean, pstdev
-
-        from .text.data import kfold
-
-        folds = [fit(s, fold, epochs=epochs, progress=progress, device=dev, precision=prec).metrics
-                 for fold in kfold(dataset, cv, s.train.seed)]
-        accs = [f["test_accuracy"] for f in folds]
-        result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
-                  "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
-                  "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds,
+        result = {"name": s.name, "data": data,
+                  **cross_validate(s, dataset, cv, epochs=epochs, progress=progress, device=dev, precision=prec),
                   "data_report": report}
-        if "entity_f1" in folds[0]:  # entity data: the folds' test entity F1 too
-            result.update(entity_f1=mean(f["entity_f1"] for f in folds),
-                          entity_f1_std=pstdev(f["entity_f1"] for f in folds))
     else:
         fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
@@ -537,7 +526,8 @@ SEARCH_HELP = (
 
 
 @app.command(help=SEARCH_HELP)
-def search(space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
+def search(ctx: typer.Context,
+           space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
            data: DataOpt = "trec",
            trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Target number of finished trials in the study.")] = 50,
            timeout: Annotated[str, typer.Option(help="Time for the whole search, final stage included: 3600, 90m, 1h, or none. The trials stop early enough for the final stage to fit (estimated from its contenders' recorded training times).")] = "20m",
@@ -585,29 +575,37 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     devices = worker_devices(workers, device, gpu_count, parse_gpus(gpus))
     where_to_run(devices[0], precision)  # a device or precision that is not there: one error before any work
-    data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
-    study_name = study or f"{space_obj.name}-{data_label}"
+    from .search import SearchConfig, default_study, run_search
+    from .workers import FINAL_BY_PARENT, THREADS, WORKER_INDEX
+
+    study_name = study or default_study(space_obj.name, data)
     base_name = None if baseline.lower() == "none" else baseline
     if base_name is not None and not no_final:
         from .spec import load as load_spec
 
         load_spec(base_name)  # a misspelt baseline fails now, not after the trials
-    from .search import SearchConfig, run_search
-
     cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials,
                        timeout=None if timeout.lower() == "none" else parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
                        device=devices[0], precision=precision, max_memory=memory_cap,
-                       worker=int(os.environ.get("RDZOO_WORKER", "0")))
+                       worker=int(os.environ.get(WORKER_INDEX, "0")))
     run_final = not no_final and len(objective_list) == 1
     # a --workers child runs no final stage itself, but its trials leave time for the parent's
-    final_follows = not no_final or os.environ.get("RDZOO_FINAL_BY_PARENT") == "1"
+    final_follows = not no_final or os.environ.get(FINAL_BY_PARENT) == "1"
     if final_follows and len(objective_list) == 1 and cfg.timeout is not None:
         cfg.reserve = _final_reserve(final, final_seeds, base_name, epochs)
     dataset = report = None
     if workers > 1:
-        outcome, display, code = _spawn_workers(devices, cfg, as_json, quiet, final_follows=run_final)
+        from .display import make_display
+        from .workers import run_workers
+
+        # the parent shows every trial; quiet, the workers print their failures
+        display = make_display(cfg, quiet or as_json, silent=quiet or as_json)
+        options = _given_options(ctx, leave_out=("workers", "device", "gpus", "study", "quiet", "top", "no_final"))
+        outcome, code, codes = run_workers(options, devices, cfg, display, final_follows=run_final)
+        if any(c not in (0, 130) for c in codes):
+            console_err().print(f"workers exited with {codes}")
         if outcome is None:  # no study was opened: the workers said why
             raise typer.Exit(code or 1)
         if code or outcome["interrupted"] or not run_final:
@@ -617,7 +615,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
         code = 0
         dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
         report = data_report(dataset, _space_train(space_obj))
-        threads = os.environ.get("RDZOO_THREADS")
+        threads = os.environ.get(THREADS)
         if threads:
             torch.set_num_threads(int(threads))
         from .display import make_display
@@ -701,65 +699,20 @@ def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
         console().print(f"data: {note}", markup=False, highlight=False)
 
 
-def _spawn_workers(devices, cfg, as_json, quiet, final_follows=False):
-    """Start one copy of this command per device in `devices` as worker processes on one study
-    (trials only), show their trials as they finish (the same display as one process), and
-    wait. Returns (outcome, display, exit code); outcome is None when no study was opened.
-    The caller runs the final stage, once, and prints the summary."""
-    import subprocess
-    import time
-
-    from .display import PARENT_SHOWS, make_display, watch_workers
-    from .search import default_workers_threads
-
-    study_name = cfg.study
-    workers = len(devices)
-    args, skip = [], False
-    for a in sys.argv[1:]:  # drop --workers, --device and --gpus (N or =N): each worker gets its own device
-        if skip:
-            skip = False
+def _given_options(ctx, leave_out=()) -> list[str]:
+    """The options given on this command line (not their defaults) as arguments again, each by
+    its first name, but those named in `leave_out`: what each worker of `search --workers` gets."""
+    args = []
+    for p in ctx.command.params:  # by the source's name: typer may bring a click of its own, with its own enum
+        if p.name in leave_out or getattr(ctx.get_parameter_source(p.name), "name", None) != "COMMANDLINE":
             continue
-        if a in ("--workers", "--device", "--gpus"):
-            skip = True
-            continue
-        if a.startswith(("--workers=", "--device=", "--gpus=")):
-            continue
-        args.append(a)
-    shows = not (quiet or as_json)  # the parent shows every trial; quiet, the workers print their failures
-    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers)), PARENT_SHOWS: "1" if shows else "0"}
-    if final_follows:  # the caller runs the final stage after the workers: their trials leave it time
-        env["RDZOO_FINAL_BY_PARENT"] = "1"
-    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0",
-                   "--no-final"]
-    started = time.perf_counter()
-    # each worker's index offsets its sampler seed, so two seeded workers draw different points
-    procs = [subprocess.Popen([*worker_args, "--device", d], env={**env, "RDZOO_WORKER": str(i)},
-                              stdout=subprocess.DEVNULL) for i, d in enumerate(devices)]
-    display = make_display(cfg, quiet or as_json, silent=not shows)
-    interrupted = False
-    with display:
-        try:
-            watch_workers(procs, cfg.storage, study_name, display)
-        except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
-            interrupted = True
-            for p in procs:
-                p.wait()
-    codes = [p.wait() for p in procs]
-    failed = any(c not in (0, 130) for c in codes)
-    if failed:
-        console_err().print(f"workers exited with {codes}")
-    code = 130 if interrupted or 130 in codes else 1 if failed else 0
-    if display.study is None:
-        return None, display, code
-    from .search import count_finished
-
-    finished = count_finished(display.study)
-    reason = ("interrupted" if code == 130 else "failures" if failed
-              else "target" if finished >= cfg.trials else "timeout")
-    outcome = {"study": study_name, "finished": finished, "ran": sum(display.ran.values()),
-               "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
-               "stopped_by": reason, "workers": codes}
-    return outcome, display, code
+        value = ctx.params[p.name]
+        if getattr(p, "is_flag", False):
+            args.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            for v in (value if p.multiple else [value]):
+                args += [p.opts[0], str(v)]
+    return args
 
 
 def study_verdict(store, study):
@@ -1063,13 +1016,24 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
     optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
 
 
+# a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
+OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study"}
+
+
+def in_cli_terms(exc: Exception) -> str:
+    """A library error in the command line's terms: a parameter named by its option."""
+    if isinstance(exc, SpecError) and exc.path in OPTION_OF:
+        return f"{OPTION_OF[exc.path]}: {exc.message}"
+    return str(exc)
+
+
 def main() -> None:
     from .errors import DataError, DeviceError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)
     except (SpecError, UsageError, DeviceError) as exc:
-        sys.stderr.write(f"rdzoo: error: {exc}\n")
+        sys.stderr.write(f"rdzoo: error: {in_cli_terms(exc)}\n")
         sys.exit(2)
     except DataError as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")

@@ -83,15 +83,15 @@ def check_out(out: str | Path, overwrite: bool = False) -> None:
     Raises FileExistsError naming what is there (or that a file stands where the folder would be)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out}: a file, not a folder")
+        raise FileExistsError(f"{out}: a file, not a folder")
     if overwrite or not out.is_dir():
         return
     inside = sorted(p.name for p in out.iterdir())
     if inside:
         what = "a run" if any(name in RUN_FILES for name in inside) else "files"
         shown = ", ".join(inside[:4]) + (", ..." if len(inside) > 4 else "")
-        raise FileExistsError(f"--out {out} already holds {what} ({shown}); choose another folder or pass "
-                              "--overwrite to replace it")
+        raise FileExistsError(f"{out} already holds {what} ({shown}); choose another folder or pass "
+                              "overwrite=True to replace it")
 
 
 def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> Path:

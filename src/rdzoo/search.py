@@ -15,6 +15,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -75,7 +76,7 @@ def make_sampler(name: str, seed: int | None, multi: bool):
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
-    raise SpecError("--sampler", f"{name!r} is not one of: {', '.join(SAMPLERS)}")
+    raise SpecError("sampler", f"{name!r} is not one of: {', '.join(SAMPLERS)}")
 
 
 def make_pruner(name: str, epochs: int):
@@ -85,7 +86,7 @@ def make_pruner(name: str, epochs: int):
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise SpecError("--pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
+    raise SpecError("pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
 
 
 def quiet_optuna() -> None:
@@ -108,17 +109,24 @@ def open_study(cfg: SearchConfig):
         pruner=optuna.pruners.NopPruner() if multi else make_pruner(cfg.pruner, epochs))
     if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else
                                   optuna.study.StudyDirection.MINIMIZE for d in directions]:
-        raise SpecError("--objectives", f"study {cfg.study!r} already optimizes {len(study.directions)} objective(s); "
-                        "use the same --objectives or a new --study")
+        raise SpecError("objectives", f"study {cfg.study!r} already optimizes {len(study.directions)} objective(s); "
+                        "use the same objectives or another study name")
     attrs = study.user_attrs
     mine = {"space": cfg.space.name, "data": cfg.data_name, "objectives": cfg.objectives}
     for key, value in mine.items():
         if key in attrs and attrs[key] != value:
-            raise SpecError("--study", f"study {cfg.study!r} was run with {key} {attrs[key]!r}, not {value!r}; "
-                            "pass the same settings to resume it, or a new --study name")
+            raise SpecError("study", f"study {cfg.study!r} was run with {key} {attrs[key]!r}, not {value!r}; "
+                            "pass the same settings to resume it, or another study name")
         if key not in attrs:
             study.set_user_attr(key, value)
     return study
+
+
+def default_study(space: str, data: str) -> str:
+    """The study name a search gets unless it is given one: SPACE-DATA, where DATA is a built-in
+    dataset's name, or the stem of a data file or folder ("sst2", "reviews" for ~/d/reviews.csv)."""
+    label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
+    return f"{space}-{label}"
 
 
 def _space_epochs(space: Space) -> int:
@@ -423,11 +431,6 @@ def _best(study, cfg) -> float | None:
         return study.best_value
     except ValueError:
         return None
-
-
-def default_workers_threads(workers: int) -> int:
-    """Split the machine's cores between local worker processes."""
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
 
 
 def error_text(exc: BaseException) -> str:

@@ -577,7 +577,8 @@ def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
     """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol), seeded; each fold
     has no dev split. Raises DataError unless 2 <= k <= the number of training examples."""
     if not 2 <= k <= len(data.train):
-        raise DataError(f"--cv {k}: needs 2 <= K <= {len(data.train)} (the number of examples)")
+        raise DataError(f"cannot cross-validate with {k} folds: the training split has {len(data.train)} examples "
+                        f"(2 <= K <= {len(data.train)})")
     index = list(range(len(data.train)))
     random.Random(seed).shuffle(index)
     folds = [sorted(index[i::k]) for i in range(k)]
