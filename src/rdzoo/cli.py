@@ -65,12 +65,14 @@ class UsageError(Exception):
 
 
 def console():
+    """A rich Console on stdout (imported here: rich stays out of `rdzoo --help`)."""
     from rich.console import Console
 
     return Console()
 
 
 def make_folder(path: Path, option: str) -> None:
+    """Create `path` and its parents; UsageError naming `option` when it cannot be created."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -78,6 +80,7 @@ def make_folder(path: Path, option: str) -> None:
 
 
 def emit_json(obj) -> None:
+    """Write `obj` as indented JSON to stdout (values JSON lacks, such as paths, as strings)."""
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
@@ -244,6 +247,7 @@ LabelNamesOpt = Annotated[Optional[Path], typer.Option("--label-names", help="A 
 
 
 def load_dataset(data: str, text_col=None, label_col=None, on_bad_line="error", seed=0, label_names=None):
+    """`--data` with its column, bad-line and label-name options -> TextData (DataError on bad input)."""
     from .text.data import Columns, load_data
 
     return load_data(data, Columns(text_col, label_col), on_bad_line=on_bad_line, seed=seed, label_names=label_names)
@@ -324,6 +328,7 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
 
 
 def metrics_table(title: str, metrics: dict):
+    """A two-column rich table of metric -> value, fractions to 4 places."""
     from rich.table import Table
 
     table = Table("metric", "value", title=title, box=None)
@@ -508,6 +513,7 @@ def parse_count(text: str | None) -> float | None:
 
 
 def console_err():
+    """A rich Console on stderr, for progress and messages that must not mix with --json."""
     from rich.console import Console
 
     return Console(stderr=True)
@@ -771,6 +777,7 @@ def final_table(v: dict, title: str):
 
 
 def best_table(rows, title):
+    """The best trials as a rich table that fits 80 columns: params, FLOPs, latency, memory, scores."""
     from rich.table import Table
 
     # one space between columns and none at the edges: the table fits 80 columns whole
@@ -1028,6 +1035,8 @@ def in_cli_terms(exc: Exception) -> str:
 
 
 def main() -> None:
+    """The `rdzoo` entry point: runs the app and turns rdzoo's errors into one line on stderr,
+    exit 2 for usage errors and 1 for failures."""
     from .errors import DataError, DeviceError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:

@@ -39,6 +39,9 @@ WORKER_SEED_STRIDE = 100_003  # a prime: worker w's trial seeds never meet worke
 
 @dataclass
 class SearchConfig:
+    """One search: the space, the data's name, the study and storage URL, how many trials and for
+    how long (`timeout` in seconds), the sampler, pruner and objectives, the seed, an epochs
+    override, heartbeat (seconds) and `reserve` (study -> seconds to leave for the final stage)."""
     space: Space
     data_name: str
     study: str
@@ -65,6 +68,8 @@ class Surplus(Exception):
 
 
 def make_sampler(name: str, seed: int | None, multi: bool):
+    """An Optuna sampler by name (tpe, random, ...) seeded with `seed`; `multi`: several objectives.
+    Raises SpecError at `sampler` for an unknown name."""
     if name == "tpe":
         # multivariate + group: the family decides which parameters exist (Optuna's advice for
         # conditional spaces); constant_liar keeps parallel workers from sampling the same point
@@ -80,6 +85,8 @@ def make_sampler(name: str, seed: int | None, multi: bool):
 
 
 def make_pruner(name: str, epochs: int):
+    """An Optuna pruner by name (hyperband over `epochs`, median, none); SpecError at `pruner` for
+    an unknown name."""
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
     if name == "median":
@@ -100,6 +107,8 @@ def quiet_optuna() -> None:
 
 
 def open_study(cfg: SearchConfig):
+    """Create or resume the Optuna study `cfg` names, with its sampler and pruner; raises SpecError
+    at `objectives` or `study` when an existing study was run with other settings."""
     directions = ["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives]
     epochs = cfg.epochs or _space_epochs(cfg.space)
     multi = len(directions) > 1
@@ -134,6 +143,7 @@ def _space_epochs(space: Space) -> int:
 
 
 def count_finished(study) -> int:
+    """Trials of `study` that finished (complete or pruned)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 

@@ -44,6 +44,8 @@ SYNC_EVERY = 50  # steps between reads of the loss on a GPU (progress bar, NaN g
 
 @dataclass
 class FitResult:
+    """What `fit` returns: the spec (with the data's real vocabulary size and classes), the trained
+    model, its tokenizer, the label names in class order, the metrics and per-epoch history."""
     spec: Spec  # with the real vocabulary size and number of classes
     model: torch.nn.Module
     tokenizer: object
@@ -53,12 +55,14 @@ class FitResult:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's generators and make cuDNN deterministic."""
     random.seed(seed)
     torch.manual_seed(seed)  # the CPU's generator and every GPU's
     torch.backends.cudnn.deterministic = True  # cuDNN's convolutions pick no nondeterministic kernel
 
 
 def check_optimizer(name: str) -> None:
+    """Raise SpecError at `train.optimizer` for a name timm's create_optimizer_v2 does not know."""
     from timm.optim import list_optimizers
 
     known = list_optimizers()
@@ -118,10 +122,12 @@ def make_ema(model, decay: float):
 
 
 def is_tagger(model) -> bool:
+    """Whether the model tags every token (head pool `token`)."""
     return getattr(model.head, "pool", None) == "token"
 
 
 def model_device(model) -> torch.device:
+    """The device the model's parameters are on."""
     return next(model.parameters()).device
 
 
