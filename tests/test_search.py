@@ -315,3 +315,32 @@ def test_search_errors_name_the_library_parameter_and_the_cli_its_option(tmp_pat
         run_search(config(tmp_path, study="u"), data)
     assert caught.value.path == "objectives" and in_cli_terms(caught.value).startswith("--objectives: study 'u'")
     assert in_cli_terms(SpecError("train.lr", "must be positive")) == "train.lr: must be positive"  # spec keys stay
+
+
+def test_a_storage_failure_in_a_background_thread_is_left_to_the_main_thread():
+    """Optuna's heartbeat thread may meet a full disk first: its failure is not printed; any
+    other thread's exception still reaches the hook that was there before."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from rdzoo.search import quiet_storage_threads
+
+    def fail(exc):
+        def run():
+            raise exc
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+
+    seen, outer = [], threading.excepthook
+    threading.excepthook = lambda args: seen.append(type(args.exc_value).__name__)
+    try:
+        previous = quiet_storage_threads()
+        fail(sa.exc.OperationalError("COMMIT", {}, Exception("database or disk is full")))
+        fail(ValueError("a bug"))
+        threading.excepthook = previous
+        fail(sa.exc.OperationalError("COMMIT", {}, Exception("database or disk is full")))
+    finally:
+        threading.excepthook = outer
+    assert seen == ["ValueError", "OperationalError"]

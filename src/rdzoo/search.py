@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -332,6 +333,21 @@ def storage_failure(exc: BaseException) -> str | None:
     return found
 
 
+def quiet_storage_threads():
+    """Silence a storage failure in a background thread and return the hook it replaces.
+    Optuna's heartbeat thread writes to the storage too, so a full disk can fail it first,
+    and `threading` would print its traceback; the main thread meets the same failure and
+    reports it in one line. Other exceptions still reach the previous hook."""
+    previous = threading.excepthook
+
+    def hook(args):
+        if storage_failure(args.exc_value) is None:
+            previous(args)
+
+    threading.excepthook = hook
+    return previous
+
+
 def run_search(cfg: SearchConfig, data, display=None) -> dict:
     """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
     quiet_optuna()
@@ -368,6 +384,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     # one worker queues the start models: workers that all queued them would race to queue each twice
     if count_finished(study) < cfg.trials and cfg.space.start and cfg.worker == 0:
         enqueue_starts(study, cfg.space)
+    previous_hook = quiet_storage_threads()
     try:
         while count_finished(study) < cfg.trials:
             remaining = None if deadline is None else deadline - time.perf_counter()
@@ -404,6 +421,8 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         raise StoreError(f"{shown_url(cfg.storage)}: could not write to the study storage ({cause}); the trials "
                          "finished before are kept: free space or mend the database, then run the same command "
                          "to continue") from None
+    finally:
+        threading.excepthook = previous_hook
     finished = count_finished(study)
     outcome = {"study": cfg.study, "finished": finished, "ran": ran, "interrupted": interrupted,
                "seconds": time.perf_counter() - started,
