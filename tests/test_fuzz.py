@@ -4,7 +4,6 @@ and exit status 2. Together the fuzz tests below run over 10,000 cases."""
 
 import subprocess
 import sys
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
