@@ -820,7 +820,7 @@ def _resolve_study(store, study):
 
 @app.command()
 def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False):
-    """The studies Optuna holds: trials by state, best dev accuracy, last update."""
+    """The studies Optuna holds: trials by state, best dev score (entity F1 on entity data), last update."""
     import datetime
 
     from .query import Results
@@ -832,11 +832,12 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
                            r["last_update"]} for r in rows])
     from rich.table import Table
 
-    table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev acc", "last update", box=None)
+    table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev", "last update", box=None)
     for r in rows:
         when = (datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
                 if r["last_update"] is not None else "-")
-        best = f"{r['best_dev_accuracy']:.4f}" if r["best_dev_accuracy"] is not None else "-"
+        best = (f"{r['best_dev_entity_f1']:.4f} F1" if r["best_dev_entity_f1"] is not None  # what its search maximised
+                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None else "-")
         table.add_row(r["study"], *(str(r[k]) for k in ("complete", "pruned", "failed", "running", "waiting")), best, when)
     console().print(table if rows else f"no studies in {storage}")
 
@@ -847,7 +848,7 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          family: Annotated[Optional[str], typer.Option(help="resnet, densenet or transformer.")] = None,
          skip: Annotated[Optional[str], typer.Option(help="Only this skip type.")] = None,
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
-         min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev accuracy.")] = None,
+         min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev score (entity F1 for entity data; a fraction).")] = None,
          max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
          sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
