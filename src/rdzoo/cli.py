@@ -698,7 +698,7 @@ def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
     shown = render_verdict(verdict).splitlines() if verdict is not None or outcome.get("final") else None
     sys.stdout.write("\n".join(summary_lines(s, shown)) + "\n")
     if verdict is not None:
-        console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds)"))
+        console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds; * recommended)"))
     if top > 0:
         console().print(best_table(rows[:top], f"best of study {cfg.study}"))
     for note in (data_report or {}).get("notes", []):
@@ -735,15 +735,16 @@ FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "f
                 "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
 
 
-def _public_final(c: dict) -> dict:
+def _public_final(c: dict, recommended: bool = False) -> dict:
     # dev_accuracy/test_accuracy repeat the means so that a reader of single trials reads these too
     return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, "dev_accuracy": c["dev_mean"],
-            "test_accuracy": c["test_mean"]}
+            "test_accuracy": c["test_mean"], "recommended": recommended}
 
 
 def _public_verdict(v: dict) -> dict:
-    return {"recommended": _public_final(v["recommended"]), "baseline": v["baseline"],
-            "ranking": [_public_final(c) for c in v["ranking"]], "skips": v["skips"]}
+    return {"recommended": _public_final(v["recommended"], True), "baseline": v["baseline"],
+            "kept_baseline": v["kept_baseline"],
+            "ranking": [_public_final(c, c is v["recommended"]) for c in v["ranking"]], "skips": v["skips"]}
 
 
 def _public(row: dict) -> dict:
@@ -754,7 +755,8 @@ def _public(row: dict) -> dict:
 
 
 def final_table(v: dict, title: str):
-    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline."""
+    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline;
+    the recommended contender's rank carries a *."""
     from rich.table import Table
 
     from .final import _pm
@@ -770,7 +772,7 @@ def final_table(v: dict, title: str):
         else:
             sd = f" sd {100 * vs['test_diff_sd']:.1f}" if vs["test_diff_sd"] is not None else ""
             versus = f"{100 * vs['test_diff']:+.1f}{sd} {vs['call']}"
-        table.add_row(str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
+        table.add_row(f"{rank}*" if c is v["recommended"] else str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
                       f"{c['latency_ms']:.1f}" if c["latency_ms"] is not None else "-",
                       _pm(c["dev_mean"], c["dev_sd"]), _pm(c["test_mean"], c["test_sd"]), str(c["n"]), versus)
     return table
@@ -880,17 +882,17 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     # the final stage's ranking (whole studies only: a filter selects single trials)
     verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
-        head = [_public_final(c) for c in verdict["ranking"]] if verdict else []
+        head = [_public_final(c, c is verdict["recommended"]) for c in verdict["ranking"]] if verdict else []
         return emit_json(head + [_public(r) for r in rows])
     if verdict:
-        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds)"))
+        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds; * recommended)"))
     console().print(best_table(rows, title))
 
 
 @app.command()
 def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
-           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (best mean dev accuracy over seeds); without a final stage, the best trial.")] = False,
+           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev accuracy over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML).")] = False):
