@@ -102,7 +102,7 @@ def throughput(args) -> None:
     import transformers
 
     from rdzoo import build, spec
-    from rdzoo.pretrained import locate
+    from rdzoo.checkpoint import locate
     from rdzoo.text.batching import batches
     from rdzoo.text.tokenize import PretrainedTokenizer
 

@@ -27,7 +27,10 @@ from collections import Counter
 from pathlib import Path
 
 from rdzoo import spec
-from rdzoo.spec import FAMILY_SKIPS, SKIPS
+from rdzoo.families import FAMILIES
+from rdzoo.skips import SKIP_TYPES
+
+FAMILY_SKIPS = {name: family.skips for name, family in FAMILIES.items()}
 from rdzoo.train import fit
 
 from bench_data import load as load_dataset
@@ -57,7 +60,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--data", nargs="*", default=["trec", "sst2"])
     parser.add_argument("--families", nargs="*", default=list(FAMILY_SKIPS))
-    parser.add_argument("--skips", nargs="*", choices=SKIPS,
+    parser.add_argument("--skips", nargs="*", choices=list(SKIP_TYPES),
                         help="only these skip types (default: every one the family supports)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--resume", type=Path, help="an earlier run's output: its runs are kept, not repeated")

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import rdzoo
 from rdzoo import plan, spec
-from rdzoo.families import build_model
+from rdzoo.families import FAMILIES, build_model
 from rdzoo.profile import count_params, dummy_batch, flops
 
 SMALL = {"embedding.vocab_size": 50}
@@ -67,7 +67,7 @@ FAMILY_BASE = {
     "transformer": {"family": "transformer", "embedding": {"vocab_size": 50},
                     "encoder": {"layers": 3, "d_model": 16, "heads": 2}},
 }
-CASES = [(f, k) for f, skips in spec.FAMILY_SKIPS.items() for k in skips]
+CASES = [(f, k) for f, family in FAMILIES.items() for k in family.skips]
 
 
 @pytest.mark.parametrize("family, skip", CASES)
@@ -216,7 +216,7 @@ family_specs = st.one_of(
                                "stages": st.lists(st.integers(1, 2), min_size=n, max_size=n),
                                "channels": st.lists(st.integers(1, 6), min_size=n, max_size=n),
                                "block": st.sampled_from(["basic", "bottleneck"]), "preact": st.booleans(),
-                               "skip": st.sampled_from(spec.FAMILY_SKIPS["resnet"]),
+                               "skip": st.sampled_from(FAMILIES["resnet"].skips),
                                "norm": st.sampled_from(["batch", "layer", "none"]),
                                "downsample": st.sampled_from(["pool", "stride", "none"])})),
                            "head": st.fixed_dictionaries({"pool": st.sampled_from(["max", "mean", "kmax", "token"]), "k": st.integers(1, 3),
@@ -235,7 +235,7 @@ family_specs = st.one_of(
                                                                "char_dim": st.integers(0, 3)}),
                            "encoder": st.fixed_dictionaries({
                                "layers": st.integers(1, 3), "d_model": st.sampled_from([4, 8, 12]), "heads": st.sampled_from([1, 2]),
-                               "ff": st.integers(1, 20), "skip": st.sampled_from(spec.FAMILY_SKIPS["transformer"]),
+                               "ff": st.integers(1, 20), "skip": st.sampled_from(FAMILIES["transformer"].skips),
                                "cls_token": st.booleans(), "stem_kernel": st.integers(0, 4)})}),
 )
 

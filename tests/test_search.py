@@ -290,3 +290,57 @@ def test_a_full_disk_stops_the_search_with_one_error_and_it_resumes(tmp_path):
     assert 1 <= kept < 50
     assert search(kept + 2).returncode == 0 and finished() == kept + 2
     assert len(Results(f"sqlite:///{db}").best("t", top=100)) == kept + 2
+
+
+def test_search_errors_name_the_library_parameter_and_the_cli_its_option(tmp_path, data):
+    import optuna
+
+    from rdzoo.cli import in_cli_terms
+    from rdzoo.search import make_pruner, make_sampler
+
+    for make, path in ((lambda: make_sampler("tps", None, False), "sampler"), (lambda: make_pruner("meridian", 3), "pruner")):
+        with pytest.raises(SpecError) as caught:
+            make()
+        assert caught.value.path == path and "is not one of" in caught.value.message
+        assert in_cli_terms(caught.value).startswith(f"--{path}: ")
+    cfg = config(tmp_path)
+    optuna.create_study(study_name="t", storage=cfg.storage, direction="maximize").set_user_attr("space", "another")
+    with pytest.raises(SpecError) as caught:
+        run_search(cfg, data)
+    assert caught.value.path == "study" and "was run with space 'another', not 'tiny'" in caught.value.message
+    assert "--" not in str(caught.value)  # the library's own terms
+    assert in_cli_terms(caught.value).startswith("--study: study 't' was run with space 'another'")
+    optuna.create_study(study_name="u", storage=cfg.storage, directions=["maximize", "minimize"])
+    with pytest.raises(SpecError) as caught:
+        run_search(config(tmp_path, study="u"), data)
+    assert caught.value.path == "objectives" and in_cli_terms(caught.value).startswith("--objectives: study 'u'")
+    assert in_cli_terms(SpecError("train.lr", "must be positive")) == "train.lr: must be positive"  # spec keys stay
+
+
+def test_a_storage_failure_in_a_background_thread_is_left_to_the_main_thread():
+    """Optuna's heartbeat thread may meet a full disk first: its failure is not printed; any
+    other thread's exception still reaches the hook that was there before."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from rdzoo.search import quiet_storage_threads
+
+    def fail(exc):
+        def run():
+            raise exc
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+
+    seen, outer = [], threading.excepthook
+    threading.excepthook = lambda args: seen.append(type(args.exc_value).__name__)
+    try:
+        previous = quiet_storage_threads()
+        fail(sa.exc.OperationalError("COMMIT", {}, Exception("database or disk is full")))
+        fail(ValueError("a bug"))
+        threading.excepthook = previous
+        fail(sa.exc.OperationalError("COMMIT", {}, Exception("database or disk is full")))
+    finally:
+        threading.excepthook = outer
+    assert seen == ["ValueError", "OperationalError"]

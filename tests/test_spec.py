@@ -7,6 +7,8 @@ from hypothesis import strategies as st
 
 import rdzoo
 from rdzoo import plan, spec
+from rdzoo.families import FAMILIES
+from rdzoo.skips import SKIP_TYPES
 from rdzoo.spec import SpecError
 
 
@@ -124,7 +126,7 @@ def test_head_none_gives_a_bare_encoder():
 # --- fuzzing -------------------------------------------------------------------
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.sampled_from(list(spec.SKIPS) + list(spec.FAMILIES)))
+                    st.text(max_size=12), st.sampled_from(list(SKIP_TYPES) + list(FAMILIES)))
 documents = st.recursive(scalars, lambda children: st.one_of(
     st.lists(children, max_size=5),
     st.dictionaries(st.sampled_from(["family", "encoder", "embedding", "head", "train", "stages", "channels",

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import subprocess
 import sys
@@ -25,10 +26,11 @@ def trained(synthetic):
     return fit(spec.load("kim-cnn", FAST), synthetic)
 
 
-def test_synthetic_task_is_learned_in_seconds(trained):
+def test_synthetic_task_is_learned_in_three_epochs(trained):
+    # how fast is a benchmark's question (bench/loop_speed.py), not a timed test's
     m = trained.metrics
     assert m["test_accuracy"] >= 0.9 and m["dev_accuracy"] >= 0.9
-    assert m["train_seconds"] < 30 and m["epochs"] == 3 and m["tokens_per_second"] > 0
+    assert m["train_seconds"] > 0 and m["epochs"] == 3 and m["tokens_per_second"] > 0
     assert trained.spec.head.num_classes == 2 and trained.spec.embedding.vocab_size == len(trained.tokenizer)
 
 
@@ -209,3 +211,33 @@ def test_tagging_needs_an_encoder_that_keeps_the_length(ud_small):
         fit(spec.load("resnet-text-18"), ud_small)
     with pytest.raises(spec.SpecError, match="head.pool: token tags every word, but synthetic has one label a text"):
         fit(spec.load("kim-cnn", {**FAST, "head.pool": "token"}), load_data("synthetic"))
+
+
+def test_cross_validate_averages_its_folds(synthetic):
+    from statistics import mean, pstdev
+
+    from rdzoo.errors import DataError
+    from rdzoo.train import cross_validate
+
+    small = dataclasses.replace(synthetic, train=synthetic.train.subset(list(range(300))))
+    result = cross_validate(spec.load("kim-cnn", FAST), small, 3, epochs=2, device="cpu")
+    folds = result["folds"]
+    assert result["cv"] == 3 and len(folds) == 3 and all(f["epochs"] == 2 for f in folds)
+    accs = [f["test_accuracy"] for f in folds]
+    assert result["test_accuracy"] == pytest.approx(mean(accs)) and result["test_accuracy_std"] == pytest.approx(pstdev(accs))
+    assert result["macro_f1"] == pytest.approx(mean(f["macro_f1"] for f in folds))
+    assert result["train_seconds"] == pytest.approx(sum(f["train_seconds"] for f in folds))
+    assert "entity_f1" not in result  # no entities in this task
+    with pytest.raises(DataError, match="cannot cross-validate with 301 folds: the training split has 300 examples"):
+        cross_validate(spec.load("kim-cnn", FAST), small, 301)
+
+
+def test_check_out_names_its_own_parameters(tmp_path):
+    from rdzoo.runs import check_out
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_text("")
+    with pytest.raises(FileExistsError, match="already holds a run .*pass overwrite=True") as caught:
+        check_out(tmp_path / "run")
+    assert "--" not in str(caught.value)
+    check_out(tmp_path / "run", overwrite=True)  # allowed

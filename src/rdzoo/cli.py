@@ -65,12 +65,14 @@ class UsageError(Exception):
 
 
 def console():
+    """A rich Console on stdout (imported here: rich stays out of `rdzoo --help`)."""
     from rich.console import Console
 
     return Console()
 
 
 def make_folder(path: Path, option: str) -> None:
+    """Create `path` and its parents; UsageError naming `option` when it cannot be created."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -78,6 +80,7 @@ def make_folder(path: Path, option: str) -> None:
 
 
 def emit_json(obj) -> None:
+    """Write `obj` as indented JSON to stdout (values JSON lacks, such as paths, as strings)."""
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
@@ -244,6 +247,7 @@ LabelNamesOpt = Annotated[Optional[Path], typer.Option("--label-names", help="A 
 
 
 def load_dataset(data: str, text_col=None, label_col=None, on_bad_line="error", seed=0, label_names=None):
+    """`--data` with its column, bad-line and label-name options -> TextData (DataError on bad input)."""
     from .text.data import Columns, load_data
 
     return load_data(data, Columns(text_col, label_col), on_bad_line=on_bad_line, seed=seed, label_names=label_names)
@@ -324,6 +328,7 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
 
 
 def metrics_table(title: str, metrics: dict):
+    """A two-column rich table of metric -> value, fractions to 4 places."""
     from rich.table import Table
 
     table = Table("metric", "value", title=title, box=None)
@@ -363,8 +368,8 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
 
         try:
             check_out(out, overwrite)  # before training, not after minutes of it
-        except FileExistsError as exc:
-            raise UsageError(str(exc)) from None
+        except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
+            raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
         make_folder(out, "--out")
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
     report = data_report(dataset, None if cv else s.train)
@@ -372,26 +377,15 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
         report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
                                f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
                                "of it out as dev")
-    from .train import check_optimizer, fit
+    from .train import check_optimizer, cross_validate, fit
 
     check_optimizer(s.train.optimizer)
     progress = not (quiet or as_json)
     unsaved = None
     if cv:
-        from statistics import mean, pstdev
-
-        from .text.data import kfold
-
-        folds = [fit(s, fold, epochs=epochs, progress=progress, device=dev, precision=prec).metrics
-                 for fold in kfold(dataset, cv, s.train.seed)]
-        accs = [f["test_accuracy"] for f in folds]
-        result = {"name": s.name, "data": data, "cv": cv, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
-                  "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],
-                  "train_seconds": sum(f["train_seconds"] for f in folds), "params": folds[0]["params"], "folds": folds,
+        result = {"name": s.name, "data": data,
+                  **cross_validate(s, dataset, cv, epochs=epochs, progress=progress, device=dev, precision=prec),
                   "data_report": report}
-        if "entity_f1" in folds[0]:  # entity data: the folds' test entity F1 too
-            result.update(entity_f1=mean(f["entity_f1"] for f in folds),
-                          entity_f1_std=pstdev(f["entity_f1"] for f in folds))
     else:
         fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
@@ -519,6 +513,7 @@ def parse_count(text: str | None) -> float | None:
 
 
 def console_err():
+    """A rich Console on stderr, for progress and messages that must not mix with --json."""
     from rich.console import Console
 
     return Console(stderr=True)
@@ -537,7 +532,8 @@ SEARCH_HELP = (
 
 
 @app.command(help=SEARCH_HELP)
-def search(space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
+def search(ctx: typer.Context,
+           space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
            data: DataOpt = "trec",
            trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Target number of finished trials in the study.")] = 50,
            timeout: Annotated[str, typer.Option(help="Time for the whole search, final stage included: 3600, 90m, 1h, or none. The trials stop early enough for the final stage to fit (estimated from its contenders' recorded training times).")] = "20m",
@@ -585,29 +581,37 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
     gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     devices = worker_devices(workers, device, gpu_count, parse_gpus(gpus))
     where_to_run(devices[0], precision)  # a device or precision that is not there: one error before any work
-    data_label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
-    study_name = study or f"{space_obj.name}-{data_label}"
+    from .search import SearchConfig, default_study, run_search
+    from .workers import FINAL_BY_PARENT, THREADS, WORKER_INDEX
+
+    study_name = study or default_study(space_obj.name, data)
     base_name = None if baseline.lower() == "none" else baseline
     if base_name is not None and not no_final:
         from .spec import load as load_spec
 
         load_spec(base_name)  # a misspelt baseline fails now, not after the trials
-    from .search import SearchConfig, run_search
-
     cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials,
                        timeout=None if timeout.lower() == "none" else parse_duration(timeout),
                        sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
                        device=devices[0], precision=precision, max_memory=memory_cap,
-                       worker=int(os.environ.get("RDZOO_WORKER", "0")))
+                       worker=int(os.environ.get(WORKER_INDEX, "0")))
     run_final = not no_final and len(objective_list) == 1
     # a --workers child runs no final stage itself, but its trials leave time for the parent's
-    final_follows = not no_final or os.environ.get("RDZOO_FINAL_BY_PARENT") == "1"
+    final_follows = not no_final or os.environ.get(FINAL_BY_PARENT) == "1"
     if final_follows and len(objective_list) == 1 and cfg.timeout is not None:
         cfg.reserve = _final_reserve(final, final_seeds, base_name, epochs)
     dataset = report = None
     if workers > 1:
-        outcome, display, code = _spawn_workers(devices, cfg, as_json, quiet, final_follows=run_final)
+        from .display import make_display
+        from .workers import run_workers
+
+        # the parent shows every trial; quiet, the workers print their failures
+        display = make_display(cfg, quiet or as_json, silent=quiet or as_json)
+        options = _given_options(ctx, leave_out=("workers", "device", "gpus", "study", "quiet", "top", "no_final"))
+        outcome, code, codes = run_workers(options, devices, cfg, display, final_follows=run_final)
+        if any(c not in (0, 130) for c in codes):
+            console_err().print(f"workers exited with {codes}")
         if outcome is None:  # no study was opened: the workers said why
             raise typer.Exit(code or 1)
         if code or outcome["interrupted"] or not run_final:
@@ -617,7 +621,7 @@ def search(space: Annotated[str, typer.Option("--space", "-s", help="A named sea
         code = 0
         dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
         report = data_report(dataset, _space_train(space_obj))
-        threads = os.environ.get("RDZOO_THREADS")
+        threads = os.environ.get(THREADS)
         if threads:
             torch.set_num_threads(int(threads))
         from .display import make_display
@@ -694,72 +698,27 @@ def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
     shown = render_verdict(verdict).splitlines() if verdict is not None or outcome.get("final") else None
     sys.stdout.write("\n".join(summary_lines(s, shown)) + "\n")
     if verdict is not None:
-        console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds)"))
+        console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds; * recommended)"))
     if top > 0:
         console().print(best_table(rows[:top], f"best of study {cfg.study}"))
     for note in (data_report or {}).get("notes", []):
         console().print(f"data: {note}", markup=False, highlight=False)
 
 
-def _spawn_workers(devices, cfg, as_json, quiet, final_follows=False):
-    """Start one copy of this command per device in `devices` as worker processes on one study
-    (trials only), show their trials as they finish (the same display as one process), and
-    wait. Returns (outcome, display, exit code); outcome is None when no study was opened.
-    The caller runs the final stage, once, and prints the summary."""
-    import subprocess
-    import time
-
-    from .display import PARENT_SHOWS, make_display, watch_workers
-    from .search import default_workers_threads
-
-    study_name = cfg.study
-    workers = len(devices)
-    args, skip = [], False
-    for a in sys.argv[1:]:  # drop --workers, --device and --gpus (N or =N): each worker gets its own device
-        if skip:
-            skip = False
+def _given_options(ctx, leave_out=()) -> list[str]:
+    """The options given on this command line (not their defaults) as arguments again, each by
+    its first name, but those named in `leave_out`: what each worker of `search --workers` gets."""
+    args = []
+    for p in ctx.command.params:  # by the source's name: typer may bring a click of its own, with its own enum
+        if p.name in leave_out or getattr(ctx.get_parameter_source(p.name), "name", None) != "COMMANDLINE":
             continue
-        if a in ("--workers", "--device", "--gpus"):
-            skip = True
-            continue
-        if a.startswith(("--workers=", "--device=", "--gpus=")):
-            continue
-        args.append(a)
-    shows = not (quiet or as_json)  # the parent shows every trial; quiet, the workers print their failures
-    env = {**os.environ, "RDZOO_THREADS": str(default_workers_threads(workers)), PARENT_SHOWS: "1" if shows else "0"}
-    if final_follows:  # the caller runs the final stage after the workers: their trials leave it time
-        env["RDZOO_FINAL_BY_PARENT"] = "1"
-    worker_args = [sys.executable, "-m", "rdzoo.cli", *args, "--study", study_name, "--quiet", "--top", "0",
-                   "--no-final"]
-    started = time.perf_counter()
-    # each worker's index offsets its sampler seed, so two seeded workers draw different points
-    procs = [subprocess.Popen([*worker_args, "--device", d], env={**env, "RDZOO_WORKER": str(i)},
-                              stdout=subprocess.DEVNULL) for i, d in enumerate(devices)]
-    display = make_display(cfg, quiet or as_json, silent=not shows)
-    interrupted = False
-    with display:
-        try:
-            watch_workers(procs, cfg.storage, study_name, display)
-        except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
-            interrupted = True
-            for p in procs:
-                p.wait()
-    codes = [p.wait() for p in procs]
-    failed = any(c not in (0, 130) for c in codes)
-    if failed:
-        console_err().print(f"workers exited with {codes}")
-    code = 130 if interrupted or 130 in codes else 1 if failed else 0
-    if display.study is None:
-        return None, display, code
-    from .search import count_finished
-
-    finished = count_finished(display.study)
-    reason = ("interrupted" if code == 130 else "failures" if failed
-              else "target" if finished >= cfg.trials else "timeout")
-    outcome = {"study": study_name, "finished": finished, "ran": sum(display.ran.values()),
-               "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
-               "stopped_by": reason, "workers": codes}
-    return outcome, display, code
+        value = ctx.params[p.name]
+        if getattr(p, "is_flag", False):
+            args.append(p.opts[0] if value else p.secondary_opts[0])
+        else:
+            for v in (value if p.multiple else [value]):
+                args += [p.opts[0], str(v)]
+    return args
 
 
 def study_verdict(store, study):
@@ -776,15 +735,16 @@ FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "f
                 "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
 
 
-def _public_final(c: dict) -> dict:
+def _public_final(c: dict, recommended: bool = False) -> dict:
     # dev_accuracy/test_accuracy repeat the means so that a reader of single trials reads these too
     return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, "dev_accuracy": c["dev_mean"],
-            "test_accuracy": c["test_mean"]}
+            "test_accuracy": c["test_mean"], "recommended": recommended}
 
 
 def _public_verdict(v: dict) -> dict:
-    return {"recommended": _public_final(v["recommended"]), "baseline": v["baseline"],
-            "ranking": [_public_final(c) for c in v["ranking"]], "skips": v["skips"]}
+    return {"recommended": _public_final(v["recommended"], True), "baseline": v["baseline"],
+            "kept_baseline": v["kept_baseline"],
+            "ranking": [_public_final(c, c is v["recommended"]) for c in v["ranking"]], "skips": v["skips"]}
 
 
 def _public(row: dict) -> dict:
@@ -795,7 +755,8 @@ def _public(row: dict) -> dict:
 
 
 def final_table(v: dict, title: str):
-    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline."""
+    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline;
+    the recommended contender's rank carries a *."""
     from rich.table import Table
 
     from .final import _pm
@@ -811,13 +772,14 @@ def final_table(v: dict, title: str):
         else:
             sd = f" sd {100 * vs['test_diff_sd']:.1f}" if vs["test_diff_sd"] is not None else ""
             versus = f"{100 * vs['test_diff']:+.1f}{sd} {vs['call']}"
-        table.add_row(str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
+        table.add_row(f"{rank}*" if c is v["recommended"] else str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
                       f"{c['latency_ms']:.1f}" if c["latency_ms"] is not None else "-",
                       _pm(c["dev_mean"], c["dev_sd"]), _pm(c["test_mean"], c["test_sd"]), str(c["n"]), versus)
     return table
 
 
 def best_table(rows, title):
+    """The best trials as a rich table that fits 80 columns: params, FLOPs, latency, memory, scores."""
     from rich.table import Table
 
     # one space between columns and none at the edges: the table fits 80 columns whole
@@ -860,7 +822,7 @@ def _resolve_study(store, study):
 
 @app.command()
 def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False):
-    """The studies Optuna holds: trials by state, best dev accuracy, last update."""
+    """The studies Optuna holds: trials by state, best dev score (entity F1 on entity data), last update."""
     import datetime
 
     from .query import Results
@@ -872,11 +834,12 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
                            r["last_update"]} for r in rows])
     from rich.table import Table
 
-    table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev acc", "last update", box=None)
+    table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev", "last update", box=None)
     for r in rows:
         when = (datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
                 if r["last_update"] is not None else "-")
-        best = f"{r['best_dev_accuracy']:.4f}" if r["best_dev_accuracy"] is not None else "-"
+        best = (f"{r['best_dev_entity_f1']:.4f} F1" if r["best_dev_entity_f1"] is not None  # what its search maximised
+                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None else "-")
         table.add_row(r["study"], *(str(r[k]) for k in ("complete", "pruned", "failed", "running", "waiting")), best, when)
     console().print(table if rows else f"no studies in {storage}")
 
@@ -887,16 +850,18 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          family: Annotated[Optional[str], typer.Option(help="resnet, densenet or transformer.")] = None,
          skip: Annotated[Optional[str], typer.Option(help="Only this skip type.")] = None,
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
-         min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev accuracy.")] = None,
+         min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev score (entity F1 for entity data; a fraction).")] = None,
          max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
          sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters."""
-    from .names import FAMILIES, SKIPS, did_you_mean
+    from .families import FAMILIES
+    from .names import did_you_mean
+    from .skips import SKIP_TYPES
     from .query import SORTABLE, Results
 
-    for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIPS), ("--sort", sort, SORTABLE)):
+    for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIP_TYPES), ("--sort", sort, SORTABLE)):
         if value is not None and value not in allowed:
             raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
     store = Results(storage)
@@ -917,17 +882,17 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     # the final stage's ranking (whole studies only: a filter selects single trials)
     verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
-        head = [_public_final(c) for c in verdict["ranking"]] if verdict else []
+        head = [_public_final(c, c is verdict["recommended"]) for c in verdict["ranking"]] if verdict else []
         return emit_json(head + [_public(r) for r in rows])
     if verdict:
-        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds)"))
+        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds; * recommended)"))
     console().print(best_table(rows, title))
 
 
 @app.command()
 def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
-           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (best mean dev accuracy over seeds); without a final stage, the best trial.")] = False,
+           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev accuracy over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML).")] = False):
@@ -1061,13 +1026,26 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
     optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
 
 
+# a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
+OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study"}
+
+
+def in_cli_terms(exc: Exception) -> str:
+    """A library error in the command line's terms: a parameter named by its option."""
+    if isinstance(exc, SpecError) and exc.path in OPTION_OF:
+        return f"{OPTION_OF[exc.path]}: {exc.message}"
+    return str(exc)
+
+
 def main() -> None:
+    """The `rdzoo` entry point: runs the app and turns rdzoo's errors into one line on stderr,
+    exit 2 for usage errors and 1 for failures."""
     from .errors import DataError, DeviceError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)
     except (SpecError, UsageError, DeviceError) as exc:
-        sys.stderr.write(f"rdzoo: error: {exc}\n")
+        sys.stderr.write(f"rdzoo: error: {in_cli_terms(exc)}\n")
         sys.exit(2)
     except DataError as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")

@@ -54,6 +54,8 @@ class CRF(nn.Module):
         self.register_buffer("allowed_end", torch.ones(num_tags, dtype=torch.bool))
 
     def constrain(self, tags: list[str]) -> None:
+        """Set the allowed-transition buffers from the K tag names (see `allowed_transitions`);
+        every transition stays allowed for tags that are not BIO/IOBES entity tags."""
         pairs, start, end = allowed_transitions(tags)
         self.allowed.copy_(pairs)
         self.allowed_start.copy_(start)

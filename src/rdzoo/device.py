@@ -45,7 +45,9 @@ def parse_gpus(text: str | None) -> list[int] | None:
 
 
 def parse_bytes(text: str | None, option: str = "--max-memory") -> float | None:
-    """'8GB', '512MB', '1.5GiB', '8G', '2e9' -> bytes (GB = 1e9, GiB = 2**30)."""
+    """'8GB', '512MB', '1.5GiB', '8G', '2e9' -> bytes (GB = 1e9, GiB = 2**30); None stays None.
+
+    Raises DeviceError, naming `option`, for anything but a positive size."""
     if text is None:
         return None
     m = re.match(r"^\s*([0-9.eE+]+)\s*([kKmMgGtT]?)(i?)([bB]?)\s*$", text)
@@ -89,6 +91,8 @@ def worker_devices(workers: int, device: str = "auto", gpu_count: int = 0, gpus:
 
 
 def missing_cuda(device: str) -> str:
+    """The DeviceError message for `--device <device>` asking for CUDA where PyTorch sees none: says
+    whether this PyTorch lacks CUDA or just sees no GPU, and what to use instead."""
     import torch
 
     why = ("this PyTorch is built without CUDA (a CPU-only wheel)" if torch.version.cuda is None
@@ -128,6 +132,7 @@ class Precision:
 
     @property
     def dtype(self):
+        """The autocast torch.dtype: torch.bfloat16, torch.float16, or None for fp32."""
         import torch
 
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
@@ -152,6 +157,7 @@ class Precision:
 
 
 def bf16_supported(device) -> bool:
+    """Whether autocast can run bf16 on this torch.device: CUDA's own check on a GPU, True on CPU and MPS."""
     import torch
 
     if device.type == "cuda":
@@ -176,6 +182,7 @@ def resolve_precision(text: str, device) -> Precision:
 
 
 def device_name(device) -> str:
+    """A torch.device for messages: 'cuda:0 (NVIDIA H100 ...)' with the GPU's name, else str(device)."""
     import torch
 
     if device.type == "cuda":
@@ -214,6 +221,7 @@ class MemoryMeter:
         self.device = device
 
     def start(self) -> "MemoryMeter":
+        """Reset the peak (CUDA's peak allocated, or Linux's VmHWM where allowed); returns self."""
         import torch
 
         if self.device.type == "cuda":
@@ -227,6 +235,7 @@ class MemoryMeter:
         return self
 
     def peak(self) -> int:
+        """Peak memory in bytes since `start`: CUDA's peak allocated on a GPU, else the process's peak RSS."""
         import torch
 
         if self.device.type == "cuda":

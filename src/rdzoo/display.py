@@ -54,9 +54,11 @@ class Eta:
         self.first: int | None = None  # finished trials when this run began (a resumed study)
 
     def begin(self, finished: int) -> None:
+        """Restart the clock now, with `finished` trials already in the study (not counted as this run's)."""
         self.start, self.first = self.now(), finished
 
     def elapsed(self) -> float:
+        """Seconds since `begin` (or since this Eta was made)."""
         return self.now() - self.start
 
     def left(self, finished: int) -> float | None:
@@ -112,9 +114,12 @@ class BaseDisplay:
         self.eta.begin(finished)
 
     def trial_started(self, number: int, family, finished: int) -> None:
+        """Trial `number` of `family` (None before it is sampled) has begun; `finished` trials are done."""
         self.current, self.finished = f"#{number} {family or '?'}", finished
 
     def trial_finished(self, frozen, info: dict, finished: int, best) -> None:
+        """An Optuna FrozenTrial has finished, with its rdzoo user attrs `info`; `finished` trials are
+        done and `best` is the best dev accuracy so far (None before one completes). Counts it and shows it."""
         row = trial_row(frozen, info)
         self.finished, self.best, self.current = finished, best, None
         self.ran[row["state"]] = self.ran.get(row["state"], 0) + 1
@@ -122,6 +127,7 @@ class BaseDisplay:
         self.show(row)
 
     def show(self, row: dict) -> None:
+        """Show one finished trial's `trial_row`; each display defines it (NotImplementedError here)."""
         raise NotImplementedError
 
 
@@ -129,6 +135,7 @@ class QuietDisplay(BaseDisplay):
     """--quiet and --json: nothing while it runs except failed trials (warnings, on stderr)."""
 
     def show(self, row: dict) -> None:
+        """Write a line on stderr for a failed trial; nothing for the others."""
         if row["state"] == "FAIL":
             _write_err(f"trial {row['trial']} failed: {row['error'] or 'no recorded error'}")
 
@@ -138,6 +145,7 @@ class SilentDisplay(BaseDisplay):
     workers print their own failed trials."""
 
     def show(self, row: dict) -> None:
+        """Show nothing."""
         pass
 
 
@@ -145,12 +153,14 @@ class LogDisplay(BaseDisplay):
     """One plain line per finished trial on stderr, for logs: no cursor movement, flushed each line."""
 
     def started(self, study, finished: int) -> None:
+        """Write the opening line: the study, the trials finished of the target, the --timeout."""
         super().started(study, finished)
         timeout = f", timeout {clock(self.cfg.timeout)}" if self.cfg.timeout else ""
         _write_err(f"{_stamp()} search {self.cfg.study}: {finished} of {self.cfg.trials} trials finished"
                    f"{timeout}")
 
     def show(self, row: dict) -> None:
+        """Write the trial's `log_line` on stderr."""
         _write_err(log_line(row, self.finished, self.cfg.trials, self.best, self.eta.left(self.finished)))
 
 
@@ -175,6 +185,7 @@ class LiveDisplay(BaseDisplay):
         self.console, self.live = console, None
 
     def started(self, study, finished: int) -> None:
+        """Start rich's Live view on the console, redrawn twice a second from `render`."""
         from rich.live import Live
 
         super().started(study, finished)
@@ -183,11 +194,13 @@ class LiveDisplay(BaseDisplay):
         self.live.start()
 
     def show(self, row: dict) -> None:
+        """Print a failed trial above the live view; the others appear in its table."""
         if row["state"] == "FAIL":  # a warning that stays above the live view
             self.console.print(f"trial {row['trial']} failed: {row['error'] or 'no recorded error'}",
                                markup=False, highlight=False)
 
     def render(self):
+        """The live view as a rich renderable: the progress line, and the last finished trials once there are some."""
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table

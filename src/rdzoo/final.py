@@ -209,15 +209,21 @@ def _sd(xs: list[float]) -> float | None:
 
 
 def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dict | None:
-    """Rank the final stage's contenders by mean dev accuracy and compare each with the
-    baseline, paired by seed.
+    """Rank the final stage's contenders by mean dev accuracy, compare each with the
+    baseline, paired by seed, and recommend one.
+
+    The recommendation is the top of the ranking only when its paired dev difference from
+    the baseline is more than 2 standard errors above zero (`dev_call` ahead); otherwise the
+    baseline is recommended (`kept_baseline` True): a search result that does not beat the
+    known model beyond the seed noise on dev is no reason to leave it. The test split plays
+    no part in the choice.
 
     `final_rows` are rdzoo_results rows with stage 'final' (Results.final); `trial_rows`
     the search's complete trials, for the skip type that won in each family. Accuracies
     are fractions; `vs_baseline` holds the mean and sample sd of the per-seed differences
     (contender minus baseline) over the seeds both ran, and `call`: ahead or behind when
     the mean test difference is more than 2 standard errors (sd / sqrt(n)) from zero,
-    level otherwise. None when there are no final rows.
+    level otherwise; `dev_call` the same for dev. None when there are no final rows.
     """
     if not final_rows:
         return None
@@ -247,7 +253,10 @@ def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dic
         c["vs_baseline"] = _paired(c, base) if base is not None else None
     for c in ranking:
         c.pop("_by_seed")
-    return {"recommended": ranking[0], "baseline": base["contender"] if base else None, "ranking": ranking,
+    top = ranking[0]
+    kept = base is not None and top is not base and top["vs_baseline"]["dev_call"] != "ahead"
+    return {"recommended": base if kept else top, "kept_baseline": kept,
+            "baseline": base["contender"] if base else None, "ranking": ranking,
             "skips": skip_winners(trial_rows or [])}
 
 
@@ -259,6 +268,7 @@ def _paired(c: dict, base: dict) -> dict:
         out[f"{metric}_diff"] = mean(diffs) if diffs else None
         out[f"{metric}_diff_sd"] = _sd(diffs)
     out["call"] = _call(out["test_diff"], out["test_diff_sd"], len(common), c is base)
+    out["dev_call"] = _call(out["dev_diff"], out["dev_diff_sd"], len(common), c is base)
     return out
 
 
@@ -324,6 +334,11 @@ def render_verdict(v: dict | None) -> str:
         lines.append("  no baseline was trained (--baseline none)")
     elif vs["test_diff"] is None:
         lines.append(f"  vs {vs['baseline']}: no seed that both ran yet")
+    elif r["baseline"] and v.get("kept_baseline"):
+        top = v["ranking"][0]
+        lines.append(f"  it is the baseline, {vs['baseline']}: the best found, {top['contender']}, was not ahead of it on "
+                     f"dev beyond the seeds' noise (dev {100 * top['vs_baseline']['dev_diff']:+.1f} points, "
+                     f"{top['vs_baseline']['dev_call']})")
     elif r["baseline"]:
         lines.append(f"  it is the baseline, {vs['baseline']}: nothing the search found beat it on mean dev accuracy")
     else:

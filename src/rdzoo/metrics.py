@@ -8,10 +8,12 @@ from collections import Counter
 
 
 def flat(seqs: list) -> list:
+    """A list of per-text tag lists -> one list of all their words' tags; a flat list as it is."""
     return [x for s in seqs for x in s] if seqs and isinstance(seqs[0], list) else seqs
 
 
 def accuracy(gold: list, pred: list) -> float:
+    """Fraction (0 to 1) of labels, or of words for tag lists, where pred equals gold; 0.0 when empty."""
     gold, pred = flat(gold), flat(pred)
     return sum(g == p for g, p in zip(gold, pred)) / max(len(gold), 1)
 

@@ -1,20 +1,19 @@
-"""The names rdzoo's specs and commands share (families, skip types) and the
-did-you-mean helper; light, so the query commands can use them."""
+"""Helpers for names users type: did-you-mean hints and natural order; light, so the
+query commands can use them at start-up."""
 
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Iterable
-
-FAMILIES = ("resnet", "densenet", "transformer")
-SKIPS = ("none", "residual", "gated", "rezero", "dense", "dwa", "deepnorm")
-FAMILY_SKIPS = {
-    "resnet": ("none", "residual", "gated", "rezero"),
-    "densenet": ("dense",),
-    "transformer": ("none", "residual", "gated", "rezero", "dwa", "deepnorm"),
-}
 
 
 def did_you_mean(value, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest of `choices` (difflib ratio >= 0.6), else ""."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def natural_key(text: str) -> list:
+    """Sort key that orders numbers by value: resnet-text-18 before resnet-text-101 (timm's _natural_key)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text.lower())]

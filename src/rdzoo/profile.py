@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop
 
 
 def count_params(model: torch.nn.Module) -> int:
+    """Number of parameters (elements, not bytes), trainable or not."""
     return sum(p.numel() for p in model.parameters())
 
 
@@ -50,7 +51,8 @@ def _skip_dynamo_guard() -> None:
 
 
 def flops(model: torch.nn.Module, tokens: torch.Tensor) -> int:
-    """Forward FLOPs counted by torch.utils.flop_counter (attention included)."""
+    """FLOPs of one forward pass on `tokens` (batch, tokens), counted by torch.utils.flop_counter
+    (attention included; a multiply-add counts as 2 FLOPs)."""
     _skip_dynamo_guard()
     aten = torch.ops.aten
     # the CPU attention kernel has no formula in torch's registry; it costs what the others do
@@ -96,7 +98,8 @@ def latency(model: torch.nn.Module, tokens: torch.Tensor, repeats: int = 5, *, w
 
 
 def stage_shapes(model: torch.nn.Module, tokens: torch.Tensor) -> list[dict]:
-    """Each summary module's output shape and parameter count, from one forward pass."""
+    """Each summary module's {name, type, params, output_shape} (a parameter count, and the shape as
+    a list, e.g. [batch, tokens, channels]), from one forward pass on `tokens`."""
     rows = []
     hooks = []
     for name, module in model.summary_modules():

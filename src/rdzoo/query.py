@@ -151,12 +151,13 @@ class Results:
         """The `top` completed trials of a study by `sort` (by default dev entity F1 for a study
         on entity-tagged data, where it is what the search maximised, and dev accuracy for any
         other; descending, ties by trial number), after the filters; [] for a study Optuna
-        does not hold.
+        does not hold. `min_accuracy` is a floor on that same dev score (a fraction).
 
         Raises:
             ValueError: `sort` is not one of SORTABLE.
         """
-        sort = sort or ("dev_entity_f1" if self.entity_study(study) else "dev_accuracy")
+        score = self.score_column(study)
+        sort = sort or score
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {SORTABLE}")
         study_id = self.study_id(study)
@@ -165,7 +166,7 @@ class Results:
         where = ["r.study_id = :study_id", "r.state = 'COMPLETE'", "t.state = 'COMPLETE'", JOINED]
         params = {"study_id": study_id, "top": top}
         for column, op, value in (("family", "=", family), ("skip", "=", skip), ("params", "<=", max_params),
-                                  ("dev_accuracy", ">=", min_accuracy), ("peak_memory", "<=", max_memory)):
+                                  (score, ">=", min_accuracy), ("peak_memory", "<=", max_memory)):
             if value is not None:
                 where.append(f"r.{column} {op} :{column}")
                 params[column] = value
@@ -178,15 +179,17 @@ class Results:
         return [self._decode(r) for r in rows]
 
     def pareto(self, study: str, objectives: list[str], **filters) -> list[dict]:
-        """Non-dominated completed trials: accuracy up, the other objectives down; best
-        dev accuracy first."""
+        """Non-dominated completed trials: the dev score up (objective `accuracy`: dev entity F1
+        for an entity study, as the search maximised, else dev accuracy), the other objectives
+        down; best dev score first."""
         rows = self.best(study, top=10**9, **filters)
-        keys = [OBJECTIVE_COLUMNS[o] for o in objectives]
+        score = self.score_column(study)
+        keys = [score if o == "accuracy" else OBJECTIVE_COLUMNS[o] for o in objectives]
         sign = [-1 if o in MAXIMIZED else 1 for o in objectives]
         points = [[s * (r[k] if r[k] is not None else float("inf")) for s, k in zip(sign, keys)] for r in rows]
         front = [r for r, p in zip(rows, points)
                  if not any(q != p and all(a <= b for a, b in zip(q, p)) for q in points)]
-        return sorted(front, key=lambda r: -(r["dev_accuracy"] or 0))
+        return sorted(front, key=lambda r: -(r[score] or 0))
 
     def trial(self, study: str, number: int) -> dict | None:
         """The results of trial `number` of a study; None when Optuna holds no such trial
@@ -205,6 +208,10 @@ class Results:
         rows = self.rows("SELECT t.state FROM trials t JOIN studies s ON s.study_id = t.study_id "
                          "WHERE s.study_name = :study AND t.number = :trial", {"study": study, "trial": number})
         return rows[0]["state"] if rows else None
+
+    def score_column(self, study: str) -> str:
+        """The dev score a study's search maximised: `dev_entity_f1` on entity data, else `dev_accuracy`."""
+        return "dev_entity_f1" if self.entity_study(study) else "dev_accuracy"
 
     def entity_study(self, study: str) -> bool:
         """Did the study's trials score entities (dev entity F1 recorded)?"""
@@ -242,8 +249,9 @@ class Results:
 
     def summary(self) -> list[dict]:
         """Every study Optuna holds: its trials by Optuna's state (complete, pruned, failed,
-        running, waiting), the best dev accuracy among the completed ones with results, and
-        the last update (unix time of the newest trial start or finish; None without trials);
+        running, waiting), the best dev accuracy among the completed ones with results (and,
+        for a study on entity data, the best dev entity F1, what its search maximised; else
+        None), and the last update (unix time of the newest trial start or finish; None without trials);
         newest first."""
         out: dict[int, dict] = {}
         sql = ("SELECT s.study_id, s.study_name, t.state, count(t.trial_id) AS n, max(t.datetime_start) AS started, "
@@ -252,7 +260,8 @@ class Results:
         names = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
         for r in self.rows(sql):
             s = out.setdefault(r["study_id"], {"study": r["study_name"], **{k: 0 for k in names.values()},
-                                               "best_dev_accuracy": None, "last_update": None})
+                                               "best_dev_accuracy": None, "best_dev_entity_f1": None,
+                                               "last_update": None})
             if r["state"] is not None:
                 s[names.get(r["state"], "failed")] += r["n"]
             for when in (r["started"], r["finished"]):
@@ -263,10 +272,11 @@ class Results:
             self._restore(s["study"], study_id)
             if s["complete"]:
                 # the first row in the index's order, rather than max(), which would visit every row
-                top = self.rows(f"SELECT r.dev_accuracy FROM {FROM} WHERE r.study_id = :study_id AND r.state = 'COMPLETE' "
-                                f"AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.dev_accuracy DESC, r.trial LIMIT 1",
-                                {"study_id": study_id})
-                s["best_dev_accuracy"] = top[0]["dev_accuracy"] if top else None
+                for column in ("dev_accuracy", "dev_entity_f1"):
+                    top = self.rows(f"SELECT r.{column} FROM {FROM} WHERE r.study_id = :study_id AND r.state = 'COMPLETE' "
+                                    f"AND t.state = 'COMPLETE' AND r.{column} IS NOT NULL AND {JOINED} "
+                                    f"ORDER BY r.{column} DESC, r.trial LIMIT 1", {"study_id": study_id})
+                    s[f"best_{column}"] = top[0][column] if top else None
         return sorted(out.values(), key=lambda s: -(s["last_update"] or 0.0))
 
     def _restore(self, study: str, study_id: int | None) -> bool:

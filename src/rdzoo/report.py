@@ -58,6 +58,7 @@ class StudyData:
 
     @property
     def complete(self) -> list[dict]:
+        """The COMPLETE trials that have a dev accuracy, in trial order."""
         return [t for t in self.trials if t["state"] == "COMPLETE" and t["dev_accuracy"] is not None]
 
 
@@ -215,6 +216,7 @@ def top(data: StudyData, n: int) -> list[dict]:
 
 
 def counts(data: StudyData) -> dict:
+    """The study's trials by Optuna state: {complete, pruned, failed, running, waiting} -> count."""
     out = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
     names = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
     for t in data.trials:
@@ -351,6 +353,9 @@ def family_studies(study) -> dict:
 
 @dataclass
 class Section:
+    """One section of the report: its anchor `key`, title, text, and a plotly figure, an HTML
+    fragment, or a note saying why there is no figure."""
+
     key: str
     title: str
     text: str
@@ -520,6 +525,9 @@ def render_html(data: StudyData, nums: dict) -> str:
 
 
 def write_html(data: StudyData, nums: dict, path: Path) -> Path:
+    """Write `render_html`'s document to `path` (UTF-8); returns the path.
+
+    Raises MissingExtra when plotly (the `report` extra) is not installed."""
     _need_plotly()
     text = render_html(data, nums)
     path.write_text(text, encoding="utf-8")
@@ -531,7 +539,9 @@ def write_html(data: StudyData, nums: dict, path: Path) -> Path:
 
 def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
     """The report's figures as PNG files in `folder` (matplotlib; plotly's own image export
-    needs kaleido, which downloads a browser). Returns the files written."""
+    needs kaleido, which downloads a browser). Returns the files written.
+
+    Raises MissingExtra when matplotlib (the `png` extra) is not installed."""
     try:
         import matplotlib
 

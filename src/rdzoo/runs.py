@@ -22,6 +22,9 @@ from .weights import WeightsError, read_metadata
 
 @dataclass
 class Run:
+    """A trained model ready to predict: the model, its tokenizer, label (or tag) names, and the run
+    folder and config.json it came from (None and {} for one built in memory)."""
+
     model: object
     tokenizer: object
     label_names: list[str]
@@ -37,6 +40,7 @@ class Run:
 
     @property
     def tagger(self) -> bool:
+        """Whether the model tags each word (POS, entities) rather than labelling a whole text."""
         from .train import is_tagger
 
         return is_tagger(self.model)
@@ -60,6 +64,11 @@ class Run:
         return [entity_spans(t, tags) for t, tags in zip(texts, self.predict(texts))]
 
     def evaluate(self, split) -> dict:
+        """The model's metrics on a text.data.Split (accuracy and macro-F1 as fractions; entity scores for
+        an entity tagger) and `n`, the texts or words scored, as train.evaluate computes them.
+
+        Raises TrainingError for labels the model was not trained on, or tagged data for a classifier
+        (and the reverse)."""
         from .train import evaluate
 
         return evaluate(self.model, self.tokenizer, split, self.label_names, self.precision)
@@ -74,15 +83,15 @@ def check_out(out: str | Path, overwrite: bool = False) -> None:
     Raises FileExistsError naming what is there (or that a file stands where the folder would be)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out}: a file, not a folder")
+        raise FileExistsError(f"{out}: a file, not a folder")
     if overwrite or not out.is_dir():
         return
     inside = sorted(p.name for p in out.iterdir())
     if inside:
         what = "a run" if any(name in RUN_FILES for name in inside) else "files"
         shown = ", ".join(inside[:4]) + (", ..." if len(inside) > 4 else "")
-        raise FileExistsError(f"--out {out} already holds {what} ({shown}); choose another folder or pass "
-                              "--overwrite to replace it")
+        raise FileExistsError(f"{out} already holds {what} ({shown}); choose another folder or pass "
+                              "overwrite=True to replace it")
 
 
 def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> Path:
@@ -103,6 +112,10 @@ def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> 
 
 
 def load_run(path: str | Path) -> Run:
+    """Read a run folder (the layout above) into a Run on the CPU, in eval mode.
+
+    Raises WeightsError when the folder has no model.safetensors, the weights or tokenizer are
+    missing or damaged, or config.json cannot be read (a missing config.json reads as {})."""
     from .text.tokenize import load_tokenizer
     from .weights import load
 

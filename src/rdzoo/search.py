@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
@@ -38,6 +40,9 @@ WORKER_SEED_STRIDE = 100_003  # a prime: worker w's trial seeds never meet worke
 
 @dataclass
 class SearchConfig:
+    """One search: the space, the data's name, the study and storage URL, how many trials and for
+    how long (`timeout` in seconds), the sampler, pruner and objectives, the seed, an epochs
+    override, heartbeat (seconds) and `reserve` (study -> seconds to leave for the final stage)."""
     space: Space
     data_name: str
     study: str
@@ -64,6 +69,8 @@ class Surplus(Exception):
 
 
 def make_sampler(name: str, seed: int | None, multi: bool):
+    """An Optuna sampler by name (tpe, random, ...) seeded with `seed`; `multi`: several objectives.
+    Raises SpecError at `sampler` for an unknown name."""
     if name == "tpe":
         # multivariate + group: the family decides which parameters exist (Optuna's advice for
         # conditional spaces); constant_liar keeps parallel workers from sampling the same point
@@ -75,17 +82,19 @@ def make_sampler(name: str, seed: int | None, multi: bool):
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
-    raise SpecError("--sampler", f"{name!r} is not one of: {', '.join(SAMPLERS)}")
+    raise SpecError("sampler", f"{name!r} is not one of: {', '.join(SAMPLERS)}")
 
 
 def make_pruner(name: str, epochs: int):
+    """An Optuna pruner by name (hyperband over `epochs`, median, none); SpecError at `pruner` for
+    an unknown name."""
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1), reduction_factor=3)
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
     if name == "none":
         return optuna.pruners.NopPruner()
-    raise SpecError("--pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
+    raise SpecError("pruner", f"{name!r} is not one of: {', '.join(PRUNERS)}")
 
 
 def quiet_optuna() -> None:
@@ -99,6 +108,8 @@ def quiet_optuna() -> None:
 
 
 def open_study(cfg: SearchConfig):
+    """Create or resume the Optuna study `cfg` names, with its sampler and pruner; raises SpecError
+    at `objectives` or `study` when an existing study was run with other settings."""
     directions = ["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives]
     epochs = cfg.epochs or _space_epochs(cfg.space)
     multi = len(directions) > 1
@@ -108,17 +119,24 @@ def open_study(cfg: SearchConfig):
         pruner=optuna.pruners.NopPruner() if multi else make_pruner(cfg.pruner, epochs))
     if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else
                                   optuna.study.StudyDirection.MINIMIZE for d in directions]:
-        raise SpecError("--objectives", f"study {cfg.study!r} already optimizes {len(study.directions)} objective(s); "
-                        "use the same --objectives or a new --study")
+        raise SpecError("objectives", f"study {cfg.study!r} already optimizes {len(study.directions)} objective(s); "
+                        "use the same objectives or another study name")
     attrs = study.user_attrs
     mine = {"space": cfg.space.name, "data": cfg.data_name, "objectives": cfg.objectives}
     for key, value in mine.items():
         if key in attrs and attrs[key] != value:
-            raise SpecError("--study", f"study {cfg.study!r} was run with {key} {attrs[key]!r}, not {value!r}; "
-                            "pass the same settings to resume it, or a new --study name")
+            raise SpecError("study", f"study {cfg.study!r} was run with {key} {attrs[key]!r}, not {value!r}; "
+                            "pass the same settings to resume it, or another study name")
         if key not in attrs:
             study.set_user_attr(key, value)
     return study
+
+
+def default_study(space: str, data: str) -> str:
+    """The study name a search gets unless it is given one: SPACE-DATA, where DATA is a built-in
+    dataset's name, or the stem of a data file or folder ("sst2", "reviews" for ~/d/reviews.csv)."""
+    label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
+    return f"{space}-{label}"
 
 
 def _space_epochs(space: Space) -> int:
@@ -126,6 +144,7 @@ def _space_epochs(space: Space) -> int:
 
 
 def count_finished(study) -> int:
+    """Trials of `study` that finished (complete or pruned)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
@@ -163,7 +182,7 @@ class Objective:
         if self.on_start:
             self.on_start(trial.number, family)
         try:
-            from .pretrained import expand  # a `pretrained:` body's shape comes from its config.json
+            from .checkpoint import expand  # a `pretrained:` body's shape comes from its config.json
 
             spec = from_dict(expand(raw), max_params=self.cfg.max_params)
         except SpecError as exc:
@@ -314,6 +333,21 @@ def storage_failure(exc: BaseException) -> str | None:
     return found
 
 
+def quiet_storage_threads():
+    """Silence a storage failure in a background thread and return the hook it replaces.
+    Optuna's heartbeat thread writes to the storage too, so a full disk can fail it first,
+    and `threading` would print its traceback; the main thread meets the same failure and
+    reports it in one line. Other exceptions still reach the previous hook."""
+    previous = threading.excepthook
+
+    def hook(args):
+        if storage_failure(args.exc_value) is None:
+            previous(args)
+
+    threading.excepthook = hook
+    return previous
+
+
 def run_search(cfg: SearchConfig, data, display=None) -> dict:
     """Run trials until the study has `cfg.trials` finished ones, the timeout passes, or Ctrl-C."""
     quiet_optuna()
@@ -350,6 +384,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     # one worker queues the start models: workers that all queued them would race to queue each twice
     if count_finished(study) < cfg.trials and cfg.space.start and cfg.worker == 0:
         enqueue_starts(study, cfg.space)
+    previous_hook = quiet_storage_threads()
     try:
         while count_finished(study) < cfg.trials:
             remaining = None if deadline is None else deadline - time.perf_counter()
@@ -386,6 +421,8 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         raise StoreError(f"{shown_url(cfg.storage)}: could not write to the study storage ({cause}); the trials "
                          "finished before are kept: free space or mend the database, then run the same command "
                          "to continue") from None
+    finally:
+        threading.excepthook = previous_hook
     finished = count_finished(study)
     outcome = {"study": cfg.study, "finished": finished, "ran": ran, "interrupted": interrupted,
                "seconds": time.perf_counter() - started,
@@ -423,11 +460,6 @@ def _best(study, cfg) -> float | None:
         return study.best_value
     except ValueError:
         return None
-
-
-def default_workers_threads(workers: int) -> int:
-    """Split the machine's cores between local worker processes."""
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
 
 
 def error_text(exc: BaseException) -> str:

@@ -1,96 +1,84 @@
-"""The skip types, shared by every family that combines a branch with its input.
+"""The skip types: how a block's input x and its branch F(x) combine, one object each.
 
-`make_skip(kind, channels, layout)` returns a module whose `forward(x, fx)`
-combines the block input `x` with the branch output `fx` (same shape). The
-dense (DenseNet) and dwa (DenseFormer) skips span whole blocks and stacks, so
-they live in their families; this module holds the per-block rules.
+A `SkipType` holds everything a skip means, for every family that supports it:
+its rule (the module that combines x and F(x), in `families.skip_layers`, built
+by `module`), its parameter cost, and what it changes around the block (a norm
+it replaces, the LayerNorm position it needs, DeepNet's initialisation gain, a
+depth-weighted average over the stack). Torch-free, so validation and
+`rdzoo list` read it at start-up; `SKIP_TYPES` is the table.
 """
 
 from __future__ import annotations
 
-
-import torch
-from torch import nn
-
-GATE_BIAS = -2.0  # highway: the gate starts mostly closed, so a block starts near the identity
+import importlib
+from dataclasses import dataclass
+from typing import Callable
 
 
-class NoSkip(nn.Module):
-    """y = F(x)"""
-
-    def forward(self, x, fx):
-        return fx
+def _no_params(channels: int) -> int:
+    return 0
 
 
-class Residual(nn.Module):
-    """y = x + F(x) (He et al. 2015)"""
+@dataclass(frozen=True)
+class SkipType:
+    """One skip type. `rule` is the formula and `source` its paper; `layer` names the rule's
+    module class in `families.skip_layers` (None: the family combines its layers itself, as a
+    dense block concatenates); `params(channels)` is one rule's parameter count for
+    C-channel features; `replaces_norm`: the rule stands in for the block's LayerNorm
+    (ReZero); `one_per_layer`: a transformer layer's two sublayers share one rule;
+    `norm_position`: the LayerNorm position the rule needs (None: any); `init_gain(layers)`:
+    the Xavier gain for the value, output and feed-forward weights of an N-layer stack (None:
+    the family's own init); `stack_params(layers)`: parameters added once per stack (the
+    DenseFormer weights)."""
 
-    def forward(self, x, fx):
-        return x + fx
+    name: str
+    rule: str
+    source: str
+    layer: str | None = "Residual"
+    params: Callable[[int], int] = _no_params
+    replaces_norm: bool = False
+    one_per_layer: bool = False
+    norm_position: str | None = None
+    init_gain: Callable[[int], float] | None = None
+    stack_params: Callable[[int], int] = _no_params
 
-
-class Gated(nn.Module):
-    """y = g * F(x) + (1 - g) * x, g = sigmoid(W x + b) (Srivastava et al. 2015).
-
-    `layout` says where the channels are: "channels_first" (B, C, T) for
-    convolutions, "channels_last" (B, T, C) for transformers.
-    """
-
-    def __init__(self, channels: int, layout: str):
-        super().__init__()
-        if layout == "channels_first":
-            self.gate = nn.Conv1d(channels, channels, 1)
-        else:
-            self.gate = nn.Linear(channels, channels)
-        nn.init.constant_(self.gate.bias, GATE_BIAS)
-
-    def forward(self, x, fx):
-        g = torch.sigmoid(self.gate(x))
-        return x + g * (fx - x)
-
-
-class ReZero(nn.Module):
-    """y = x + a * F(x), a starts at 0 (Bachlechner et al. 2020)."""
-
-    def __init__(self):
-        super().__init__()
-        self.alpha = nn.Parameter(torch.zeros(1))
-
-    def forward(self, x, fx):
-        return x + self.alpha * fx
-
-
-class DeepNormSkip(nn.Module):
-    """alpha * x + F(x), the inside of DeepNet's LN(alpha * x + F(x)) (Wang et al. 2022)."""
-
-    def __init__(self, layers: int):
-        super().__init__()
-        self.alpha = deepnorm_alpha(layers)
-
-    def forward(self, x, fx):
-        return x * self.alpha + fx
+    def module(self, channels: int, layout: str = "channels_last", layers: int = 1):
+        """The rule as an nn.Module whose `forward(x, fx)` returns the block output, for
+        (B, T, C) features (`channels_last`) or (B, C, T) (`channels_first`) with C = `channels`,
+        in a stack of `layers` blocks. Imports torch; raises ValueError for a skip that has no
+        per-block rule (dense)."""
+        if self.layer is None:
+            raise ValueError(f"the {self.name} skip has no per-block rule: its family combines the layers")
+        layers_module = importlib.import_module("rdzoo.families.skip_layers")  # torch only when a model is built
+        return getattr(layers_module, self.layer)(channels, layout, layers)
 
 
 def deepnorm_alpha(layers: int) -> float:
+    """DeepNet's residual scale for an N-layer encoder, alpha = (2N)^(1/4) (Wang et al. 2022, table 1)."""
     return (2 * layers) ** 0.25
 
 
 def deepnorm_beta(layers: int) -> float:
+    """DeepNet's init gain for an N-layer encoder, beta = (8N)^(-1/4) (Wang et al. 2022, table 1)."""
     return (8 * layers) ** -0.25
 
 
-def make_skip(kind: str, channels: int, layout: str = "channels_last", layers: int = 1) -> nn.Module:
-    if kind == "none":
-        return NoSkip()
-    if kind in ("residual", "dwa"):  # dwa keeps residual blocks and averages across them
-        return Residual()
-    if kind == "gated":
-        return Gated(channels, layout)
-    if kind == "rezero":
-        return ReZero()
-    if kind == "deepnorm":
-        return DeepNormSkip(layers)
-    raise ValueError(f"no per-block skip rule for {kind!r}")  # spec validation prevents this
+SKIP_TYPES: dict[str, SkipType] = {s.name: s for s in (
+    SkipType("none", "y = F(x)", "a plain stack", layer="NoSkip"),
+    SkipType("residual", "y = x + F(x)", "He et al. 2015, eq. 1"),
+    SkipType("gated", "y = g * F(x) + (1 - g) * x, g = sigmoid(W x + b)", "Srivastava et al. 2015 (highway), eq. 3",
+             layer="Gated", params=lambda c: c * c + c),
+    SkipType("rezero", "y = x + a * F(x), a = 0 at init, no norm", "Bachlechner et al. 2020, eq. 3",
+             layer="ReZero", params=lambda c: 1, replaces_norm=True, one_per_layer=True),
+    SkipType("dense", "x_l = H_l([x_0, ..., x_(l-1)])", "Huang et al. 2017, eq. 2", layer=None),
+    # DenseFormer keeps residual blocks and averages every earlier block's output after each one
+    SkipType("dwa", "x_i = sum_j alpha_ij * y_j over the embedding and blocks 1..i", "Pagliardini et al. 2024, eq. 1",
+             stack_params=lambda n: n * (n + 3) // 2),  # block i weighs i + 1 earlier outputs and itself
+    SkipType("deepnorm", "y = LN(alpha * x + F(x)), init gain beta", "Wang et al. 2022 (DeepNet), eq. 2",
+             layer="DeepNormSkip", norm_position="post", init_gain=deepnorm_beta),
+)}
 
 
-__all__ = ["make_skip", "deepnorm_alpha", "deepnorm_beta"]
+def get_skip(name: str) -> SkipType:
+    """The skip type called `name`; KeyError for an unknown name (specs check names before this)."""
+    return SKIP_TYPES[name]

@@ -34,7 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .spec import FAMILIES, SpecError, apply_overrides, deep_merge, did_you_mean, read_yaml_file
+from .errors import SpecError
+from .families import FAMILIES
+from .names import did_you_mean
+from .spec import apply_overrides
+from .yamlio import deep_merge, read_yaml_file
 
 TOP_KEYS = ("name", "description", "fixed", "choose", "start")
 PARAM_KINDS = ("int", "float", "choice")
@@ -43,6 +47,9 @@ PARAM_KEYS = PARAM_KINDS + ("log", "step")
 
 @dataclass(frozen=True)
 class Param:
+    """One searched spec key: an int or float range (`low`, `high`, optional `log` or `step`), a
+    `choice` among `choices`, or a `const` plain `value`."""
+
     kind: str  # int | float | choice | const
     low: float | None = None
     high: float | None = None
@@ -52,6 +59,7 @@ class Param:
     value: Any = None
 
     def sample(self, trial, name: str) -> Any:
+        """This parameter's value for an Optuna trial, suggested under `name` (a const is returned as is)."""
         if self.kind == "const":
             return self.value
         if self.kind == "int":
@@ -65,6 +73,9 @@ class Param:
 
 @dataclass(frozen=True)
 class Space:
+    """A parsed search space: `fixed` spec keys, the `common` parameters of every trial, each
+    family's own parameters, and the zoo models to `start` with (see the module docstring)."""
+
     name: str
     description: str
     fixed: dict
@@ -180,6 +191,10 @@ def _number(value: Any, path: str) -> float:
 
 
 def parse_param(raw: Any, path: str) -> Param:
+    """A parameter's YAML value -> Param; anything but a mapping with int, float or choice is a const.
+
+    Raises SpecError at `path` for unknown keys, two kinds at once, bad bounds or choices, or
+    log combined with step (Optuna cannot) or with low <= 0."""
     if not (isinstance(raw, dict) and any(k in raw for k in PARAM_KINDS)):
         return Param("const", value=raw)
     unknown = [k for k in raw if k not in PARAM_KEYS]
@@ -238,6 +253,10 @@ def _params(raw: Any, path: str) -> dict[str, Param]:
 
 
 def parse_space(data: Any, where: str = "space") -> Space:
+    """A search space's parsed YAML -> Space; `where` names it in messages and gives its default name.
+
+    Checks the layout only (check_space checks keys and values against the spec).
+    Raises SpecError naming the key path for an unknown key, a non-mapping, or an unknown family."""
     if not isinstance(data, dict):
         raise SpecError("", f"{where}: a search space must be a mapping, got {type(data).__name__}")
     for key in data:
@@ -253,7 +272,7 @@ def parse_space(data: Any, where: str = "space") -> Space:
     branches = choose.pop("family", None)
     if branches is None:
         family = fixed.get("family")
-        if family not in FAMILIES:
+        if not isinstance(family, str) or family not in FAMILIES:
             raise SpecError("choose.family", f"name the families to search (a branch each: {', '.join(FAMILIES)}), "
                             "or set fixed.family")
         branches = {family: {}}
@@ -261,7 +280,7 @@ def parse_space(data: Any, where: str = "space") -> Space:
         raise SpecError("choose.family", f"expected a branch per family, e.g. resnet: {{...}}; families: {', '.join(FAMILIES)}")
     families = {}
     for family, params in branches.items():
-        if family not in FAMILIES:
+        if not isinstance(family, str) or family not in FAMILIES:
             raise SpecError(f"choose.family.{family}", f"unknown family; one of: {', '.join(FAMILIES)}{did_you_mean(family, FAMILIES)}")
         families[family] = _params(params, f"choose.family.{family}")
     name = data.get("name", Path(where).stem)
@@ -274,7 +293,10 @@ def parse_space(data: Any, where: str = "space") -> Space:
 
 
 def space_path(source: str) -> Path:
-    from .registry import resource_dir
+    """A built-in space's name (search_spaces/NAME.yaml) or a YAML file's path -> the file.
+
+    Raises SpecError when it is neither, listing the named spaces."""
+    from .zoo import resource_dir
 
     folder = resource_dir("search_spaces")
     named = folder / f"{source}.yaml"
@@ -289,12 +311,17 @@ def space_path(source: str) -> Path:
 
 
 def list_spaces() -> list[str]:
-    from .registry import resource_dir
+    """The built-in search spaces' names, sorted."""
+    from .zoo import resource_dir
 
     return sorted(p.stem for p in resource_dir("search_spaces").glob("*.yaml"))
 
 
 def load_space(source: str = "default") -> Space:
+    """Read, parse and check a search space by name or path (see space_path).
+
+    Raises SpecError for an unreadable file or bad YAML, a bad layout, a key or value the spec does
+    not allow, or a start model that is not a point of the space."""
     path = space_path(source)
     space = parse_space(read_yaml_file(path), str(path))
     check_space(space)
@@ -302,7 +329,10 @@ def load_space(source: str = "default") -> Space:
 
 
 def check_space(space: Space) -> None:
-    """Every key must be a spec key and every value, bound and choice must fit it."""
+    """Every key must be a spec key and every value, bound and choice must fit it, in each family's
+    branch; every start model must be a point of the space.
+
+    Raises SpecError naming the key and the branch, or the start model."""
     from .spec import check_value
 
     for family, branch in space.families.items():

@@ -216,7 +216,7 @@ def retry_creation(create, attempts: int = 5):
 def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     """An Optuna storage for a URL.
 
-    RDB URLs (sqlite, postgresql, mysql) get heartbeats: a trial whose worker died is
+    RDB URLs (sqlite, postgresql, mysql) get heartbeats (every `heartbeat` seconds): a trial whose worker died is
     failed after the grace period and retried by a live worker. `journal:///path` is
     Optuna's journal file, for shared file systems without a database server; it has
     no heartbeat, so `recover_dead_workers` covers it.

@@ -15,6 +15,12 @@ FORMAT = "rdzoo.weights/1"
 
 
 def save(model, path: str | Path, extra: dict | None = None) -> Path:
+    """Write the model's state dict to `path` as safetensors, with its spec (and `extra`, each
+    value JSON-encoded) in the metadata; returns the path.
+
+    Written to a temporary file then renamed, so a failed write leaves no partial file.
+    Raises WeightsError when the file cannot be written (a full disk, say).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
@@ -43,6 +49,10 @@ def _umask() -> int:
 
 
 def read_metadata(path: str | Path) -> dict:
+    """The safetensors metadata of an rdzoo weights file (str -> str, the spec as JSON under "spec").
+
+    Raises WeightsError when the file is missing, unreadable, or not one rdzoo saved.
+    """
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
@@ -59,7 +69,11 @@ def read_metadata(path: str | Path) -> dict:
 
 
 def load(path: str | Path):
-    """Rebuild the model from the file's spec and load its tensors."""
+    """Rebuild the model from the file's spec and load its tensors; returns it in eval mode.
+
+    `path` is a .safetensors file or a folder holding model.safetensors. Raises WeightsError when
+    the file is missing or damaged, its spec is invalid, or its tensors do not match the spec.
+    """
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file

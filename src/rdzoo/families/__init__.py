@@ -1,14 +1,50 @@
-"""The encoder families: one module each, built from a validated Spec."""
+"""The family table: every encoder family by name, and the one entry point that builds its model.
+
+A family is registered once (`register`) and then read everywhere: spec loading
+checks `family:` and the `encoder:` section against it, plans count its
+parameters, search spaces branch on it and `rdzoo best --family` lists it. The
+built-in families are `resnet`, `densenet` and `transformer`; each package holds its
+torch-free part (`__init__.py`: encoder section, rules, plan) and its `model.py`.
+Importing this package does not import torch.
+"""
 
 from __future__ import annotations
 
+import importlib
+
+from ..errors import SpecError
+from ..names import did_you_mean
+from .densenet import FAMILY as DENSENET
+from .family import Family
+from .resnet import FAMILY as RESNET
+from .transformer import FAMILY as TRANSFORMER
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    """Add a family to the table; raises ValueError if its name is taken."""
+    if family.name in FAMILIES:
+        raise ValueError(f"a family called {family.name!r} is already registered")
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str, key: str = "family") -> Family:
+    """The family called `name`; raises SpecError at `key`, with the known names and a hint."""
+    if name not in FAMILIES:
+        raise SpecError(key, f"{name!r} is not one of: {', '.join(FAMILIES)}{did_you_mean(name, FAMILIES)}")
+    return FAMILIES[name]
+
 
 def build_model(spec):
-    """Spec -> nn.Module of the spec's family."""
-    if spec.family == "resnet":
-        from .resnet import ResNetText as cls
-    elif spec.family == "densenet":
-        from .densenet import DenseNetText as cls
-    else:
-        from .transformer import TransformerText as cls
-    return cls(spec)
+    """A validated Spec -> its family's nn.Module (a `base.TextModel`: (B, T) token ids -> logits)."""
+    model = get_family(spec.family).model
+    if isinstance(model, str):
+        module, _, name = model.partition(":")
+        model = getattr(importlib.import_module(module), name)
+    return model(spec)
+
+
+for _family in (RESNET, DENSENET, TRANSFORMER):
+    register(_family)

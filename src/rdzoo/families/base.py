@@ -39,12 +39,16 @@ def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str, k: int) -> torch
 
 
 class ClassifierHead(nn.Module):
+    """Pooling, BERT's pooler, hidden layers and the classifier: (B, T, C) features and their
+    (B, T) mask -> (B, classes) logits, or (B, T, classes) tag scores with pool token (a
+    [CLS] token dropped); `crf` is the tagger's CRF or None."""
     def __init__(self, spec):
         super().__init__()
         head = spec.head
         self.pool, self.k = head.pool, head.k
-        self.cls_token = spec.family == "transformer" and spec.encoder.cls_token
-        pooler = spec.family == "transformer" and spec.encoder.pooler
+        # encoder sections that have them: a [CLS] token to drop before tagging, BERT's pooler
+        self.cls_token = getattr(spec.encoder, "cls_token", False)
+        pooler = getattr(spec.encoder, "pooler", False)
         width = plan.encoder_width(spec)
         # BERT's pooler: dense + tanh on the first token
         self.pooler = nn.Sequential(nn.Linear(width, width), nn.Tanh()) if pooler else nn.Identity()
@@ -59,6 +63,8 @@ class ClassifierHead(nn.Module):
         self.crf = CRF(head.num_classes) if plan.has_crf(spec) else None  # scores tag sequences; train.py uses it
 
     def forward(self, x, mask, pre_logits: bool = False):
+        """(B, T, C), (B, T) mask -> logits as above; `pre_logits`: the (B, num_features) features
+        (or (B, T, num_features)) before dropout and the classifier."""
         if self.pool == "token":  # sequence labeling: (B, T, C) -> (B, T, classes); a [CLS] token gets no tag
             x = x[:, 1:] if self.cls_token else x
         else:
@@ -79,6 +85,8 @@ class TextModel(nn.Module):
         self.head = ClassifierHead(spec)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, E) embeddings, (B, T) mask (True = a token) -> ((B, T', C) features, (B, T')
+        mask); T' < T where a family halves the length. Subclasses implement it."""
         raise NotImplementedError
 
     def forward_features(self, tokens, mask=None, token_types=None):
@@ -88,13 +96,18 @@ class TextModel(nn.Module):
         return self.encode(self.embed(tokens, token_types), mask)
 
     def forward_head(self, x, mask, pre_logits: bool = False):
+        """(B, T', C) features, (B, T') mask -> logits (see ClassifierHead)."""
         return self.head(x, mask, pre_logits=pre_logits)
 
     def forward(self, tokens, mask=None, token_types=None):
+        """(B, T) token ids (0 = padding), optional (B, T) mask and token types -> logits,
+        (B, classes) or (B, T, classes) for a tagger."""
         x, mask = self.forward_features(tokens, mask, token_types)
         return self.forward_head(x, mask)
 
     def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a fresh one for `num_classes` classes (0: none, the model
+        returns features), and the CRF with one of that many tags."""
         self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         if self.head.crf is not None:
             self.head.crf = CRF(num_classes) if num_classes else None

@@ -60,6 +60,8 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     """
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, T) features, (B, T) mask (True = a token) -> (B, C, T) normalised, padding 0;
+        no mask: nn.BatchNorm1d."""
         if mask is None or not (self.training or self.running_mean is None):
             return super().forward(x)
         rows = x.transpose(1, 2)[mask]  # (N, C): the valid positions
@@ -79,6 +81,7 @@ class ChannelLayerNorm(nn.LayerNorm):
     cannot reach a token's statistics; `mask` is accepted and not needed."""
 
     def forward(self, x, mask=None):
+        """(B, C, T) -> (B, C, T), each position normalised over its C channels."""
         return F.layer_norm(x.transpose(1, 2), self.normalized_shape, self.weight, self.bias, self.eps).transpose(1, 2)
 
 
@@ -86,6 +89,7 @@ class NoNorm(nn.Identity):
     """The `norm: none` placeholder: (x, mask) -> x."""
 
     def forward(self, x, mask=None):
+        """(B, C, T) -> the same tensor."""
         return x
 
 
@@ -99,6 +103,7 @@ def get_norm_layer(kind: str):
 
 
 def get_act_layer(kind: str):
+    """`relu`, `gelu`, `silu` or `tanh` -> its nn.Module class (KeyError for another name)."""
     return ACTIVATIONS[kind]
 
 
@@ -117,6 +122,7 @@ class ConvNormAct(nn.Sequential):
     Sequential(conv, norm, act) it replaces; the conv keeps the length."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, C, T), (B, T) mask -> (B, C', T)."""
         conv, norm, act = self
         return act(norm(conv(zero_padding(x, mask)), mask))
 
@@ -125,6 +131,7 @@ class NormAct(nn.Sequential):
     """norm (statistics of the tokens), act: (B, C, T) -> (B, C, T)."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, C, T), (B, T) mask -> (B, C, T)."""
         norm, act = self
         return act(norm(x, mask))
 

@@ -51,6 +51,9 @@ SHOWN = 5  # line numbers shown in a one-line note; --json lists them all
 
 @dataclass
 class Split:
+    """One split of a data set: texts and their labels, or (sequence labeling) word lists and
+    their tag lists, in file order."""
+
     texts: list[str]  # or, for sequence labeling, lists of words
     labels: list[str]  # or lists of tags, one a word
 
@@ -63,6 +66,7 @@ class Split:
         return bool(self.labels) and isinstance(self.labels[0], list)
 
     def subset(self, index: list[int]) -> "Split":
+        """A new Split of the examples at `index`, in that order."""
         return Split([self.texts[i] for i in index], [self.labels[i] for i in index])
 
 
@@ -89,6 +93,7 @@ class Decoding:
         return "+".join(["utf-8"] * (not self.fallback) + sorted(self.fallback))
 
     def notes(self) -> list[str]:
+        """One line for each fallback encoding, and one for byte-order marks removed, naming the lines."""
         name = Path(self.file).name
         out = [f"{name}: {len(lines)} line(s) not UTF-8, read as {enc} ({_lines(lines)})"
                for enc, lines in sorted(self.fallback.items())]
@@ -105,6 +110,9 @@ def _lines(numbers: list[int]) -> str:
 
 @dataclass
 class TextData:
+    """A loaded data set: train, dev and test splits (dev and test may be None), and what the
+    loader did to get them (see `report`)."""
+
     name: str
     train: Split
     dev: Split | None
@@ -116,6 +124,7 @@ class TextData:
 
     @property
     def skipped(self) -> int:
+        """How many bad lines were skipped (on_bad_line="skip")."""
         return len(self.skipped_lines)
 
     @property
@@ -127,7 +136,7 @@ class TextData:
     def label_names(self) -> list[str]:
         """Label (or tag) names in natural order (named labels: in the order of the values they name, so
         naming them changes no class id); their index is the class id."""
-        from ..registry import natural_key
+        from ..names import natural_key
 
         present = label_set(self.train)
         if self.label_order is not None:
@@ -135,6 +144,7 @@ class TextData:
         return sorted(present, key=natural_key)
 
     def sizes(self) -> dict:
+        """Examples in each split: {"train", "dev", "test"} -> count, 0 for a missing split."""
         return {s: (len(getattr(self, s)) if getattr(self, s) is not None else 0) for s in SPLITS}
 
     def report(self) -> dict:
@@ -170,7 +180,10 @@ def format_of(path: Path) -> str:
 
 
 def read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it ends in .gz, .xz or .bz2."""
+    """The file's bytes, decompressed when it ends in .gz, .xz or .bz2.
+
+    Raises DataError when the file cannot be read, is not valid for its compression, or
+    decompresses to more than MAX_BYTES bytes."""
     opener = COMPRESSED.get(path.suffix.lower())
     try:
         if opener is None:
@@ -243,6 +256,8 @@ def read_lines(path: Path, nel: bool = True) -> tuple[list[str], Decoding]:
 
 @dataclass
 class Columns:
+    """The CSV/TSV columns or JSONL fields that hold the text and the label (None: "text", "label")."""
+
     text: str | None = None  # CSV column / JSON field holding the text (default "text")
     label: str | None = None  # ... holding the label (default "label")
 
@@ -522,7 +537,10 @@ def read_label_names(path: str | Path) -> dict[str, str]:
 
 
 def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
-    """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is."""
+    """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is.
+
+    `names` maps a label value to its name, `source` (the names' file) is named in the note and the
+    error. Raises DataError listing the labels without a name."""
     splits = [s for s in (data.train, data.dev, data.test) if s is not None]
     unnamed = sorted(set().union(*(label_set(s) for s in splits)) - names.keys())
     if unnamed:
@@ -536,7 +554,7 @@ def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
             return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
         return Split(split.texts, [names[label] for label in split.labels])
 
-    from ..registry import natural_key
+    from ..names import natural_key
 
     shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
     return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
@@ -556,9 +574,11 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 
 def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
-    """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol)."""
+    """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol), seeded; each fold
+    has no dev split. Raises DataError unless 2 <= k <= the number of training examples."""
     if not 2 <= k <= len(data.train):
-        raise DataError(f"--cv {k}: needs 2 <= K <= {len(data.train)} (the number of examples)")
+        raise DataError(f"cannot cross-validate with {k} folds: the training split has {len(data.train)} examples "
+                        f"(2 <= K <= {len(data.train)})")
     index = list(range(len(data.train)))
     random.Random(seed).shuffle(index)
     folds = [sorted(index[i::k]) for i in range(k)]
@@ -612,7 +632,8 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     if source == "synthetic":
         from .synthetic import make_synthetic
 
-        return check(make_synthetic(seed=seed))
+        splits = make_synthetic(seed=seed)
+        return check(TextData("synthetic", *(Split(*splits[name]) for name in SPLITS)))
     path = BUILTIN_DIR / source if source in builtin_names() else Path(source).expanduser()
     skipped, decodings, notes = [], [], []
 
@@ -664,13 +685,17 @@ def dev_note(data: TextData, fraction: float, seed: int) -> list[str]:
 
 
 def label_set(split: Split) -> set[str]:
+    """The distinct labels of a split, or the distinct tags of a tagged one."""
     if split.tagged:
         return {tag for tags in split.labels for tag in tags}
     return set(split.labels)
 
 
 def check(data: TextData) -> TextData:
-    """Refuse what cannot be trained or evaluated, with the reason."""
+    """Refuse what cannot be trained or evaluated, with the reason; returns `data` unchanged.
+
+    Raises DataError for an empty training split, a single class, a dev or test split in another
+    format than train (tagged vs labelled), or dev/test labels never seen in training."""
     if not len(data.train):
         raise DataError(f"{data.name}: the training split is empty")
     classes = label_set(data.train)

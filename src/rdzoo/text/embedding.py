@@ -24,6 +24,14 @@ def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
 
 
 class TextEmbedding(nn.Module):
+    """The spec's embedding section as a module: token ids -> (batch, tokens, channels) vectors.
+
+    Word vectors (the pad row zero), plus, as the spec asks, a character CNN's vector of each word,
+    learned or sinusoidal positions (Vaswani et al. 2017, section 3.5) and token types (Devlin et al.
+    2019), then LayerNorm and dropout. Tables start as U[-0.25, 0.25] (Kim 2014), or N(0, init_std)
+    when `init_std` is given; sinusoidal positions are scaled to the words' RMS.
+    """
+
     def __init__(self, emb, init_std: float | None = None):
         super().__init__()
         self.max_len = emb.max_len
@@ -52,6 +60,10 @@ class TextEmbedding(nn.Module):
             self.word.weight[PAD_ID].zero_()
 
     def forward(self, tokens: torch.Tensor, token_types: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens (batch, tokens) ids, or (batch, tokens, 1 + characters) with a character CNN (the word's
+        id, then its characters'); token_types (batch, tokens) ids, None for type 0 everywhere ->
+        (batch, tokens, channels). Raises ValueError for more tokens than max_len with positions, or
+        ids of the wrong rank for this model."""
         T = tokens.shape[1]  # tokens: (B, T), or (B, T, 1 + characters) with a character CNN
         if T > self.max_len and self.positions in ("learned", "sinusoidal"):
             raise ValueError(f"sequence of {T} tokens is longer than embedding.max_len {self.max_len}")
@@ -81,6 +93,8 @@ class CharCNN(nn.Module):
         self.conv = nn.Conv1d(char_dim, dim, 3, padding=1)
 
     def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        """chars (batch, tokens, characters) ids, 0 for padding -> (batch, tokens, dim); a token
+        with no characters gets zeros."""
         B, T, L = chars.shape  # (B, T, L) character ids -> (B, T, dim)
         present = (chars.reshape(B * T, 1, L) != PAD_ID)
         # padding characters enter the conv as the zeros a lone word is padded with (the pad row of

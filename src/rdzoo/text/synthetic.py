@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import random
 
-from .data import Split, TextData
-
 POSITIVE = "good great fine superb lovely brilliant charming delightful solid fun".split()
 NEGATIVE = "bad awful poor dull boring clumsy weak tedious bland messy".split()
 FILLER = ("the a this that movie film plot story cast acting script ending scene music pace it was is "
@@ -33,11 +31,14 @@ def _sentence(rng: random.Random) -> tuple[str, str]:
     return " ".join(words), "pos" if positive != negated else "neg"
 
 
-def make_synthetic(n_train: int = 2000, n_dev: int = 300, n_test: int = 500, seed: int = 0) -> TextData:
+def make_synthetic(n_train: int = 2000, n_dev: int = 300, n_test: int = 500,
+                   seed: int = 0) -> dict[str, tuple[list[str], list[str]]]:
+    """The task's splits, seeded: {"train"|"dev"|"test": (sentences, labels "pos"/"neg")};
+    `data.load_data("synthetic")` wraps them as a TextData."""
     rng = random.Random(seed)
 
-    def split(n: int) -> Split:
+    def split(n: int) -> tuple[list[str], list[str]]:
         pairs = [_sentence(rng) for _ in range(n)]
-        return Split([p[0] for p in pairs], [p[1] for p in pairs])
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
-    return TextData("synthetic", split(n_train), split(n_dev), split(n_test))
+    return {"train": split(n_train), "dev": split(n_dev), "test": split(n_test)}

@@ -22,6 +22,8 @@ WORD_CHARS = 20  # a longer word keeps its first and last 10 characters
 
 
 def char_ids(word: str) -> list[int]:
+    """A word's character ids, each hashed into 1..CHAR_BUCKETS-1 (0 is padding); a word longer
+    than WORD_CHARS keeps its first and last WORD_CHARS // 2 characters."""
     if len(word) > WORD_CHARS:
         word = word[: WORD_CHARS // 2] + word[-WORD_CHARS // 2:]
     return [1 + ord(c) % (CHAR_BUCKETS - 1) for c in word]
@@ -41,6 +43,10 @@ def word_shape(word: str) -> str:
 
 
 class Tokenizer:
+    """A vocabulary-based tokenizer (the word and char kinds): text -> pieces -> ids, id 0 padding and 1
+    unknown. `shapes` maps an unseen word to its `word_shape` class when the vocabulary has it;
+    `chars` makes each id a list, the token's id then its characters' ids (see `encode`)."""
+
     kind = ""
 
     def __init__(self, vocab: list[str], max_len: int, lowercase: bool = True, shapes: bool = False,
@@ -52,9 +58,12 @@ class Tokenizer:
         return len(self.vocab)
 
     def pieces(self, text: str) -> list[str]:
+        """A text's tokens, before lookup; each kind defines it (NotImplementedError here)."""
         raise NotImplementedError
 
     def split(self, text: str | list[str], lowercase: bool | None = None) -> list[str]:
+        """A text's pieces, or a list of words as they are (one piece each), lowercased if
+        `lowercase` (the tokenizer's setting when None)."""
         lowercase = self.lowercase if lowercase is None else lowercase
         if isinstance(text, list):  # words given (sequence labeling): one id a word keeps the tags aligned
             return [w.lower() for w in text] if lowercase else list(text)
@@ -78,15 +87,21 @@ class Tokenizer:
         return i
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """`encode` of each text (or list of words), unpadded."""
         return [self.encode(t) for t in texts]
 
     def to_dict(self) -> dict:
+        """The tokenizer as JSON-ready data (kind, settings, vocabulary); `tokenizer_from_dict` reads it back."""
         return {"kind": self.kind, "max_len": self.max_len, "lowercase": self.lowercase, "shapes": self.shapes,
                 "chars": self.chars, "vocab": self.vocab}
 
     @classmethod
     def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool,
             shapes: bool = False, chars: bool = False):
+        """Build the vocabulary from the training texts: PAD, UNK, then the pieces seen at least
+        `min_freq` times, most frequent first (ties alphabetical), at most `vocab_size` entries. With
+        `shapes`, the shape classes of the pieces left out follow (a class whose left-out pieces
+        occur at least `min_freq` times in all), beyond `vocab_size`."""
         counts = Counter()
         probe = cls([PAD, UNK], max_len, lowercase)
         for text in texts:
@@ -104,16 +119,22 @@ class Tokenizer:
 
 
 class WordTokenizer(Tokenizer):
+    """Words and punctuation marks as tokens (the regular expression WORD)."""
+
     kind = "word"
 
     def pieces(self, text: str) -> list[str]:
+        """'Don't stop.' -> ['Don', "'", 't', 'stop', '.']."""
         return WORD.findall(text)
 
 
 class CharTokenizer(Tokenizer):
+    """Characters as tokens, spaces included."""
+
     kind = "char"
 
     def pieces(self, text: str) -> list[str]:
+        """'ab c' -> ['a', 'b', ' ', 'c']."""
         return list(text)
 
 
@@ -130,16 +151,22 @@ class BPETokenizer:
         return self.backend.get_vocab_size()
 
     def encode(self, text: str) -> list[int]:
+        """A text's BPE ids, cut to max_len; [UNK_ID] for a text with none."""
         return self.backend.encode(text).ids or [UNK_ID]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        """`encode` of each text, unpadded (the backend encodes the batch in parallel)."""
         return [e.ids or [UNK_ID] for e in self.backend.encode_batch(texts)]
 
     def to_dict(self) -> dict:
+        """The tokenizer as JSON-ready data: kind, max_len, and the backend's own tokenizer.json."""
         return {"kind": "bpe", "max_len": self.max_len, "backend": json.loads(self.backend.to_str())}
 
     @classmethod
     def fit(cls, texts: list[str], vocab_size: int, min_freq: int, max_len: int, lowercase: bool):
+        """Train BPE merges on the training texts (Sennrich et al. 2016): NFKC (and lowercase)
+        normalisation, whitespace pre-splitting, at most `vocab_size` tokens with PAD and UNK at ids
+        0 and 1, merges seen fewer than `min_freq` times left out."""
         from tokenizers import Tokenizer as HFTokenizer
         from tokenizers import models, normalizers, pre_tokenizers, trainers
 
@@ -170,6 +197,8 @@ class PretrainedTokenizer:
 
     @classmethod
     def from_folder(cls, folder: Path, max_len: int, lowercase: bool = True) -> "PretrainedTokenizer":
+        """The tokenizer of a checkpoint folder: its tokenizer.json, else a WordPiece tokenizer built
+        from its vocab.txt (`lowercase` applies only then). Raises ValueError when [PAD] is not id 0."""
         from tokenizers import Tokenizer as HFTokenizer
 
         folder = Path(folder)
@@ -189,6 +218,7 @@ class PretrainedTokenizer:
         return self.backend.encode(text, is_pretokenized=isinstance(text, list)).ids
 
     def encode_batch(self, texts: list) -> list[list[int]]:
+        """`encode` of each text, or of each list of words (tagging data), unpadded."""
         if texts and isinstance(texts[0], list):
             return [e.ids for e in self.backend.encode_batch(texts, is_pretokenized=True)]
         return [e.ids for e in self.backend.encode_batch(texts)]
@@ -211,6 +241,7 @@ class PretrainedTokenizer:
         return self.backend.encode(word, add_special_tokens=False).ids
 
     def to_dict(self) -> dict:
+        """The tokenizer as JSON-ready data: kind, max_len, and the backend's own tokenizer.json."""
         return {"kind": "pretrained", "max_len": self.max_len, "backend": json.loads(self.backend.to_str())}
 
 
@@ -218,9 +249,12 @@ KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer, "pre
 
 
 def fit_tokenizer(embedding, texts: list[str]):
-    """The spec's embedding section chooses the kind, the cap on the vocabulary and the length."""
+    """A tokenizer fitted to the training texts (or word lists): the spec's embedding section chooses
+    the kind, the cap on the vocabulary and the length; kind pretrained loads the checkpoint's own.
+
+    Raises SpecError for a kind other than word with tagging data, or a checkpoint not found."""
     if embedding.kind == "pretrained":  # the checkpoint's tokenizer as it is: nothing is fitted
-        from ..pretrained import locate
+        from ..checkpoint import locate
 
         return PretrainedTokenizer.from_folder(locate(embedding.pretrained), embedding.max_len, embedding.lowercase)
     if texts and isinstance(texts[0], list) and embedding.kind != "word":
@@ -236,6 +270,8 @@ def fit_tokenizer(embedding, texts: list[str]):
 
 
 def tokenizer_from_dict(data: dict):
+    """A tokenizer from its `to_dict` data. Raises ValueError for data of no known kind (and
+    KeyError for a missing max_len)."""
     if data.get("kind") in ("bpe", "pretrained"):
         from tokenizers import Tokenizer as HFTokenizer
 
@@ -249,8 +285,11 @@ def tokenizer_from_dict(data: dict):
 
 
 def save_tokenizer(tokenizer, path: Path) -> None:
+    """Write the tokenizer's `to_dict` to `path` as JSON."""
     path.write_text(json.dumps(tokenizer.to_dict(), ensure_ascii=False))
 
 
 def load_tokenizer(path: Path):
+    """Read a tokenizer that `save_tokenizer` wrote. Raises OSError when the file cannot be read,
+    ValueError (json's included) when it is not an rdzoo tokenizer."""
     return tokenizer_from_dict(json.loads(path.read_text()))

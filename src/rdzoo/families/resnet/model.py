@@ -1,21 +1,17 @@
-"""ResNet-style 1D conv encoders over token sequences.
-
-Stages of basic (two k-wide convs) or bottleneck (1 -> k -> 1, expansion 4)
-blocks, post- or pre-activation (He et al. 2015, 2016), with downsampling
-between stages by max pooling (VDCNN, DPCNN) or a strided first conv. A
-multi-width stem with no stages is Kim's (2014) CNN.
-"""
+"""ResNet-style 1D conv encoders over token sequences: the model, built from the plan in
+`resnet/__init__.py` (which says what the blocks and stages are)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .. import plan
-from ..skips import make_skip
-from .base import TextModel
-from .layers import (ConvNormAct, NormAct, conv1d, downsample_mask, get_act_layer, get_norm_layer, max_pool_half,
-                     zero_padding)
+from ...skips import get_skip
+from ..base import TextModel
+from ..layers import (ConvNormAct, NormAct, conv1d, downsample_mask, get_act_layer, get_norm_layer, max_pool_half,
+                      zero_padding)
+from . import plan
+from . import width as output_width
 
 
 class ResBlock(nn.Module):
@@ -24,7 +20,7 @@ class ResBlock(nn.Module):
 
     `c_in` -> `c_out` channels, `width` the inner (bottleneck) or output (basic) width;
     `stride` 2 halves the length in the first k-wide conv; `project` puts a 1x1 conv and a
-    norm on the shortcut; `skip` is a per-block rule of `skips.make_skip`; `bias` is for
+    norm on the shortcut; `skip` names a skip type of `skips.SKIP_TYPES`; `bias` is for
     convs with no norm after them. Padding is zeroed before every k-wide conv and kept out
     of the norms' statistics (`layers`), so a text's outputs do not depend on its batch.
     """
@@ -49,7 +45,7 @@ class ResBlock(nn.Module):
         self.shortcut = None
         if project:
             self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=bias), norm_layer(c_out))
-        self.skip = make_skip(skip, c_out, "channels_first")
+        self.skip = get_skip(skip).module(c_out, "channels_first")
         if zero_init_last and skip != "none" and not preact and isinstance(self.norms[-1], nn.BatchNorm1d):
             nn.init.zeros_(self.norms[-1].weight)  # each block starts as the identity (timm's zero_init_last)
 
@@ -81,6 +77,7 @@ class Stage(nn.Sequential):
     """Residual blocks in a row, each given and giving the mask: (B, C, T), (B, T) -> (B, C', T'), (B, T')."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, C, T), (B, T) mask -> ((B, C', T'), (B, T') mask)."""
         for block in self:
             x, mask = block(x, mask)
         return x, mask
@@ -95,6 +92,7 @@ class Stem(nn.Module):
             ConvNormAct(conv1d(c_in, channels, k, bias=bias), norm_layer(channels), act_layer()) for k in kernels)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, E, T) embeddings, (B, T) mask -> (B, len(kernels) * channels, T)."""
         outs = [conv(x, mask) for conv in self.convs]
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
@@ -115,13 +113,14 @@ class ResNetText(TextModel):
                              kernel_size=enc.kernel_size, preact=enc.preact, skip=enc.skip, dropout=enc.dropout,
                              zero_init_last=enc.zero_init_last, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
                     for b in blocks))
-            for blocks in plan.resnet_plan(enc, spec.embedding.dim))
+            for blocks in plan(enc, spec.embedding.dim))
         self.pool_between = enc.downsample == "pool"
-        width = plan.resnet_width(spec)
-        # pre-activation nets end with norm + act (He et al. 2016)
-        self.final = NormAct(norm_layer(width), act_layer()) if enc.preact and enc.stages else None
+                # pre-activation nets end with norm + act (He et al. 2016)
+        self.final = NormAct(norm_layer(output_width(spec)), act_layer()) if enc.preact and enc.stages else None
 
     def encode(self, x, mask):
+        """(B, T, E) embeddings, (B, T) mask -> ((B, T', C) features, (B, T') mask), T' = T
+        halved between stages unless downsample is none."""
         x = x.transpose(1, 2)  # (B, C, T)
         if isinstance(self.stem, Stem):
             x = self.stem(x, mask)

@@ -1,4 +1,5 @@
-"""DenseNet-style 1D conv encoders (Huang et al. 2017) over token sequences.
+"""DenseNet-style 1D conv encoders (Huang et al. 2017) over token sequences: the model, built
+from the plan in `densenet/__init__.py`.
 
 A dense layer returns only its `growth_rate` new channels; the block keeps the
 list and concatenates; a transition (norm, act, 1x1 conv to floor(theta * m)
@@ -13,9 +14,9 @@ import torch
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from .. import plan
-from .base import TextModel
-from .layers import ConvNormAct, NoNorm, NormAct, avg_pool_half, conv1d, get_act_layer, get_norm_layer, zero_padding
+from ..base import TextModel
+from ..layers import ConvNormAct, NoNorm, NormAct, avg_pool_half, conv1d, get_act_layer, get_norm_layer, zero_padding
+from . import plan
 
 
 class DenseLayer(nn.Module):
@@ -38,10 +39,13 @@ class DenseLayer(nn.Module):
         self.memory_efficient = memory_efficient
 
     def bottleneck(self, mask: torch.Tensor, *features: torch.Tensor) -> torch.Tensor:
+        """concat(features) -> norm, act [, 1x1 conv]: the part `memory_efficient` recomputes in
+        the backward pass (Pleiss et al. 2017); (B, c_in, T) -> (B, bottleneck * k or c_in, T)."""
         x = self.act1(self.norm1(torch.cat(features, 1), mask))
         return x if self.conv1 is None else self.conv1(x)
 
     def forward(self, features: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+        """The features so far, [(B, C_i, T)], and the (B, T) mask -> the k new channels, (B, k, T)."""
         if self.memory_efficient and torch.is_grad_enabled() and any(f.requires_grad for f in features):
             x = cp.checkpoint(self.bottleneck, mask, *features, use_reentrant=False)
         else:
@@ -59,6 +63,7 @@ class DenseBlock(nn.Module):
             DenseLayer(c_in + i * growth_rate, growth_rate, **layer_args) for i in range(layers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, c_in, T), (B, T) mask -> (B, c_in + layers * growth_rate, T)."""
         features = [x]
         for layer in self.layers:
             features.append(layer(features, mask))
@@ -75,6 +80,7 @@ class Transition(nn.Module):
         self.conv = nn.Conv1d(c_in, c_out, 1, bias=bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, c_in, T), (B, T) mask -> ((B, c_out, ceil(T/2)), its (B, ceil(T/2)) mask)."""
         return avg_pool_half(self.conv(self.act(self.norm(x, mask))), mask)
 
 
@@ -90,17 +96,18 @@ class DenseNetText(TextModel):
         self.stem = ConvNormAct(
             conv1d(spec.embedding.dim, enc.stem_channels, enc.stem_kernel, bias=bias),
             norm_layer(enc.stem_channels), act_layer())
-        blocks, width = plan.densenet_plan(enc)
+        blocks = plan(enc)
         layer_args = dict(bottleneck=enc.bottleneck, kernel_size=enc.kernel_size, dropout=enc.dropout,
                           memory_efficient=enc.memory_efficient, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
-        self.stages = nn.ModuleList(DenseBlock(c, n, enc.growth_rate, **layer_args) for c, n in blocks)
-        # a transition takes a block's output width to the next block's input width
+        self.stages = nn.ModuleList(DenseBlock(b.c_in, b.layers, enc.growth_rate, **layer_args) for b in blocks)
         self.transitions = nn.ModuleList(
-            Transition(c + n * enc.growth_rate, c_next, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
-            for (c, n), (c_next, _) in zip(blocks, blocks[1:]))
-        self.final = NormAct(norm_layer(width), act_layer())
+            Transition(b.c_out, b.transition, bias=bias, norm_layer=norm_layer, act_layer=act_layer)
+            for b in blocks if b.transition is not None)
+        self.final = NormAct(norm_layer(blocks[-1].c_out), act_layer())
 
     def encode(self, x, mask):
+        """(B, T, E) embeddings, (B, T) mask -> ((B, T', C) features, (B, T') mask), T' = T
+        halved once per transition."""
         x = self.stem(x.transpose(1, 2), mask)  # (B, C, T)
         for i, block in enumerate(self.stages):
             x = block(x, mask)
@@ -109,6 +116,7 @@ class DenseNetText(TextModel):
         return zero_padding(self.final(x, mask), mask).transpose(1, 2), mask  # (B, T', C)
 
     def summary_modules(self):
+        """(name, module) pairs whose outputs `rdzoo build` shows: blocks and transitions in turn."""
         out = [("embed", self.embed), ("stem", self.stem)]
         for i, block in enumerate(self.stages):
             out.append((f"stages.{i}", block))

@@ -1,4 +1,5 @@
-"""Transformer encoders with a choice of skip rule around each sublayer.
+"""Transformer encoders with a choice of skip rule around each sublayer: the model
+(`transformer/__init__.py` holds the encoder section and its rules).
 
 Pre-LN, x + F(LN(x)), or post-LN, LN(x + F(x)) (Xiong et al. 2020); the skip
 rule replaces the plain sum: none, residual, gated (highway), rezero (no
@@ -18,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..skips import deepnorm_beta, make_skip
-from .base import TextModel
-from .layers import get_act_layer, zero_padding
+from ...skips import get_skip
+from ..base import TextModel
+from ..layers import get_act_layer, zero_padding
+from ..skip_layers import SkipRule
 
 INIT_STD = 0.02  # BERT's and GPT-2's initializer range
 
@@ -33,11 +35,15 @@ def rotary_tables(length: int, head_dim: int, device) -> tuple[torch.Tensor, tor
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate q or k by their positions' angles (Su et al. 2021, eq. 34): (B, H, T, hd) and
+    (T, hd/2) cos and sin tables -> (B, H, T, hd)."""
     x1, x2 = x.chunk(2, dim=-1)  # (B, H, T, hd/2) each
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
 class Attention(nn.Module):
+    """Multi-head scaled dot-product self-attention, softmax(QK^T / sqrt(hd)) V (Vaswani et al.
+    2017, eq. 1) through F.scaled_dot_product_attention; q, k, v from one fused linear."""
     def __init__(self, d: int, heads: int, attn_dropout: float):
         super().__init__()
         self.heads = heads
@@ -46,6 +52,8 @@ class Attention(nn.Module):
         self.attn_dropout = attn_dropout
 
     def forward(self, x, attn_mask, rotary=None):
+        """(B, T, d), (B, 1, 1, T) attention mask (True = attend; None = no padding), optional
+        rotary tables -> (B, T, d)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # (B, H, T, hd)
         if rotary is not None:
@@ -56,11 +64,14 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
+    """The position-wise feed-forward network, fc2(act(fc1(x))) (Vaswani et al. 2017, eq. 2):
+    d -> ff -> d features."""
     def __init__(self, d: int, ff: int, act_layer):
         super().__init__()
         self.fc1, self.act, self.fc2 = nn.Linear(d, ff), act_layer(), nn.Linear(ff, d)
 
     def forward(self, x):
+        """(B, T, d) -> (B, T, d)."""
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -93,18 +104,20 @@ class Layer(nn.Module):
         self.attn = Attention(d, heads, attn_dropout)
         self.ff = FeedForward(d, ff, get_act_layer(act))
         self.pre = pre
-        has_norm = skip != "rezero"  # ReZero replaces LayerNorm
-        self.norm1 = nn.LayerNorm(d, eps=norm_eps) if has_norm else nn.Identity()
-        self.norm2 = nn.LayerNorm(d, eps=norm_eps) if has_norm else nn.Identity()
-        self.skip1 = make_skip(skip, d, "channels_last", depth)
+        rule = get_skip(skip)
+        self.norm1 = nn.Identity() if rule.replaces_norm else nn.LayerNorm(d, eps=norm_eps)
+        self.norm2 = nn.Identity() if rule.replaces_norm else nn.LayerNorm(d, eps=norm_eps)
+        self.skip1 = rule.module(d, "channels_last", depth)
         # ReZero has one scalar per layer, shared by both sublayers (Bachlechner et al. 2020)
-        self.skip2 = self.skip1 if skip == "rezero" else make_skip(skip, d, "channels_last", depth)
+        self.skip2 = self.skip1 if rule.one_per_layer else rule.module(d, "channels_last", depth)
         self.drop = nn.Dropout(dropout)
         # a plain residual layer is exactly nn.TransformerEncoderLayer, whose inference kernel it can use
         self.fusable = skip == "residual" and act in ("gelu", "relu")
         self.gelu = act == "gelu"
 
-    def forward(self, x, attn_mask, rotary=None):  # (B, T, C)
+    def forward(self, x, attn_mask, rotary=None):
+        """(B, T, d) features, (B, 1, 1, T) attention mask or None, optional rotary tables ->
+        (B, T, d)."""
         if self.fusable and rotary is None and not self.training and not torch.is_grad_enabled():
             return self.fused_forward(x, attn_mask)
         if self.pre:
@@ -126,9 +139,15 @@ class Layer(nn.Module):
 
 
 class TransformerText(TextModel):
+    """Embedding, optional conv stem and [CLS], `layers` encoder layers (with DenseFormer's
+    depth-weighted averages for skip dwa), a pre-LN stack's final LayerNorm, and the shared
+    head; (B, T) ids -> logits. Linear weights start at N(0, 0.02) as BERT's, except a skip
+    rule's own (its init) and DeepNet's gains. See `TextModel` for the interface."""
+
     def __init__(self, spec):
         super().__init__(spec, init_std=INIT_STD)
         enc = spec.encoder
+        skip = get_skip(enc.skip)
         d = enc.d_model
         if isinstance(self.embed.norm, nn.LayerNorm):
             self.embed.norm.eps = enc.norm_eps  # BERT's embedding LayerNorm has the layers' eps
@@ -136,7 +155,7 @@ class TransformerText(TextModel):
         self.stem_kernel = enc.stem_kernel
         # ReZero has no LayerNorm to lift the 0.02-scale embeddings to unit size: scale them by
         # sqrt(d) as Vaswani et al. do; without it the model learns at a fraction of the pace
-        self.input_scale = math.sqrt(d) if enc.skip == "rezero" else 1.0
+        self.input_scale = math.sqrt(d) if skip.replaces_norm else 1.0
         self.head_dim = d // enc.heads
         self.cls = nn.Parameter(torch.zeros(1, 1, d)) if enc.cls_token else None
         self.stem = ConvStem(d, enc.stem_kernel, get_act_layer(enc.act)) if enc.stem_kernel else nn.Identity()
@@ -149,20 +168,22 @@ class TransformerText(TextModel):
             # alpha_i weighs the embedding and blocks 1..i; it starts as [0, ..., 0, 1] (a plain transformer)
             self.dwa = nn.ParameterList(
                 nn.Parameter(F.one_hot(torch.tensor(i + 1), i + 2).float()) for i in range(enc.layers))
-        pre_ln = enc.norm_position == "pre" and enc.skip != "rezero"
+        pre_ln = enc.norm_position == "pre" and not skip.replaces_norm
         self.norm = nn.LayerNorm(d, eps=enc.norm_eps) if pre_ln else nn.Identity()
-        self._init_weights(enc)
+        self._init_weights(enc, skip)
 
-    def _init_weights(self, enc):
-        for name, module in self.named_modules():
-            if isinstance(module, nn.Linear) and not name.endswith("gate"):
+    def _init_weights(self, enc, skip):
+        # a skip rule's own weights (the highway gate) keep the rule's initialisation
+        own = {id(m) for rule in self.modules() if isinstance(rule, SkipRule) for m in rule.modules()}
+        for module in self.modules():
+            if isinstance(module, nn.Linear) and id(module) not in own:
                 nn.init.normal_(module.weight, std=INIT_STD)
                 nn.init.zeros_(module.bias)
         if self.cls is not None:
             nn.init.normal_(self.cls, std=INIT_STD)
-        if enc.skip == "deepnorm":
+        if skip.init_gain is not None:
             # DeepNet: Xavier-normal with gain beta on v, out, and feed-forward; q and k keep gain 1
-            beta, d = deepnorm_beta(enc.layers), enc.d_model
+            beta, d = skip.init_gain(enc.layers), enc.d_model
             for layer in self.stages:
                 w = layer.attn.qkv.weight
                 for part, gain in ((slice(0, d), 1.0), (slice(d, 2 * d), 1.0), (slice(2 * d, 3 * d), beta)):
@@ -171,6 +192,7 @@ class TransformerText(TextModel):
                     nn.init.xavier_normal_(lin.weight, gain=beta)
 
     def encode(self, x, mask):
+        """(B, T, d) embeddings, (B, T) mask -> ((B, T + [CLS], d) features, their mask)."""
         x = x * self.input_scale if self.input_scale != 1.0 else x
         x = self.stem(x, mask) if self.stem_kernel else x
         if self.cls is not None:
@@ -193,6 +215,7 @@ class TransformerText(TextModel):
         return {"stem": r"^(?:embed|cls|stem)\.|^cls$", "blocks": r"^stages\.(\d+)"}
 
     def summary_modules(self):
+        """(name, module) pairs whose outputs `rdzoo build` shows: embedding, stem, layers, norm, head."""
         stem = [("stem", self.stem)] if self.stem_kernel else []
         return [("embed", self.embed), *stem, *[(f"stages.{i}", s) for i, s in enumerate(self.stages)],
                 ("norm", self.norm), ("head", self.head)]

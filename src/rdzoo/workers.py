@@ -1,0 +1,87 @@
+"""Local worker processes on one study (`rdzoo search --workers N`).
+
+Each worker is a `rdzoo search` process of its own on its own device, running
+trials only (quiet, no final stage) on the same study; the parent shows their
+trials from the study storage as they finish, waits, and says why they stopped.
+Processes, not threads: each holds its own GPU and its own interpreter, and a
+worker that dies loses only its running trial (the heartbeat re-queues it).
+Free of heavy imports: `run_workers` imports Optuna when it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# what a worker reads from its environment
+WORKER_INDEX = "RDZOO_WORKER"  # the worker's index among its siblings: offsets its sampler seed
+THREADS = "RDZOO_THREADS"  # torch threads per worker: the machine's cores split between them
+FINAL_BY_PARENT = "RDZOO_FINAL_BY_PARENT"  # "1": the parent runs the final stage, the trials leave it time
+
+
+def default_workers_threads(workers: int) -> int:
+    """Split the machine's cores between local worker processes."""
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+
+def worker_command(options: list[str], study: str, device: str) -> list[str]:
+    """The command line of one worker: `rdzoo search` with the user's `options`, on `study`
+    and `device`, trials only, printing nothing but its failed trials."""
+    return [sys.executable, "-m", "rdzoo.cli", "search", *options, "--study", study, "--quiet", "--top", "0",
+            "--no-final", "--device", device]
+
+
+def run_workers(options: list[str], devices: list[str], cfg, display, *, env: dict | None = None,
+                final_follows: bool = False) -> tuple[dict | None, int, list[int]]:
+    """Start one worker per entry of `devices` (worker i gets `--device devices[i]` and index i)
+    on study `cfg.study` (a search.SearchConfig) in `cfg.storage`, feed `display` (display.py)
+    with their trials as they finish, and wait for all of them.
+
+    `options` are the `rdzoo search` options every worker gets (space, data, trials, timeout,
+    ...; not --study, --device, --workers, --gpus). `env` is the workers' environment
+    (default: this process's), to which this adds each worker's index, its share of the
+    cores, whether `display` shows the trials (then the workers show nothing; a
+    display.SilentDisplay leaves them to print their failed trials) and, with
+    `final_follows`, that a final stage follows (so the workers' trials leave it time).
+    Ctrl-C reaches the workers too: they record their trials and exit, and this waits for them.
+
+    Returns (outcome, code, codes): `outcome` as `search.run_search` returns it (study, finished,
+    ran, interrupted, seconds, stopped_by: interrupted, failures, target or timeout) plus
+    "workers" (their exit codes), or None when no worker opened the study; `code` 130 when
+    interrupted, 1 when a worker failed, else 0; `codes` each worker's exit status.
+    """
+    import subprocess
+    import time
+
+    from .display import PARENT_SHOWS, SilentDisplay, watch_workers
+    from .search import count_finished
+
+    shows = not isinstance(display, SilentDisplay)  # the parent shows every trial; else the workers print their failures
+    env = {**(os.environ if env is None else env), THREADS: str(default_workers_threads(len(devices))),
+           PARENT_SHOWS: "1" if shows else "0"}
+    if final_follows:
+        env[FINAL_BY_PARENT] = "1"
+    started = time.perf_counter()
+    # each worker's index offsets its sampler seed, so two seeded workers draw different points
+    procs = [subprocess.Popen(worker_command(options, cfg.study, d), env={**env, WORKER_INDEX: str(i)},
+                              stdout=subprocess.DEVNULL) for i, d in enumerate(devices)]
+    interrupted = False
+    with display:
+        try:
+            watch_workers(procs, cfg.storage, cfg.study, display)
+        except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
+            interrupted = True
+            for p in procs:
+                p.wait()
+    codes = [p.wait() for p in procs]
+    failed = any(c not in (0, 130) for c in codes)
+    code = 130 if interrupted or 130 in codes else 1 if failed else 0
+    if display.study is None:
+        return None, code, codes
+    finished = count_finished(display.study)
+    reason = ("interrupted" if code == 130 else "failures" if failed
+              else "target" if finished >= cfg.trials else "timeout")
+    outcome = {"study": cfg.study, "finished": finished, "ran": sum(display.ran.values()),
+               "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
+               "stopped_by": reason, "workers": codes}
+    return outcome, code, codes
