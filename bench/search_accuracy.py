@@ -33,16 +33,10 @@ SENT = ("resnet-sent", "densenet-sent", "densenet-sent-char", "transformer-sent"
 
 
 def load_dataset(name: str, sst2: str | None):
+    """A built-in dataset by name, or the SST-2 folder given with --sst2."""
     from rdzoo.text.data import load_data
 
-    if name == "sst2":
-        from bench_data import SST2
-
-        path = Path(sst2) if sst2 else SST2
-        if not path.exists():
-            path = Path("/work/shared/datasets/sst2")
-        return load_data(path)
-    return load_data(name)
+    return load_data(Path(sst2) if name == "sst2" and sst2 else name)
 
 
 def paired(a: dict[int, dict], b: dict[int, dict]) -> dict:
@@ -160,6 +154,8 @@ def report(name: str, cfg, args, spent: dict) -> dict:
     rec, seeds = v["recommended"], v["recommended"]["seeds"]
     rec_runs = by_seed([r for r in final_rows if r["contender"] == rec["contender"]])
     kim_runs = by_seed([r for r in final_rows if r["baseline"]])
+    top = v["ranking"][0]
+    top_runs = by_seed([r for r in final_rows if r["contender"] == top["contender"]])
     sent = {}
     if not args.no_sent:
         for model in SENT:
@@ -180,6 +176,9 @@ def report(name: str, cfg, args, spent: dict) -> dict:
         "final_seeds": seeds,
         "recommended": {"contender": rec["contender"], "family": rec["family"], "skip": rec["skip"],
                         "params": rec["params"], "latency_ms": rec["latency_ms"], **summary(rec_runs)},
+        # the baseline stays recommended unless the best found beats it on dev beyond the seeds' noise
+        "kept_baseline": v["kept_baseline"],
+        "best_found": {"contender": top["contender"], **summary(top_runs), "vs_kim_cnn": paired(top_runs, kim_runs)},
         "kim-cnn": summary(kim_runs), "vs_kim_cnn": paired(rec_runs, kim_runs),
         "ranking": [{"contender": c["contender"], "dev_mean": round(100 * c["dev_mean"], 2),
                      "test_mean": round(100 * c["test_mean"], 2), "n": c["n"]} for c in v["ranking"]],
@@ -205,7 +204,7 @@ def main():
     parser.add_argument("--final", type=int, default=3)
     parser.add_argument("--final-seeds", type=int, default=3)
     parser.add_argument("--no-sent", action="store_true", help="Skip training the *-sent models with the final seeds.")
-    parser.add_argument("--sst2", default=None, help="The SST-2 folder (default: ../shared/datasets/sst2).")
+    parser.add_argument("--sst2", default=None, help="An SST-2 folder to use instead of the built-in one.")
     parser.add_argument("--storage-dir", type=Path, default=Path(__file__).resolve().parent / "out" / "search_db")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "search_accuracy.jsonl")
     parser.add_argument("--stage", default="all", choices=["all", "trials", "final", "zoo", "report"],
