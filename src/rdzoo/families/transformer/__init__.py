@@ -75,7 +75,7 @@ def resolve(spec: "Spec") -> "Spec":
     emb, enc, head = spec.embedding, spec.encoder, spec.head
     emb = dataclasses.replace(emb, dim=emb.dim if emb.dim is not None else enc.d_model,
                               positions=emb.positions or "learned")
-    needs = get_skip(enc.skip).norm_position if enc.skip in SKIPS else None
+    needs = get_skip(enc.skip).norm_position  # spec.from_dict checked the skip type first
     enc = dataclasses.replace(enc, ff=enc.ff if enc.ff is not None else 4 * enc.d_model,
                               norm_position=enc.norm_position or needs or "pre")
     pool = head.pool or ("first" if enc.cls_token or enc.pooler else "mean")
