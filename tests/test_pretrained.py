@@ -331,3 +331,25 @@ def test_zoo_minilm_l6_finds_the_installed_package_or_says_how_to_install():
     with torch.no_grad():
         states, mask = model.forward_features(x)
     torch.testing.assert_close(states[mask], expected[mask], rtol=0, atol=1e-5)
+
+
+def test_a_neck_over_a_pretrained_body_fine_tunes_saves_and_reloads(bert, tmp_path):
+    from rdzoo.runs import save_run
+    from rdzoo.train import fit, make_optimizer
+
+    neck = {"family": "resnet", "encoder": {"stem_channels": 0, "stages": [1], "channels": 16, "skip": "gated"}}
+    s = spec.load({"pretrained": str(bert), "encoder": {"pooler": False}, "neck": neck,
+                   "head": {"pool": "max", "dropout": 0.1},
+                   "train": {"epochs": 2, "batch_size": 4, "lr": 2e-3, "warmup_epochs": 0.2, "layer_decay": 0.5}})
+    fitted = fit(s, tiny_classification())
+    model = fitted.model
+    assert sum(p.numel() for p in model.parameters()) == plan.count_params(fitted.spec)
+    # the body still holds the checkpoint's layers and the neck, new, learns at the head's rate
+    scale = {id(p): g["lr_scale"] for g in make_optimizer(model, fitted.spec.train).param_groups for p in g["params"]}
+    assert scale[id(model.neck.stages[0][0].convs[0].weight)] == 1.0
+    assert scale[id(model.stages[0].attn.qkv.weight)] == 0.25
+    run = rdzoo.load(save_run(fitted, tmp_path / "run", {"data": "tiny"}))
+    assert run.model.spec.neck == fitted.spec.neck
+    x = pad(run.tokenizer.encode_batch(["what is the good river", "who was fast"]))
+    with torch.no_grad():
+        torch.testing.assert_close(run.model(x), model(x), rtol=0, atol=0)

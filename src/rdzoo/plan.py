@@ -2,7 +2,7 @@
 
 The embedding and the head are shared by every family and counted here; the
 encoder's count and width come from its family (`families.FAMILIES`, each
-family's plan). `rdzoo list` shows counts instantly and `max_params` refuses
+family's plan), and a neck's from the neck's family (`neck.py`). `rdzoo list` shows counts instantly and `max_params` refuses
 absurd specs without allocating; the tests check every count against the built
 model's.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import neck
 from .counts import linear
 from .families import get_family
 from .text.tokenize import CHAR_BUCKETS
@@ -33,8 +34,8 @@ def embedding_params(spec: "Spec") -> int:
 
 
 def encoder_width(spec: "Spec") -> int:
-    """Channels of the encoder's output features (the family's plan)."""
-    return get_family(spec.family).width(spec)
+    """Channels of the features the head reads: the neck's output, else the body's (the family's plan)."""
+    return neck.width(spec) if spec.neck else neck.body_width(spec)
 
 
 def head_widths(spec: "Spec") -> list[int]:
@@ -68,5 +69,6 @@ def num_features(spec: "Spec") -> int:
 
 
 def count_params(spec: "Spec") -> int:
-    """Trainable parameters of the model `spec` builds: embedding + encoder + head."""
-    return embedding_params(spec) + get_family(spec.family).encoder_params(spec) + head_params(spec)
+    """Trainable parameters of the model `spec` builds: embedding + encoder + neck + head."""
+    n = embedding_params(spec) + get_family(spec.family).encoder_params(spec) + head_params(spec)
+    return n + (neck.params(spec) if spec.neck else 0)

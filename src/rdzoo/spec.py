@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from . import neck as necks
 from . import plan
 from .checkpoint import expand
 from .errors import SpecError
@@ -102,6 +103,7 @@ class Spec:
     pretrained: str | None = None  # a checkpoint folder (or pkg:module/folder) whose weights the body starts from
     embedding: Embedding = field(default_factory=Embedding)
     encoder: Any = None  # the family's encoder section (Family.encoder)
+    neck: necks.Neck | None = None  # a small encoder of any family between the body and the head (neck.py)
     head: Head = field(default_factory=Head)
     train: Train = field(default_factory=Train)
 
@@ -252,15 +254,64 @@ def from_dict(data: Any, max_params: float = DEFAULT_MAX_PARAMS) -> Spec:
     if data.get("head") == "none":  # a bare encoder: pooled features, no classifier
         data["head"] = {"num_classes": 0}
     encoder = data.pop("encoder", None) or {}
+    neck = data.pop("neck", None)
     spec = _to_dataclass(Spec, data, "")
     spec = dataclasses.replace(spec, encoder=_to_dataclass(family.encoder, encoder, "encoder"))
     _check_skip(family, spec.encoder.skip, "encoder.skip")
     spec = family.resolve(spec)
     _validate(spec, family)
+    spec = _with_neck(spec, neck)
     params = plan.count_params(spec)
     if params > max_params:
         raise SpecError("", f"{spec.name} has {params:,} parameters, over the limit of {int(max_params):,} (max_params)")
     return spec
+
+
+def _neck_section(data: Any) -> necks.Neck | None:
+    """`neck:` as written -> a Neck with its family's encoder section (None, or family none: no neck)."""
+    if data is None or data == "none":
+        return None
+    if not isinstance(data, dict):
+        raise SpecError("neck", f"expected a mapping with family and encoder, or none; got {_describe(data)}")
+    for key in data:
+        if key not in ("family", "encoder"):
+            raise SpecError(f"neck.{key}", f"unknown key; allowed keys: family, encoder{did_you_mean(key, ['family', 'encoder'])}")
+    name = data.get("family")
+    if name == "none":
+        if data.get("encoder"):
+            raise SpecError("neck.encoder", "a neck of family none has no encoder; leave it out")
+        return None
+    if name is None:
+        raise SpecError("neck.family", f"missing required key; one of: {', '.join(FAMILIES)}, or none")
+    family = get_family(name if isinstance(name, str) else _describe(name), "neck.family")
+    encoder = _to_dataclass(family.encoder, data.get("encoder") or {}, "neck.encoder")
+    _check_skip(family, encoder.skip, "neck.encoder.skip")
+    return necks.Neck(family.name, encoder)
+
+
+def _with_neck(spec: Spec, data: Any) -> Spec:
+    """The spec with its neck resolved and checked by the neck's family, over the body's
+    states; an error in the neck names its key under `neck.`."""
+    neck = _neck_section(data)
+    if neck is None:
+        return spec
+    if getattr(spec.encoder, "pooler", False):
+        raise SpecError("neck", "encoder.pooler reads the body's first token, which a neck would skip; "
+                                "use encoder.pooler: false with a neck")
+    family = get_family(neck.family)
+    sub = necks.as_spec(dataclasses.replace(spec, neck=neck))
+    try:
+        sub = family.resolve(sub)
+        family.validate(sub)
+        shortens = family.shortens(sub.encoder) if spec.head.pool == "token" else None
+        if shortens:
+            raise SpecError(shortens[0], f"{shortens[1]} (head.pool: token tags every token, so the neck must "
+                                         "keep the sequence length)")
+    except SpecError as exc:
+        if exc.path == "embedding.dim":  # the only embedding key a family checks: a width that must match
+            raise SpecError("neck.encoder", f"reads the body's {sub.embedding.dim}-wide states: {exc.message}") from None
+        raise SpecError(f"neck.{exc.path}", exc.message) from None
+    return dataclasses.replace(spec, neck=necks.Neck(neck.family, sub.encoder))
 
 
 def _check_skip(family, skip: str, key: str) -> None:
@@ -303,6 +354,11 @@ def check_value(family: str, dotted: str, value: Any) -> None:
     """Check one value against the spec field at a dotted key path of `family`'s specs (used for
     search spaces); raises SpecError naming the key, as loading a spec with it would."""
     fam = get_family(family)
+    if dotted == "neck":  # a neck's family decides its encoder's keys, so a neck is checked whole
+        _neck_section(value)
+        return
+    if dotted.startswith("neck."):
+        raise SpecError(dotted, "search a neck whole, as neck: {choice: [none, {family: resnet, encoder: {...}}, ...]}")
     cls: Any = Spec
     path = ""
     for part in dotted.split("."):

@@ -82,6 +82,7 @@ class TextModel(nn.Module):
         self.num_features = plan.num_features(spec)
         self.num_classes = spec.head.num_classes
         self.embed = TextEmbedding(spec.embedding, init_std=init_std)
+        self.neck = build_neck(spec) if spec.neck else None
         self.head = ClassifierHead(spec)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,10 +91,12 @@ class TextModel(nn.Module):
         raise NotImplementedError
 
     def forward_features(self, tokens, mask=None, token_types=None):
-        """(B, T) token ids, or (B, T, 1 + chars) with a character CNN -> ((B, T', C) features, (B, T') mask)."""
+        """(B, T) token ids, or (B, T, 1 + chars) with a character CNN -> ((B, T', C) features, (B, T') mask):
+        the body's, through the neck when there is one."""
         if mask is None:
             mask = word_ids(tokens) != PAD_ID
-        return self.encode(self.embed(tokens, token_types), mask)
+        x, mask = self.encode(self.embed(tokens, token_types), mask)
+        return (x, mask) if self.neck is None else self.neck.encode(x, mask)
 
     def forward_head(self, x, mask, pre_logits: bool = False):
         """(B, T', C) features, (B, T') mask -> logits (see ClassifierHead)."""
@@ -113,7 +116,21 @@ class TextModel(nn.Module):
             self.head.crf = CRF(num_classes) if num_classes else None
         self.num_classes = num_classes
 
+    def body_modules(self) -> list[tuple[str, nn.Module]]:
+        """The embedding and encoder modules whose outputs `rdzoo build` shows, in order."""
+        return [("embed", self.embed), ("stem", self.stem), *[(f"stages.{i}", s) for i, s in enumerate(self.stages)]]
+
     def summary_modules(self) -> list[tuple[str, nn.Module]]:
-        """The modules whose outputs `rdzoo build` shows, in order."""
-        return [("embed", self.embed), ("stem", self.stem),
-                *[(f"stages.{i}", s) for i, s in enumerate(self.stages)], ("head", self.head)]
+        """The modules whose outputs `rdzoo build` shows, in order: the body's, the neck, the head."""
+        return [*self.body_modules(), *([("neck", self.neck)] if self.neck is not None else []), ("head", self.head)]
+
+
+def build_neck(spec) -> TextModel:
+    """The neck of `spec` (neck.py): its family's model over the body's (B, T, C) states, with no
+    embedding or head of its own; call its `encode(x, mask)`."""
+    from . import build_model
+    from ..neck import as_spec
+
+    neck = build_model(as_spec(spec))
+    del neck.embed, neck.head  # the body's states are its input; the outer model's head reads its output
+    return neck

@@ -115,11 +115,11 @@ class DenseNetText(TextModel):
                 x, mask = self.transitions[i](x, mask)  # halves the length
         return zero_padding(self.final(x, mask), mask).transpose(1, 2), mask  # (B, T', C)
 
-    def summary_modules(self):
+    def body_modules(self):
         """(name, module) pairs whose outputs `rdzoo build` shows: blocks and transitions in turn."""
         out = [("embed", self.embed), ("stem", self.stem)]
         for i, block in enumerate(self.stages):
             out.append((f"stages.{i}", block))
             if i < len(self.transitions):
                 out.append((f"transitions.{i}", self.transitions[i]))
-        return out + [("head", self.head)]
+        return out

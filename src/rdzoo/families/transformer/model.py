@@ -154,8 +154,9 @@ class TransformerText(TextModel):
         self.rotary = spec.embedding.positions == "rotary"
         self.stem_kernel = enc.stem_kernel
         # ReZero has no LayerNorm to lift the 0.02-scale embeddings to unit size: scale them by
-        # sqrt(d) as Vaswani et al. do; without it the model learns at a fraction of the pace
-        self.input_scale = math.sqrt(d) if skip.replaces_norm else 1.0
+        # sqrt(d) as Vaswani et al. do; without it the model learns at a fraction of the pace.
+        # Normalised inputs (embedding.norm, a neck's) are unit-sized already.
+        self.input_scale = math.sqrt(d) if skip.replaces_norm and not spec.embedding.norm else 1.0
         self.head_dim = d // enc.heads
         self.cls = nn.Parameter(torch.zeros(1, 1, d)) if enc.cls_token else None
         self.stem = ConvStem(d, enc.stem_kernel, get_act_layer(enc.act)) if enc.stem_kernel else nn.Identity()
@@ -214,8 +215,8 @@ class TransformerText(TextModel):
         embedding is group 0, layer i group i + 1, the rest (head, final norm) the top."""
         return {"stem": r"^(?:embed|cls|stem)\.|^cls$", "blocks": r"^stages\.(\d+)"}
 
-    def summary_modules(self):
-        """(name, module) pairs whose outputs `rdzoo build` shows: embedding, stem, layers, norm, head."""
+    def body_modules(self):
+        """(name, module) pairs whose outputs `rdzoo build` shows: embedding, stem, layers, norm."""
         stem = [("stem", self.stem)] if self.stem_kernel else []
         return [("embed", self.embed), *stem, *[(f"stages.{i}", s) for i, s in enumerate(self.stages)],
-                ("norm", self.norm), ("head", self.head)]
+                ("norm", self.norm)]
