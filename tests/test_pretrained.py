@@ -346,7 +346,7 @@ def test_a_neck_over_a_pretrained_body_fine_tunes_saves_and_reloads(bert, tmp_pa
     assert sum(p.numel() for p in model.parameters()) == plan.count_params(fitted.spec)
     # the body still holds the checkpoint's layers and the neck, new, learns at the head's rate
     scale = {id(p): g["lr_scale"] for g in make_optimizer(model, fitted.spec.train).param_groups for p in g["params"]}
-    assert scale[id(model.neck.stages[0][0].convs[0].weight)] == 1.0
+    assert scale[id(model.neck.encoder.stages[0][0].convs[0].weight)] == 1.0
     assert scale[id(model.stages[0].attn.qkv.weight)] == 0.25
     run = rdzoo.load(save_run(fitted, tmp_path / "run", {"data": "tiny"}))
     assert run.model.spec.neck == fitted.spec.neck

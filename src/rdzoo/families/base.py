@@ -82,7 +82,7 @@ class TextModel(nn.Module):
         self.num_features = plan.num_features(spec)
         self.num_classes = spec.head.num_classes
         self.embed = TextEmbedding(spec.embedding, init_std=init_std)
-        self.neck = build_neck(spec) if spec.neck else None
+        self.neck = Neck(spec) if spec.neck else None
         self.head = ClassifierHead(spec)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,7 +96,7 @@ class TextModel(nn.Module):
         if mask is None:
             mask = word_ids(tokens) != PAD_ID
         x, mask = self.encode(self.embed(tokens, token_types), mask)
-        return (x, mask) if self.neck is None else self.neck.encode(x, mask)
+        return (x, mask) if self.neck is None else self.neck(x, mask)
 
     def forward_head(self, x, mask, pre_logits: bool = False):
         """(B, T', C) features, (B, T') mask -> logits (see ClassifierHead)."""
@@ -125,12 +125,19 @@ class TextModel(nn.Module):
         return [*self.body_modules(), *([("neck", self.neck)] if self.neck is not None else []), ("head", self.head)]
 
 
-def build_neck(spec) -> TextModel:
-    """The neck of `spec` (neck.py): its family's model over the body's (B, T, C) states, with no
-    embedding or head of its own; call its `encode(x, mask)`."""
-    from . import build_model
-    from ..neck import as_spec
+class Neck(nn.Module):
+    """The neck of `spec` (neck.py): its family's encoder over the body's states, (B, T, C)
+    features and (B, T) mask -> ((B, T', C') features, (B, T') mask). `encoder` is that
+    family's model without an embedding or head of its own (the spec's `neck.encoder`)."""
 
-    neck = build_model(as_spec(spec))
-    del neck.embed, neck.head  # the body's states are its input; the outer model's head reads its output
-    return neck
+    def __init__(self, spec):
+        super().__init__()
+        from . import build_model
+        from ..neck import as_spec
+
+        self.encoder = build_model(as_spec(spec))
+        del self.encoder.embed, self.encoder.head  # the body's states are its input; the model's head reads its output
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, C) body states, (B, T) mask -> the neck family's `encode` of them."""
+        return self.encoder.encode(x, mask)
