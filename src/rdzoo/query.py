@@ -147,16 +147,17 @@ class Results:
 
     def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
              max_params: float | None = None, min_accuracy: float | None = None, sort: str | None = None,
-             max_memory: float | None = None) -> list[dict]:
+             max_memory: float | None = None, score: str | None = None) -> list[dict]:
         """The `top` completed trials of a study by `sort` (by default dev entity F1 for a study
         on entity-tagged data, where it is what the search maximised, and dev accuracy for any
         other; descending, ties by trial number), after the filters; [] for a study Optuna
-        does not hold. `min_accuracy` is a floor on that same dev score (a fraction).
+        does not hold. `min_accuracy` is a floor on that same dev score (a fraction). `score`:
+        that score's column when the caller has looked it up already (`score_column`).
 
         Raises:
             ValueError: `sort` is not one of SORTABLE.
         """
-        score = self.score_column(study)
+        score = score or self.score_column(study)
         sort = sort or score
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {SORTABLE}")
@@ -182,8 +183,8 @@ class Results:
         """Non-dominated completed trials: the dev score up (objective `accuracy`: dev entity F1
         for an entity study, as the search maximised, else dev accuracy), the other objectives
         down; best dev score first."""
-        rows = self.best(study, top=10**9, **filters)
         score = self.score_column(study)
+        rows = self.best(study, top=10**9, score=score, **filters)
         keys = [score if o == "accuracy" else OBJECTIVE_COLUMNS[o] for o in objectives]
         sign = [-1 if o in MAXIMIZED else 1 for o in objectives]
         points = [[s * (r[k] if r[k] is not None else float("inf")) for s, k in zip(sign, keys)] for r in rows]
