@@ -10,6 +10,9 @@ over the seeds; paired differences by seed where two models are compared).
     python bench/pretrained.py finetune --data /path/to/sst2 --seeds 0 1 2 --epochs 2
     python bench/pretrained.py vectors --data trec --seeds 0 1 2
     python bench/pretrained.py throughput --steps 20 --rounds 3
+    rdzoo search --space pretrained --data trec --trials 30 --timeout none --final 1 --seed 0 \
+        --baseline bench/specs/minilm-l6-plain.yaml --storage bench/out/pretrained_search/search.db
+    python bench/pretrained.py search --storage bench/out/pretrained_search/search.db
 """
 
 from __future__ import annotations
@@ -146,9 +149,60 @@ def throughput(args) -> None:
             "ratio": mean_sd(ratios), "attn_dropout": s.encoder.attn_dropout})
 
 
+def search(args) -> None:
+    """The `pretrained` search's answer, read from its database: the best head found (the
+    final stage's top contender by mean dev accuracy) against plain fine-tuning (the
+    baseline), test accuracy paired by the final stage's seeds, and the wall time of the
+    trials and of the final stage."""
+    from rdzoo.final import verdict
+    from rdzoo.query import Results
+
+    store = Results(args.storage)
+    study = next(s for s in store.study_names() if not s.endswith("-final"))
+    final_rows = store.final(study)
+    v = verdict(final_rows, store.best(study, top=10**9))
+    top = next(c for c in v["ranking"] if not c["baseline"])
+
+    def runs(contender=None, baseline=False):
+        rows = [r for r in final_rows if (r["baseline"] if baseline else r["contender"] == contender)]
+        return {r["seed"]: r for r in rows}
+
+    found, plain = runs(top["contender"]), runs(baseline=True)
+    seeds = sorted(found.keys() & plain.keys())
+    trials = store.summary()
+    counts = next(t for t in trials if t["study"] == study)
+    times = store.rows("SELECT min(datetime_start) AS a, max(datetime_complete) AS b FROM trials t "
+                       "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :s", {"s": study})[0]
+    finals = store.rows("SELECT min(datetime_start) AS a, max(datetime_complete) AS b FROM trials t "
+                        "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :s", {"s": study + "-final"})[0]
+
+    def minutes(span):
+        from datetime import datetime
+
+        a, b = (datetime.fromisoformat(x) for x in (span["a"], span["b"]))
+        return round((b - a).total_seconds() / 60, 1)
+
+    def acc(rows, key):
+        return mean_sd([100 * rows[s][key] for s in seeds])
+
+    record({"part": "search", "study": study, "finished_trials": counts["complete"] + counts["pruned"],
+            "complete": counts["complete"], "pruned": counts["pruned"], "final_seeds": seeds,
+            "trials_minutes": minutes(times), "final_minutes": minutes(finals),
+            "best_found": {"contender": top["contender"], "family": top["family"], "params": top["params"],
+                           "spec_head": {k: top["spec"].get(k) for k in ("neck", "head")},
+                           "encoder_layers": top["spec"]["encoder"].get("layers"), "lr": top["spec"]["train"]["lr"],
+                           "layer_decay": top["spec"]["train"]["layer_decay"],
+                           "freeze": top["spec"]["embedding"].get("freeze"),
+                           "test": acc(found, "test_accuracy"), "dev": acc(found, "dev_accuracy")},
+            "plain": {"test": acc(plain, "test_accuracy"), "dev": acc(plain, "dev_accuracy")},
+            "paired_test": mean_sd([100 * (found[s]["test_accuracy"] - plain[s]["test_accuracy"]) for s in seeds]),
+            "paired_dev": mean_sd([100 * (found[s]["dev_accuracy"] - plain[s]["dev_accuracy"]) for s in seeds]),
+            "kept_baseline": v["kept_baseline"]})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["finetune", "vectors", "throughput"])
+    parser.add_argument("part", choices=["finetune", "vectors", "throughput", "search"])
     parser.add_argument("--data", default="trec", help="trec, or a folder with train/dev/test files (SST-2)")
     parser.add_argument("--model", default="minilm-l6")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -157,8 +211,9 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--set", nargs="*", default=[], help="more spec overrides, key=value")
+    parser.add_argument("--storage", default="bench/out/pretrained_search/search.db", help="search: the study's database")
     args = parser.parse_args()
-    {"finetune": finetune, "vectors": vectors, "throughput": throughput}[args.part](args)
+    {"finetune": finetune, "vectors": vectors, "throughput": throughput, "search": search}[args.part](args)
 
 
 if __name__ == "__main__":
