@@ -118,6 +118,26 @@ def test_pruning_stops_bad_trials_early(tmp_path, data):
     assert pruned and any(r[0] < 4 for r in pruned)  # stopped before its last epoch
 
 
+def test_a_trial_is_pruned_before_its_last_epoch_never_at_it(tmp_path, data, monkeypatch):
+    import optuna
+
+    class AlwaysPrune(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    monkeypatch.setattr("rdzoo.search.make_pruner", lambda name, epochs: AlwaysPrune())
+    space = json.loads(json.dumps(TINY))
+    for epochs, state in ((1, "COMPLETE"), (2, "PRUNED")):
+        space["fixed"]["train"]["epochs"] = epochs
+        folder = tmp_path / str(epochs)
+        folder.mkdir()
+        cfg = config(folder, space=tiny_space(folder, space), trials=2, pruner="median")
+        run_search(cfg, data)
+        rows = Store.open(cfg.storage)._execute(sa.text("SELECT state, epochs FROM rdzoo_results"))
+        # one epoch: trained to the end, so complete whatever the pruner says; two: stopped after the first
+        assert [tuple(r) for r in rows] == [(state, 1), (state, 1)]
+
+
 def test_best_filters_top_n_and_export_rebuilds(searched, tmp_path):
     cfg, _ = searched
     runner = CliRunner()

@@ -226,7 +226,9 @@ class Objective:
             if self.multi:
                 return  # Optuna prunes single-objective studies only
             trial.report(dev_acc, epoch)
-            if "start" not in info and trial.should_prune():  # a start model always trains its full recipe
+            # a start model always trains its full recipe; after the last epoch there is nothing left to save,
+            # and a trial trained to the end is complete (so `best` and the final stage see it)
+            if "start" not in info and epoch < spec.train.epochs and trial.should_prune():
                 info.update({score_key: dev_acc}, epochs=epoch, spec=spec.to_dict(),
                             train_seconds=time.perf_counter() - start, params=_count(spec), peak_memory=peak)
                 self._save(trial, info)
