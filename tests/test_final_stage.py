@@ -334,3 +334,21 @@ def test_the_recommendation_leaves_the_baseline_only_when_ahead_of_it_on_dev(dev
     assert v["ranking"][0]["vs_baseline"]["dev_call"] == ("level" if kept else "ahead")
     text = render_verdict(v)
     assert ("was not ahead of it on dev" in text) is kept
+
+
+def test_on_entity_data_the_final_stage_ranks_and_pairs_by_entity_f1():
+    # word accuracy favours trial 3, entity F1 (what an entity search maximised) trial 5
+    rows = []
+    for s in (1, 2, 3):
+        for name, acc, f1, base in (("kim-cnn", 0.90, 0.20, True), ("trial 3", 0.95, 0.22, False),
+                                    ("trial 5", 0.91, 0.30 + 0.01 * s, False)):
+            row = _final_row(name, s, acc, acc, baseline=base)
+            rows.append({**row, "dev_entity_f1": f1, "entity_f1": f1 - 0.05})
+    v = verdict(rows)
+    assert v["score"] == "entity F1"
+    assert [c["contender"] for c in v["ranking"]] == ["trial 5", "trial 3", "kim-cnn"]
+    top = v["ranking"][0]
+    assert top["test_mean"] == pytest.approx(0.27) and top["vs_baseline"]["test_diff"] == pytest.approx(0.12)
+    assert v["recommended"]["contender"] == "trial 5" and "entity F1: dev" in render_verdict(v)
+    # without entity F1 on every row, accuracy ranks as before
+    assert verdict([_final_row("a", 1, 0.5, 0.5), _final_row("b", 1, 0.6, 0.6)])["score"] == "accuracy"

@@ -61,6 +61,21 @@ def test_the_spec_saves_its_neck_explicitly_and_loads_back_equal():
     assert spec.load({**BODY, "neck": {"family": "none"}}).neck is None
 
 
+def test_a_neck_of_another_family_replaces_the_inherited_one(tmp_path):
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(with_neck(NECKS["resnet-gated"]).to_yaml())  # every key of the resnet neck filled in
+    child = tmp_path / "child.yaml"
+    child.write_text(f"base: {parent}\nneck: {{family: densenet, encoder: {{stem_channels: 32, block_config: [2]}}}}\n")
+    assert spec.load(str(child)).neck.family == "densenet"
+    assert spec.load(str(parent), ["neck.family=transformer", "neck.encoder.d_model=64", "neck.encoder.heads=2"]).neck.encoder.d_model == 64
+    assert spec.load(str(parent), ["neck.family=densenet"]).neck.encoder.growth_rate == 32  # the family's defaults
+    assert spec.load(str(parent), ["neck={family: none}"]).neck is None  # however the section was merged
+    child.write_text(f"base: {parent}\nneck: {{family: none}}\n")
+    assert spec.load(str(child)).neck is None
+    # the body's family too
+    assert spec.load("resnet-sent", ["family=densenet"]).encoder.skip == "dense"
+
+
 @pytest.mark.parametrize("neck, head, where, says", [
     ({"family": "resnt"}, {}, "neck.family", "did you mean 'resnet'"),
     ({"family": "resnet", "encoder": {"skip": "dense"}}, {}, "neck.encoder.skip", "supports: none, residual"),
@@ -71,7 +86,10 @@ def test_the_spec_saves_its_neck_explicitly_and_loads_back_equal():
      "keep the sequence length"),
     ({"family": "densenet", "encoder": {"block_config": [2, 2]}}, {"pool": "token"}, "neck.encoder.block_config",
      "keep the sequence length"),
-    ({"family": "none", "encoder": {"layers": 2}}, {}, "neck.encoder", "has no encoder"),
+    ({"family": "transformer", "encoder": {"d_model": 64, "heads": 2, "cls_token": True}}, {"pool": "token"},
+     "neck.encoder.cls_token", "does not expect"),
+    ({"family": "transformer", "encoder": {"d_model": 64, "heads": 2, "pooler": True}}, {"pool": "first"},
+     "neck.encoder.pooler", "use head.pool"),
     ("resnet", {}, "neck", "expected a mapping"),
 ])
 def test_a_bad_neck_is_one_error_naming_its_key(neck, head, where, says):

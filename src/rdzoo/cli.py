@@ -735,16 +735,20 @@ FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "f
                 "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
 
 
-def _public_final(c: dict, recommended: bool = False) -> dict:
-    # dev_accuracy/test_accuracy repeat the means so that a reader of single trials reads these too
-    return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, "dev_accuracy": c["dev_mean"],
-            "test_accuracy": c["test_mean"], "recommended": recommended}
+def _public_final(c: dict, v: dict) -> dict:
+    # the means repeated under the columns of single trials (dev_accuracy or, on entity data,
+    # dev_entity_f1 and entity_f1), so that a reader of single trials reads these too
+    from .final import SCORE_COLUMNS
+
+    dev_key, test_key = SCORE_COLUMNS[v["score"]]
+    return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, dev_key: c["dev_mean"], test_key: c["test_mean"],
+            "recommended": c is v["recommended"]}
 
 
 def _public_verdict(v: dict) -> dict:
-    return {"recommended": _public_final(v["recommended"], True), "baseline": v["baseline"],
-            "kept_baseline": v["kept_baseline"],
-            "ranking": [_public_final(c, c is v["recommended"]) for c in v["ranking"]], "skips": v["skips"]}
+    return {"recommended": _public_final(v["recommended"], v), "baseline": v["baseline"],
+            "kept_baseline": v["kept_baseline"], "score": v["score"],
+            "ranking": [_public_final(c, v) for c in v["ranking"]], "skips": v["skips"]}
 
 
 def _public(row: dict) -> dict:
@@ -761,7 +765,8 @@ def final_table(v: dict, title: str):
 
     from .final import _pm
 
-    table = Table("#", "contender", "family", "skip", "params", "ms", "dev acc %", "test acc %", "seeds",
+    short = "F1" if v.get("score") == "entity F1" else "acc"
+    table = Table("#", "contender", "family", "skip", "params", "ms", f"dev {short} %", f"test {short} %", "seeds",
                   "vs baseline (test)", title=title, box=None)
     for rank, c in enumerate(v["ranking"], 1):
         vs = c["vs_baseline"]
@@ -882,7 +887,7 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     # the final stage's ranking (whole studies only: a filter selects single trials)
     verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
-        head = [_public_final(c, c is verdict["recommended"]) for c in verdict["ranking"]] if verdict else []
+        head = [_public_final(c, verdict) for c in verdict["ranking"]] if verdict else []
         return emit_json(head + [_public(r) for r in rows])
     if verdict:
         console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds; * recommended)"))
@@ -910,7 +915,7 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
         spec_dict = dict(rec["spec"])
         spec_dict["name"] = name or (out.stem if out else f"{study}-recommended")
         spec_dict["description"] = (f"{rec['contender']} of study {study}, recommended by its final stage: dev "
-                                    f"{100 * rec['dev_mean']:.1f}%, test {100 * rec['test_mean']:.1f}% mean over "
+                                    f"{verdict['score']} {100 * rec['dev_mean']:.1f}%, test {100 * rec['test_mean']:.1f}% mean over "
                                     f"{rec['n']} seeds ({rec['params']:,} parameters)")
         summary = {"study": study, "stage": "final", "contender": rec["contender"], "family": rec["family"],
                    "skip": rec["skip"], "params": rec["params"], "dev_mean": rec["dev_mean"],

@@ -32,6 +32,8 @@ DEFAULT_K = 3
 DEFAULT_SEEDS = 3
 DEFAULT_BASELINE = "kim-cnn"
 LEVEL_SE = 2.0  # a paired difference within 2 standard errors of zero is "level"
+# the results columns (dev, test) of each score a final stage can be ranked by (score_of)
+SCORE_COLUMNS = {"accuracy": ("dev_accuracy", "test_accuracy"), "entity F1": ("dev_entity_f1", "entity_f1")}
 
 
 @dataclass
@@ -209,8 +211,10 @@ def _sd(xs: list[float]) -> float | None:
 
 
 def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dict | None:
-    """Rank the final stage's contenders by mean dev accuracy, compare each with the
-    baseline, paired by seed, and recommend one.
+    """Rank the final stage's contenders by mean dev score, compare each with the
+    baseline, paired by seed, and recommend one. The score is accuracy, or entity F1 on
+    entity-tagged data (`score_of`; `score` in the result names it, and `dev_mean`,
+    `test_mean` and the differences are of it).
 
     The recommendation is the top of the ranking only when its paired dev difference from
     the baseline is more than 2 standard errors above zero (`dev_call` ahead); otherwise the
@@ -227,14 +231,16 @@ def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dic
     """
     if not final_rows:
         return None
+    score = score_of(final_rows)
+    dev_key, test_key = SCORE_COLUMNS[score]
     groups: dict[str, list[dict]] = {}
     for r in final_rows:
         groups.setdefault(r["contender"], []).append(r)
     ranking = []
     for label, rows in groups.items():
         rows = sorted(rows, key=lambda r: r["seed"])
-        dev = [r["dev_accuracy"] for r in rows]
-        test = [r["test_accuracy"] for r in rows]
+        dev = [r[dev_key] for r in rows]
+        test = [r[test_key] for r in rows]
         first = rows[0]
         ranking.append({
             "contender": label, "baseline": any(bool(r["baseline"]) for r in rows),
@@ -245,7 +251,7 @@ def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dic
             "seeds": [r["seed"] for r in rows], "n": len(rows),
             "train_seconds": mean(r["train_seconds"] for r in rows if r["train_seconds"] is not None)
             if any(r["train_seconds"] is not None for r in rows) else None,
-            "spec": first["spec"], "_by_seed": {r["seed"]: r for r in rows},
+            "spec": first["spec"], "_by_seed": {r["seed"]: {"dev": r[dev_key], "test": r[test_key]} for r in rows},
         })
     ranking.sort(key=lambda c: (-c["dev_mean"], -c["n"], c["contender"]))
     base = next((c for c in ranking if c["baseline"]), None)
@@ -255,16 +261,22 @@ def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dic
         c.pop("_by_seed")
     top = ranking[0]
     kept = base is not None and top is not base and top["vs_baseline"]["dev_call"] != "ahead"
-    return {"recommended": base if kept else top, "kept_baseline": kept,
+    return {"recommended": base if kept else top, "kept_baseline": kept, "score": score,
             "baseline": base["contender"] if base else None, "ranking": ranking,
-            "skips": skip_winners(trial_rows or [])}
+            "skips": skip_winners(trial_rows or [], dev_key)}
+
+
+def score_of(rows: list[dict]) -> str:
+    """The score that ranks results rows: "entity F1" when every row has a dev entity F1 (a
+    search on entity-tagged data maximised it), else "accuracy"; SCORE_COLUMNS gives its columns."""
+    return "entity F1" if rows and all(r.get("dev_entity_f1") is not None for r in rows) else "accuracy"
 
 
 def _paired(c: dict, base: dict) -> dict:
     common = sorted(set(c["_by_seed"]) & set(base["_by_seed"]))
     out = {"baseline": base["contender"], "n": len(common)}
     for metric in ("test", "dev"):
-        diffs = [c["_by_seed"][s][f"{metric}_accuracy"] - base["_by_seed"][s][f"{metric}_accuracy"] for s in common]
+        diffs = [c["_by_seed"][s][metric] - base["_by_seed"][s][metric] for s in common]
         out[f"{metric}_diff"] = mean(diffs) if diffs else None
         out[f"{metric}_diff_sd"] = _sd(diffs)
     out["call"] = _call(out["test_diff"], out["test_diff_sd"], len(common), c is base)
@@ -298,16 +310,17 @@ def _source_trial(label: str) -> int | None:
     return None
 
 
-def skip_winners(trial_rows: list[dict]) -> dict:
-    """Per family, the skip type of the best complete trial, with how many trials tried each skip."""
+def skip_winners(trial_rows: list[dict], dev_key: str = "dev_accuracy") -> dict:
+    """Per family, the skip type of the best complete trial by `dev_key` (its score is kept under
+    `dev_accuracy`), with how many trials tried each skip."""
     out: dict[str, dict] = {}
     for r in trial_rows:
-        if r.get("state") != "COMPLETE" or r.get("dev_accuracy") is None or not r.get("family"):
+        if r.get("state") != "COMPLETE" or r.get(dev_key) is None or not r.get("family"):
             continue
         f = out.setdefault(r["family"], {"skip": None, "dev_accuracy": -1.0, "trial": None, "tried": {}})
         f["tried"][r["skip"]] = f["tried"].get(r["skip"], 0) + 1
-        if r["dev_accuracy"] > f["dev_accuracy"]:
-            f.update(skip=r["skip"], dev_accuracy=r["dev_accuracy"], trial=r["trial"])
+        if r[dev_key] > f["dev_accuracy"]:
+            f.update(skip=r["skip"], dev_accuracy=r[dev_key], trial=r["trial"])
     return out
 
 
@@ -327,7 +340,8 @@ def render_verdict(v: dict | None) -> str:
     size = f", {r['params']:,} parameters" if r["params"] is not None else ""
     speed = f", {r['latency_ms']:.1f} ms a batch" if r["latency_ms"] is not None else ""
     lines = [f"recommended: {r['contender']} ({r['family']}, skip {r['skip']}{size}{speed})",
-             f"  dev {_pm(r['dev_mean'], r['dev_sd'])}, test {_pm(r['test_mean'], r['test_sd'])} over {r['n']} seeds "
+             f"  {v.get('score', 'accuracy')}: dev {_pm(r['dev_mean'], r['dev_sd'])}, test {_pm(r['test_mean'], r['test_sd'])} "
+             f"over {r['n']} seeds "
              f"({', '.join(map(str, r['seeds']))})"]
     vs = r["vs_baseline"]
     if vs is None:

@@ -192,17 +192,23 @@ def contender(row: dict) -> str:
 
 
 def final_stage(data: StudyData) -> list[dict]:
-    """The final stage's contenders: dev and test accuracy over seeds (mean, sd, each seed)."""
+    """The final stage's contenders: dev and test score over seeds (mean, sd, each seed); the score
+    (`score`) is accuracy, or entity F1 on entity-tagged data (final.score_of)."""
+    from .final import SCORE_COLUMNS, score_of
+
+    complete = [r for r in data.final if r.get("state", "COMPLETE") == "COMPLETE"]
+    score = score_of(complete)
+    dev_key, test_key = SCORE_COLUMNS[score]
     groups: dict[str, list[dict]] = {}
-    for row in data.final:
-        if row.get("state", "COMPLETE") == "COMPLETE" and row.get("dev_accuracy") is not None:
+    for row in complete:
+        if row.get(dev_key) is not None:
             groups.setdefault(contender(row), []).append(row)
     out = []
     for name, rows in groups.items():
         rows.sort(key=lambda r: (r.get("seed") is None, r.get("seed") or 0))
-        dev = [r["dev_accuracy"] for r in rows]
-        test = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
-        out.append({"contender": name, "family": rows[0].get("family"), "skip": rows[0].get("skip"),
+        dev = [r[dev_key] for r in rows]
+        test = [r[test_key] for r in rows if r.get(test_key) is not None]
+        out.append({"contender": name, "score": score, "family": rows[0].get("family"), "skip": rows[0].get("skip"),
                     "params": rows[0].get("params"), "seeds": [r.get("seed") for r in rows], "dev": dev, "test": test,
                     "dev_mean": statistics.fmean(dev), "dev_sd": statistics.stdev(dev) if len(dev) > 1 else 0.0,
                     "test_mean": statistics.fmean(test) if test else None,
@@ -451,7 +457,9 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def _final_table(contenders: list[dict]) -> str:
-    head = "<tr><th>contender</th><th>family</th><th>skip</th><th>seeds</th><th>dev mean ± sd</th><th>test mean ± sd</th></tr>"
+    score = html.escape(contenders[0]["score"]) if contenders else "accuracy"
+    head = (f"<tr><th>contender</th><th>family</th><th>skip</th><th>seeds</th><th>dev {score} mean ± sd</th>"
+            f"<th>test {score} mean ± sd</th></tr>")
     rows = "".join(
         f"<tr><td>{html.escape(c['contender'])}</td><td>{html.escape(str(c['family']))}</td>"
         f"<td>{html.escape(str(c['skip']))}</td><td>{len(c['dev'])}</td>"

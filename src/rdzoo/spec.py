@@ -277,9 +277,7 @@ def _neck_section(data: Any) -> necks.Neck | None:
         if key not in ("family", "encoder"):
             raise SpecError(f"neck.{key}", f"unknown key; allowed keys: family, encoder{did_you_mean(key, ['family', 'encoder'])}")
     name = data.get("family")
-    if name == "none":
-        if data.get("encoder"):
-            raise SpecError("neck.encoder", "a neck of family none has no encoder; leave it out")
+    if name == "none":  # no neck, whatever encoder keys a base spec left beside it
         return None
     if name is None:
         raise SpecError("neck.family", f"missing required key; one of: {', '.join(FAMILIES)}, or none")
@@ -298,6 +296,13 @@ def _with_neck(spec: Spec, data: Any) -> Spec:
     if getattr(spec.encoder, "pooler", False):
         raise SpecError("neck", "encoder.pooler reads the body's first token, which a neck would skip; "
                                 "use encoder.pooler: false with a neck")
+    # a neck is its family's `encode` only: a [CLS] it prepended would shift every tag, and BERT's
+    # pooler sits in the head that a neck does not have
+    for key, why in (("cls_token", "would add a token the head does not expect; the body's [CLS] (encoder.cls_token) "
+                                   "passes through the neck"),
+                     ("pooler", "sits in a head, which a neck has not; use head.pool")):
+        if getattr(neck.encoder, key, False):
+            raise SpecError(f"neck.encoder.{key}", f"{why}; use {key}: false in a neck")
     family = get_family(neck.family)
     sub = necks.as_spec(dataclasses.replace(spec, neck=neck))
     try:
@@ -394,12 +399,26 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, parse_yaml(raw, f"override {key}") if raw.strip() else ""
 
 
+def merge_spec(base: dict, update: dict) -> dict:
+    """deep_merge for spec dicts, except that a new `family` replaces the old family's `encoder`
+    keys instead of merging into them, in the spec and in its neck (another family's keys would
+    be unknown keys)."""
+    if "family" in update and update["family"] != base.get("family"):
+        base = {k: v for k, v in base.items() if k != "encoder"}
+    out = deep_merge(base, update)
+    if isinstance(base.get("neck"), dict) and isinstance(update.get("neck"), dict):
+        out["neck"] = merge_spec(base["neck"], update["neck"])
+    return out
+
+
 def apply_overrides(data: dict, overrides: dict | list[str] | tuple = ()) -> dict:
-    """Set dotted keys (or merge nested dicts) into a spec dict."""
+    """Set dotted keys (or merge nested dicts, as merge_spec) into a spec dict. A `family` (or
+    `neck.family`) that changes drops the old family's encoder keys; family keys are set first,
+    so the other overrides may set the new family's."""
     if isinstance(overrides, (list, tuple)):
         overrides = dict(parse_override(o) for o in overrides)
     out = dict(data)
-    for dotted, value in overrides.items():
+    for dotted, value in sorted(overrides.items(), key=lambda kv: kv[0].rpartition(".")[2] != "family"):
         parts = dotted.split(".")
         node = out
         for i, part in enumerate(parts[:-1]):
@@ -412,7 +431,9 @@ def apply_overrides(data: dict, overrides: dict | list[str] | tuple = ()) -> dic
             node = child
         leaf = parts[-1]
         if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            value = deep_merge(node[leaf], value)
+            value = merge_spec(node[leaf], value)
+        if leaf == "family" and value != node.get(leaf):
+            node.pop("encoder", None)
         node[leaf] = value
     return out
 
@@ -429,7 +450,7 @@ def resolve_bases(data: Any, where: str, seen: tuple[str, ...] = ()) -> dict:
     if base in seen:
         raise SpecError("base", f"inheritance cycle: {' -> '.join(seen + (base,))}")
     parent = resolve_bases(_read_source(base, relative_to=where), base, seen + (base,))
-    merged = deep_merge(parent, {k: v for k, v in data.items() if k != "base"})
+    merged = merge_spec(parent, {k: v for k, v in data.items() if k != "base"})
     if "name" not in data:
         merged["name"] = f"{parent.get('name', base)}-custom"
     return merged
