@@ -340,3 +340,17 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     assert listed["best_dev_entity_f1"] == floor and listed["best_dev_accuracy"] is not None
     out = CliRunner().invoke(app, ["studies", "--storage", str(db)], env={"COLUMNS": "200"})
     assert f"{floor:.4f} F1" in out.output
+    # the final stage retrains the best with fresh seeds and ranks by the same score
+    from rdzoo.cli import study_verdict
+    from rdzoo.final import run_final
+
+    run_final(cfg, data, k=1, seeds=2, baseline=None)
+    final_rows = store.final("t")
+    assert len(final_rows) == 2 and all(r["dev_entity_f1"] is not None and r["entity_f1"] is not None for r in final_rows)
+    finals = optuna.load_study(study_name="t-final", storage=f"sqlite:///{db}")
+    assert sorted(t.value for t in finals.trials) == sorted(r["dev_entity_f1"] for r in final_rows)
+    v = study_verdict(store, "t")
+    assert v["score"] == "entity F1"
+    assert v["recommended"]["test_mean"] == pytest.approx(sum(r["entity_f1"] for r in final_rows) / 2)
+    out = CliRunner().invoke(app, ["best", "--storage", str(db)], env={"COLUMNS": "200"})
+    assert "dev F1 %" in out.output

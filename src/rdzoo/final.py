@@ -187,8 +187,11 @@ def _train_one(cfg, data, final, store, c: Contender, seed: int, measure, device
     spec = from_dict(raw, max_params=max(cfg.max_params, 2e9))
     result = fit(spec, data, device=device, precision=precision)
     m = result.metrics
+    # on entity-tagged data the dev score (the trial's value, what the verdict ranks by) is entity F1
+    entity = {k: m[k] for k in ("dev_entity_f1", "entity_f1") if m.get(k) is not None}
+    value = entity.get("dev_entity_f1", m["dev_accuracy"])
     info = {**{k: v for k, v in c.info.items() if v is not None}, "spec": result.spec.to_dict(), "params": m["params"],
-            "dev_accuracy": m["dev_accuracy"], "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
+            "dev_accuracy": m["dev_accuracy"], "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"], **entity,
             "train_seconds": m["train_seconds"], "epochs": m["epochs"], "peak_memory": m["peak_memory"],
             **measure(result),
             "stage": "final", "seed": seed, "contender": c.label, "baseline": c.baseline, "skip": result.spec.skip,
@@ -196,11 +199,11 @@ def _train_one(cfg, data, final, store, c: Contender, seed: int, measure, device
     dists = {"seed": optuna.distributions.IntDistribution(0, 2**31 - 1),
              "source": optuna.distributions.IntDistribution(-1, 2**31 - 1)}
     frozen = optuna.trial.create_trial(
-        params={"seed": seed, "source": c.source}, distributions=dists, value=m["dev_accuracy"],
+        params={"seed": seed, "source": c.source}, distributions=dists, value=value,
         user_attrs={"rdzoo": info, "final": {"key": run_key(c.spec), "contender": c.label, "baseline": c.baseline}})
     trial_id = final._storage.create_new_trial(final._study_id, template_trial=frozen)
     number = final._storage.get_trial_number_from_id(trial_id)
-    store.record(final.study_name, number, trial_id, "COMPLETE", info, [m["dev_accuracy"]])
+    store.record(final.study_name, number, trial_id, "COMPLETE", info, [value])
 
 
 # --- the verdict, from stored rows ---------------------------------------------------------
