@@ -758,6 +758,15 @@ def _public(row: dict) -> dict:
     return {**{k: v for k, v in row.items() if k not in hidden}, "stage": row.get("stage") or "search"}
 
 
+def neck_of(row: dict) -> str | None:
+    """A row's neck as `family/skip` (`resnet/gated`), "-" for none; None when its spec is not known."""
+    spec = row.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    neck = spec.get("neck")
+    return f"{neck.get('family')}/{(neck.get('encoder') or {}).get('skip')}" if isinstance(neck, dict) else "-"
+
+
 def final_table(v: dict, title: str):
     """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline;
     the recommended contender's rank carries a *."""
@@ -766,7 +775,9 @@ def final_table(v: dict, title: str):
     from .final import _pm
 
     short = "F1" if v.get("score") == "entity F1" else "acc"
-    table = Table("#", "contender", "family", "skip", "params", "ms", f"dev {short} %", f"test {short} %", "seeds",
+    necks = any(neck_of(c) not in (None, "-") for c in v["ranking"])
+    table = Table("#", "contender", "family", "skip", *(("neck",) if necks else ()), "params", "ms", f"dev {short} %",
+                  f"test {short} %", "seeds",
                   "vs baseline (test)", title=title, box=None)
     for rank, c in enumerate(v["ranking"], 1):
         vs = c["vs_baseline"]
@@ -777,7 +788,8 @@ def final_table(v: dict, title: str):
         else:
             sd = f" sd {100 * vs['test_diff_sd']:.1f}" if vs["test_diff_sd"] is not None else ""
             versus = f"{100 * vs['test_diff']:+.1f}{sd} {vs['call']}"
-        table.add_row(f"{rank}*" if c is v["recommended"] else str(rank), c["contender"], c["family"] or "-", c["skip"] or "-", human(c["params"] or 0),
+        table.add_row(f"{rank}*" if c is v["recommended"] else str(rank), c["contender"], c["family"] or "-",
+                      c["skip"] or "-", *((neck_of(c) or "-",) if necks else ()), human(c["params"] or 0),
                       f"{c['latency_ms']:.1f}" if c["latency_ms"] is not None else "-",
                       _pm(c["dev_mean"], c["dev_sd"]), _pm(c["test_mean"], c["test_sd"]), str(c["n"]), versus)
     return table
@@ -795,13 +807,16 @@ def best_table(rows, title):
         return f"{value:{fmt}}" if value is not None else "-"
 
     entity = any(r.get("dev_entity_f1") is not None for r in rows)  # entity-tagged data: entity F1 columns too
-    table = Table("#", "trial", "family", "skip", "params", "FLOPs", "ms", "memory", "dev acc", "test acc",
+    necks = any(neck_of(r) not in (None, "-") for r in rows)  # a neck column where some trial has one
+    table = Table("#", "trial", "family", "skip", *(("neck",) if necks else ()), "params", "FLOPs", "ms", "memory",
+                  "dev acc", "test acc",
                   *(("dev entity F1", "test entity F1") if entity else ()), "train s",
                   title=title, box=None, collapse_padding=True, pad_edge=False)
     for column in table.columns[2:4]:
         column.no_wrap, column.overflow = True, "fold"
     for rank, r in enumerate(rows, 1):
-        table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", human(r["params"] or 0),
+        table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", *((neck_of(r) or "-",) if necks else ()),
+                      human(r["params"] or 0),
                       human(r["flops"] or 0), cell(r["latency_ms"], ".1f"), human_bytes(r["peak_memory"]),
                       cell(r["dev_accuracy"]), cell(r["test_accuracy"]),
                       *((cell(r["dev_entity_f1"]), cell(r["entity_f1"])) if entity else ()),
