@@ -15,6 +15,7 @@ and the CRF's effect paired by seed.
     python bench/ner.py --models densenet-sent --seeds 0 --epochs 2
     python bench/ner.py --spec best.yaml --tag search    # a spec (an exported search trial), 3 seeds
     python bench/ner.py --models minilm-l6 --crf no --epochs 5 --threads 2   # the pretrained body, fine-tuned
+    python bench/ner.py --models densenet-sent --crf yes --epochs 25 --tag 25ep   # rows named densenet-sent-25ep
     python bench/ner.py --summary                        # the table from what is in the results file
 """
 
@@ -111,7 +112,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=MODELS)
     parser.add_argument("--spec", help="A spec file to run instead of the zoo models (e.g. an exported trial).")
-    parser.add_argument("--tag", help="The name the rows of --spec get.")
+    parser.add_argument("--tag", help="The name the rows of --spec get; after a zoo model's name, a variant's (e.g. 25ep).")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--crf", choices=["both", "yes", "no", "spec"], default="both",
                         help="With and without head.crf, one of them, or as the spec has it.")
@@ -128,9 +129,12 @@ def main():
     models, overrides = ([args.spec], []) if args.spec else (args.models, NER)
     crfs = {"both": [False, True], "yes": [True], "no": [False], "spec": [None]}[args.crf]
     done = {(r["model"], r["crf"], r["seed"]) for r in load(args.out)}
-    jobs = [{"model": m, "tag": args.tag if args.spec else None, "crf": c, "seed": s, "epochs": args.epochs,
+    def name(m):  # the rows' model name: a spec's tag, or a zoo model's name with the tag after it
+        return args.tag if args.spec else (f"{m}-{args.tag}" if args.tag else m)
+
+    jobs = [{"model": m, "tag": name(m), "crf": c, "seed": s, "epochs": args.epochs,
              "overrides": PRETRAINED.get(m, overrides), "threads": args.threads, "data": args.data}
-            for s in args.seeds for m in models for c in crfs if ((args.tag if args.spec else m), c, s) not in done]
+            for s in args.seeds for m in models for c in crfs if (name(m), c, s) not in done]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.jobs > 1:
         # spawned, not forked: a parent that imported torch (or set a CUDA default device) stays out of the children
