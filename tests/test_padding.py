@@ -181,7 +181,12 @@ def test_every_zoo_model_scores_a_text_alone_as_in_a_padded_batch(name):
             norms_in_training(model)(batch_of(texts, length + extra))
         stats.append([b.clone() for n, b in model.named_buffers() if "running" in n])
     for a, b in zip(*stats):
-        torch.testing.assert_close(a, b, **TOLERANCE)
+        # through a whole net in training mode, each layer normalised by its batch's statistics, the
+        # rounding of reductions over 16 or 23 positions grows with depth: resnet-text-50's deepest
+        # statistics differ by up to 5e-4 relative on one thread (1e-5 on two). Statistics taken over
+        # every position, padding included, land 18 (densenet-text-121) to 140 (resnet-text-50) times
+        # past this tolerance
+        torch.testing.assert_close(a, b, rtol=2e-3, atol=2e-3)
 
 
 def test_masked_batch_norm_is_batch_norm_over_the_tokens():
