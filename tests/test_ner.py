@@ -354,3 +354,20 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     assert v["recommended"]["test_mean"] == pytest.approx(sum(r["entity_f1"] for r in final_rows) / 2)
     out = CliRunner().invoke(app, ["best", "--storage", str(db)], env={"COLUMNS": "200"})
     assert "dev F1 %" in out.output
+
+
+def test_a_search_on_entities_logs_and_sums_up_dev_entity_f1():
+    from types import SimpleNamespace
+
+    from rdzoo.display import log_line, summary, summary_lines
+
+    row = {"trial": 3, "state": "COMPLETE", "family": "densenet", "skip": "dense", "params": 1000,
+           "dev_accuracy": 0.91, "dev_entity_f1": 0.25, "seconds": 1.0, "error": None}
+    assert "dev_entity_f1=0.2500" in log_line(row, 1, 2, 0.25, None) and "dev_accuracy" not in log_line(row, 1, 2, 0.25, None)
+    assert "dev_accuracy=0.9100" in log_line({**row, "dev_entity_f1": None}, 1, 2, 0.91, None)
+    cfg = SimpleNamespace(study="s", trials=2, timeout=None)
+    best = {"trial": 3, "family": "densenet", "skip": "dense", "params": 1000, "dev_accuracy": 0.91,
+            "test_accuracy": 0.9, "dev_entity_f1": 0.25, "entity_f1": 0.125, "latency_ms": 1.0}
+    text = "\n".join(summary_lines(summary({"finished": 2}, cfg, {"complete": 2, "pruned": 0, "failed": 0, "running": 0},
+                                           {"COMPLETE": 2}, best, None), None))
+    assert "dev entity F1 0.2500, test entity F1 0.1250" in text

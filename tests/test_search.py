@@ -364,3 +364,11 @@ def test_a_storage_failure_in_a_background_thread_is_left_to_the_main_thread():
     finally:
         threading.excepthook = outer
     assert seen == ["ValueError", "OperationalError"]
+
+
+def test_tables_written_to_a_file_keep_every_cell_whole(searched):
+    cfg, _ = searched
+    out = CliRunner().invoke(app, ["best", "--storage", cfg.storage, "--study", "t"], env={"COLUMNS": ""})
+    assert out.exit_code == 0 and "dev acc" in out.output and "…" not in out.output
+    narrow = CliRunner().invoke(app, ["best", "--storage", cfg.storage, "--study", "t"], env={"COLUMNS": "60"})
+    assert "…" in narrow.output  # a width the user set is kept

@@ -65,10 +65,13 @@ class UsageError(Exception):
 
 
 def console():
-    """A rich Console on stdout (imported here: rich stays out of `rdzoo --help`)."""
+    """A rich Console on stdout (imported here: rich stays out of `rdzoo --help`). Written to a
+    file or a pipe with no COLUMNS set, tables get 200 columns instead of rich's 80, so that a
+    log keeps every cell whole."""
     from rich.console import Console
 
-    return Console()
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(width=200) if piped else Console()
 
 
 def make_folder(path: Path, option: str) -> None:

@@ -80,7 +80,7 @@ def trial_row(frozen, info: dict) -> dict:
         seconds = (frozen.datetime_complete - frozen.datetime_start).total_seconds()
     return {"trial": frozen.number, "state": frozen.state.name, "family": info.get("family"),
             "skip": info.get("skip"), "params": info.get("params"), "dev_accuracy": info.get("dev_accuracy"),
-            "seconds": seconds, "error": info.get("error")}
+            "dev_entity_f1": info.get("dev_entity_f1"), "seconds": seconds, "error": info.get("error")}
 
 
 def _acc(value) -> str:
@@ -166,11 +166,13 @@ class LogDisplay(BaseDisplay):
 
 def log_line(row: dict, finished: int, target: int, best, eta: float | None) -> str:
     """`[time] trial 3 COMPLETE family=resnet skip=gated params=1.2M dev_accuracy=0.8125 seconds=12.3
-    best=0.8125 [4/10, ETA 0:01:10]`: one finished trial, for a log file."""
+    best=0.8125 [4/10, ETA 0:01:10]`: one finished trial, for a log file (dev_entity_f1 on entity data)."""
     params = human(row["params"]) if row["params"] is not None else "-"
     seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
+    # on entity data the score the search maximises (and `best` is) is dev entity F1
+    score = "dev_entity_f1" if row.get("dev_entity_f1") is not None else "dev_accuracy"
     text = (f"{_stamp()} trial {row['trial']} {row['state']} family={row['family'] or '-'} "
-            f"skip={row['skip'] or '-'} params={params} dev_accuracy={_acc(row['dev_accuracy'])} "
+            f"skip={row['skip'] or '-'} params={params} {score}={_acc(row[score])} "
             f"seconds={seconds} best={_best_text(best)} [{finished}/{target}, ETA {clock(eta)}]")
     if row["error"]:
         text += f" error: {row['error']}"
@@ -348,8 +350,9 @@ def summary(outcome: dict, cfg, counts: dict, ran: dict, best: dict | None, stor
         "elapsed_seconds": round(outcome.get("seconds", 0.0), 3),
         "study_trials": counts,
         "this_run": {"complete": ran.get("COMPLETE", 0), "pruned": ran.get("PRUNED", 0), "failed": ran.get("FAIL", 0)},
-        "best": None if best is None else {k: best.get(k) for k in ("trial", "family", "skip", "params",
-                                                                    "dev_accuracy", "test_accuracy", "latency_ms")},
+        "best": None if best is None else {k: best.get(k) for k in ("trial", "family", "skip", "params", "dev_accuracy",
+                                                                    "test_accuracy", "dev_entity_f1", "entity_f1",
+                                                                    "latency_ms")},
         "next": [f"rdzoo best{where}", f"rdzoo export --best{where} -o best.yaml", f"rdzoo report{where} -o report.html"],
     }
 
@@ -365,9 +368,11 @@ def summary_lines(s: dict, verdict=None) -> list[str]:
     ]
     b = s["best"]
     if b is not None:
+        entity = b.get("dev_entity_f1") is not None
         lines.append(f"  best:     trial {b['trial']}, {b['family']} (skip {b['skip']}), "
-                     f"{human(b['params'] or 0)} parameters, dev accuracy {_acc(b['dev_accuracy'])}, "
-                     f"test accuracy {_acc(b['test_accuracy'])}")
+                     f"{human(b['params'] or 0)} parameters, " + (
+                         f"dev entity F1 {_acc(b['dev_entity_f1'])}, test entity F1 {_acc(b['entity_f1'])}" if entity
+                         else f"dev accuracy {_acc(b['dev_accuracy'])}, test accuracy {_acc(b['test_accuracy'])}"))
     else:
         lines.append("  best:     no completed trial yet")
     # The final stage's verdict (mean and sd over seeds, the difference from the baseline) goes

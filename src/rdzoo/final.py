@@ -344,7 +344,7 @@ def render_verdict(v: dict | None) -> str:
     speed = f", {r['latency_ms']:.1f} ms a batch" if r["latency_ms"] is not None else ""
     lines = [f"recommended: {r['contender']} ({r['family']}, skip {r['skip']}{size}{speed})",
              f"  {v.get('score', 'accuracy')}: dev {_pm(r['dev_mean'], r['dev_sd'])}, test {_pm(r['test_mean'], r['test_sd'])} "
-             f"over {r['n']} seeds "
+             f"over {r['n']} seed{'s' if r['n'] != 1 else ''} "
              f"({', '.join(map(str, r['seeds']))})"]
     vs = r["vs_baseline"]
     if vs is None:
