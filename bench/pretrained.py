@@ -171,14 +171,12 @@ def search(args) -> None:
     seeds = sorted(found.keys() & plain.keys())
     trials = store.summary()
     counts = next(t for t in trials if t["study"] == study)
-    times = store.rows("SELECT min(datetime_start) AS a, max(datetime_complete) AS b FROM trials t "
-                       "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :s", {"s": study})[0]
-    finals = store.rows("SELECT min(datetime_start) AS a, max(datetime_complete) AS b FROM trials t "
-                        "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :s", {"s": study + "-final"})[0]
 
-    def minutes(span):
+    def minutes(name):  # from the study's first trial's start to its last trial's end
         from datetime import datetime
 
+        span = store.rows("SELECT min(datetime_start) AS a, max(datetime_complete) AS b FROM trials t "
+                          "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = :s", {"s": name})[0]
         a, b = (datetime.fromisoformat(x) for x in (span["a"], span["b"]))
         return round((b - a).total_seconds() / 60, 1)
 
@@ -187,7 +185,7 @@ def search(args) -> None:
 
     record({"part": "search", "study": study, "finished_trials": counts["complete"] + counts["pruned"],
             "complete": counts["complete"], "pruned": counts["pruned"], "final_seeds": seeds,
-            "trials_minutes": minutes(times), "final_minutes": minutes(finals),
+            "trials_minutes": minutes(study), "final_minutes": minutes(f"{study}-final"),
             "best_found": {"contender": top["contender"], "family": top["family"], "params": top["params"],
                            "spec_head": {k: top["spec"].get(k) for k in ("neck", "head")},
                            "encoder_layers": top["spec"]["encoder"].get("layers"), "lr": top["spec"]["train"]["lr"],

@@ -741,7 +741,7 @@ FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "f
 def _public_final(c: dict, v: dict) -> dict:
     # the means repeated under the columns of single trials (dev_accuracy or, on entity data,
     # dev_entity_f1 and entity_f1), so that a reader of single trials reads these too
-    from .final import SCORE_COLUMNS
+    from .storage import SCORE_COLUMNS
 
     dev_key, test_key = SCORE_COLUMNS[v["score"]]
     return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, dev_key: c["dev_mean"], test_key: c["test_mean"],

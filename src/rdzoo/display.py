@@ -20,6 +20,8 @@ import sys
 import time
 from collections import deque
 
+from .storage import SCORE_COLUMNS, score_of
+
 STOP_REASONS = ("target", "timeout", "interrupted", "failures")
 LAST_TRIALS = 5  # rows of the live display's table of finished trials
 
@@ -169,10 +171,9 @@ def log_line(row: dict, finished: int, target: int, best, eta: float | None) -> 
     best=0.8125 [4/10, ETA 0:01:10]`: one finished trial, for a log file (dev_entity_f1 on entity data)."""
     params = human(row["params"]) if row["params"] is not None else "-"
     seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "-"
-    # on entity data the score the search maximises (and `best` is) is dev entity F1
-    score = "dev_entity_f1" if row.get("dev_entity_f1") is not None else "dev_accuracy"
+    dev_key = SCORE_COLUMNS[score_of([row])][0]  # on entity data what the search maximises (and `best` is)
     text = (f"{_stamp()} trial {row['trial']} {row['state']} family={row['family'] or '-'} "
-            f"skip={row['skip'] or '-'} params={params} {score}={_acc(row[score])} "
+            f"skip={row['skip'] or '-'} params={params} {dev_key}={_acc(row[dev_key])} "
             f"seconds={seconds} best={_best_text(best)} [{finished}/{target}, ETA {clock(eta)}]")
     if row["error"]:
         text += f" error: {row['error']}"
@@ -368,11 +369,11 @@ def summary_lines(s: dict, verdict=None) -> list[str]:
     ]
     b = s["best"]
     if b is not None:
-        entity = b.get("dev_entity_f1") is not None
+        score = score_of([b])
+        dev_key, test_key = SCORE_COLUMNS[score]
         lines.append(f"  best:     trial {b['trial']}, {b['family']} (skip {b['skip']}), "
-                     f"{human(b['params'] or 0)} parameters, " + (
-                         f"dev entity F1 {_acc(b['dev_entity_f1'])}, test entity F1 {_acc(b['entity_f1'])}" if entity
-                         else f"dev accuracy {_acc(b['dev_accuracy'])}, test accuracy {_acc(b['test_accuracy'])}"))
+                     f"{human(b['params'] or 0)} parameters, dev {score} {_acc(b[dev_key])}, "
+                     f"test {score} {_acc(b[test_key])}")
     else:
         lines.append("  best:     no completed trial yet")
     # The final stage's verdict (mean and sd over seeds, the difference from the baseline) goes

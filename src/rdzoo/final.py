@@ -28,12 +28,12 @@ import math
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
+from .storage import SCORE_COLUMNS, score_of
+
 DEFAULT_K = 3
 DEFAULT_SEEDS = 3
 DEFAULT_BASELINE = "kim-cnn"
 LEVEL_SE = 2.0  # a paired difference within 2 standard errors of zero is "level"
-# the results columns (dev, test) of each score a final stage can be ranked by (score_of)
-SCORE_COLUMNS = {"accuracy": ("dev_accuracy", "test_accuracy"), "entity F1": ("dev_entity_f1", "entity_f1")}
 
 
 @dataclass
@@ -216,7 +216,7 @@ def _sd(xs: list[float]) -> float | None:
 def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dict | None:
     """Rank the final stage's contenders by mean dev score, compare each with the
     baseline, paired by seed, and recommend one. The score is accuracy, or entity F1 on
-    entity-tagged data (`score_of`; `score` in the result names it, and `dev_mean`,
+    entity-tagged data (`storage.score_of`; `score` in the result names it, and `dev_mean`,
     `test_mean` and the differences are of it).
 
     The recommendation is the top of the ranking only when its paired dev difference from
@@ -267,12 +267,6 @@ def verdict(final_rows: list[dict], trial_rows: list[dict] | None = None) -> dic
     return {"recommended": base if kept else top, "kept_baseline": kept, "score": score,
             "baseline": base["contender"] if base else None, "ranking": ranking,
             "skips": skip_winners(trial_rows or [], dev_key)}
-
-
-def score_of(rows: list[dict]) -> str:
-    """The score that ranks results rows: "entity F1" when every row has a dev entity F1 (a
-    search on entity-tagged data maximised it), else "accuracy"; SCORE_COLUMNS gives its columns."""
-    return "entity F1" if rows and all(r.get("dev_entity_f1") is not None for r in rows) else "accuracy"
 
 
 def _paired(c: dict, base: dict) -> dict:

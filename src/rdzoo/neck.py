@@ -7,7 +7,7 @@ type, over them before pooling and the classifier.
 
     neck:
       family: densenet
-      encoder: {stem_channels: 0, block_config: [2], growth_rate: 32, skip: dense}
+      encoder: {stem_channels: 128, block_config: [2], growth_rate: 32, skip: dense}
 
 The neck is the family's own encoder (its plan, parameter count and model) reading
 the body's states as its embeddings, so a family added to `families.FAMILIES` can
@@ -33,10 +33,6 @@ class Neck:
 
     family: str
     encoder: Any
-
-    def to_dict(self) -> dict:
-        """The section as plain dicts (what YAML holds)."""
-        return {"family": self.family, "encoder": dataclasses.asdict(self.encoder)}
 
 
 def body_width(spec: "Spec") -> int:

@@ -21,8 +21,8 @@ import json
 
 from .errors import StoreError
 from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS, SCHEMA_VERSION,
-                      check_schema_version, first_line, journal_path, load_journal_tables, results_url, shown_url,
-                      sqlite_path, storage_error)
+                      SCORE_COLUMNS, check_schema_version, first_line, journal_path, load_journal_tables, results_url,
+                      shown_url, sqlite_path, storage_error)
 
 SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
             "train_seconds", "trial", "peak_memory")
@@ -212,7 +212,7 @@ class Results:
 
     def score_column(self, study: str) -> str:
         """The dev score a study's search maximised: `dev_entity_f1` on entity data, else `dev_accuracy`."""
-        return "dev_entity_f1" if self.entity_study(study) else "dev_accuracy"
+        return SCORE_COLUMNS["entity F1" if self.entity_study(study) else "accuracy"][0]
 
     def entity_study(self, study: str) -> bool:
         """Did the study's trials score entities (dev entity F1 recorded)?"""

@@ -193,8 +193,8 @@ def contender(row: dict) -> str:
 
 def final_stage(data: StudyData) -> list[dict]:
     """The final stage's contenders: dev and test score over seeds (mean, sd, each seed); the score
-    (`score`) is accuracy, or entity F1 on entity-tagged data (final.score_of)."""
-    from .final import SCORE_COLUMNS, score_of
+    (`score`) is accuracy, or entity F1 on entity-tagged data (storage.score_of)."""
+    from .storage import SCORE_COLUMNS, score_of
 
     complete = [r for r in data.final if r.get("state", "COMPLETE") == "COMPLETE"]
     score = score_of(complete)

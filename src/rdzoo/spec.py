@@ -308,10 +308,7 @@ def _with_neck(spec: Spec, data: Any) -> Spec:
     try:
         sub = family.resolve(sub)
         family.validate(sub)
-        shortens = family.shortens(sub.encoder) if spec.head.pool == "token" else None
-        if shortens:
-            raise SpecError(shortens[0], f"{shortens[1]} (head.pool: token tags every token, so the neck must "
-                                         "keep the sequence length)")
+        _check_length_kept(family, sub, "neck")
     except SpecError as exc:
         if exc.path == "embedding.dim":  # the only embedding key a family checks: a width that must match
             raise SpecError("neck.encoder", f"reads the body's {sub.embedding.dim}-wide states: {exc.message}") from None
@@ -349,9 +346,15 @@ def _validate(spec: Spec, family) -> None:
         raise SpecError("embedding.unknown", f"shape classes stand for unseen words; kind {emb.kind!r} has none: use unk")
     if emb.token_types and not family.token_types:
         raise SpecError("embedding.token_types", "token types are a transformer input; use 0")
+    _check_length_kept(family, spec, "encoder")
+
+
+def _check_length_kept(family, spec: Spec, part: str) -> None:
+    """A tagger (head.pool: token) needs its encoder (`part`) to keep the sequence length; SpecError
+    at the family's key that shortens it."""
     shortens = family.shortens(spec.encoder) if spec.head.pool == "token" else None
     if shortens:
-        raise SpecError(shortens[0], f"{shortens[1]} (head.pool: token tags every token, so the encoder must "
+        raise SpecError(shortens[0], f"{shortens[1]} (head.pool: token tags every token, so the {part} must "
                                      "keep the sequence length)")
 
 

@@ -5,8 +5,9 @@ and the read queries (`query.py`) share:
 
 - storage URLs: a bare path is a SQLite file, `journal:///path` is Optuna's
   journal file whose results table lives in a SQLite file beside it;
-- the results table's columns, defined once in `COLUMNS`, and which column
-  holds each search objective (`OBJECTIVE_COLUMNS`);
+- the results table's columns, defined once in `COLUMNS`, which column
+  holds each search objective (`OBJECTIVE_COLUMNS`) and each ranking score
+  (`SCORE_COLUMNS`);
 - engines tuned for several writers on SQLite, and opening Optuna's storage
   with heartbeats;
 - recovering the trials of dead workers;
@@ -74,6 +75,15 @@ IDENTITY_COLUMNS = ("study", "study_id", "trial", "trial_id", "datetime_start", 
 OBJECTIVE_COLUMNS = {"accuracy": "dev_accuracy", "params": "params", "latency": "latency_ms", "flops": "flops",
                      "memory": "peak_memory"}
 MAXIMIZED = ("accuracy",)
+# the dev score that ranks a study's results -> its columns (dev, test): entity F1 where the trials
+# scored entities (a search on entity-tagged data maximised it), else accuracy (score_of)
+SCORE_COLUMNS = {"accuracy": ("dev_accuracy", "test_accuracy"), "entity F1": ("dev_entity_f1", "entity_f1")}
+
+
+def score_of(rows: list[dict]) -> str:
+    """The score that ranks results rows: "entity F1" when every row has a dev entity F1, else
+    "accuracy"; SCORE_COLUMNS gives its columns."""
+    return "entity F1" if rows and all(r.get("dev_entity_f1") is not None for r in rows) else "accuracy"
 
 
 # --- URLs ------------------------------------------------------------------------------
