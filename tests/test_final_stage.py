@@ -352,3 +352,45 @@ def test_on_entity_data_the_final_stage_ranks_and_pairs_by_entity_f1():
     assert v["recommended"]["contender"] == "trial 5" and "entity F1: dev" in render_verdict(v)
     # without entity F1 on every row, accuracy ranks as before
     assert verdict([_final_row("a", 1, 0.5, 0.5), _final_row("b", 1, 0.6, 0.6)])["score"] == "accuracy"
+
+
+def test_a_trial_still_training_when_the_timeout_runs_out_stops_at_its_epoch(tmp_path, data):
+    """--timeout is a promise: a trial whose share of the time runs out mid-training is pruned
+    at the end of that epoch, with the reason, and the search then stops as timed out."""
+    import time
+
+    cfg = config(tmp_path, trials=3, timeout=3600, epochs=3)
+    asked = []
+
+    def reserve(study):  # leaves the first trial 10 ms to start, then nothing: it cannot train to its end
+        asked.append(study)
+        return cfg.deadline - time.monotonic() - (0.01 if len(asked) == 1 else -1.0)
+
+    cfg.reserve = reserve
+    outcome = run_search(cfg, data)
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    assert outcome["timed_out"] and outcome["ran"] == 1
+    (trial,) = study.trials
+    info = trial.user_attrs["rdzoo"]
+    assert trial.state.name == "PRUNED" and info["epochs"] == 1
+    assert info["error"] == "stopped at epoch 1 of 3: --timeout ran out"
+
+
+def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_path, data, monkeypatch):
+    import time
+
+    cfg = config(tmp_path, trials=3)
+    run_search(cfg, data)
+    clock = [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+
+    def on_run(done, total, contender, seed):
+        clock[0] += 35.0  # each run "takes" 35 s: one seed of 3 runs ends at 105 s, past the deadline
+
+    done = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE), on_run=on_run, deadline=100.0)
+    assert done["ran"] == 3 and done["cut"] == [2, 3]
+    rows = Results(cfg.storage).final("t")
+    assert sorted({r["seed"] for r in rows}) == [1] and len(rows) == 3  # whole seeds only: every contender paired
+    # with no deadline the same call adds the seeds left out, and nothing is trained twice
+    again = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE))
+    assert again["ran"] == 6 and again["cut"] == []

@@ -650,15 +650,17 @@ def search(ctx: typer.Context,
 
 
 def _final_reserve(k, seeds, baseline, epochs):
-    """study -> the seconds its final stage would take now (checked before each trial)."""
+    """study -> the seconds to keep for its final stage (checked before and during each trial): what
+    it would take now, plus a typical trial once per seed, in case the next trial becomes a contender."""
     from .final import estimate_seconds
+    from .search import typical_trial_seconds
 
     base = None
     if baseline:
         from .spec import load as load_spec
 
         base = load_spec(baseline, [f"train.epochs={epochs}"] if epochs else []).to_dict()
-    return lambda study: estimate_seconds(study, k, seeds, base)
+    return lambda study: estimate_seconds(study, k, seeds, base) + seeds * typical_trial_seconds(study)
 
 
 def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
@@ -672,7 +674,7 @@ def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
             status.print(f"final stage {done + 1}/{total}: {contender.label}, seed {seed}", highlight=False)
 
     try:
-        return run_final(cfg, dataset, k=k, seeds=seeds, baseline=baseline, on_run=on_run)
+        return run_final(cfg, dataset, k=k, seeds=seeds, baseline=baseline, on_run=on_run, deadline=cfg.deadline)
     except KeyboardInterrupt:
         console_err().print(f"stopped in the final stage: its finished runs are kept in {cfg.storage}; "
                             "run the same command to continue")
@@ -699,6 +701,10 @@ def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
                           "verdict": _public_verdict(verdict) if verdict else None,
                           **({"data_report": data_report} if data_report else {})})
     shown = render_verdict(verdict).splitlines() if verdict is not None or outcome.get("final") else None
+    cut = (outcome.get("final") or {}).get("cut")
+    if cut:
+        shown.append(f"final stage: seed{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))} left out to end by "
+                     "--timeout; run the same command with a longer --timeout to add them")
     sys.stdout.write("\n".join(summary_lines(s, shown)) + "\n")
     if verdict is not None:
         console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds; * recommended)"))

@@ -128,14 +128,19 @@ def estimate_seconds(study, k: int, seeds: int, baseline: dict | None) -> float:
 
 
 def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, baseline: str | None = DEFAULT_BASELINE,
-              on_run=None, only_seeds: list[int] | None = None) -> dict:
+              on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None) -> dict:
     """Train every contender with every seed that is not stored yet; return what was done.
 
     `cfg` is the search's SearchConfig (its storage, study, epochs and max_params);
     `on_run(done, total, contender, seed)` is called before each run; `only_seeds`
     limits this call to some of the seeds (processes that share one final stage,
-    a seed each). Raises what `train.fit` raises; the runs finished before are kept.
+    a seed each). With a `deadline` (time.monotonic() seconds) a seed starts only if
+    all its runs fit before it, by `estimate_seconds` for one seed, so a stage cut
+    short still pairs every contender; the seeds left out are returned as `cut`.
+    Raises what `train.fit` raises; the runs finished before are kept.
     """
+    import time
+
     import optuna
 
     from . import spec as spec_mod
@@ -166,13 +171,19 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     total, ran = len(contenders) * len(seed_list), 0
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
-    for c, s in todo:
-        if on_run:
-            on_run(total - len(todo) + ran, total, c, s)
-        _train_one(cfg, data, final, store, c, s, lambda result: measure(result, device, precision),
-                   device, precision)
-        ran += 1
-    return {"contenders": [c.label for c in contenders], "seeds": seed_list, "ran": ran, "runs": total}
+    cut = []
+    for seed in dict.fromkeys(s for _, s in todo):
+        runs = [c for c, s in todo if s == seed]
+        if deadline is not None and time.monotonic() + estimate_seconds(study, k, 1, base_spec) > deadline:
+            cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
+            continue
+        for c in runs:
+            if on_run:
+                on_run(total - len(todo) + ran, total, c, seed)
+            _train_one(cfg, data, final, store, c, seed, lambda result: measure(result, device, precision),
+                       device, precision)
+            ran += 1
+    return {"contenders": [c.label for c in contenders], "seeds": seed_list, "ran": ran, "runs": total, "cut": cut}
 
 
 def _train_one(cfg, data, final, store, c: Contender, seed: int, measure, device, precision) -> None:

@@ -62,6 +62,12 @@ class SearchConfig:
     max_memory: float | None = None  # bytes of peak memory; a trial above it is pruned after its first epoch
     worker: int = 0  # this process's index among --workers; offsets the sampler's seed
     reserve: object = None  # study -> seconds to keep from `timeout` for what follows the trials (the final stage)
+    deadline: float | None = None  # time.monotonic() by which the search, final stage included, ends
+
+    def __post_init__(self):
+        # `--timeout` counts from the command's start, so trials, final stage and all read one clock
+        if self.deadline is None and self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
 
 
 class Surplus(Exception):
@@ -223,6 +229,13 @@ class Objective:
                             error=f"peak memory {human_bytes(peak)} above --max-memory {human_bytes(self.cfg.max_memory)}")
                 self._save(trial, info)
                 raise optuna.TrialPruned(info["error"])
+            if stop_at is not None and epoch < spec.train.epochs and time.monotonic() > stop_at:
+                # --timeout is a promise: a trial still training when the trials' share of it runs out stops here
+                info.update({score_key: dev_acc}, epochs=epoch, spec=spec.to_dict(), params=_count(spec),
+                            train_seconds=time.perf_counter() - start, peak_memory=peak,
+                            error=f"stopped at epoch {epoch} of {spec.train.epochs}: --timeout ran out")
+                self._save(trial, info)
+                raise optuna.TrialPruned(info["error"])
             if self.multi:
                 return  # Optuna prunes single-objective studies only
             trial.report(dev_acc, epoch)
@@ -235,6 +248,8 @@ class Objective:
                 raise optuna.TrialPruned(f"dev accuracy {dev_acc:.4f} at epoch {epoch}")
 
         start = time.perf_counter()
+        budget = trial_budget(self.cfg, trial.study)
+        stop_at = None if budget is None else time.monotonic() + budget
         try:
             result = fit(spec, self.data, on_epoch=report, device=self.device, precision=self.precision)
         except optuna.TrialPruned:
@@ -359,7 +374,7 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     if display:  # the storage opened: only now may the display draw
         display.started(study, count_finished(study))
     started = time.perf_counter()
-    deadline = None if cfg.timeout is None else started + cfg.timeout
+    deadline = cfg.deadline
     ran, last_error = 0, None
 
     def on_start(number, family):
@@ -389,10 +404,9 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
     previous_hook = quiet_storage_threads()
     try:
         while count_finished(study) < cfg.trials:
-            remaining = None if deadline is None else deadline - time.perf_counter()
-            if remaining is not None and cfg.reserve is not None:
-                remaining -= cfg.reserve(study)  # the final stage must fit in the same time budget
-            if remaining is not None and remaining <= 0:
+            remaining = trial_budget(cfg, study)
+            # a trial starts only where a typical one fits: one that cannot finish would be cut unused
+            if remaining is not None and remaining <= typical_trial_seconds(study):
                 cut = True
                 break
             recover_dead_workers(study)
@@ -440,6 +454,24 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
         error.outcome = {**outcome, "error": last_error}  # for the summary printed before the error
         raise error
     return outcome
+
+
+def trial_budget(cfg: SearchConfig, study) -> float | None:
+    """Seconds the trials may still use: the time to `cfg.deadline` less what `cfg.reserve` keeps
+    for the final stage; None without a timeout."""
+    if cfg.deadline is None:
+        return None
+    remaining = cfg.deadline - time.monotonic()
+    return remaining - cfg.reserve(study) if cfg.reserve is not None else remaining
+
+
+def typical_trial_seconds(study) -> float:
+    """The median training time (seconds) of the study's complete trials; 0 before the first."""
+    from statistics import median
+
+    seconds = [t.user_attrs["rdzoo"]["train_seconds"] for t in study.get_trials(deepcopy=False)
+               if t.state == TrialState.COMPLETE and (t.user_attrs.get("rdzoo") or {}).get("train_seconds")]
+    return median(seconds) if seconds else 0.0
 
 
 def _live(study) -> int:
