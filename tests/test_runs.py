@@ -167,3 +167,26 @@ def test_the_record_holds_8_bytes_an_example_and_reads_back(tmp_path):
     # train and dev together are the file's training examples, none of them test
     seen = {record.seen()[i:i + HASH_BYTES] for i in range(0, len(record.seen()), HASH_BYTES)}
     assert seen == {example_hash(t) for t in data.train.texts} and not seen & {example_hash(t) for t in data.test.texts}
+
+
+def test_the_same_files_read_another_way_are_checked_by_their_examples(tmp_path):
+    rows = [{**r, "summary": f"in short: {r['text']}"} for r in _examples(0, 100)]
+    data = _write(tmp_path / "d.jsonl", rows)
+    out, _ = _train(tmp_path, data)
+    ev = _eval(out, "--text-col", "summary")  # other texts from the same bytes: none was trained on
+    assert ev["held_out"]["check"] == "changed" and ev["held_out"]["changed_files"] == []
+    assert "files are as recorded but the split drawn again differs" in ev["held_out"]["note"]
+    assert ev["test_n"] == 100 and ev["held_out"]["excluded"] == 0
+
+
+def test_generated_data_is_checked_by_its_examples():
+    from rdzoo.text.heldout import held_out
+
+    record = SplitRecord.of(load_data("synthetic"), 0.1, 0)
+    assert record.files == []
+    same = held_out(load_data("synthetic"), record, "synthetic", own=True)
+    assert same.check == "unchanged" and len(same.test) == 500 and "generated again alike" in same.note
+    data = load_data("synthetic")  # a generator that changed: 10 training examples among 20 test ones
+    data.test = Split(data.train.texts[:10] + data.test.texts[:20], data.train.labels[:10] + data.test.labels[:20])
+    changed = held_out(data, record, "synthetic", own=True)
+    assert changed.check == "changed" and changed.excluded == 10 and changed.test.texts == data.test.texts[10:]

@@ -215,16 +215,17 @@ def held_out(data: TextData, record: SplitRecord | None, source: str, own: bool)
         shared = len(data.test) - len(_unseen(data.test, seen)[0]) if data.test is not None else 0
         repeat = f"; {shared} of them repeat a training text within the data" if shared else ""
         what = f"sha256 of {', '.join(names)} as recorded" if names else "generated again alike"
-        n = len(data.test) if data.test is not None else 0
-        return HeldOut(data.dev, data.test, "unchanged",
-                       f"data unchanged since training ({what}): scored the run's own test split, {n} examples{repeat}")
+        scored = (f"scored the run's own test split, {len(data.test)} examples{repeat}" if data.test is not None
+                  else "it has no test split; scored its dev split")
+        return HeldOut(data.dev, data.test, "unchanged", f"data unchanged since training ({what}): {scored}")
     recorded = {f["sha256"] for f in record.files}
     now = {f["sha256"] for f in files}
     changed = [Path(f["file"]).name for f in files if f["sha256"] not in recorded] + \
         [Path(f["file"]).name + " (gone)" for f in record.files if f["sha256"] not in now
          and f["file"] not in {g["file"] for g in files}]
     why = (f"{', '.join(changed)} changed since training (sha256 differs from the run's record)" if changed else
-           "the split drawn again from the unchanged files differs from the run's (other loading options?)")
+           "the files are as recorded but the split drawn again differs from the run's (read with other "
+           "--on-bad-line or columns than in training?)")
     one_file = held_out_of_file(source)
     pool = _merge(data.train, data.test) if one_file else data.test
     where, instead = (f"{names[0]}'s", ", in place of a split drawn again") if one_file and names else ("the test", "")
@@ -234,7 +235,9 @@ def held_out(data: TextData, record: SplitRecord | None, source: str, own: bool)
             raise DataError(f"{why}, and the run trained on the text of every one of {where} {len(pool)} examples: "
                             "none is held out to score; give a held-out set with --data")
         test = None
-    n, total = (len(test) if test is not None else 0), (len(pool) if pool is not None else 0)
+    if pool is None:  # a folder without a test file: its dev split, as training used it
+        return HeldOut(data.dev, None, "changed", f"{why}: it has no test split; scored its dev split", 0, changed)
+    n, total = (len(test) if test is not None else 0), len(pool)
     return HeldOut(data.dev, test, "changed",
                    f"{why}: scored as test the {n} of {where} {total} examples the run never trained on{instead}; "
                    f"{excluded} left out as trained on (train or dev)", excluded, changed)
