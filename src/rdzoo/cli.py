@@ -383,6 +383,11 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     from .train import check_optimizer, cross_validate, fit
 
     check_optimizer(s.train.optimizer)
+    split = None
+    if out is not None:  # the files' sha256 taken now, right after they were read
+        from .text.heldout import SplitRecord
+
+        split = SplitRecord.of(dataset, s.train.dev_fraction, s.train.seed)
     progress = not (quiet or as_json)
     unsaved = None
     if cv:
@@ -402,7 +407,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
                       "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
                       "data_seed": s.train.seed, "data_report": report}
             try:
-                save_run(fitted, out, config, overwrite=overwrite)
+                save_run(fitted, out, config, overwrite=overwrite, split=split)
                 result["out"] = str(out)
             except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
                 unsaved = f"could not save the run to {out}: {getattr(exc, 'strerror', None) or exc}"
@@ -423,20 +428,25 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
              label_names: LabelNamesOpt = None, device: DeviceOpt = "auto", precision: PrecisionOpt = "auto",
              as_json: JsonOpt = False):
     """Evaluate a saved run on a dataset's dev and test splits; what is not given (columns, label names, the
-    seed of a split held out of one file) is read as the run was trained."""
-    from .runs import load_run
+    seed of a split held out of one file) is read as the run was trained. Examples the run trained on are
+    never scored as held out: its own unchanged data gives its own test split, changed data the examples
+    it never trained on, other data its splits less those (the `held out` row says which)."""
+    from .runs import load_run, load_split
+    from .text.heldout import held_out, same_source
 
     loaded = load_run(run).to(*where_to_run(device, precision))
     cfg = loaded.config
+    own = data is None or same_source(data, cfg.get("data"), cfg.get("data_path"))
     data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
     names = label_names if label_names is not None else cfg.get("label_names")
     dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
                            on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
                            label_names=names)
+    scored = held_out(dataset, load_split(loaded), data, own)
     report = data_report(dataset)
-    result = {"run": str(run), "data": data, "data_report": report}
+    result = {"run": str(run), "data": data, "held_out": scored.to_json(), "data_report": report}
     for split in ("dev", "test"):
-        part = getattr(dataset, split)
+        part = getattr(scored, split)
         if part is not None and len(part):
             m = loaded.evaluate(part)
             result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
@@ -447,8 +457,8 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
                                f"{split}_entity_f1_per_type": {k: v["f1"] for k, v in e["per_type"].items()}})
     if as_json:
         return emit_json(result)
-    shown = {k: v for k, v in result.items() if k not in ("run", "data", "data_report")}
-    console().print(metrics_table(f"{run} on {data}", {**shown, **report_rows(report)}))
+    shown = {k: v for k, v in result.items() if k not in ("run", "data", "held_out", "data_report")}
+    console().print(metrics_table(f"{run} on {data}", {**shown, "held out": scored.note, **report_rows(report)}))
 
 
 @app.command()

@@ -6,6 +6,8 @@
       config.json         what was trained on, and how: the data, its columns, label names, the seed
                           of a split held out of one file, and what the loader reported
       metrics.json        dev/test accuracy, macro-F1, time, parameters
+      split.json          what the run was split from: each data file's sha256 and each split's
+                          example hashes (text.heldout.SplitRecord), which `rdzoo eval` checks
 
 A folder that holds a run is not written over unless asked (overwrite=True,
 `rdzoo train --out DIR --overwrite`), as Hugging Face's Trainer and timm refuse to.
@@ -74,7 +76,8 @@ class Run:
         return evaluate(self.model, self.tokenizer, split, self.label_names, self.precision)
 
 
-RUN_FILES = ("model.safetensors", "tokenizer.json", "config.json", "metrics.json")
+RUN_FILES = ("model.safetensors", "tokenizer.json", "config.json", "metrics.json", "split.json")
+SPLIT_FILE = "split.json"
 
 
 def check_out(out: str | Path, overwrite: bool = False) -> None:
@@ -94,8 +97,9 @@ def check_out(out: str | Path, overwrite: bool = False) -> None:
                               "overwrite=True to replace it")
 
 
-def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> Path:
-    """Write a trained run (the layout above) to a new or empty folder, or over one with overwrite=True.
+def save_run(result, out: str | Path, config: dict, overwrite: bool = False, split=None) -> Path:
+    """Write a trained run (the layout above) to a new or empty folder, or over one with overwrite=True;
+    `split`, a text.heldout.SplitRecord, is written to split.json and named in config.json.
 
     Raises FileExistsError for a folder that holds files, OSError/WeightsError when writing fails."""
     from .text.tokenize import save_tokenizer
@@ -106,6 +110,9 @@ def save_run(result, out: str | Path, config: dict, overwrite: bool = False) -> 
     out.mkdir(parents=True, exist_ok=True)
     save(result.model, out / "model.safetensors", extra={"label_names": result.label_names})
     save_tokenizer(result.tokenizer, out / "tokenizer.json")
+    if split is not None:  # before config.json, which names it: a config that names it means it was written
+        (out / SPLIT_FILE).write_text(json.dumps(split.to_json()))
+        config = {**config, "split": SPLIT_FILE}
     (out / "config.json").write_text(json.dumps({**config, "spec": result.spec.to_dict()}, indent=2))
     (out / "metrics.json").write_text(json.dumps({**result.metrics, "history": result.history}, indent=2))
     return out
@@ -136,3 +143,21 @@ def load_run(path: str | Path) -> Run:
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: unreadable config.json ({exc})") from None
     return Run(model, tokenizer, label_names, path, config if isinstance(config, dict) else {})
+
+
+def load_split(run: Run):
+    """The run's split record (text.heldout.SplitRecord), or None for a run saved without one (an older
+    rdzoo, or one built in memory).
+
+    Raises WeightsError when config.json names a split.json that is missing or damaged."""
+    from .text.heldout import SplitRecord
+
+    if run.path is None or "split" not in run.config:
+        return None
+    path = run.path / SPLIT_FILE
+    try:
+        return SplitRecord.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise WeightsError(f"{run.path}: incomplete run folder (config.json names {SPLIT_FILE}, which is missing)") from None
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: damaged split record ({exc})") from None

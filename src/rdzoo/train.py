@@ -35,7 +35,8 @@ from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
 from .text.batching import IGNORE, batches, word_ids
 from .text.conll import is_entity_tagset
-from .text.data import Split, TextData, label_set, split_off
+from .text.data import Split, TextData, label_set
+from .text.heldout import training_splits
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
 EVAL_BATCH = 256
@@ -305,9 +306,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     epochs = epochs or train_cfg.epochs
     seed_everything(train_cfg.seed)
     check_optimizer(train_cfg.optimizer)
-    train_split, dev_split = data.train, data.dev
-    if dev_split is None or not len(dev_split):
-        train_split, dev_split = split_off(data.train, train_cfg.dev_fraction, train_cfg.seed)
+    train_split, dev_split = training_splits(data, train_cfg.dev_fraction, train_cfg.seed)
     label_names = data.label_names
     lookup = {name: i for i, name in enumerate(label_names)}
     if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
