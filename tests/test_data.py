@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -338,6 +339,61 @@ def test_jsonl_rules(tmp_path):
         read_file(write(tmp_path / "a.json", b'[\n{"text": "x", "label": 1}\n]\n'))
 
 
+# --- labels: one class per value, in every format (README, "Data formats", labels) ------------------------
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("d.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": 1.0}\n{"text": "c", "label": 1e0}\n'
+                b'{"text": "d", "label": "1.0"}\n{"text": "e", "label": 10E-1}\n{"text": "f", "label": 2.50}\n'),
+    ("d.txt", b"1 a\n1.0 b\n1e0 c\n+1 d\n01 e\n2.5 f\n"),
+    ("d.csv", b'text,label\na,1\nb,1.0\nc,"1e0"\nd,+1\ne,01\nf,2.50\n'),
+    ("d.tsv", b"text\tlabel\na\t1\nb\t1.0\nc\t1e0\nd\t+1\ne\t1.\nf\t25e-1\n"),
+])
+def test_one_number_is_one_class_whatever_its_spelling_and_format(tmp_path, name, raw):
+    split, skipped, _, _ = read_file(write(tmp_path / name, raw))
+    # an integral number is its integer, any other its shortest decimal: never `1` and `1.0` as two classes
+    assert split.labels == ["1"] * 5 + ["2.5"] and skipped == []
+
+
+def test_a_json_number_is_read_exactly_whatever_its_size(tmp_path):
+    big = "9" * 5000  # json's own int() refuses over 4,300 digits (a ValueError, not a bad line)
+    raw = f'{{"text": "a", "label": {big}}}\n{{"text": "b", "label": 1e400}}\n{{"text": "c", "label": 1e-7}}\n'
+    split = read_file(write(tmp_path / "d.jsonl", raw.encode()))[0]
+    assert split.labels == [big, "1e+400", "0.0000001"]  # not inf: 1e400 is a number like any other
+
+
+@pytest.mark.parametrize("name, raw, line, why", [
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": NaN}\n{"text": "c", "label": 1}\n', 2,
+     "the label 'NaN' is not a value"),
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": null}\n{"text": "c", "label": 1}\n', 2,
+     "the label is null"),
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": 1}\n{"text": "c", "label": -Infinity}\n', 3,
+     "the label '-Infinity' is not a value"),
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": " "}\n{"text": "c", "label": 1}\n', 2, "empty label"),
+    ("d.csv", b"text,label\na,0\nb,nan\nc,1\nd,0\n", 3, "the label 'nan' is not a value"),
+    ("d.csv", b"text,label\na,0\nb,\nc,1\nd,0\n", 3, "empty label"),
+    ("d.tsv", b"text\tlabel\na\t0\nb\t1\nc\tinf\nd\t0\n", 4, "the label 'inf' is not a value"),
+    ("d.txt", b"0 a\nNULL b\n1 c\n", 2, "the label 'NULL' is not a value"),
+])
+def test_a_label_that_is_not_a_value_is_a_bad_line(tmp_path, name, raw, line, why):
+    path = write(tmp_path / name, raw)
+    with pytest.raises(DataError, match=rf"{name}, line {line}: {why}"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    assert [(s.file, s.line) for s in skipped] == [(str(path), line)] and "nan" not in split.labels
+    assert sorted(set(split.labels)) == ["0", "1"]  # no class of its own
+
+
+def test_label_names_name_a_number_however_it_is_spelt(tmp_path):
+    write(tmp_path / "d.jsonl", b'{"text": "a b", "label": 0}\n{"text": "c d", "label": 1.0}\n'
+                                b'{"text": "e f", "label": 1}\n{"text": "g h", "label": 0}\n')
+    d = load_data(tmp_path / "d.jsonl", label_names=write(tmp_path / "names.txt", b"0.0 neg\n1 pos\n"))
+    assert sorted(label for s in (d.train, d.test) for label in s.labels) == ["neg", "neg", "pos", "pos"]
+    assert load_data(tmp_path / "d.jsonl", label_names={0: "neg", 1.0: "pos"}).label_names == ["neg", "pos"]
+    with pytest.raises(DataError, match="line 2: label '1' is named twice"):
+        load_data(tmp_path / "d.jsonl", label_names=write(tmp_path / "names.txt", b"1 pos\n1.0 yes\n0 neg\n"))
+
+
 def test_compressed_files_and_folders(tmp_path):
     import gzip
     import lzma
@@ -528,7 +584,9 @@ _fuzz = settings(max_examples=60, deadline=None, suppress_health_check=list(Heal
 _texts = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1,
                  max_size=25).map(str.strip).filter(bool)
 _labels = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\ufeff"),
-                  min_size=1, max_size=6).filter(lambda s: s.strip() == s and not any(c.isspace() for c in s))
+                  min_size=1, max_size=6).filter(lambda s: s.strip() == s and not any(c.isspace() for c in s)
+                                                 and not re.fullmatch(r"[+-]?[0-9.eE]*|[+-]?(nan|inf|infinity)|null", s,
+                                                                      re.IGNORECASE))  # numbers: tested above
 _rows = st.lists(st.tuples(_texts, _labels), min_size=1, max_size=12)
 _ends = st.sampled_from(["\n", "\r\n", "\r"])
 

@@ -16,6 +16,10 @@ file that is split here (seeded). Any of these may be compressed (.gz, .xz,
   with on_bad_line="skip" is skipped and reported with file, line and reason.
   Blank lines (white space only) hold no record; white space around a text
   or a label is not part of it.
+- A label is read by one rule in every format (label_value): a label spelt
+  as a number is that number written one way (1.0, 1e0, +1 -> 1), so one
+  value is never two classes; one that is not a value (empty, null, NaN,
+  infinite) is a bad line.
 - Whatever a loader did beyond reading (lines decoded as cp1252, lines
   skipped, a split held out, labels named by a label_names.txt) is in
   TextData's report, which every command that reads data prints and puts in
@@ -282,6 +286,44 @@ def _blank(line: str) -> bool:
 
 
 LABEL_SEP = re.compile(r"[ \t]+")
+# a label spelt as a decimal number (JSON's numbers, and a sign, leading zeros or a bare point as other tools write)
+NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,18}))?")
+NOT_A_VALUE = re.compile(r"[+-]?(?:nan|inf|infinity)|null", re.IGNORECASE)  # as float(), JSON and pandas write them
+POSITIONAL = 50  # zeros: a number that would need more of them around its digits is written with an exponent
+
+
+def label_value(text: str) -> str:
+    """A class label as read from any format -> the label it stands for (README, "Data formats", labels).
+
+    White space around it is dropped. A label spelt as a number is that number, written one way, so one
+    number is never two classes: an integral value is its integer (`1.0`, `1e0`, `+1`, `01` -> `1`), any
+    other the shortest decimal (`1.50` -> `1.5`), each with an exponent only where it saves more than
+    POSITIONAL zeros (`1e60` -> `1e+60`). Any
+    other label is kept as written (`pos`, `true`). Raises ValueError, saying why, for a label that is
+    not a value: empty, NaN, infinite or null."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty label")
+    if NOT_A_VALUE.fullmatch(text):
+        raise ValueError(f"the label {text!r} is not a value (NaN, infinite or null): give the line its class "
+                         "or leave the line out")
+    m = NUMBER.fullmatch(text)
+    if m is None or not (m[2] or m[3]):
+        return text
+    sign, whole, frac, exp = m[1], m[2], m[3] or "", int(m[4] or 0)
+    digits = (whole + frac).lstrip("0")
+    if not digits:
+        return "0"
+    exp -= len(frac)  # value = digits * 10**exp
+    kept = digits.rstrip("0")
+    exp, digits = exp + len(digits) - len(kept), kept
+    sign = "-" if sign == "-" else ""
+    point = len(digits) + exp  # where the point goes, counted from the left of the digits
+    if 0 <= exp <= POSITIONAL:
+        return sign + digits + "0" * exp
+    if exp < 0 and -POSITIONAL <= point:
+        return sign + (digits[:point] + "." + digits[point:] if point > 0 else "0." + "0" * -point + digits)
+    return f"{sign}{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}e{point - 1:+d}"
 
 
 def _label_text_lines(lines, where, bad) -> Split:
@@ -304,6 +346,11 @@ def _label_text_lines(lines, where, bad) -> Split:
             bad(where, n, f"a tab inside the text after the label {label!r}: a `label text` line is one label, "
                           "a space or tab, then the text; tab-separated columns belong in a .tsv file with a "
                           "header row naming them (e.g. text<TAB>label)")
+            continue
+        try:
+            label = label_value(label)
+        except ValueError as exc:
+            bad(where, n, str(exc))
             continue
         texts.append(text)
         labels.append(label)
@@ -377,11 +424,16 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
                           f"{_fields_hint(row, header)}")
             continue
         text, label = row[ti].strip(), row[li].strip()
-        if not text or not label:
-            bad(where, n, f"empty {'text' if not text else 'label'}")
+        if not text:
+            bad(where, n, "empty text")
             continue
         if tsv and (text.startswith('"') or label.startswith('"')):
             quoted.append(n)
+        try:
+            label = label_value(label)
+        except ValueError as exc:
+            bad(where, n, str(exc))
+            continue
         texts.append(text)
         labels.append(label)
     notes = []
@@ -407,9 +459,20 @@ def _record_end(lines: list[str], n: int, delimiter: str, width: int | None, spa
     return None
 
 
-def _json_value(value) -> str:
-    """A JSON label as text, spelt as in the file: 1 -> '1', true -> 'true', 'pos' -> 'pos'."""
-    return value if isinstance(value, str) else json.dumps(value)
+class _Spelt(str):
+    """A JSON number or constant (NaN, Infinity) as spelt in the file: read exactly, whatever its size
+    (json's own int() refuses over 4,300 digits, its float() turns 1e400 into inf)."""
+
+
+def _json_label(value) -> str:
+    """A JSON label -> its label (label_value of a string or number as spelt; true -> 'true'). Raises
+    ValueError, saying why, for null, an object or an array, or what label_value refuses."""
+    if value is None:
+        raise ValueError("the label is null, not a value: give the line its class or leave the line out")
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"the label is a JSON {'object' if isinstance(value, dict) else 'array'}; a label is a "
+                         "string or a number")
+    return label_value(value if isinstance(value, str) else json.dumps(value))
 
 
 def _json_lines(lines, where, bad, columns: Columns) -> Split:
@@ -419,7 +482,7 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
         if _blank(line):
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_int=_Spelt, parse_float=_Spelt, parse_constant=_Spelt)
         except json.JSONDecodeError as exc:
             hint = ("; a JSON array or an object over several lines is not JSON Lines (one object a line)"
                     if line.strip() in ("[", "{") else "")
@@ -429,13 +492,17 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
             keys = ", ".join(obj) if isinstance(obj, dict) else f"a JSON {type(obj).__name__}, not an object"
             bad(where, n, f"needs fields {text_key!r} and {label_key!r} (--text-col/--label-col); found: {keys}")
             continue
-        text, label = obj[text_key], obj[label_key]
-        if not isinstance(text, str) or not text.strip() or isinstance(label, (dict, list)) or label is None \
-                or not _json_value(label).strip():
-            bad(where, n, "text must be a non-empty string and label a non-empty string or number")
+        text = obj[text_key]
+        if not isinstance(text, str) or isinstance(text, _Spelt) or not text.strip():
+            bad(where, n, "text must be a non-empty string")
+            continue
+        try:
+            label = _json_label(obj[label_key])
+        except ValueError as exc:
+            bad(where, n, str(exc))
             continue
         texts.append(text.strip())
-        labels.append(_json_value(label).strip())
+        labels.append(label)
     return Split(texts, labels)
 
 
@@ -526,6 +593,10 @@ def read_label_names(path: str | Path) -> dict[str, str]:
         if not rest or not rest[0].strip():
             raise DataError(f"{path}, line {n}: expected `value name` (e.g. `0 DESC`), found {line.strip()!r}")
         name = rest[0].strip()
+        try:
+            value = label_value(value)  # as the data's labels are read: `1.0 pos` names the label 1
+        except ValueError as exc:
+            raise DataError(f"{path}, line {n}: {exc}") from None
         if value in names:
             raise DataError(f"{path}, line {n}: label {value!r} is named twice")
         if name in names.values():
@@ -534,6 +605,21 @@ def read_label_names(path: str | Path) -> dict[str, str]:
     if not names:
         raise DataError(f"{path}: names no labels (expected `value name` lines, e.g. `0 DESC`)")
     return names
+
+
+def _label_mapping(names: dict, where: str) -> dict[str, str]:
+    """A {value: name} dict with its values read as labels are (label_value: {1.0: "x"} names the label 1).
+    Raises DataError for a value that is not a label, or two values that are one label."""
+    out: dict[str, str] = {}
+    for value, name in names.items():
+        try:
+            label = label_value(str(value))
+        except ValueError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        if label in out:
+            raise DataError(f"{where}: label {label!r} is named twice")
+        out[label] = str(name)
+    return out
 
 
 def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
@@ -670,9 +756,9 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         raise DataError(f"no such dataset or file: {source}{hint}")
     data = replace(data, skipped_lines=skipped, decoding=decodings, notes=notes)
     if label_names is not None:
-        mapping = label_names if isinstance(label_names, dict) else read_label_names(label_names)
         where = "the given label names" if isinstance(label_names, dict) else Path(label_names).name
-        data = name_labels(data, {str(k): str(v) for k, v in mapping.items()}, where)
+        mapping = _label_mapping(label_names, where) if isinstance(label_names, dict) else read_label_names(label_names)
+        data = name_labels(data, mapping, where)
     return check(data)
 
 
