@@ -301,9 +301,10 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
             rows.append({"name": name, "error": str(exc)})  # a listing shows every built-in, readable or not
             continue
         report = d.report()
+        entity = d.tagging and is_entity_tagset(d.label_names)
         rows.append({"name": name, **d.sizes(), "classes": len(d.label_names), "labels": d.label_names,
-                     "task": "tagging" if d.tagging else "classification", **report})
-        if d.tagging and is_entity_tagset(d.label_names):  # entities per type and split
+                     "task": "entity tagging" if entity else "tagging" if d.tagging else "classification", **report})
+        if entity:  # entities per type and split
             rows[-1]["entities"] = {split: dict(sorted(entity_counts(getattr(d, split).labels).items()))
                                     for split in ("train", "dev", "test") if getattr(d, split) is not None}
     if as_json:

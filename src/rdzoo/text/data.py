@@ -534,13 +534,15 @@ def _conllu(lines, where, bad) -> Split:
     return Split(sentences, sentence_tags)
 
 
-def read_file(path: Path, columns: Columns | None = None,
-              on_bad_line: str = "error") -> tuple[Split, list[Skipped], Decoding, list[str]]:
+def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "error",
+              scheme: str | None = None) -> tuple[Split, list[Skipped], Decoding, list[str]]:
     """One file -> (split, the lines skipped, how it was decoded, notes on what was done).
 
     The format comes from the suffix (a .gz/.xz/.bz2 suffix is looked through): .conllu, .csv, .tsv,
-    .jsonl/.json, else `label text` lines. Raises DataError naming the file and line of a malformed line
-    (with on_bad_line="error"), or for a file that cannot be read."""
+    .jsonl/.json, else `label text` lines. `scheme` is the task a .conll file's tags are read as ('bio',
+    'iobes' or 'plain'; None: inferred from the file, and said in the notes: conll.infer_scheme). Raises
+    DataError naming the file and line of a malformed line (with on_bad_line="error"), or for a file that
+    cannot be read."""
     columns = columns or Columns()
     bad = _Bad(on_bad_line)
     path = Path(path)
@@ -555,7 +557,8 @@ def read_file(path: Path, columns: Columns | None = None,
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL files (the tag is the last column)")
         from .conll import read_conll
 
-        split = Split(*read_conll(lines, where, bad))
+        words, tags, notes = read_conll(lines, where, bad, scheme)
+        split = Split(words, tags)
     elif suffix == ".conllu":
         if columns.text or columns.label:
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
@@ -723,8 +726,8 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     path = BUILTIN_DIR / source if source in builtin_names() else Path(source).expanduser()
     skipped, decodings, notes = [], [], []
 
-    def read(file: Path) -> Split:
-        split, bad, decoding, file_notes = read_file(file, columns, on_bad_line)
+    def read(file: Path, scheme: str | None = None) -> Split:
+        split, bad, decoding, file_notes = read_file(file, columns, on_bad_line, scheme)
         skipped.extend(bad)
         decodings.append(decoding)
         notes.extend(file_notes)
@@ -735,7 +738,9 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         if "train" not in files:
             raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
                             "train.conllu, train.conll or *-ud-train.conllu, optionally compressed: .gz, .xz, .bz2)")
-        splits = {split: read(file) for split, file in files.items()}
+        splits = {"train": read(files["train"])}
+        scheme = tag_scheme(splits["train"])  # dev and test are read as train is: one task for the data set
+        splits.update({split: read(file, scheme) for split, file in files.items() if split != "train"})
         data = TextData(path.name, splits["train"], splits.get("dev"), splits.get("test"))
         if label_names is None and (path / LABEL_NAMES_FILE).is_file():
             label_names = path / LABEL_NAMES_FILE
@@ -768,6 +773,14 @@ def dev_note(data: TextData, fraction: float, seed: int) -> list[str]:
         return []
     n = max(1, round(len(data.train) * fraction))
     return [f"no dev split: training holds out {n} of {len(data.train)} training examples as dev (seed {seed})"]
+
+
+def tag_scheme(split: Split) -> str:
+    """The task a split's tags were read as: 'bio' or 'iobes' (entity tags), else 'plain'."""
+    from .conll import is_entity_tagset, scheme
+
+    tags = label_set(split) if split.tagged else set()
+    return scheme(tags) if is_entity_tagset(tags) else "plain"
 
 
 def label_set(split: Split) -> set[str]:
