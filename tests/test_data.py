@@ -394,6 +394,60 @@ def test_label_names_name_a_number_however_it_is_spelt(tmp_path):
         load_data(tmp_path / "d.jsonl", label_names=write(tmp_path / "names.txt", b"1 pos\n1.0 yes\n0 neg\n"))
 
 
+# --- one length limit in every format: the format's rules decide, not a parser's default -----------------
+
+def _one_long_row(name: str, text: str) -> bytes:
+    """A file of `name`'s format: a row with `text` between two short ones, labels pos/neg/pos."""
+    rows = [("pos", "a fine film"), ("neg", text), ("pos", "good")]
+    if name.endswith(".txt"):
+        return "".join(f"{lab} {t}\n" for lab, t in rows).encode()
+    if name.endswith(".tsv"):
+        return ("text\tlabel\n" + "".join(f"{t}\t{lab}\n" for lab, t in rows)).encode()
+    if name.endswith(".csv"):
+        return ("text,label\n" + "".join(f'"{t}",{lab}\n' for lab, t in rows)).encode()
+    if name.endswith(".jsonl"):
+        return "".join(json.dumps({"text": t, "label": lab}) + "\n" for lab, t in rows).encode()
+    if name.endswith(".conll"):  # one token a line: the long text as one token
+        return "".join(f"{t.split()[0]}\t{'B-x' if lab == 'pos' else 'O'}\n\n" for lab, t in rows).encode()
+    return "".join(f"1\t{t.split()[0]}\t_\t{lab}\t_\t_\t0\troot\t_\t_\n\n" for lab, t in rows).encode()
+
+
+FORMATS = ["d.txt", "d.tsv", "d.csv", "d.jsonl", "d.conll", "d.conllu"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_a_long_text_is_read_alike_from_every_format(tmp_path, name):
+    import csv
+
+    long = "x" * 150_000  # past Python csv's default field limit (131,072 characters)
+    before = csv.field_size_limit()
+    split, skipped, _, _ = read_file(write(tmp_path / name, _one_long_row(name, long)))
+    assert csv.field_size_limit() == before  # the process's own limit is left as it was
+    assert skipped == [] and len(split) == 3
+    assert split.texts[1] in (long, [long])  # a text, or a sentence of one word
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_one_line_limit_in_every_format_named_or_skipped(tmp_path, name):
+    from rdzoo.text.data import MAX_LINE
+
+    path = write(tmp_path / name, _one_long_row(name, "x" * (MAX_LINE + 1)))
+    line = 3 if name.endswith((".tsv", ".csv", ".conll", ".conllu")) else 2
+    with pytest.raises(DataError, match=rf"{name}, line {line}: a line of 1,00\d,\d\d\d characters; rdzoo reads lines "
+                                        r"of up to 1,000,000 in every format"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    assert [s.line for s in skipped] == [line] and len(split) == 2
+
+
+def test_json_nested_past_the_parsers_depth_is_a_bad_line(tmp_path):
+    deep = '{"text": "a", "label": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = write(tmp_path / "d.jsonl", ('{"text": "b", "label": 0}\n' + deep + '\n{"text": "c", "label": 1}\n').encode())
+    with pytest.raises(DataError, match=r"d\.jsonl, line 2: JSON nested too deeply"):
+        read_file(path)
+    assert read_file(path, on_bad_line="skip")[0].texts == ["b", "c"]
+
+
 def test_compressed_files_and_folders(tmp_path):
     import gzip
     import lzma

@@ -30,6 +30,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from .data import line_too_long
+
 ENTITY_TAG = re.compile(r"^([BIES])-(.+)$")
 
 
@@ -121,6 +123,9 @@ def read_conll(lines: list[str], where: str, bad,
                 tag_lists.append(tags)
                 line_lists.append(numbers)
             words, tags, numbers = [], [], []
+            continue
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         cols = [c.strip() for c in cols]
         if len(cols) < 2 or not cols[0] or not cols[-1]:

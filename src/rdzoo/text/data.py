@@ -20,6 +20,8 @@ file that is split here (seeded). Any of these may be compressed (.gz, .xz,
   as a number is that number written one way (1.0, 1e0, +1 -> 1), so one
   value is never two classes; one that is not a value (empty, null, NaN,
   infinite) is a bad line.
+- A format's rules decide what is valid, not a parser's default limit: the one
+  limit on a line, MAX_LINE characters, is the same in every format.
 - Whatever a loader did beyond reading (lines decoded as cp1252, lines
   skipped, a split held out, labels named by a label_names.txt) is in
   TextData's report, which every command that reads data prints and puts in
@@ -36,6 +38,7 @@ import json
 import lzma
 import random
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,7 +51,7 @@ COMPRESSED = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 LABEL_NAMES_FILE = "label_names.txt"
 LINE_END = re.compile(rb"\r\n|\r|\n")
 NEL = "\x85"
-MAX_LINE = 1_000_000  # characters; a longer "line" is a binary or broken file
+MAX_LINE = 1_000_000  # characters, in every format; a longer "line" is a binary or broken file
 MAX_BYTES = 2**31  # a compressed file that grows past this is refused (a decompression bomb)
 SHOWN = 5  # line numbers shown in a one-line note; --json lists them all
 
@@ -280,6 +283,25 @@ class _Bad:
         self.skipped.append(Skipped(where, line, why))
 
 
+def line_too_long(line: str) -> str | None:
+    """Why a line is refused for its length (over MAX_LINE characters, the one limit of every format), or None."""
+    if len(line) <= MAX_LINE:
+        return None
+    return f"a line of {len(line):,} characters; rdzoo reads lines of up to {MAX_LINE:,} in every format"
+
+
+@contextmanager
+def _csv_fields():
+    """Let Python's csv read fields as long as a line may be (its default stops at 131,072 characters, which
+    would refuse in .csv what .txt, .tsv and .jsonl accept); the process's limit is restored after."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, 2**31 - 1))  # a C long on every platform; lines are checked against MAX_LINE
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def _blank(line: str) -> bool:
     """A line of white space only holds no record (str.strip's white space: spaces, tabs, NBSP, ...)."""
     return not line.strip()
@@ -334,8 +356,8 @@ def _label_text_lines(lines, where, bad) -> Split:
     for n, line in enumerate(lines, 1):
         if _blank(line):
             continue
-        if len(line) > MAX_LINE:
-            bad(where, n, f"line of {len(line):,} characters")
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         label, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
         text = rest[0] if rest else ""
@@ -413,8 +435,8 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
     ti, li = header.index(text_col), header.index(label_col)
     texts, labels, quoted = [], [], []
     for n, line in rows:
-        if len(line) > MAX_LINE:
-            bad(where, n, f"line of {len(line):,} characters")
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         row = cells_of(n, line)
         if row is None:
@@ -481,12 +503,18 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
     for n, line in enumerate(lines, 1):
         if _blank(line):
             continue
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
+            continue
         try:
             obj = json.loads(line, parse_int=_Spelt, parse_float=_Spelt, parse_constant=_Spelt)
         except json.JSONDecodeError as exc:
             hint = ("; a JSON array or an object over several lines is not JSON Lines (one object a line)"
                     if line.strip() in ("[", "{") else "")
             bad(where, n, f"not JSON ({exc.msg}){hint}")
+            continue
+        except RecursionError:  # Python's json reads nesting only as deep as its recursion limit
+            bad(where, n, "JSON nested too deeply to read (arrays or objects inside one another)")
             continue
         if not isinstance(obj, dict) or text_key not in obj or label_key not in obj:
             keys = ", ".join(obj) if isinstance(obj, dict) else f"a JSON {type(obj).__name__}, not an object"
@@ -518,6 +546,9 @@ def _conllu(lines, where, bad) -> Split:
             words, tags = [], []
             continue
         if line.startswith("#"):
+            continue
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         cols = line.split("\t")
         if len(cols) != 10:
@@ -564,7 +595,8 @@ def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "er
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
         split = _conllu(lines, where, bad)
     elif suffix in (".csv", ".tsv"):
-        split, notes = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
+        with _csv_fields():
+            split, notes = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
     elif suffix in (".jsonl", ".json"):
         split = _json_lines(lines, where, bad, columns)
     else:
