@@ -116,6 +116,53 @@ def test_single_file_is_split_deterministically_and_kfold(tmp_path):
     assert sorted(held) == sorted(a.train.texts)  # every example is held out exactly once
 
 
+@pytest.mark.parametrize("files, message", [
+    ({"train.csv": b"text,label\na,x\nb,y\n", "test.csv": b"text,label\n"},
+     r"test\.csv: the test file holds no examples; remove it to have no test split"),
+    ({"train.csv": b"text,label\na,x\nb,y\n", "dev.jsonl": b'{"text": "a"}\n{"text": "b", "label": null}\n'},
+     r"dev\.jsonl: the dev file holds no examples \(2 bad line\(s\) skipped\)"),
+    ({"train.txt": b"\n  \n", "test.txt": b"x a\n"}, r"train\.txt: the train file holds no examples"),
+])
+def test_a_split_file_without_examples_is_named_when_loading(tmp_path, files, message):
+    for name, raw in files.items():
+        write(tmp_path / name, raw)
+    with pytest.raises(DataError, match=message):
+        load_data(tmp_path, on_bad_line="skip")
+
+
+def test_kfold_is_stratified_so_every_fold_trains_on_what_it_tests(tmp_path):
+    from rdzoo.text.data import label_set
+
+    # a class of two: any fold that tests on one of them trains on the other, whatever the seed
+    lines = "".join(f"{'a' if i % 2 else 'b'} text {i}\n" for i in range(40)) + "rare one\nrare two\n"
+    d = load_data(write(tmp_path / "d.txt", lines.encode()), test_fraction=0.01, seed=3)
+    assert d.train.labels.count("rare") == 2
+    for seed in range(20):
+        folds = kfold(d, 5, seed)
+        assert all(label_set(f.test) <= label_set(f.train) for f in folds), seed
+        assert sorted(len(f.test) for f in folds) in ([8] * 5, [8, 8, 8, 8, 9], [8, 8, 8, 9, 9], [8, 8, 9, 9, 9])
+        assert sorted(t for f in folds for t in f.test.texts) == sorted(d.train.texts)
+
+
+def test_cross_validation_refuses_a_single_example_class_before_training(tmp_path, monkeypatch):
+    import rdzoo.train
+
+    lines = "".join(f"{'a' if i % 2 else 'b'} text {i}\n" for i in range(40)) + "odd a lonely example\n"
+    d = load_data(write(tmp_path / "d.txt", lines.encode()), test_fraction=0.01, seed=1)
+    assert "odd" in d.train.labels
+    monkeypatch.setattr(rdzoo.train, "fit", lambda *a, **k: pytest.fail("trained before the data was checked"))
+    with pytest.raises(DataError, match=r"cannot cross-validate: class\(es\) 'odd' have a single example"):
+        rdzoo.train.cross_validate(spec.load("kim-cnn"), d, 5)
+
+
+def test_cross_validation_of_tags_checks_every_fold_before_training(tmp_path):
+    text = "".join(f"w{i}\tB-x\nz\tO\n\n" for i in range(10)) + "rare\tB-y\n"
+    d = load_data(write(tmp_path / "train.conll", text.encode()), test_fraction=0.01)
+    with pytest.raises(DataError, match=r"cannot cross-validate with 3 folds \(seed 0\): fold \d tests on tag\(s\) "
+                                        r"'B-y' that its training part lacks"):
+        kfold(d, 3)
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "no examples"),
     (b"pos great\n", r"1 example\(s\) are too few; the test split held out of a file without one takes them all"),
@@ -568,6 +615,11 @@ def test_train_and_eval_report_what_the_loader_did_and_eval_reuses_the_runs_colu
     assert "line 22" in _cli("eval", out).stdout
     labels = _cli("predict", out, "a superb lovely film", "a dull boring film").stdout.split()
     assert set(labels) <= {"bad", "good"}
+    # data with nothing to evaluate on is refused, not shown as an empty table
+    (tmp_path / "only-train").mkdir()
+    write(tmp_path / "only-train" / "train.csv", b"id,review,stars\n1,superb film,1\n2,dull film,0\n")
+    refused = _cli("eval", out, "--data", tmp_path / "only-train", code=1)
+    assert isinstance(refused.exception, DataError) and "no dev or test split to evaluate on" in str(refused.exception)
 
 
 def test_train_out_refuses_an_earlier_run_unless_overwrite(tmp_path):

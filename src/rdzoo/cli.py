@@ -435,6 +435,11 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
                            on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
                            label_names=names)
     report = data_report(dataset)
+    if not any(getattr(dataset, split) is not None and len(getattr(dataset, split)) for split in ("dev", "test")):
+        from .errors import DataError
+
+        raise DataError(f"{data}: no dev or test split to evaluate on (a folder needs a dev or test file; one "
+                        "file has a test split held out)")
     result = {"run": str(run), "data": data, "data_report": report}
     for split in ("dev", "test"):
         part = getattr(dataset, split)

@@ -696,18 +696,40 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
     """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol), seeded; each fold
-    has no dev split. Raises DataError unless 2 <= k <= the number of training examples."""
+    has no dev split. Labelled texts are stratified (scikit-learn's StratifiedKFold): each class's
+    examples, shuffled, are dealt to the folds in turn, so a class of n >= 2 examples is in the
+    training part of every fold that tests on it. Every fold is checked before any is trained on.
+
+    Raises DataError unless 2 <= k <= the number of training examples, for a class with a single
+    example, or (tagged data, whose sentences are not stratified) a fold whose test sentences hold a
+    tag that its training part lacks."""
     if not 2 <= k <= len(data.train):
         raise DataError(f"cannot cross-validate with {k} folds: the training split has {len(data.train)} examples "
                         f"(2 <= K <= {len(data.train)})")
     index = list(range(len(data.train)))
     random.Random(seed).shuffle(index)
+    if not data.tagging:
+        by_class: dict[str, list[int]] = {}
+        for i in index:
+            by_class.setdefault(data.train.labels[i], []).append(i)
+        single = sorted(c for c, members in by_class.items() if len(members) == 1)
+        if single:
+            raise DataError(f"cannot cross-validate: class(es) {', '.join(map(repr, single[:5]))} have a single "
+                            "example in the training split; each fold trains on the other folds' examples, so "
+                            "every class needs at least 2 (leave those lines out, or add examples)")
+        index = [i for c in sorted(by_class) for i in by_class[c]]  # dealt in turn: each class over the folds
     folds = [sorted(index[i::k]) for i in range(k)]
     out = []
     for i, held in enumerate(folds):
         rest = sorted(j for f, fold in enumerate(folds) if f != i for j in fold)
-        out.append(replace(data, name=f"{data.name} (fold {i + 1}/{k})", train=data.train.subset(rest),
-                           dev=None, test=data.train.subset(held)))
+        fold = replace(data, name=f"{data.name} (fold {i + 1}/{k})", train=data.train.subset(rest),
+                       dev=None, test=data.train.subset(held))
+        unseen = sorted(label_set(fold.test) - label_set(fold.train))
+        if unseen:
+            raise DataError(f"cannot cross-validate with {k} folds (seed {seed}): fold {i + 1} tests on "
+                            f"{'tag' if data.tagging else 'label'}(s) {', '.join(map(repr, unseen[:5]))} that its "
+                            "training part lacks; use fewer folds or another seed")
+        out.append(fold)
     return out
 
 
@@ -758,11 +780,15 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     path = BUILTIN_DIR / source if source in builtin_names() else Path(source).expanduser()
     skipped, decodings, notes = [], [], []
 
-    def read(file: Path, scheme: str | None = None) -> Split:
+    def read(file: Path, scheme: str | None = None, split_name: str | None = None) -> Split:
         split, bad, decoding, file_notes = read_file(file, columns, on_bad_line, scheme)
         skipped.extend(bad)
         decodings.append(decoding)
         notes.extend(file_notes)
+        if split_name and not len(split):  # a split that is there but empty: named now, not found out after training
+            why = f" ({len(bad)} bad line(s) skipped)" if bad else ""
+            hint = "" if split_name == "train" else f"; remove it to have no {split_name} split"
+            raise DataError(f"{file}: the {split_name} file holds no examples{why}{hint}")
         return split
 
     if path.is_dir():
@@ -770,9 +796,9 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         if "train" not in files:
             raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
                             "train.conllu, train.conll or *-ud-train.conllu, optionally compressed: .gz, .xz, .bz2)")
-        splits = {"train": read(files["train"])}
+        splits = {"train": read(files["train"], split_name="train")}
         scheme = tag_scheme(splits["train"])  # dev and test are read as train is: one task for the data set
-        splits.update({split: read(file, scheme) for split, file in files.items() if split != "train"})
+        splits.update({split: read(file, scheme, split) for split, file in files.items() if split != "train"})
         data = TextData(path.name, splits["train"], splits.get("dev"), splits.get("test"))
         if label_names is None and (path / LABEL_NAMES_FILE).is_file():
             label_names = path / LABEL_NAMES_FILE
