@@ -660,6 +660,33 @@ def test_trec_runs_predict_class_names(tmp_path):
     assert set(run.predict(["Who wrote Hamlet ?", "How many feet are in a mile ?"])) <= set(result.label_names)
 
 
+def test_a_trec_run_evaluates_the_trec_files_in_their_integer_labels(tmp_path):
+    import shutil
+
+    from rdzoo.text.data import BUILTIN_DIR
+
+    out = tmp_path / "run"
+    _cli("train", "kim-cnn", "--data", "trec", *TINY_TRAIN, "--set", "train.batch_size=64", "--out", out)
+    own = json.loads(_cli("eval", out, "--json").stdout)
+    plain = tmp_path / "trec-digits"  # the same files without their label_names.txt: labels 0-5
+    plain.mkdir()
+    for name in ("train.txt", "test.txt"):
+        shutil.copy(BUILTIN_DIR / "trec" / name, plain / name)
+    ev = json.loads(_cli("eval", out, "--data", plain, "--json").stdout)
+    assert ev["test_n"] == 500 and ev["test_accuracy"] == own["test_accuracy"]
+    assert any(n.startswith("labels named by the run's label names (0 DESC, 1 ENTY") for n in ev["data_report"]["notes"])
+    # a run saved before the names were recorded: its built-in data's label_names.txt says the same
+    config = json.loads((out / "config.json").read_text())
+    assert config["label_values"]["0"] == "DESC"
+    (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "label_values"}))
+    assert json.loads(_cli("eval", out, "--data", plain, "--json").stdout)["test_accuracy"] == own["test_accuracy"]
+    # labels that are neither the run's names nor the values they came from are still refused, by name
+    write(plain / "test.txt", b"7 What is this ?\n")
+    write(plain / "train.txt", b"7 What is that ?\n8 Who is it ?\n")
+    refused = _cli("eval", out, "--data", plain, code=1)
+    assert "labels the model was not trained on: '7'" in str(refused.exception)
+
+
 def test_data_lists_every_builtin_and_search_reports_the_loader(tmp_path):
     import yaml
 

@@ -401,6 +401,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
             config = {"data": data, "data_path": None if data in builtin_names() else str(Path(data).expanduser().resolve()),
                       "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
                       "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
+                      "label_values": dataset.label_values,  # whichever names were applied (a folder's own too)
                       "data_seed": s.train.seed, "data_report": report}
             try:
                 save_run(fitted, out, config, overwrite=overwrite)
@@ -428,12 +429,15 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
     from .runs import load_run
 
     loaded = load_run(run).to(*where_to_run(device, precision))
+    from .text.data import name_as_trained
+
     cfg = loaded.config
     data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
-    names = label_names if label_names is not None else cfg.get("label_names")
     dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
                            on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
-                           label_names=names)
+                           label_names=label_names)
+    if label_names is None:  # labels in the values the run's names came from (TREC's 0-5): named as in training
+        dataset = name_as_trained(dataset, _trained_label_values(cfg), loaded.label_names, "the run's label names")
     report = data_report(dataset)
     if not any(getattr(dataset, split) is not None and len(getattr(dataset, split)) for split in ("dev", "test")):
         from .errors import DataError
@@ -455,6 +459,18 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
         return emit_json(result)
     shown = {k: v for k, v in result.items() if k not in ("run", "data", "data_report")}
     console().print(metrics_table(f"{run} on {data}", {**shown, **report_rows(report)}))
+
+
+def _trained_label_values(cfg: dict) -> dict | None:
+    """The {value: name} map a run's labels were named with in training: recorded in its config.json, or, for a
+    run that predates the record, the --label-names it was given or its built-in data's label_names.txt."""
+    from .text.data import BUILTIN_DIR, LABEL_NAMES_FILE, builtin_names, read_label_names
+
+    recorded = cfg.get("label_values") or cfg.get("label_names")
+    builtin = cfg.get("data") if cfg.get("data") in builtin_names() and not cfg.get("data_path") else None
+    if recorded is None and builtin and (BUILTIN_DIR / builtin / LABEL_NAMES_FILE).is_file():
+        return read_label_names(BUILTIN_DIR / builtin / LABEL_NAMES_FILE)
+    return recorded
 
 
 @app.command()

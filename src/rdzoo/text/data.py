@@ -128,6 +128,7 @@ class TextData:
     notes: list[str] = field(default_factory=list)  # what the loader did: a split held out, labels named, ...
     decoding: list[Decoding] = field(default_factory=list)  # one per file read
     label_order: list[str] | None = None  # named labels in the order of the values they name
+    label_values: dict[str, str] | None = None  # the names applied to the labels: {value in the files: name}
 
     @property
     def skipped(self) -> int:
@@ -680,7 +681,23 @@ def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
     shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
     return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
                    notes=[*data.notes, f"labels named by {source} ({shown})"],
-                   label_order=[names[v] for v in sorted(names, key=natural_key)])
+                   label_order=[names[v] for v in sorted(names, key=natural_key)], label_values=dict(names))
+
+
+def name_as_trained(data: TextData, names: dict | None, known: list[str], source: str) -> TextData:
+    """`data` with its labels named as a model's were in training, when they are the values those names
+    came from: `names` is the {value: name} map applied when the model was trained, `known` the names it
+    knows. Data whose labels the model knows, or that are not all values of `names`, is returned as it is
+    (evaluating it then says which labels are unknown). Raises DataError for a `names` that is not a map
+    of labels (two spellings of one value)."""
+    if not names:
+        return data
+    splits = [s for s in (data.train, data.dev, data.test) if s is not None]
+    labels = set().union(*(label_set(s) for s in splits))
+    names = _label_mapping(names, source)
+    if labels <= set(known) or not labels <= names.keys():
+        return data
+    return name_labels(data, names, source)
 
 
 # --- datasets ----------------------------------------------------------------------
