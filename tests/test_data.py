@@ -1,5 +1,6 @@
 import json
 import re
+import unicodedata
 
 import pytest
 
@@ -402,6 +403,12 @@ def test_one_number_is_one_class_whatever_its_spelling_and_format(tmp_path, name
     assert split.labels == ["1"] * 5 + ["2.5"] and skipped == []
 
 
+def test_one_text_label_is_one_class_whichever_unicode_form_it_is_typed_in(tmp_path):
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    split = read_file(write(tmp_path / "d.txt", f"{composed} good\n{decomposed} nice\nbof dull\n".encode()))[0]
+    assert split.labels == [composed, composed, "bof"]
+
+
 def test_a_json_number_is_read_exactly_whatever_its_size(tmp_path):
     big = "9" * 5000  # json's own int() refuses over 4,300 digits (a ValueError, not a bad line)
     raw = f'{{"text": "a", "label": {big}}}\n{{"text": "b", "label": 1e400}}\n{{"text": "c", "label": 1e-7}}\n'
@@ -680,6 +687,13 @@ def test_a_trec_run_evaluates_the_trec_files_in_their_integer_labels(tmp_path):
     assert config["label_values"]["0"] == "DESC"
     (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "label_values"}))
     assert json.loads(_cli("eval", out, "--data", plain, "--json").stdout)["test_accuracy"] == own["test_accuracy"]
+    # the other way: a run trained on the digits evaluates the built-in, named set (it knows the values)
+    digits = tmp_path / "digits-run"
+    _cli("train", "kim-cnn", "--data", plain, *TINY_TRAIN, "--set", "train.batch_size=64", "--out", digits)
+    assert json.loads((digits / "config.json").read_text())["label_values"] is None
+    own = json.loads(_cli("eval", digits, "--json").stdout)
+    ev = json.loads(_cli("eval", digits, "--data", "trec", "--json").stdout)
+    assert ev["test_n"] == 500 and ev["test_accuracy"] == own["test_accuracy"]
     # labels that are neither the run's names nor the values they came from are still refused, by name
     write(plain / "test.txt", b"7 What is this ?\n")
     write(plain / "train.txt", b"7 What is that ?\n8 Who is it ?\n")
@@ -719,7 +733,8 @@ _texts = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_char
 _labels = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\ufeff"),
                   min_size=1, max_size=6).filter(lambda s: s.strip() == s and not any(c.isspace() for c in s)
                                                  and not re.fullmatch(r"[+-]?[0-9.eE]*|[+-]?(nan|inf|infinity)|null", s,
-                                                                      re.IGNORECASE))  # numbers: tested above
+                                                                      re.IGNORECASE)
+                                                 and unicodedata.normalize("NFC", s) == s)  # those: tested above
 _rows = st.lists(st.tuples(_texts, _labels), min_size=1, max_size=12)
 _ends = st.sampled_from(["\n", "\r\n", "\r"])
 

@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from .data import line_too_long
+from .limits import line_too_long
 
 ENTITY_TAG = re.compile(r"^([BIES])-(.+)$")
 

@@ -38,11 +38,13 @@ import json
 import lzma
 import random
 import re
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DataError
+from .limits import MAX_LINE, line_too_long
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
@@ -51,7 +53,6 @@ COMPRESSED = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 LABEL_NAMES_FILE = "label_names.txt"
 LINE_END = re.compile(rb"\r\n|\r|\n")
 NEL = "\x85"
-MAX_LINE = 1_000_000  # characters, in every format; a longer "line" is a binary or broken file
 MAX_BYTES = 2**31  # a compressed file that grows past this is refused (a decompression bomb)
 SHOWN = 5  # line numbers shown in a one-line note; --json lists them all
 
@@ -284,13 +285,6 @@ class _Bad:
         self.skipped.append(Skipped(where, line, why))
 
 
-def line_too_long(line: str) -> str | None:
-    """Why a line is refused for its length (over MAX_LINE characters, the one limit of every format), or None."""
-    if len(line) <= MAX_LINE:
-        return None
-    return f"a line of {len(line):,} characters; rdzoo reads lines of up to {MAX_LINE:,} in every format"
-
-
 @contextmanager
 def _csv_fields():
     """Let Python's csv read fields as long as a line may be (its default stops at 131,072 characters, which
@@ -323,8 +317,9 @@ def label_value(text: str) -> str:
     other the shortest decimal (`1.50` -> `1.5`), each with an exponent only where it saves more than
     POSITIONAL zeros (`1e60` -> `1e+60`). Any
     other label is kept as written (`pos`, `true`). Raises ValueError, saying why, for a label that is
-    not a value: empty, NaN, infinite or null."""
-    text = text.strip()
+    not a value: empty, NaN, infinite or null. Text is compared in Unicode's composed form (NFC), so `café`
+    typed with a combining accent is the class `café` too."""
+    text = unicodedata.normalize("NFC", text.strip())
     if not text:
         raise ValueError("empty label")
     if NOT_A_VALUE.fullmatch(text):
@@ -658,46 +653,67 @@ def _label_mapping(names: dict, where: str) -> dict[str, str]:
     return out
 
 
+def _rename(split: Split | None, names: dict[str, str]) -> Split | None:
+    """A split with every label (or tag) replaced by names[label]."""
+    if split is None:
+        return None
+    if split.tagged:
+        return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
+    return Split(split.texts, [names[label] for label in split.labels])
+
+
+def _labels(data: TextData) -> set[str]:
+    """The distinct labels (or tags) of every split."""
+    return set().union(*(label_set(s) for s in (data.train, data.dev, data.test) if s is not None))
+
+
 def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
     """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is.
 
     `names` maps a label value to its name, `source` (the names' file) is named in the note and the
     error. Raises DataError listing the labels without a name."""
-    splits = [s for s in (data.train, data.dev, data.test) if s is not None]
-    unnamed = sorted(set().union(*(label_set(s) for s in splits)) - names.keys())
+    unnamed = sorted(_labels(data) - names.keys())
     if unnamed:
         raise DataError(f"{data.name}: label(s) {', '.join(map(repr, unnamed[:5]))} have no name in {source}; "
                         f"it names {', '.join(names)}")
 
-    def rename(split: Split | None) -> Split | None:
-        if split is None:
-            return None
-        if split.tagged:
-            return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
-        return Split(split.texts, [names[label] for label in split.labels])
-
     from ..names import natural_key
 
     shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
-    return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
-                   notes=[*data.notes, f"labels named by {source} ({shown})"],
+    return replace(data, train=_rename(data.train, names), dev=_rename(data.dev, names),
+                   test=_rename(data.test, names), notes=[*data.notes, f"labels named by {source} ({shown})"],
                    label_order=[names[v] for v in sorted(names, key=natural_key)], label_values=dict(names))
 
 
 def name_as_trained(data: TextData, names: dict | None, known: list[str], source: str) -> TextData:
-    """`data` with its labels named as a model's were in training, when they are the values those names
-    came from: `names` is the {value: name} map applied when the model was trained, `known` the names it
-    knows. Data whose labels the model knows, or that are not all values of `names`, is returned as it is
-    (evaluating it then says which labels are unknown). Raises DataError for a `names` that is not a map
-    of labels (two spellings of one value)."""
-    if not names:
+    """`data` with its labels named as a model knows them, where they stand for the same values.
+
+    `known` are the model's label names, `names` the {value: name} map applied to its labels in training
+    (None: none was). A label the model knows stays; one that data named at load (`data.label_values`)
+    stands for its value; a value the model knows stays, and one of `names` becomes its name. So a run
+    trained on TREC's names evaluates files labelled 0-5, and a run trained on 0-5 the named built-in
+    set. Data with a label that maps to nothing the model knows is returned as it is (evaluating it then
+    names the unknown labels). Raises DataError for a `names` that gives one value two names."""
+    known_set = set(known)
+    labels = _labels(data)
+    if labels <= known_set:
         return data
-    splits = [s for s in (data.train, data.dev, data.test) if s is not None]
-    labels = set().union(*(label_set(s) for s in splits))
-    names = _label_mapping(names, source)
-    if labels <= set(known) or not labels <= names.keys():
+    value_of = {name: value for value, name in (data.label_values or {}).items()}
+    trained = _label_mapping(names, source) if names else {}
+    mapping = {}
+    for label in labels:
+        value = value_of.get(label, label)
+        mapping[label] = label if label in known_set else value if value in known_set else trained.get(value)
+    if None in mapping.values():
         return data
-    return name_labels(data, names, source)
+    from ..names import natural_key
+
+    pairs = [(k, v) for k, v in sorted(mapping.items(), key=lambda kv: natural_key(kv[0])) if k != v]
+    shown = ", ".join(f"{k} {v}" for k, v in pairs[:8]) + (", ..." if len(pairs) > 8 else "")
+    return replace(data, train=_rename(data.train, mapping), dev=_rename(data.dev, mapping),
+                   test=_rename(data.test, mapping), notes=[*data.notes, f"labels named by {source} ({shown})"],
+                   label_order=[n for n in known if n in mapping.values()],
+                   label_values={value_of.get(k, k): v for k, v in mapping.items()})
 
 
 # --- datasets ----------------------------------------------------------------------
