@@ -1,4 +1,6 @@
 import json
+import re
+import unicodedata
 
 import pytest
 
@@ -113,6 +115,53 @@ def test_single_file_is_split_deterministically_and_kfold(tmp_path):
     assert len(folds) == 5 and sum(len(f.test) for f in folds) == 90
     held = [t for f in folds for t in f.test.texts]
     assert sorted(held) == sorted(a.train.texts)  # every example is held out exactly once
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"train.csv": b"text,label\na,x\nb,y\n", "test.csv": b"text,label\n"},
+     r"test\.csv: the test file holds no examples; remove it to have no test split"),
+    ({"train.csv": b"text,label\na,x\nb,y\n", "dev.jsonl": b'{"text": "a"}\n{"text": "b", "label": null}\n'},
+     r"dev\.jsonl: the dev file holds no examples \(2 bad line\(s\) skipped\)"),
+    ({"train.txt": b"\n  \n", "test.txt": b"x a\n"}, r"train\.txt: the train file holds no examples"),
+])
+def test_a_split_file_without_examples_is_named_when_loading(tmp_path, files, message):
+    for name, raw in files.items():
+        write(tmp_path / name, raw)
+    with pytest.raises(DataError, match=message):
+        load_data(tmp_path, on_bad_line="skip")
+
+
+def test_kfold_is_stratified_so_every_fold_trains_on_what_it_tests(tmp_path):
+    from rdzoo.text.data import label_set
+
+    # a class of two: any fold that tests on one of them trains on the other, whatever the seed
+    lines = "".join(f"{'a' if i % 2 else 'b'} text {i}\n" for i in range(40)) + "rare one\nrare two\n"
+    d = load_data(write(tmp_path / "d.txt", lines.encode()), test_fraction=0.01, seed=3)
+    assert d.train.labels.count("rare") == 2
+    for seed in range(20):
+        folds = kfold(d, 5, seed)
+        assert all(label_set(f.test) <= label_set(f.train) for f in folds), seed
+        assert sorted(len(f.test) for f in folds) in ([8] * 5, [8, 8, 8, 8, 9], [8, 8, 8, 9, 9], [8, 8, 9, 9, 9])
+        assert sorted(t for f in folds for t in f.test.texts) == sorted(d.train.texts)
+
+
+def test_cross_validation_refuses_a_single_example_class_before_training(tmp_path, monkeypatch):
+    import rdzoo.train
+
+    lines = "".join(f"{'a' if i % 2 else 'b'} text {i}\n" for i in range(40)) + "odd a lonely example\n"
+    d = load_data(write(tmp_path / "d.txt", lines.encode()), test_fraction=0.01, seed=1)
+    assert "odd" in d.train.labels
+    monkeypatch.setattr(rdzoo.train, "fit", lambda *a, **k: pytest.fail("trained before the data was checked"))
+    with pytest.raises(DataError, match=r"cannot cross-validate: class\(es\) 'odd' have a single example"):
+        rdzoo.train.cross_validate(spec.load("kim-cnn"), d, 5)
+
+
+def test_cross_validation_of_tags_checks_every_fold_before_training(tmp_path):
+    text = "".join(f"w{i}\tB-x\nz\tO\n\n" for i in range(10)) + "rare\tB-y\n"
+    d = load_data(write(tmp_path / "train.conll", text.encode()), test_fraction=0.01)
+    with pytest.raises(DataError, match=r"cannot cross-validate with 3 folds \(seed 0\): fold \d tests on tag\(s\) "
+                                        r"'B-y' that its training part lacks"):
+        kfold(d, 3)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -338,6 +387,121 @@ def test_jsonl_rules(tmp_path):
         read_file(write(tmp_path / "a.json", b'[\n{"text": "x", "label": 1}\n]\n'))
 
 
+# --- labels: one class per value, in every format (README, "Data formats", labels) ------------------------
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("d.jsonl", b'{"text": "a", "label": 1}\n{"text": "b", "label": 1.0}\n{"text": "c", "label": 1e0}\n'
+                b'{"text": "d", "label": "1.0"}\n{"text": "e", "label": 10E-1}\n{"text": "f", "label": 2.50}\n'),
+    ("d.txt", b"1 a\n1.0 b\n1e0 c\n+1 d\n01 e\n2.5 f\n"),
+    ("d.csv", b'text,label\na,1\nb,1.0\nc,"1e0"\nd,+1\ne,01\nf,2.50\n'),
+    ("d.tsv", b"text\tlabel\na\t1\nb\t1.0\nc\t1e0\nd\t+1\ne\t1.\nf\t25e-1\n"),
+])
+def test_one_number_is_one_class_whatever_its_spelling_and_format(tmp_path, name, raw):
+    split, skipped, _, _ = read_file(write(tmp_path / name, raw))
+    # an integral number is its integer, any other its shortest decimal: never `1` and `1.0` as two classes
+    assert split.labels == ["1"] * 5 + ["2.5"] and skipped == []
+
+
+def test_one_text_label_is_one_class_whichever_unicode_form_it_is_typed_in(tmp_path):
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    split = read_file(write(tmp_path / "d.txt", f"{composed} good\n{decomposed} nice\nbof dull\n".encode()))[0]
+    assert split.labels == [composed, composed, "bof"]
+
+
+def test_a_json_number_is_read_exactly_whatever_its_size(tmp_path):
+    big = "9" * 5000  # json's own int() refuses over 4,300 digits (a ValueError, not a bad line)
+    raw = f'{{"text": "a", "label": {big}}}\n{{"text": "b", "label": 1e400}}\n{{"text": "c", "label": 1e-7}}\n'
+    split = read_file(write(tmp_path / "d.jsonl", raw.encode()))[0]
+    assert split.labels == [big, "1e+400", "0.0000001"]  # not inf: 1e400 is a number like any other
+
+
+@pytest.mark.parametrize("name, raw, line, why", [
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": NaN}\n{"text": "c", "label": 1}\n', 2,
+     "the label 'NaN' is not a value"),
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": null}\n{"text": "c", "label": 1}\n', 2,
+     "the label is null"),
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": 1}\n{"text": "c", "label": -Infinity}\n', 3,
+     "the label '-Infinity' is not a value"),
+    ("d.jsonl", b'{"text": "a", "label": 0}\n{"text": "b", "label": " "}\n{"text": "c", "label": 1}\n', 2, "empty label"),
+    ("d.csv", b"text,label\na,0\nb,nan\nc,1\nd,0\n", 3, "the label 'nan' is not a value"),
+    ("d.csv", b"text,label\na,0\nb,\nc,1\nd,0\n", 3, "empty label"),
+    ("d.tsv", b"text\tlabel\na\t0\nb\t1\nc\tinf\nd\t0\n", 4, "the label 'inf' is not a value"),
+    ("d.txt", b"0 a\nNULL b\n1 c\n", 2, "the label 'NULL' is not a value"),
+])
+def test_a_label_that_is_not_a_value_is_a_bad_line(tmp_path, name, raw, line, why):
+    path = write(tmp_path / name, raw)
+    with pytest.raises(DataError, match=rf"{name}, line {line}: {why}"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    assert [(s.file, s.line) for s in skipped] == [(str(path), line)] and "nan" not in split.labels
+    assert sorted(set(split.labels)) == ["0", "1"]  # no class of its own
+
+
+def test_label_names_name_a_number_however_it_is_spelt(tmp_path):
+    write(tmp_path / "d.jsonl", b'{"text": "a b", "label": 0}\n{"text": "c d", "label": 1.0}\n'
+                                b'{"text": "e f", "label": 1}\n{"text": "g h", "label": 0}\n')
+    d = load_data(tmp_path / "d.jsonl", label_names=write(tmp_path / "names.txt", b"0.0 neg\n1 pos\n"))
+    assert sorted(label for s in (d.train, d.test) for label in s.labels) == ["neg", "neg", "pos", "pos"]
+    assert load_data(tmp_path / "d.jsonl", label_names={0: "neg", 1.0: "pos"}).label_names == ["neg", "pos"]
+    with pytest.raises(DataError, match="line 2: label '1' is named twice"):
+        load_data(tmp_path / "d.jsonl", label_names=write(tmp_path / "names.txt", b"1 pos\n1.0 yes\n0 neg\n"))
+
+
+# --- one length limit in every format: the format's rules decide, not a parser's default -----------------
+
+def _one_long_row(name: str, text: str) -> bytes:
+    """A file of `name`'s format: a row with `text` between two short ones, labels pos/neg/pos."""
+    rows = [("pos", "a fine film"), ("neg", text), ("pos", "good")]
+    if name.endswith(".txt"):
+        return "".join(f"{lab} {t}\n" for lab, t in rows).encode()
+    if name.endswith(".tsv"):
+        return ("text\tlabel\n" + "".join(f"{t}\t{lab}\n" for lab, t in rows)).encode()
+    if name.endswith(".csv"):
+        return ("text,label\n" + "".join(f'"{t}",{lab}\n' for lab, t in rows)).encode()
+    if name.endswith(".jsonl"):
+        return "".join(json.dumps({"text": t, "label": lab}) + "\n" for lab, t in rows).encode()
+    if name.endswith(".conll"):  # one token a line: the long text as one token
+        return "".join(f"{t.split()[0]}\t{'B-x' if lab == 'pos' else 'O'}\n\n" for lab, t in rows).encode()
+    return "".join(f"1\t{t.split()[0]}\t_\t{lab}\t_\t_\t0\troot\t_\t_\n\n" for lab, t in rows).encode()
+
+
+FORMATS = ["d.txt", "d.tsv", "d.csv", "d.jsonl", "d.conll", "d.conllu"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_a_long_text_is_read_alike_from_every_format(tmp_path, name):
+    import csv
+
+    long = "x" * 150_000  # past Python csv's default field limit (131,072 characters)
+    before = csv.field_size_limit()
+    split, skipped, _, _ = read_file(write(tmp_path / name, _one_long_row(name, long)))
+    assert csv.field_size_limit() == before  # the process's own limit is left as it was
+    assert skipped == [] and len(split) == 3
+    assert split.texts[1] in (long, [long])  # a text, or a sentence of one word
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_one_line_limit_in_every_format_named_or_skipped(tmp_path, name):
+    from rdzoo.text.data import MAX_LINE
+
+    path = write(tmp_path / name, _one_long_row(name, "x" * (MAX_LINE + 1)))
+    line = 3 if name.endswith((".tsv", ".csv", ".conll", ".conllu")) else 2
+    with pytest.raises(DataError, match=rf"{name}, line {line}: a line of 1,00\d,\d\d\d characters; rdzoo reads lines "
+                                        r"of up to 1,000,000 in every format"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    assert [s.line for s in skipped] == [line] and len(split) == 2
+
+
+def test_json_nested_past_the_parsers_depth_is_a_bad_line(tmp_path):
+    deep = '{"text": "a", "label": 1, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    path = write(tmp_path / "d.jsonl", ('{"text": "b", "label": 0}\n' + deep + '\n{"text": "c", "label": 1}\n').encode())
+    with pytest.raises(DataError, match=r"d\.jsonl, line 2: JSON nested too deeply"):
+        read_file(path)
+    assert read_file(path, on_bad_line="skip")[0].texts == ["b", "c"]
+
+
 def test_compressed_files_and_folders(tmp_path):
     import gzip
     import lzma
@@ -458,6 +622,11 @@ def test_train_and_eval_report_what_the_loader_did_and_eval_reuses_the_runs_colu
     assert "line 22" in _cli("eval", out).stdout
     labels = _cli("predict", out, "a superb lovely film", "a dull boring film").stdout.split()
     assert set(labels) <= {"bad", "good"}
+    # data with nothing to evaluate on is refused, not shown as an empty table
+    (tmp_path / "only-train").mkdir()
+    write(tmp_path / "only-train" / "train.csv", b"id,review,stars\n1,superb film,1\n2,dull film,0\n")
+    refused = _cli("eval", out, "--data", tmp_path / "only-train", code=1)
+    assert isinstance(refused.exception, DataError) and "no dev or test split to evaluate on" in str(refused.exception)
 
 
 def test_train_out_refuses_an_earlier_run_unless_overwrite(tmp_path):
@@ -498,6 +667,40 @@ def test_trec_runs_predict_class_names(tmp_path):
     assert set(run.predict(["Who wrote Hamlet ?", "How many feet are in a mile ?"])) <= set(result.label_names)
 
 
+def test_a_trec_run_evaluates_the_trec_files_in_their_integer_labels(tmp_path):
+    import shutil
+
+    from rdzoo.text.data import BUILTIN_DIR
+
+    out = tmp_path / "run"
+    _cli("train", "kim-cnn", "--data", "trec", *TINY_TRAIN, "--set", "train.batch_size=64", "--out", out)
+    own = json.loads(_cli("eval", out, "--json").stdout)
+    plain = tmp_path / "trec-digits"  # the same files without their label_names.txt: labels 0-5
+    plain.mkdir()
+    for name in ("train.txt", "test.txt"):
+        shutil.copy(BUILTIN_DIR / "trec" / name, plain / name)
+    ev = json.loads(_cli("eval", out, "--data", plain, "--json").stdout)
+    assert ev["test_n"] == 500 and ev["test_accuracy"] == own["test_accuracy"]
+    assert any(n.startswith("labels named by the run's label names (0 DESC, 1 ENTY") for n in ev["data_report"]["notes"])
+    # a run saved before the names were recorded: its built-in data's label_names.txt says the same
+    config = json.loads((out / "config.json").read_text())
+    assert config["label_values"]["0"] == "DESC"
+    (out / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "label_values"}))
+    assert json.loads(_cli("eval", out, "--data", plain, "--json").stdout)["test_accuracy"] == own["test_accuracy"]
+    # the other way: a run trained on the digits evaluates the built-in, named set (it knows the values)
+    digits = tmp_path / "digits-run"
+    _cli("train", "kim-cnn", "--data", plain, *TINY_TRAIN, "--set", "train.batch_size=64", "--out", digits)
+    assert json.loads((digits / "config.json").read_text())["label_values"] is None
+    own = json.loads(_cli("eval", digits, "--json").stdout)
+    ev = json.loads(_cli("eval", digits, "--data", "trec", "--json").stdout)
+    assert ev["test_n"] == 500 and ev["test_accuracy"] == own["test_accuracy"]
+    # labels that are neither the run's names nor the values they came from are still refused, by name
+    write(plain / "test.txt", b"7 What is this ?\n")
+    write(plain / "train.txt", b"7 What is that ?\n8 Who is it ?\n")
+    refused = _cli("eval", out, "--data", plain, code=1)
+    assert "labels the model was not trained on: '7'" in str(refused.exception)
+
+
 def test_data_lists_every_builtin_and_search_reports_the_loader(tmp_path):
     import yaml
 
@@ -528,7 +731,10 @@ _fuzz = settings(max_examples=60, deadline=None, suppress_health_check=list(Heal
 _texts = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"), min_size=1,
                  max_size=25).map(str.strip).filter(bool)
 _labels = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), blacklist_characters="\ufeff"),
-                  min_size=1, max_size=6).filter(lambda s: s.strip() == s and not any(c.isspace() for c in s))
+                  min_size=1, max_size=6).filter(lambda s: s.strip() == s and not any(c.isspace() for c in s)
+                                                 and not re.fullmatch(r"[+-]?[0-9.eE]*|[+-]?(nan|inf|infinity)|null", s,
+                                                                      re.IGNORECASE)
+                                                 and unicodedata.normalize("NFC", s) == s)  # those: tested above
 _rows = st.lists(st.tuples(_texts, _labels), min_size=1, max_size=12)
 _ends = st.sampled_from(["\n", "\r\n", "\r"])
 

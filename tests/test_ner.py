@@ -3,6 +3,7 @@
 import itertools
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -79,6 +80,59 @@ def test_folder_of_conll_files_and_the_dev_test_splits(tmp_path):
     assert d.label_names == ["B-loc", "B-per", "O"]
 
 
+def _entity_file(n_sentences=100):
+    """Entity sentences, three words each (`Bob runs home`: B-PER O O), a blank line after each."""
+    return "".join(f"Bob{i}\tB-PER\nruns\tO\nhome\tO\n\n" for i in range(n_sentences))
+
+
+def test_one_stray_tag_does_not_turn_entity_data_into_plain_tagging(tmp_path):
+    text = _entity_file(100)
+    text = text.replace("runs\tO", "runs\t0", 1)  # line 2: the digit zero, once in 300 tags
+    text += "Ann\tO\nLee\tI-PER\n"  # an I-PER after O: still broken BIO, not plain tags
+    path = write(tmp_path / "train.conll", text)
+    with pytest.raises(DataError, match=r"train\.conll, line 2: tag '0' is not a BIO tag \(O, B-type, I-type\) "
+                                        r"\(the digit zero; outside is the letter O\)"):
+        read_file(path)
+    split, skipped, _, notes = read_file(path, on_bad_line="skip")
+    assert [s.line for s in skipped] == [2, 402] and len(split) == 99  # both sentences dropped, and counted
+    assert notes == ["train.conll: entity tagging (BIO): 3 of 4 distinct tags and 301 of 302 words are O or "
+                     "B-/I-/E-/S-type"]
+    d = load_data(path, on_bad_line="skip")
+    assert d.tagging and "0" not in d.label_names and d.skipped == 2
+    assert any("entity tagging (BIO)" in n for n in d.note_lines())
+
+
+def test_one_stray_s_tag_does_not_turn_bio_into_iobes(tmp_path):
+    path = write(tmp_path / "train.conll", _entity_file(50) + "Paris\tS-LOC\n")  # IOBES would break every B-PER
+    with pytest.raises(DataError, match=r"line 201: tag 'S-LOC' is not a BIO tag"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    assert len(skipped) == 1 and len(split) == 50
+    iobes = write(tmp_path / "iobes.conll", "New\tB-LOC\nYork\tE-LOC\n\nParis\tS-LOC\n\nBob\tB-PER\nSmith\tE-PER\n")
+    assert read_file(iobes)[3] == ["iobes.conll: entity tagging (IOBES): 5 of 5 distinct tags and 5 of 5 words are "
+                                   "O or B-/I-/E-/S-type"]
+
+
+@pytest.mark.parametrize("text, why", [
+    ("The\tDT\ndog\tNN\nbarks\tVBZ\n\nA\tDT\ncat\tB-x\n", "1 of 4 distinct tags and 1 of 5 words .*, not most of either"),
+    ("Bob\tI-PER\nruns\tO\n\nAnn\tI-PER\n", "no tag opens an entity"),  # IOB1 without B-: not read as BIO
+])
+def test_tags_that_are_mostly_not_entity_tags_are_plain_tagging_and_say_why(tmp_path, text, why):
+    split, skipped, _, notes = read_file(write(tmp_path / "train.conll", text))
+    assert skipped == [] and len(split) == 2  # read as given, without the checks
+    assert len(notes) == 1 and re.match(rf"train\.conll: tagging without entity scores: .*{why}", notes[0])
+
+
+def test_dev_and_test_files_are_read_as_the_train_file(tmp_path):
+    write(tmp_path / "train.conll", _entity_file(5))
+    write(tmp_path / "dev.conll", "Bob\tB-PER\nruns\tO\n")
+    write(tmp_path / "test.conll", "runs\tO\nhome\t0\n\nAnn\tO\n")  # alone no entity tags; in the data set a stray
+    with pytest.raises(DataError, match=r"test\.conll, line 2: tag '0' is not a BIO tag"):
+        load_data(tmp_path)
+    d = load_data(tmp_path, on_bad_line="skip")
+    assert d.sizes() == {"train": 5, "dev": 1, "test": 1} and d.skipped == 1
+
+
 def test_builtin_wnut17_counts():
     d = load_data("wnut17")
     assert d.sizes() == {"train": 3394, "dev": 1009, "test": 1287}
@@ -96,6 +150,7 @@ def test_cli_data_shows_entities_per_type(capsys):
     out = CliRunner().invoke(app, ["data", "wnut17", "--json"])
     assert out.exit_code == 0, out.output
     row = json.loads(out.output)[0]
+    assert row["task"] == "entity tagging" and "train.conll: entity tagging (BIO): 13 of 13 distinct tags" in row["notes"][0]
     assert row["train"] == 3394 and sum(row["entities"]["test"].values()) == 1079
     assert set(row["entities"]["dev"]) == {"person", "location", "group", "creative-work", "corporation", "product"}
 

@@ -301,9 +301,10 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
             rows.append({"name": name, "error": str(exc)})  # a listing shows every built-in, readable or not
             continue
         report = d.report()
+        entity = d.tagging and is_entity_tagset(d.label_names)
         rows.append({"name": name, **d.sizes(), "classes": len(d.label_names), "labels": d.label_names,
-                     "task": "tagging" if d.tagging else "classification", **report})
-        if d.tagging and is_entity_tagset(d.label_names):  # entities per type and split
+                     "task": "entity tagging" if entity else "tagging" if d.tagging else "classification", **report})
+        if entity:  # entities per type and split
             rows[-1]["entities"] = {split: dict(sorted(entity_counts(getattr(d, split).labels).items()))
                                     for split in ("train", "dev", "test") if getattr(d, split) is not None}
     if as_json:
@@ -405,6 +406,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
             config = {"data": data, "data_path": None if data in builtin_names() else str(Path(data).expanduser().resolve()),
                       "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
                       "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
+                      "label_values": dataset.label_values,  # whichever names were applied (a folder's own too)
                       "data_seed": s.train.seed, "data_report": report}
             try:
                 save_run(fitted, out, config, overwrite=overwrite, split=split)
@@ -435,13 +437,21 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
     from .text.heldout import held_out, same_source
 
     loaded = load_run(run).to(*where_to_run(device, precision))
+    from .text.data import name_as_trained
+
     cfg = loaded.config
     own = data is None or same_source(data, cfg.get("data"), cfg.get("data_path"))
     data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
-    names = label_names if label_names is not None else cfg.get("label_names")
     dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
                            on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
-                           label_names=names)
+                           label_names=label_names)
+    if label_names is None:  # labels in the values the run's names came from (TREC's 0-5): named as in training
+        dataset = name_as_trained(dataset, _trained_label_values(cfg), loaded.label_names, "the run's label names")
+    if not any(getattr(dataset, split) is not None and len(getattr(dataset, split)) for split in ("dev", "test")):
+        from .errors import DataError
+
+        raise DataError(f"{data}: no dev or test split to evaluate on (a folder needs a dev or test file; one "
+                        "file has a test split held out)")
     scored = held_out(dataset, load_split(loaded), data, own)
     report = data_report(dataset)
     result = {"run": str(run), "data": data, "held_out": scored.to_json(), "data_report": report}
@@ -459,6 +469,18 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
         return emit_json(result)
     shown = {k: v for k, v in result.items() if k not in ("run", "data", "held_out", "data_report")}
     console().print(metrics_table(f"{run} on {data}", {**shown, "held out": scored.note, **report_rows(report)}))
+
+
+def _trained_label_values(cfg: dict) -> dict | None:
+    """The {value: name} map a run's labels were named with in training: recorded in its config.json, or, for a
+    run that predates the record, the --label-names it was given or its built-in data's label_names.txt."""
+    from .text.data import BUILTIN_DIR, LABEL_NAMES_FILE, builtin_names, read_label_names
+
+    recorded = cfg.get("label_values") or cfg.get("label_names")
+    builtin = cfg.get("data") if cfg.get("data") in builtin_names() and not cfg.get("data_path") else None
+    if recorded is None and builtin and (BUILTIN_DIR / builtin / LABEL_NAMES_FILE).is_file():
+        return read_label_names(BUILTIN_DIR / builtin / LABEL_NAMES_FILE)
+    return recorded
 
 
 @app.command()

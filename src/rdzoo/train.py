@@ -279,8 +279,9 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
     epochs and parameter count, the folds' training time summed (seconds), and each fold's
     `fit` metrics in order; on entity-tagged data also "entity_f1" and "entity_f1_std"
     (mean and population sd of the folds' test entity F1). `device` and `precision` are as
-    for `fit` (None: auto). Raises DataError unless 2 <= k <= the training examples, and
-    what `fit` raises (DeviceError, TrainingError).
+    for `fit` (None: auto). Raises DataError, before any training, unless 2 <= k <= the
+    training examples, for a class with one example or a fold that tests on a tag its training
+    part lacks (kfold); and what `fit` raises (DeviceError, TrainingError).
     """
     from statistics import mean, pstdev
 
@@ -288,8 +289,9 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
 
     device = resolve_device("auto" if device is None else device) if not isinstance(device, torch.device) else device
     precision = precision if isinstance(precision, Precision) else resolve_precision(precision or "auto", device)
+    folds = kfold(data, k, spec.train.seed)  # every fold checked before the first is trained
     folds = [fit(spec, fold, epochs=epochs, progress=progress, device=device, precision=precision).metrics
-             for fold in kfold(data, k, spec.train.seed)]
+             for fold in folds]
     accs = [f["test_accuracy"] for f in folds]
     result = {"cv": k, "test_accuracy": mean(accs), "test_accuracy_std": pstdev(accs),
               "macro_f1": mean(f["macro_f1"] for f in folds), "epochs": folds[0]["epochs"],

@@ -8,32 +8,79 @@ ends 2,394 of its sentences that way). `-DOCSTART-` lines are document marks,
 not words: they end a sentence and are dropped.
 
 Entity tags are BIO (IOB2: `B-type` opens an entity, `I-type` continues it, `O`
-is outside) or IOBES (`E-type` closes, `S-type` is a one-word entity). A tag
-sequence that breaks the scheme (an `I-x` or `E-x` that no `B-x`/`I-x` of the
-same type precedes, a `B-x`/`I-x` not closed by `I-x`/`E-x` in IOBES) is not
-repaired and not kept as given: it is an error naming the file and line, or,
-with on_bad_line="skip", its sentence is dropped and counted. (IOB1 files, whose
-`I-` starts an entity, break BIO everywhere; convert them to IOB2 first.)
-Files whose tags are not entity tags (POS tags, say) are read the same way,
-without the checks.
+is outside) or IOBES (`E-type` closes, `S-type` is a one-word entity). Which
+task a file is read as is decided by most of its tags, so one stray value does
+not change it (`infer_scheme`): entity data when some tag opens an entity
+(`B-`/`S-`) and most distinct tags, or most words' tags, are `O` or
+`B-/I-/E-/S-type`; IOBES when `E-`/`S-` tags are at least as many as `B-` tags
+(every IOBES entity has one), else BIO. In entity data a tag outside the scheme
+(`0` for `O`, an `S-x` in BIO) or a tag sequence that breaks it (an `I-x` or
+`E-x` that no `B-x`/`I-x` of the same type precedes, a `B-x`/`I-x` not closed
+by `I-x`/`E-x` in IOBES) is not repaired and not kept as given: it is an error
+naming the file and line, or, with on_bad_line="skip", its sentence is dropped
+and counted. (IOB1 files, whose `I-` starts an entity, break BIO everywhere;
+convert them to IOB2 first.) Files whose tags are not entity tags (POS tags,
+say) are read the same way, without the checks. A data set's dev and test
+files are read as its train file was (data.load_data).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
+
+from .limits import line_too_long
 
 ENTITY_TAG = re.compile(r"^([BIES])-(.+)$")
 
 
+SCHEMES = {"bio": "BI", "iobes": "BIES"}  # the prefixes each scheme's tags may have, besides O
+
+
 def is_entity_tagset(tags) -> bool:
-    """True when every tag is `O` or `B-/I-/E-/S-type` and at least one is not `O`."""
+    """True when every tag is `O` or `B-/I-/E-/S-type` and some tag opens an entity (`B-` or `S-`)."""
     tags = set(tags)
-    return bool(tags - {"O"}) and all(t == "O" or ENTITY_TAG.match(t) for t in tags)
+    return any(t[:2] in ("B-", "S-") for t in tags) and all(t == "O" or ENTITY_TAG.match(t) for t in tags)
+
+
+def in_scheme(tag: str, name: str) -> bool:
+    """Whether `tag` is a tag of the scheme `name` ('bio' or 'iobes'): `O`, or an allowed prefix and a type."""
+    m = ENTITY_TAG.match(tag)
+    return tag == "O" or (m is not None and m[1] in SCHEMES[name])
+
+
+def infer_scheme(tag_lists) -> tuple[str, str]:
+    """A file's tag lists -> (scheme, why): 'bio' or 'iobes' for entity data, 'plain' for other tags, and the
+    reason in words. Entity data: some tag is `B-` or `S-`, and most distinct tags or most words' tags are
+    `O` or `B-/I-/E-/S-type`, so a few stray tags do not make it plain tagging. IOBES when `E-`/`S-` tags are
+    at least as many as `B-` tags (every IOBES entity has one `E-` or `S-`), else BIO."""
+    words = Counter(t for tags in tag_lists for t in tags)
+    like = {t for t in words if t == "O" or ENTITY_TAG.match(t)}
+    n_like, n_words = sum(words[t] for t in like), sum(words.values())
+    counts = f"{len(like)} of {len(words)} distinct tags and {n_like:,} of {n_words:,} words are O or B-/I-/E-/S-type"
+    opens = sum(words[t] for t in like if t[:2] in ("B-", "S-"))
+    if not opens:
+        return "plain", f"tagging without entity scores: no tag opens an entity (B- or S-); {counts}"
+    if 2 * len(like) <= len(words) and 2 * n_like <= n_words:
+        return "plain", f"tagging without entity scores: {counts}, not most of either"
+    closes = sum(words[t] for t in like if t[:2] in ("E-", "S-"))
+    name = "iobes" if closes >= sum(words[t] for t in like if t[:2] == "B-") else "bio"
+    return name, f"entity tagging ({name.upper()}): {counts}"
+
+
+def tag_hint(tag: str) -> str:
+    """Why a tag outside the scheme may be a slip: '0' for 'O', a lower-case prefix."""
+    if tag == "0":
+        return " (the digit zero; outside is the letter O)"
+    if tag.lower() == "o" or (len(tag) > 2 and tag[1] in "-_" and tag[0].lower() in "bies"):
+        return " (tags are case-sensitive: O, B-type, ...)" if tag[1:2] != "_" else " (B-type: a hyphen)"
+    return ""
 
 
 def scheme(tags) -> str:
-    """'iobes' when any E- or S- tag occurs, else 'bio'."""
+    """'iobes' when any E- or S- tag occurs, else 'bio' (for a read data set's tag names, which hold no tag
+    outside their scheme; a file's tags are read with infer_scheme)."""
     return "iobes" if any(t[:2] in ("E-", "S-") for t in tags) else "bio"
 
 
@@ -60,43 +107,58 @@ def entity_counts(tag_lists) -> Counter:
     return Counter(m[2] for tags in tag_lists for t in tags if (m := ENTITY_TAG.match(t)) and m[1] in ("B", "S"))
 
 
-def read_conll(lines: list[str], where: str, bad) -> tuple[list[list[str]], list[list[str]]]:
-    """Lines -> (word lists, tag lists). `bad(where, line, why)` raises or counts (data._Bad)."""
-    sentences, tag_lists, starts = [], [], []
-    words, tags, start = [], [], 0
+def read_conll(lines: list[str], where: str, bad,
+               scheme: str | None = None) -> tuple[list[list[str]], list[list[str]], list[str]]:
+    """Lines -> (word lists, tag lists, notes). `bad(where, line, why)` raises or counts (data._Bad).
+
+    `scheme` ('bio', 'iobes' or 'plain') is the task the tags are read as; None infers it from this file
+    (infer_scheme) and says so in the notes."""
+    sentences, tag_lists, line_lists = [], [], []
+    words, tags, numbers = [], [], []
     for n, line in enumerate([*lines, ""], 1):
         cols = line.split("\t") if "\t" in line else line.split()
         if not line.strip() or cols[0] == "-DOCSTART-":
             if words:
                 sentences.append(words)
                 tag_lists.append(tags)
-                starts.append(start)
-            words, tags = [], []
+                line_lists.append(numbers)
+            words, tags, numbers = [], [], []
+            continue
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         cols = [c.strip() for c in cols]
         if len(cols) < 2 or not cols[0] or not cols[-1]:
             bad(where, n, "expected a token and its tag (`token<TAB>tag`, or columns with the tag last)")
             continue
-        if not words:
-            start = n
         words.append(cols[0])
         tags.append(cols[-1])
-    all_tags = {t for tl in tag_lists for t in tl}
-    if not is_entity_tagset(all_tags):
-        return sentences, tag_lists
-    iobes = scheme(all_tags) == "iobes"
+        numbers.append(n)
+    notes = []
+    if scheme is None:
+        scheme, why = infer_scheme(tag_lists)
+        notes.append(f"{Path(where).name}: {why}")
+    if scheme == "plain":
+        return sentences, tag_lists, notes
+    iobes, shown = scheme == "iobes", scheme.upper()
+    allowed = "O, " + ", ".join(f"{p}-type" for p in SCHEMES[scheme])
     kept_words, kept_tags = [], []
-    for words, tags, start in zip(sentences, tag_lists, starts):
+    for words, tags, numbers in zip(sentences, tag_lists, line_lists):
+        stray = next((i for i, t in enumerate(tags) if not in_scheme(t, scheme)), None)
+        if stray is not None:
+            bad(where, numbers[stray], f"tag {tags[stray]!r} is not a {shown} tag ({allowed}){tag_hint(tags[stray])}; "
+                                       f"the data is read as {shown} entity tags")
+            continue
         i = first_break(tags, iobes)
         if i is not None:
             what = f"{tags[i - 1] if i else 'O'} -> {tags[i] if i < len(tags) else 'end of sentence'}"
-            bad(where, start + min(i, len(tags) - 1),
-                f"malformed {'IOBES' if iobes else 'BIO'} tag sequence ({what}); an entity must open with "
+            bad(where, numbers[min(i, len(tags) - 1)],
+                f"malformed {shown} tag sequence ({what}); an entity must open with "
                 f"{'B- or S-' if iobes else 'B-'} of its type{' and close with E-' if iobes else ''}")
             continue
         kept_words.append(words)
         kept_tags.append(tags)
-    return kept_words, kept_tags
+    return kept_words, kept_tags, notes
 
 
 def entity_spans(text: str, tags: list) -> list[dict]:

@@ -16,6 +16,12 @@ file that is split here (seeded). Any of these may be compressed (.gz, .xz,
   with on_bad_line="skip" is skipped and reported with file, line and reason.
   Blank lines (white space only) hold no record; white space around a text
   or a label is not part of it.
+- A label is read by one rule in every format (label_value): a label spelt
+  as a number is that number written one way (1.0, 1e0, +1 -> 1), so one
+  value is never two classes; one that is not a value (empty, null, NaN,
+  infinite) is a bad line.
+- A format's rules decide what is valid, not a parser's default limit: the one
+  limit on a line, MAX_LINE characters, is the same in every format.
 - Whatever a loader did beyond reading (lines decoded as cp1252, lines
   skipped, a split held out, labels named by a label_names.txt) is in
   TextData's report, which every command that reads data prints and puts in
@@ -32,10 +38,13 @@ import json
 import lzma
 import random
 import re
+import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import DataError
+from .limits import MAX_LINE, line_too_long
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data"
 SPLITS = ("train", "dev", "test")
@@ -44,7 +53,6 @@ COMPRESSED = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 LABEL_NAMES_FILE = "label_names.txt"
 LINE_END = re.compile(rb"\r\n|\r|\n")
 NEL = "\x85"
-MAX_LINE = 1_000_000  # characters; a longer "line" is a binary or broken file
 MAX_BYTES = 2**31  # a compressed file that grows past this is refused (a decompression bomb)
 SHOWN = 5  # line numbers shown in a one-line note; --json lists them all
 
@@ -121,6 +129,7 @@ class TextData:
     notes: list[str] = field(default_factory=list)  # what the loader did: a split held out, labels named, ...
     decoding: list[Decoding] = field(default_factory=list)  # one per file read
     label_order: list[str] | None = None  # named labels in the order of the values they name
+    label_values: dict[str, str] | None = None  # the names applied to the labels: {value in the files: name}
 
     @property
     def skipped(self) -> int:
@@ -276,12 +285,63 @@ class _Bad:
         self.skipped.append(Skipped(where, line, why))
 
 
+@contextmanager
+def _csv_fields():
+    """Let Python's csv read fields as long as a line may be (its default stops at 131,072 characters, which
+    would refuse in .csv what .txt, .tsv and .jsonl accept); the process's limit is restored after."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, 2**31 - 1))  # a C long on every platform; lines are checked against MAX_LINE
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def _blank(line: str) -> bool:
     """A line of white space only holds no record (str.strip's white space: spaces, tabs, NBSP, ...)."""
     return not line.strip()
 
 
 LABEL_SEP = re.compile(r"[ \t]+")
+# a label spelt as a decimal number (JSON's numbers, and a sign, leading zeros or a bare point as other tools write)
+NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]{1,18}))?")
+NOT_A_VALUE = re.compile(r"[+-]?(?:nan|inf|infinity)|null", re.IGNORECASE)  # as float(), JSON and pandas write them
+POSITIONAL = 50  # zeros: a number that would need more of them around its digits is written with an exponent
+
+
+def label_value(text: str) -> str:
+    """A class label as read from any format -> the label it stands for (README, "Data formats", labels).
+
+    White space around it is dropped. A label spelt as a number is that number, written one way, so one
+    number is never two classes: an integral value is its integer (`1.0`, `1e0`, `+1`, `01` -> `1`), any
+    other the shortest decimal (`1.50` -> `1.5`), each with an exponent only where it saves more than
+    POSITIONAL zeros (`1e60` -> `1e+60`). Any
+    other label is kept as written (`pos`, `true`). Raises ValueError, saying why, for a label that is
+    not a value: empty, NaN, infinite or null. Text is compared in Unicode's composed form (NFC), so `café`
+    typed with a combining accent is the class `café` too."""
+    text = unicodedata.normalize("NFC", text.strip())
+    if not text:
+        raise ValueError("empty label")
+    if NOT_A_VALUE.fullmatch(text):
+        raise ValueError(f"the label {text!r} is not a value (NaN, infinite or null): give the line its class "
+                         "or leave the line out")
+    m = NUMBER.fullmatch(text)
+    if m is None or not (m[2] or m[3]):
+        return text
+    sign, whole, frac, exp = m[1], m[2], m[3] or "", int(m[4] or 0)
+    digits = (whole + frac).lstrip("0")
+    if not digits:
+        return "0"
+    exp -= len(frac)  # value = digits * 10**exp
+    kept = digits.rstrip("0")
+    exp, digits = exp + len(digits) - len(kept), kept
+    sign = "-" if sign == "-" else ""
+    point = len(digits) + exp  # where the point goes, counted from the left of the digits
+    if 0 <= exp <= POSITIONAL:
+        return sign + digits + "0" * exp
+    if exp < 0 and -POSITIONAL <= point:
+        return sign + (digits[:point] + "." + digits[point:] if point > 0 else "0." + "0" * -point + digits)
+    return f"{sign}{digits[0]}{'.' + digits[1:] if len(digits) > 1 else ''}e{point - 1:+d}"
 
 
 def _label_text_lines(lines, where, bad) -> Split:
@@ -292,8 +352,8 @@ def _label_text_lines(lines, where, bad) -> Split:
     for n, line in enumerate(lines, 1):
         if _blank(line):
             continue
-        if len(line) > MAX_LINE:
-            bad(where, n, f"line of {len(line):,} characters")
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         label, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
         text = rest[0] if rest else ""
@@ -304,6 +364,11 @@ def _label_text_lines(lines, where, bad) -> Split:
             bad(where, n, f"a tab inside the text after the label {label!r}: a `label text` line is one label, "
                           "a space or tab, then the text; tab-separated columns belong in a .tsv file with a "
                           "header row naming them (e.g. text<TAB>label)")
+            continue
+        try:
+            label = label_value(label)
+        except ValueError as exc:
+            bad(where, n, str(exc))
             continue
         texts.append(text)
         labels.append(label)
@@ -366,8 +431,8 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
     ti, li = header.index(text_col), header.index(label_col)
     texts, labels, quoted = [], [], []
     for n, line in rows:
-        if len(line) > MAX_LINE:
-            bad(where, n, f"line of {len(line):,} characters")
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
             continue
         row = cells_of(n, line)
         if row is None:
@@ -377,11 +442,16 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
                           f"{_fields_hint(row, header)}")
             continue
         text, label = row[ti].strip(), row[li].strip()
-        if not text or not label:
-            bad(where, n, f"empty {'text' if not text else 'label'}")
+        if not text:
+            bad(where, n, "empty text")
             continue
         if tsv and (text.startswith('"') or label.startswith('"')):
             quoted.append(n)
+        try:
+            label = label_value(label)
+        except ValueError as exc:
+            bad(where, n, str(exc))
+            continue
         texts.append(text)
         labels.append(label)
     notes = []
@@ -407,9 +477,20 @@ def _record_end(lines: list[str], n: int, delimiter: str, width: int | None, spa
     return None
 
 
-def _json_value(value) -> str:
-    """A JSON label as text, spelt as in the file: 1 -> '1', true -> 'true', 'pos' -> 'pos'."""
-    return value if isinstance(value, str) else json.dumps(value)
+class _Spelt(str):
+    """A JSON number or constant (NaN, Infinity) as spelt in the file: read exactly, whatever its size
+    (json's own int() refuses over 4,300 digits, its float() turns 1e400 into inf)."""
+
+
+def _json_label(value) -> str:
+    """A JSON label -> its label (label_value of a string or number as spelt; true -> 'true'). Raises
+    ValueError, saying why, for null, an object or an array, or what label_value refuses."""
+    if value is None:
+        raise ValueError("the label is null, not a value: give the line its class or leave the line out")
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"the label is a JSON {'object' if isinstance(value, dict) else 'array'}; a label is a "
+                         "string or a number")
+    return label_value(value if isinstance(value, str) else json.dumps(value))
 
 
 def _json_lines(lines, where, bad, columns: Columns) -> Split:
@@ -418,24 +499,34 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
     for n, line in enumerate(lines, 1):
         if _blank(line):
             continue
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
+            continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_int=_Spelt, parse_float=_Spelt, parse_constant=_Spelt)
         except json.JSONDecodeError as exc:
             hint = ("; a JSON array or an object over several lines is not JSON Lines (one object a line)"
                     if line.strip() in ("[", "{") else "")
             bad(where, n, f"not JSON ({exc.msg}){hint}")
             continue
+        except RecursionError:  # Python's json reads nesting only as deep as its recursion limit
+            bad(where, n, "JSON nested too deeply to read (arrays or objects inside one another)")
+            continue
         if not isinstance(obj, dict) or text_key not in obj or label_key not in obj:
             keys = ", ".join(obj) if isinstance(obj, dict) else f"a JSON {type(obj).__name__}, not an object"
             bad(where, n, f"needs fields {text_key!r} and {label_key!r} (--text-col/--label-col); found: {keys}")
             continue
-        text, label = obj[text_key], obj[label_key]
-        if not isinstance(text, str) or not text.strip() or isinstance(label, (dict, list)) or label is None \
-                or not _json_value(label).strip():
-            bad(where, n, "text must be a non-empty string and label a non-empty string or number")
+        text = obj[text_key]
+        if not isinstance(text, str) or isinstance(text, _Spelt) or not text.strip():
+            bad(where, n, "text must be a non-empty string")
+            continue
+        try:
+            label = _json_label(obj[label_key])
+        except ValueError as exc:
+            bad(where, n, str(exc))
             continue
         texts.append(text.strip())
-        labels.append(_json_value(label).strip())
+        labels.append(label)
     return Split(texts, labels)
 
 
@@ -452,6 +543,9 @@ def _conllu(lines, where, bad) -> Split:
             continue
         if line.startswith("#"):
             continue
+        if line_too_long(line):
+            bad(where, n, line_too_long(line))
+            continue
         cols = line.split("\t")
         if len(cols) != 10:
             hint = " (a trailing tab?)" if len(cols) > 10 and not cols[-1].strip() else ""
@@ -467,13 +561,15 @@ def _conllu(lines, where, bad) -> Split:
     return Split(sentences, sentence_tags)
 
 
-def read_file(path: Path, columns: Columns | None = None,
-              on_bad_line: str = "error") -> tuple[Split, list[Skipped], Decoding, list[str]]:
+def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "error",
+              scheme: str | None = None) -> tuple[Split, list[Skipped], Decoding, list[str]]:
     """One file -> (split, the lines skipped, how it was decoded, notes on what was done).
 
     The format comes from the suffix (a .gz/.xz/.bz2 suffix is looked through): .conllu, .csv, .tsv,
-    .jsonl/.json, else `label text` lines. Raises DataError naming the file and line of a malformed line
-    (with on_bad_line="error"), or for a file that cannot be read."""
+    .jsonl/.json, else `label text` lines. `scheme` is the task a .conll file's tags are read as ('bio',
+    'iobes' or 'plain'; None: inferred from the file, and said in the notes: conll.infer_scheme). Raises
+    DataError naming the file and line of a malformed line (with on_bad_line="error"), or for a file that
+    cannot be read."""
     columns = columns or Columns()
     bad = _Bad(on_bad_line)
     path = Path(path)
@@ -488,13 +584,15 @@ def read_file(path: Path, columns: Columns | None = None,
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL files (the tag is the last column)")
         from .conll import read_conll
 
-        split = Split(*read_conll(lines, where, bad))
+        words, tags, notes = read_conll(lines, where, bad, scheme)
+        split = Split(words, tags)
     elif suffix == ".conllu":
         if columns.text or columns.label:
             raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
         split = _conllu(lines, where, bad)
     elif suffix in (".csv", ".tsv"):
-        split, notes = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
+        with _csv_fields():
+            split, notes = _table_rows(lines, where, bad, columns, "\t" if suffix == ".tsv" else ",")
     elif suffix in (".jsonl", ".json"):
         split = _json_lines(lines, where, bad, columns)
     else:
@@ -526,6 +624,10 @@ def read_label_names(path: str | Path) -> dict[str, str]:
         if not rest or not rest[0].strip():
             raise DataError(f"{path}, line {n}: expected `value name` (e.g. `0 DESC`), found {line.strip()!r}")
         name = rest[0].strip()
+        try:
+            value = label_value(value)  # as the data's labels are read: `1.0 pos` names the label 1
+        except ValueError as exc:
+            raise DataError(f"{path}, line {n}: {exc}") from None
         if value in names:
             raise DataError(f"{path}, line {n}: label {value!r} is named twice")
         if name in names.values():
@@ -536,30 +638,82 @@ def read_label_names(path: str | Path) -> dict[str, str]:
     return names
 
 
+def _label_mapping(names: dict, where: str) -> dict[str, str]:
+    """A {value: name} dict with its values read as labels are (label_value: {1.0: "x"} names the label 1).
+    Raises DataError for a value that is not a label, or two values that are one label."""
+    out: dict[str, str] = {}
+    for value, name in names.items():
+        try:
+            label = label_value(str(value))
+        except ValueError as exc:
+            raise DataError(f"{where}: {exc}") from None
+        if label in out:
+            raise DataError(f"{where}: label {label!r} is named twice")
+        out[label] = str(name)
+    return out
+
+
+def _rename(split: Split | None, names: dict[str, str]) -> Split | None:
+    """A split with every label (or tag) replaced by names[label]."""
+    if split is None:
+        return None
+    if split.tagged:
+        return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
+    return Split(split.texts, [names[label] for label in split.labels])
+
+
+def _labels(data: TextData) -> set[str]:
+    """The distinct labels (or tags) of every split."""
+    return set().union(*(label_set(s) for s in (data.train, data.dev, data.test) if s is not None))
+
+
 def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
     """Every label (or tag) replaced by its name; a label the names do not cover is an error, not left as is.
 
     `names` maps a label value to its name, `source` (the names' file) is named in the note and the
     error. Raises DataError listing the labels without a name."""
-    splits = [s for s in (data.train, data.dev, data.test) if s is not None]
-    unnamed = sorted(set().union(*(label_set(s) for s in splits)) - names.keys())
+    unnamed = sorted(_labels(data) - names.keys())
     if unnamed:
         raise DataError(f"{data.name}: label(s) {', '.join(map(repr, unnamed[:5]))} have no name in {source}; "
                         f"it names {', '.join(names)}")
 
-    def rename(split: Split | None) -> Split | None:
-        if split is None:
-            return None
-        if split.tagged:
-            return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
-        return Split(split.texts, [names[label] for label in split.labels])
-
     from ..names import natural_key
 
     shown = ", ".join(f"{k} {v}" for k, v in list(names.items())[:8]) + (", ..." if len(names) > 8 else "")
-    return replace(data, train=rename(data.train), dev=rename(data.dev), test=rename(data.test),
-                   notes=[*data.notes, f"labels named by {source} ({shown})"],
-                   label_order=[names[v] for v in sorted(names, key=natural_key)])
+    return replace(data, train=_rename(data.train, names), dev=_rename(data.dev, names),
+                   test=_rename(data.test, names), notes=[*data.notes, f"labels named by {source} ({shown})"],
+                   label_order=[names[v] for v in sorted(names, key=natural_key)], label_values=dict(names))
+
+
+def name_as_trained(data: TextData, names: dict | None, known: list[str], source: str) -> TextData:
+    """`data` with its labels named as a model knows them, where they stand for the same values.
+
+    `known` are the model's label names, `names` the {value: name} map applied to its labels in training
+    (None: none was). A label the model knows stays; one that data named at load (`data.label_values`)
+    stands for its value; a value the model knows stays, and one of `names` becomes its name. So a run
+    trained on TREC's names evaluates files labelled 0-5, and a run trained on 0-5 the named built-in
+    set. Data with a label that maps to nothing the model knows is returned as it is (evaluating it then
+    names the unknown labels). Raises DataError for a `names` that gives one value two names."""
+    known_set = set(known)
+    labels = _labels(data)
+    if labels <= known_set:
+        return data
+    value_of = {name: value for value, name in (data.label_values or {}).items()}
+    trained = _label_mapping(names, source) if names else {}
+    mapping = {}
+    for label in labels:
+        value = value_of.get(label, label)
+        mapping[label] = label if label in known_set else value if value in known_set else trained.get(value)
+    if None in mapping.values():
+        return data
+    from ..names import natural_key
+
+    pairs = [(k, v) for k, v in sorted(mapping.items(), key=lambda kv: natural_key(kv[0])) if k != v]
+    shown = ", ".join(f"{k} {v}" for k, v in pairs[:8]) + (", ..." if len(pairs) > 8 else "")
+    return replace(data, train=_rename(data.train, mapping), dev=_rename(data.dev, mapping),
+                   test=_rename(data.test, mapping), notes=[*data.notes, f"labels named by {source} ({shown})"],
+                   label_order=[n for n in known if n in mapping.values()],
+                   label_values={value_of.get(k, k): v for k, v in mapping.items()})
 
 
 # --- datasets ----------------------------------------------------------------------
@@ -575,18 +729,40 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
     """K train/test folds of the training split (the MR/Subj/CR/MPQA protocol), seeded; each fold
-    has no dev split. Raises DataError unless 2 <= k <= the number of training examples."""
+    has no dev split. Labelled texts are stratified (scikit-learn's StratifiedKFold): each class's
+    examples, shuffled, are dealt to the folds in turn, so a class of n >= 2 examples is in the
+    training part of every fold that tests on it. Every fold is checked before any is trained on.
+
+    Raises DataError unless 2 <= k <= the number of training examples, for a class with a single
+    example, or (tagged data, whose sentences are not stratified) a fold whose test sentences hold a
+    tag that its training part lacks."""
     if not 2 <= k <= len(data.train):
         raise DataError(f"cannot cross-validate with {k} folds: the training split has {len(data.train)} examples "
                         f"(2 <= K <= {len(data.train)})")
     index = list(range(len(data.train)))
     random.Random(seed).shuffle(index)
+    if not data.tagging:
+        by_class: dict[str, list[int]] = {}
+        for i in index:
+            by_class.setdefault(data.train.labels[i], []).append(i)
+        single = sorted(c for c, members in by_class.items() if len(members) == 1)
+        if single:
+            raise DataError(f"cannot cross-validate: class(es) {', '.join(map(repr, single[:5]))} have a single "
+                            "example in the training split; each fold trains on the other folds' examples, so "
+                            "every class needs at least 2 (leave those lines out, or add examples)")
+        index = [i for c in sorted(by_class) for i in by_class[c]]  # dealt in turn: each class over the folds
     folds = [sorted(index[i::k]) for i in range(k)]
     out = []
     for i, held in enumerate(folds):
         rest = sorted(j for f, fold in enumerate(folds) if f != i for j in fold)
-        out.append(replace(data, name=f"{data.name} (fold {i + 1}/{k})", train=data.train.subset(rest),
-                           dev=None, test=data.train.subset(held)))
+        fold = replace(data, name=f"{data.name} (fold {i + 1}/{k})", train=data.train.subset(rest),
+                       dev=None, test=data.train.subset(held))
+        unseen = sorted(label_set(fold.test) - label_set(fold.train))
+        if unseen:
+            raise DataError(f"cannot cross-validate with {k} folds (seed {seed}): fold {i + 1} tests on "
+                            f"{'tag' if data.tagging else 'label'}(s) {', '.join(map(repr, unseen[:5]))} that its "
+                            "training part lacks; use fewer folds or another seed")
+        out.append(fold)
     return out
 
 
@@ -637,11 +813,15 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
     path = BUILTIN_DIR / source if source in builtin_names() else Path(source).expanduser()
     skipped, decodings, notes = [], [], []
 
-    def read(file: Path) -> Split:
-        split, bad, decoding, file_notes = read_file(file, columns, on_bad_line)
+    def read(file: Path, scheme: str | None = None, split_name: str | None = None) -> Split:
+        split, bad, decoding, file_notes = read_file(file, columns, on_bad_line, scheme)
         skipped.extend(bad)
         decodings.append(decoding)
         notes.extend(file_notes)
+        if split_name and not len(split):  # a split that is there but empty: named now, not found out after training
+            why = f" ({len(bad)} bad line(s) skipped)" if bad else ""
+            hint = "" if split_name == "train" else f"; remove it to have no {split_name} split"
+            raise DataError(f"{file}: the {split_name} file holds no examples{why}{hint}")
         return split
 
     if path.is_dir():
@@ -649,7 +829,9 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         if "train" not in files:
             raise DataError(f"{path}: no train file (expected train.txt, train.csv, train.tsv, train.jsonl, "
                             "train.conllu, train.conll or *-ud-train.conllu, optionally compressed: .gz, .xz, .bz2)")
-        splits = {split: read(file) for split, file in files.items()}
+        splits = {"train": read(files["train"], split_name="train")}
+        scheme = tag_scheme(splits["train"])  # dev and test are read as train is: one task for the data set
+        splits.update({split: read(file, scheme, split) for split, file in files.items() if split != "train"})
         data = TextData(path.name, splits["train"], splits.get("dev"), splits.get("test"))
         if label_names is None and (path / LABEL_NAMES_FILE).is_file():
             label_names = path / LABEL_NAMES_FILE
@@ -670,9 +852,9 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         raise DataError(f"no such dataset or file: {source}{hint}")
     data = replace(data, skipped_lines=skipped, decoding=decodings, notes=notes)
     if label_names is not None:
-        mapping = label_names if isinstance(label_names, dict) else read_label_names(label_names)
         where = "the given label names" if isinstance(label_names, dict) else Path(label_names).name
-        data = name_labels(data, {str(k): str(v) for k, v in mapping.items()}, where)
+        mapping = _label_mapping(label_names, where) if isinstance(label_names, dict) else read_label_names(label_names)
+        data = name_labels(data, mapping, where)
     return check(data)
 
 
@@ -682,6 +864,14 @@ def dev_note(data: TextData, fraction: float, seed: int) -> list[str]:
         return []
     n = max(1, round(len(data.train) * fraction))
     return [f"no dev split: training holds out {n} of {len(data.train)} training examples as dev (seed {seed})"]
+
+
+def tag_scheme(split: Split) -> str:
+    """The task a split's tags were read as: 'bio' or 'iobes' (entity tags), else 'plain'."""
+    from .conll import is_entity_tagset, scheme
+
+    tags = label_set(split) if split.tagged else set()
+    return scheme(tags) if is_entity_tagset(tags) else "plain"
 
 
 def label_set(split: Split) -> set[str]:
