@@ -7,8 +7,10 @@ takes: `tokens`, the (batch, tokens) ids of the run's tokenizer (tokenizer.json)
 padded with id 0, or (batch, tokens, 1 + characters) ids with a character CNN; the
 padding mask is computed inside the graph from the ids, as `forward` computes it. Its
 output `logits` is (batch, classes), or (batch, tokens, tags) for a tagger: the per-word
-scores, which a CRF tagger decodes with its Viterbi outside the graph. The spec and the
-label names ride in the file's metadata (`rdzoo.spec`, `rdzoo.label_names`).
+scores, which a CRF tagger decodes with Viterbi outside the graph. The spec and the
+label names ride in the file's metadata (`rdzoo.spec`, `rdzoo.label_names`), and a CRF's
+transition, start and end scores (`rdzoo.crf`, forbidden moves at -10,000, as `crf.CRF`
+scores them).
 
 `check` compares onnxruntime's logits with PyTorch's on padded batches of several lengths
 and refuses a graph that strays; `quantize_int8` is onnxruntime's dynamic quantisation
@@ -26,16 +28,12 @@ import statistics
 import time
 from pathlib import Path
 
-from .errors import MissingExtra
+from .errors import ExportError, MissingExtra
 
 FORMAT = "rdzoo.onnx/1"
 INPUT, OUTPUT = "tokens", "logits"
 TOLERANCE = 1e-4  # onnxruntime against PyTorch: absolute, plus the same relative to the logit
 EXTRA = "pip install 'rdzoo[onnx]'"
-
-
-class ExportError(RuntimeError):
-    """A model that cannot be exported, or whose exported graph disagrees with PyTorch."""
 
 
 def need_onnx() -> None:
@@ -122,6 +120,10 @@ def to_onnx(model, path: str | Path, label_names: list[str] | None = None, *, op
     onnx_model.graph.outputs[0].doc_string = "(batch, classes) logits, or (batch, tokens, tags) per-word scores"
     onnx_model.metadata_props.update({"format": FORMAT, "rdzoo.spec": json.dumps(spec.to_dict()),
                                       "rdzoo.label_names": json.dumps(label_names or [])})
+    crf = getattr(model.head, "crf", None)
+    if crf is not None:  # what a Viterbi decoder needs beside the per-word scores, forbidden moves included
+        trans, start, end = (t.detach().tolist() for t in crf.scores())
+        onnx_model.metadata_props["rdzoo.crf"] = json.dumps({"transitions": trans, "start": start, "end": end})
     tmp = path.with_name(path.name + ".tmp")
     try:
         onnx_program.save(tmp, external_data=False)

@@ -152,8 +152,11 @@ def downsample_mask(mask: torch.Tensor) -> torch.Tensor:
 def max_pool_half(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Max pool of width 3, stride 2, padding 1 (DPCNN, VDCNN), (B, C, T) -> (B, C, ceil(T/2)),
     with padded positions as -inf, the value max pooling pads with; returns the new mask too."""
-    # max_pool2d over a height of 1: max_pool1d's export specialises on the length (torch 2.14), 2d's does not
-    pooled = F.max_pool2d(x.masked_fill(~mask.unsqueeze(1), float("-inf")).unsqueeze(2), (1, 3), (1, 2), (0, 1)).squeeze(2)
+    x = x.masked_fill(~mask.unsqueeze(1), float("-inf"))
+    if exporting():  # torch.export fixes max_pool1d's length (torch 2.14); the same pool in 2d keeps it free
+        pooled = F.max_pool2d(x.unsqueeze(2), (1, 3), (1, 2), (0, 1)).squeeze(2)
+    else:  # 1d: a tenth of 2d's time in inference on the CPU
+        pooled = F.max_pool1d(x, 3, 2, 1)
     mask = downsample_mask(mask)
     return zero_padding(pooled, mask), mask
 
