@@ -37,10 +37,10 @@ EXTRA = "pip install 'rdzoo[onnx]'"
 
 
 def need_onnx() -> None:
-    """Raise MissingExtra (one line naming `pip install 'rdzoo[onnx]'`) unless onnx, onnxruntime
-    and onnxscript all import."""
+    """Raise MissingExtra (one line naming `pip install 'rdzoo[onnx]'`) unless onnx, onnxruntime,
+    onnxscript and onnx_ir all import."""
     missing = []
-    for module in ("onnx", "onnxruntime", "onnxscript"):
+    for module in ("onnx", "onnxruntime", "onnxscript", "onnx_ir"):
         try:
             __import__(module)
         except ImportError:
