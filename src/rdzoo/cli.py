@@ -929,7 +929,7 @@ def export(run: Annotated[Optional[Path], typer.Argument(help="A run folder writ
            best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev accuracy over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it); the ONNX file (default: RUN/model.onnx).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
-           format_: Annotated[str, typer.Option("--format", "-f", help="spec: the spec as YAML; onnx: a run's trained model as ONNX, checked against PyTorch under onnxruntime and timed (pip install 'rdzoo[onnx]').")] = "spec",
+           format_: Annotated[str, typer.Option("--format", "-f", help="spec: the spec as YAML; onnx: a run's trained model as ONNX, checked against PyTorch under onnxruntime and timed (pip install 'rdzoo\\[onnx]').")] = "spec",
            quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8: write the ONNX model with onnxruntime's dynamic quantisation (int8 weights).")] = None,
            tokens: Annotated[Optional[int], typer.Option("--tokens", min=1, help="Tokens of the sentence the ONNX latencies are timed on (default 32, at most embedding.max_len).")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML); with --format onnx, the checks, sizes and latencies.")] = False):

@@ -80,7 +80,7 @@ def check_batches(spec) -> list:
     return [example_tokens(spec, lengths, total, seed=1), example_tokens(spec, [min(5, total)], seed=2)]
 
 
-def to_onnx(model, path: str | Path, label_names: list[str] | None = None, *, opset: int | None = None) -> Path:
+def to_onnx(model, path: str | Path, label_names: list[str] | None = None) -> Path:
     """Write `model` (a TextModel) to `path` as ONNX with dynamic batch and token axes (see the
     module notes for its input and output); returns the path.
 
@@ -107,7 +107,7 @@ def to_onnx(model, path: str | Path, label_names: list[str] | None = None, *, op
         with fx_config.patch(backed_size_oblivious=True), torch.no_grad():
             program = torch.export.export(model, (example,), dynamic_shapes={"tokens": axes})
         onnx_program = torch.onnx.export(program, (example,), dynamo=True, input_names=[INPUT],
-                                         output_names=[OUTPUT], opset_version=opset, verbose=False)
+                                         output_names=[OUTPUT], verbose=False)
     except Exception as exc:  # torch raises many kinds here; a user sees the first line
         raise ExportError(f"{spec.name}: ONNX export failed: {_first_line(exc)}") from exc
     finally:

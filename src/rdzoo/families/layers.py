@@ -41,7 +41,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tan
 def exporting() -> bool:
     """Whether torch.export is tracing the model (`rdzoo export --format onnx`): the graph it
     writes serves every batch, so it must not branch on values that only a batch knows."""
-    is_exporting = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.6
+    is_exporting = getattr(torch.compiler, "is_exporting", None)  # older torch lacks it: its export fails, and says so
     return bool(is_exporting and is_exporting())
 
 
