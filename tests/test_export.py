@@ -233,3 +233,21 @@ def test_without_the_onnx_extra_the_cli_says_what_to_install(run_folder):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "rdzoo: error: ONNX export needs onnxruntime, which is not installed: pip install 'rdzoo[onnx]'"
+
+
+def test_kmax_pooling_in_the_graph_breaks_ties_by_position(tmp_path):
+    from rdzoo.families.base import masked_pool
+
+    class KMax(nn.Module):
+        def forward(self, x, mask):
+            return masked_pool(x, mask, "kmax", 3)
+
+    # three zeros tie for the third place: the first of them is kept, as the stable sort keeps it
+    x = torch.tensor([[0.0, 5.0, 0.0, 3.0, 0.0, 7.0]]).unsqueeze(-1)  # (B, T, C)
+    mask = torch.tensor([[True, True, True, True, True, False]])  # the 7 is padding
+    assert masked_pool(x, mask, "kmax", 3).tolist() == [[0.0, 5.0, 3.0]]
+    with torch.no_grad():
+        program = torch.export.export(KMax(), (x, mask))
+    torch.onnx.export(program, (x, mask), tmp_path / "kmax.onnx", dynamo=True, input_names=["x", "mask"], verbose=False)
+    got = export.session(tmp_path / "kmax.onnx").run(None, {"x": x.numpy(), "mask": mask.numpy()})[0]
+    assert got.tolist() == [[0.0, 5.0, 3.0]]
