@@ -205,7 +205,7 @@ def test_entity_spans_as_character_offsets():
 
 def brute_force(crf, emissions, n):
     """Every tag sequence of length n, scored the CRF's way with its masked transitions."""
-    trans, start, end = crf._scores()
+    trans, start, end = crf.scores()
     k = emissions.shape[-1]
     scores = {}
     for path in itertools.product(range(k), repeat=n):

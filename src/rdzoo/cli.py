@@ -188,7 +188,9 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
           seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length (default: min(max_len, 128)).")] = None,
           device: DeviceOpt = "cpu", precision: PrecisionOpt = "auto",
           as_json: JsonOpt = False):
-    """Build a model, run a dummy batch, and print stages, parameters, FLOPs and latency (on --device)."""
+    """Build a model, run a dummy batch, and print stages, parameters, FLOPs and latency (on --device): a
+    batch's, and one sentence's on one thread (the median of 20 passes of 32 tokens, fewer if
+    embedding.max_len is shorter)."""
     from . import spec
 
     s = spec.load(name, set_ or [])
@@ -214,12 +216,16 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     model, tokens = model.to(dev), tokens.to(dev)
     with prec.autocast():
         latency = profile.latency(model, tokens, repeats=3)
+        sentence_ms = profile.sentence_latency_ms(model)
     result = {
         "name": s.name, "family": s.family, "skip": s.skip,
         "params": profile.count_params(model),
         "flops": flops,
         "seq_len": length, "batch": batch,
         "latency_ms": round(latency * 1000, 3), "device": str(dev), "precision": prec.name,
+        # deployment latency: one sentence of typical length on one thread
+        "sentence_latency_ms": round(sentence_ms, 3),
+        "sentence_tokens": min(profile.SENTENCE_TOKENS, s.embedding.max_len),
         "output_shape": stages[-1]["output_shape"],
         "stages": stages,
     }
@@ -237,7 +243,8 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     c = console()
     c.print(table)
     c.print(f"params {result['params']:,}  |  FLOPs/sequence ({length} tokens) {human(result['flops'])}  |  "
-            f"latency {result['latency_ms']:.1f} ms for a batch of {batch} on {dev} ({prec.name})")
+            f"latency {result['latency_ms']:.1f} ms for a batch of {batch}, {result['sentence_latency_ms']:.2f} ms "
+            f"per sentence ({result['sentence_tokens']} tokens, 1 thread) on {dev} ({prec.name})")
     if out is not None:
         c.print(f"saved {out}")
 
@@ -950,19 +957,42 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     console().print(best_table(rows, title))
 
 
+EXPORT_FORMATS = ("spec", "onnx")
+
+
 @app.command()
-def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
+def export(run: Annotated[Optional[Path], typer.Argument(help="A run folder written by `rdzoo train --out`, instead of a study's trial.")] = None,
+           study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
            best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev accuracy over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
-           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it).")] = None,
+           out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it); the ONNX file (default: RUN/model.onnx).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML).")] = False):
-    """Write a trial's spec as YAML that `rdzoo build` and `rdzoo train` accept."""
+           format_: Annotated[str, typer.Option("--format", "-f", help="spec: the spec as YAML; onnx: a run's trained model as ONNX, checked against PyTorch under onnxruntime and timed (pip install 'rdzoo\\[onnx]').")] = "spec",
+           quantize: Annotated[Optional[str], typer.Option("--quantize", help="int8: write the ONNX model with onnxruntime's dynamic quantisation (int8 weights).")] = None,
+           tokens: Annotated[Optional[int], typer.Option("--tokens", min=1, help="Tokens of the sentence the ONNX latencies are timed on (default 32, at most embedding.max_len).")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML); with --format onnx, the checks, sizes and latencies.")] = False):
+    """Write a trial's (or a run's) spec as YAML that `rdzoo build` and `rdzoo train` accept, or a
+    trained run as an ONNX model (--format onnx) with its latency under PyTorch and onnxruntime."""
+    if format_ not in EXPORT_FORMATS:
+        raise UsageError(f"--format {format_!r} is not one of: {', '.join(EXPORT_FORMATS)}")
+    if quantize is not None and (quantize != "int8" or format_ != "onnx"):
+        raise UsageError(f"--quantize {quantize!r}: only int8, with --format onnx")
+    if tokens is not None and format_ != "onnx":
+        raise UsageError("--tokens sets the length the ONNX latencies are timed on: use it with --format onnx")
+    if run is not None:
+        if trial is not None or best_:
+            raise UsageError(f"{run} is a run folder and --trial/--best pick a study's trial: pass one of them")
+        if format_ == "onnx":
+            return _export_onnx(run, out, quantize, tokens, as_json)
+        return _export_run_spec(run, out, name, as_json)
+    if format_ == "onnx":
+        raise UsageError("--format onnx exports a trained run's weights, which a study's trial does not keep: "
+                         "rdzoo export RUN --format onnx -o model.onnx (RUN from `rdzoo train SPEC --out RUN`)")
     from .query import Results
     from .spec import from_dict
 
     if (trial is None) == (not best_):
-        raise UsageError("pass --best or --trial N (one of them)")
+        raise UsageError("pass --best or --trial N (one of them), or a run folder")
     store = Results(storage)
     study = _resolve_study(store, study)
     verdict = study_verdict(store, study) if best_ else None
@@ -1000,6 +1030,80 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
                                                                          "dev_accuracy", "test_accuracy")}}
     _write_export(exported, out, f"trial {row['trial']}, {row['family']}, {row['params']:,} parameters", summary,
                   as_json)
+
+
+def _export_run_spec(run: Path, out, name, as_json: bool) -> None:
+    """A run folder's trained spec (from its weights file's metadata) written as `export` writes a trial's."""
+    from .errors import WeightsError
+    from .spec import SpecError, from_dict
+    from .weights import read_metadata
+
+    if not (run / "model.safetensors").is_file():
+        raise WeightsError(f"{run}: not a run folder (no model.safetensors); train one with `rdzoo train ... --out {run}`")
+    try:
+        spec_dict = json.loads(read_metadata(run / "model.safetensors")["spec"])
+        spec_dict["name"] = name or (out.stem if out else spec_dict.get("name") or run.name)
+        exported = from_dict(spec_dict)
+    except (ValueError, SpecError) as exc:
+        raise WeightsError(f"{run}: the spec in its weights is invalid: {exc}") from None
+    _write_export(exported, out, f"the spec of run {run}", {"run": str(run), "stage": "run"}, as_json)
+
+
+def _export_onnx(run: Path, out, quantize, tokens, as_json: bool) -> None:
+    """`rdzoo export RUN --format onnx`: write the run's model as ONNX (int8 with --quantize), check it
+    against PyTorch, and print its size and one sentence's latency under PyTorch and onnxruntime."""
+    import tempfile
+
+    from . import export as onnx_export
+    from .device import human_bytes
+
+    onnx_export.need_onnx()  # before loading anything: one line naming the extra
+    from . import profile
+    from .runs import load_run
+
+    loaded = load_run(run)
+    model, spec = loaded.model, loaded.model.spec
+    out = out or run / "model.onnx"
+    make_folder(out.parent, "-o")
+    length = min(tokens or profile.SENTENCE_TOKENS, spec.embedding.max_len)
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = Path(scratch) / "fp32.onnx" if quantize else out  # -o holds the model asked for
+        try:
+            onnx_export.to_onnx(model, fp32, loaded.label_names)
+            if quantize:
+                onnx_export.quantize_int8(fp32, out)
+        except OSError as exc:
+            raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
+        diff = onnx_export.check(model, fp32)
+        ms = {"pytorch": profile.sentence_latency_ms(model, length),
+              "onnxruntime": onnx_export.sentence_latency_ms(fp32, spec, length)}
+        size = {"fp32": fp32.stat().st_size}
+        if quantize:
+            ms["onnxruntime_int8"] = onnx_export.sentence_latency_ms(out, spec, length)
+            size["int8"] = out.stat().st_size
+    tagger = spec.head.pool == "token"
+    result = {"run": str(run), "out": str(out), "format": "onnx", "quantize": quantize,
+              "input": {"name": onnx_export.INPUT, "shape": ["batch", "tokens", *(["characters"] if spec.embedding.char_dim else [])]},
+              "output": {"name": onnx_export.OUTPUT, "shape": ["batch", *(["tokens"] if tagger else []), spec.head.num_classes]},
+              "max_abs_diff": diff, "sentence_tokens": length, "threads": 1,
+              "latency_ms": {k: round(v, 4) for k, v in ms.items()}, "bytes": size}
+    if as_json:
+        return emit_json(result)
+    shape = lambda part: " x ".join(map(str, result[part]["shape"]))  # noqa: E731
+    lines = [f"wrote {out}: {spec.name} ({spec.family}){' int8' if quantize else ''}, input {onnx_export.INPUT} "
+             f"({shape('input')}) ids from {run / 'tokenizer.json'}, 0 = padding; output {onnx_export.OUTPUT} ({shape('output')})",
+             f"onnxruntime's fp32 logits match PyTorch's within {diff:.1e} on padded batches",
+             f"per sentence ({length} tokens, batch 1, 1 thread, median): PyTorch {ms['pytorch']:.3f} ms, onnxruntime "
+             f"fp32 {ms['onnxruntime']:.3f} ms ({ms['onnxruntime'] / ms['pytorch']:.2f}x)"]
+    if quantize:
+        lines.append(f"int8: {human_bytes(size['fp32'])} -> {human_bytes(size['int8'])} ({size['int8'] / size['fp32']:.2f}x), "
+                     f"onnxruntime {ms['onnxruntime']:.3f} -> {ms['onnxruntime_int8']:.3f} ms per sentence "
+                     f"({ms['onnxruntime_int8'] / ms['onnxruntime']:.2f}x)")
+    if tagger and spec.head.crf:
+        lines.append("a CRF tagger: the logits are per-word scores; its transition, start and end scores are in the "
+                     "file's metadata (rdzoo.crf) for Viterbi decoding")
+    for line in lines:
+        console().print(line, markup=False, highlight=False)
 
 
 def _write_export(exported, out, what: str, summary: dict, as_json: bool) -> None:
@@ -1101,7 +1205,7 @@ def in_cli_terms(exc: Exception) -> str:
 def main() -> None:
     """The `rdzoo` entry point: runs the app and turns rdzoo's errors into one line on stderr,
     exit 2 for usage errors and 1 for failures."""
-    from .errors import DataError, DeviceError, MissingExtra, StoreError, TrainingError, WeightsError
+    from .errors import DataError, DeviceError, ExportError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
         app(standalone_mode=True)
@@ -1111,7 +1215,7 @@ def main() -> None:
     except DataError as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(2)
-    except (WeightsError, TrainingError, StoreError, MissingExtra) as exc:
+    except (WeightsError, TrainingError, StoreError, MissingExtra, ExportError) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")
         sys.exit(1)
     except KeyboardInterrupt:

@@ -61,7 +61,9 @@ class CRF(nn.Module):
         self.allowed_start.copy_(start)
         self.allowed_end.copy_(end)
 
-    def _scores(self):
+    def scores(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The (K, K) transition, (K,) start and (K,) end scores that decoding uses: the parameters
+        plus FORBIDDEN where the allowed-transition buffers say no."""
         def masked(score, allowed):
             return score + (~allowed).to(score.dtype) * FORBIDDEN
 
@@ -71,7 +73,7 @@ class CRF(nn.Module):
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """emissions (B, T, K) scores, tags (B, T) gold ids, mask (B, T) real words (a prefix of each
         row; a row may be empty) -> (B,) log p(tags | emissions). Tags under a false mask are ignored."""
-        trans, start, end = self._scores()
+        trans, start, end = self.scores()
         emissions = emissions.float()
         tags = tags.masked_fill(~mask, 0)
         m = mask.to(emissions.dtype)
@@ -92,7 +94,7 @@ class CRF(nn.Module):
     @torch.no_grad()
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor) -> list[list[int]]:
         """Viterbi: emissions (B, T, K), mask (B, T) -> the best tag ids of each row's real words."""
-        trans, start, end = self._scores()
+        trans, start, end = self.scores()
         emissions = emissions.float()
         score, back = start + emissions[:, 0], []
         for t in range(1, emissions.shape[1]):

@@ -29,5 +29,9 @@ class MissingExtra(RuntimeError):
     """An optional dependency a command needs is not installed; the message says which extra installs it."""
 
 
+class ExportError(RuntimeError):
+    """A model that cannot be exported (to ONNX), or whose exported graph disagrees with PyTorch."""
+
+
 class DeviceError(ValueError):
     """A device, precision or GPU list the user asked for is not there or not allowed here."""

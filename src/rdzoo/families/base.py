@@ -16,7 +16,7 @@ from ..crf import CRF
 from ..text.batching import word_ids
 from ..text.embedding import TextEmbedding
 from ..text.tokenize import PAD_ID
-from .layers import get_act_layer
+from .layers import exporting, get_act_layer
 
 
 def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str, k: int) -> torch.Tensor:
@@ -29,11 +29,15 @@ def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str, k: int) -> torch
     filled = x.masked_fill(~valid, float("-inf"))
     if pool == "max":
         return filled.max(1).values.masked_fill(~valid.any(1), 0.0)
-    # k-max pooling keeps the k largest values per channel in their order (Kalchbrenner et al. 2014)
-    if x.shape[1] < k:
-        filled = nn.functional.pad(filled, (0, 0, 0, k - x.shape[1]), value=float("-inf"))
+    # k-max pooling keeps the k largest values per channel in their order (Kalchbrenner et al. 2014).
+    # k more -inf positions serve a text shorter than k; always added, so no branch on the length
+    # (an exported graph serves every length) and the same picks: they sort after every other position
+    filled = nn.functional.pad(filled, (0, 0, 0, k), value=float("-inf"))
     # a stable sort breaks ties (ReLU's zeros) by position, so the padding's length cannot choose among them
-    index = filled.sort(dim=1, descending=True, stable=True).indices[:, :k].sort(dim=1).values
+    if exporting():  # aten's stable sort has no ONNX form; ONNX's TopK breaks ties by position as it does
+        index = filled.topk(k, dim=1).indices.sort(dim=1).values
+    else:
+        index = filled.sort(dim=1, descending=True, stable=True).indices[:, :k].sort(dim=1).values
     top = filled.gather(1, index)
     return top.masked_fill(top == float("-inf"), 0.0).flatten(1)
 

@@ -38,6 +38,13 @@ from torch import nn
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
 
+def exporting() -> bool:
+    """Whether torch.export is tracing the model (`rdzoo export --format onnx`): the graph it
+    writes serves every batch, so it must not branch on values that only a batch knows."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)  # older torch lacks it: its export fails, and says so
+    return bool(is_exporting and is_exporting())
+
+
 def zero_padding(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, C, T) features with the padded positions set to 0; mask is (B, T), True = a token.
 
@@ -145,7 +152,11 @@ def downsample_mask(mask: torch.Tensor) -> torch.Tensor:
 def max_pool_half(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Max pool of width 3, stride 2, padding 1 (DPCNN, VDCNN), (B, C, T) -> (B, C, ceil(T/2)),
     with padded positions as -inf, the value max pooling pads with; returns the new mask too."""
-    pooled = F.max_pool1d(x.masked_fill(~mask.unsqueeze(1), float("-inf")), 3, 2, 1)
+    x = x.masked_fill(~mask.unsqueeze(1), float("-inf"))
+    if exporting():  # torch.export fixes max_pool1d's length (torch 2.14); the same pool in 2d keeps it free
+        pooled = F.max_pool2d(x.unsqueeze(2), (1, 3), (1, 2), (0, 1)).squeeze(2)
+    else:  # 1d: a tenth of 2d's time in inference on the CPU
+        pooled = F.max_pool1d(x, 3, 2, 1)
     mask = downsample_mask(mask)
     return zero_padding(pooled, mask), mask
 
@@ -154,9 +165,9 @@ def avg_pool_half(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, to
     """Average of each pair of positions over the tokens among them, (B, C, T) -> (B, C, ceil(T/2)):
     F.avg_pool1d(x, 2, 2, ceil_mode=True) for a lone text, whose odd last position is averaged
     alone; a padded position counts as absent, not as a zero. Returns the new mask too."""
-    B, C, T = x.shape
-    if T % 2:
-        x, mask = F.pad(x, (0, 1)), F.pad(mask, (0, 1), value=False)
-    valid = mask.reshape(B, 1, -1, 2)
-    total = zero_padding(x, mask).reshape(B, C, -1, 2).sum(-1)
+    # one padded position always, and pairs by unfold (which drops a last odd one): no branch on
+    # the length's parity, so an exported graph (export.py) serves every length
+    x, padded = F.pad(x, (0, 1)), F.pad(mask, (0, 1), value=False)
+    valid = padded.unsqueeze(1).unfold(-1, 2, 2)  # (B, 1, ceil(T/2), 2)
+    total = zero_padding(x, padded).unfold(-1, 2, 2).sum(-1)
     return total / valid.sum(-1).clamp(min=1), downsample_mask(mask)

@@ -21,7 +21,7 @@ from torch import nn
 
 from ...skips import get_skip
 from ..base import TextModel
-from ..layers import get_act_layer, zero_padding
+from ..layers import exporting, get_act_layer, zero_padding
 from ..skip_layers import SkipRule
 
 INIT_STD = 0.02  # BERT's and GPT-2's initializer range
@@ -118,7 +118,8 @@ class Layer(nn.Module):
     def forward(self, x, attn_mask, rotary=None):
         """(B, T, d) features, (B, 1, 1, T) attention mask or None, optional rotary tables ->
         (B, T, d)."""
-        if self.fusable and rotary is None and not self.training and not torch.is_grad_enabled():
+        # the fused kernel has no ONNX form: an export traces the layer-by-layer path
+        if self.fusable and rotary is None and not self.training and not torch.is_grad_enabled() and not exporting():
             return self.fused_forward(x, attn_mask)
         if self.pre:
             x = self.skip1(x, self.drop(self.attn(self.norm1(x), attn_mask, rotary)))
@@ -199,8 +200,9 @@ class TransformerText(TextModel):
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
             mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
-        # None lets SDPA take its fastest kernel when nothing is padded
-        attn_mask = None if bool(mask.all()) else mask[:, None, None, :]
+        # None lets SDPA take its fastest kernel when nothing is padded; an exported graph keeps the
+        # mask, since whether a batch is padded is known only when it runs
+        attn_mask = mask[:, None, None, :] if exporting() or not bool(mask.all()) else None
         rotary = rotary_tables(x.shape[1], self.head_dim, x.device) if self.rotary else None
         outputs = [x]
         for i, layer in enumerate(self.stages):
