@@ -1173,7 +1173,7 @@ def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
 def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
               host: Annotated[str, typer.Option(help="Address to listen on (localhost only by default).")] = "127.0.0.1",
               port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080):
-    """Start optuna-dashboard on the study database (pip install 'rdzoo[dashboard]')."""
+    """Start optuna-dashboard on the study database (pip install 'rdzoo\\[dashboard]')."""
     from .errors import MissingExtra
     from .query import Results, shown_url
 
