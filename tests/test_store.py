@@ -303,3 +303,70 @@ def test_the_pareto_front_of_a_study_recreated_under_a_deleted_name_holds_only_i
     delete(storage, "pareto")
     multi([(0.6, 2000), (0.5, 4000)])
     assert best(storage, "pareto", "--pareto") == [(0, 0.6)]
+
+
+# --- malformed storage URLs ---------------------------------------------------------------
+
+BAD_URLS = {  # what was typed -> what the one error line must say (passwords masked)
+    "postgres://rdzoo:secret@dbhost/rdzoo": "no database called 'postgres'; allowed: a SQLite file path, sqlite:///PATH, "
+                                            "postgresql://USER:PASSWORD@HOST/DB",
+    "postgres+psycopg2://u:secret@h/db": "did you mean 'postgresql+psycopg2://u:***@h/db'?",
+    "sqllite:///x.db": "did you mean 'sqlite:///x.db'?",
+    "redis://cache:6379": "no database called 'redis'",
+    "sqlite:s.db": "did you mean 'sqlite:///s.db'?",
+    "sqlite://s.db": "three slashes before its path",
+    "sqlite://": "an in-memory database keeps nothing between processes",
+    "journal://": "no journal file named",
+}
+
+
+def test_a_malformed_storage_url_is_refused_naming_what_is_wrong_and_what_is_allowed():
+    from rdzoo.errors import SpecError
+    from rdzoo.storage import check_url
+
+    for url, said in BAD_URLS.items():
+        with pytest.raises(SpecError) as caught:
+            check_url(url)
+        assert caught.value.path == "storage" and said in caught.value.message, (url, caught.value.message)
+        assert "journal:///PATH" in caught.value.message and "secret" not in caught.value.message
+    assert check_url("runs/s.db") == "sqlite:///runs/s.db" and check_url("/abs/s.db") == "sqlite:////abs/s.db"
+    for url in ("sqlite:///s.db", "sqlite:////abs/s.db", "journal:///abs/s.log", "journal://rel.log",
+                "mysql+pymysql://u@h/db", "postgresql+psycopg2://u@h:5432/db?sslmode=require"):
+        assert check_url(url) == url
+
+
+def _refused_in_one_line(tmp_path, command, url):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *command, "--storage", url], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (command, url, proc.stderr)
+    assert proc.stderr.startswith("rdzoo: error: --storage: ") and BAD_URLS[url] in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no file named "sqlite:s.db", no rdzoo.db
+
+
+def test_every_query_command_refuses_a_malformed_storage_url_in_one_line(tmp_path):
+    for command in (["studies"], ["best"], ["export", "--best"], ["report", "--json"]):
+        _refused_in_one_line(tmp_path, command, "postgres://rdzoo:secret@dbhost/rdzoo")
+
+
+def test_a_search_refuses_a_malformed_storage_url_before_it_reads_data(tmp_path):
+    """`search --storage postgres://...` was a NoSuchModuleError traceback, `sqlite:s.db` made a
+    file named "sqlite:s.db": the search's settings refuse both."""
+    from rdzoo.cli import in_cli_terms
+    from rdzoo.errors import SpecError
+    from rdzoo.search import SearchConfig
+    from rdzoo.space import load_space
+
+    for url in ("postgres://rdzoo:secret@dbhost/rdzoo", "sqlite:s.db"):
+        with pytest.raises(SpecError) as caught:
+            SearchConfig(space=load_space("default"), data_name="synthetic", study="s", storage=url)
+        assert in_cli_terms(caught.value).startswith("--storage: ") and BAD_URLS[url] in caught.value.message
+
+
+@pytest.mark.slow
+def test_the_search_command_refuses_a_malformed_storage_url_in_one_line(tmp_path):
+    search = ["search", "--data", "synthetic", "--trials", "1", "--no-final", "--quiet"]
+    for url in ("postgres://rdzoo:secret@dbhost/rdzoo", "sqlite:s.db"):
+        _refused_in_one_line(tmp_path, search, url)

@@ -1050,7 +1050,8 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
 
 
 # a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
-OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study"}
+OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
+             "storage": "--storage"}
 
 
 def in_cli_terms(exc: Exception) -> str:

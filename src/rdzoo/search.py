@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from .space import Space
 from .spec import SpecError, from_dict
-from .storage import HEARTBEAT_SECONDS, OBJECTIVE_COLUMNS, make_storage, recover_dead_workers
+from .storage import HEARTBEAT_SECONDS, OBJECTIVE_COLUMNS, check_url, make_storage, recover_dead_workers
 from .store import Store
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
@@ -62,6 +62,9 @@ class SearchConfig:
     max_memory: float | None = None  # bytes of peak memory; a trial above it is pruned after its first epoch
     worker: int = 0  # this process's index among --workers; offsets the sampler's seed
     reserve: object = None  # study -> seconds to keep from `timeout` for what follows the trials (the final stage)
+
+    def __post_init__(self):
+        check_url(self.storage)  # a malformed URL is refused before the data is read or a trial trains
 
 
 class Surplus(Exception):

@@ -21,6 +21,7 @@ through the standard library's sqlite3 without SQLAlchemy or Optuna.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import StoreError
@@ -89,6 +90,67 @@ def score_of(rows: list[dict]) -> str:
 # --- URLs ------------------------------------------------------------------------------
 
 
+# the databases Optuna's RDB storage runs on, by SQLAlchemy's dialect name (a URL may add a
+# driver: postgresql+psycopg2://); `journal` is Optuna's journal file
+DATABASES = ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql")
+URL_FORMS = ("a SQLite file path, sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB, mysql://USER:PASSWORD@HOST/DB "
+             "(SQLAlchemy's URL of any of " + ", ".join(DATABASES) + "), journal:///PATH")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(//)?(.*)", re.DOTALL)
+
+
+def check_url(url: str) -> str:
+    """The storage URL as rdzoo opens it (a bare path becomes `sqlite:///PATH`); every command
+    checks its `--storage` here (through `results_url`, `make_storage` and
+    `search.SearchConfig`) before any work.
+
+    Refused, with what is allowed (`URL_FORMS`) and, where there is one, the URL most likely
+    meant: a database SQLAlchemy has no dialect for (`sqllite:///x.db`, `redis://...`, and
+    `postgres://`, which SQLAlchemy 2 refuses: rdzoo says "did you mean 'postgresql://...'"
+    rather than rewrite it, so the URL a user keeps works in Optuna's own tools too), a scheme
+    without `//` (`sqlite:s.db`, else a file named "sqlite:s.db"), `sqlite://x.db` (a host,
+    not a path), a SQLite URL without a file (an in-memory database keeps nothing between
+    processes) and a journal URL without one.
+
+    Raises:
+        SpecError: at `storage`, the URL (password masked) and what was wrong.
+    """
+    from .names import closest
+
+    match = _SCHEME.fullmatch(url)
+    if match is None:  # a path (a one-letter "scheme" is a Windows drive)
+        if not url.strip():
+            raise _bad_url(url, "empty")
+        return normalize_url(url)
+    scheme, slashes, rest = match.groups()
+    database, plus, driver = scheme.lower().partition("+")
+    known = (*DATABASES, "journal")
+    close = database if database in known else closest(database, known)
+    meant = None  # the closest database with the driver and the rest as typed
+    if close is not None:
+        meant = f"{close}{plus}{driver}:{'//' if slashes or close not in ('sqlite', 'journal') else '///'}{rest}"
+    if not slashes:
+        raise _bad_url(url, f"'{scheme}:' without '//' is neither a URL nor a file path (a file whose name has a "
+                            f"':' is sqlite:///NAME)", meant)
+    if database not in known:
+        raise _bad_url(url, f"no database called {database!r}", meant)
+    if database == "journal" and not rest.strip("/"):
+        raise _bad_url(url, "no journal file named")
+    if database == "sqlite":
+        path = rest.split("?", 1)[0]
+        if path in ("", "/", "/:memory:"):
+            raise _bad_url(url, "no database file named (an in-memory database keeps nothing between processes)")
+        if not path.startswith("/"):  # sqlite://x.db: x.db would be a host name
+            raise _bad_url(url, "a SQLite URL has three slashes before its path", f"sqlite:///{rest}")
+    return url
+
+
+def _bad_url(url: str, why: str, meant: str | None = None):
+    from .errors import SpecError
+
+    hint = f"; did you mean {shown_url(meant)!r}?" if meant else ""
+    return SpecError("storage", f"{shown_url(url)!r}: {why}; allowed: {URL_FORMS}{hint}")
+
+
 def normalize_url(url: str) -> str:
     """A bare path means a SQLite file."""
     return url if "://" in url else f"sqlite:///{url}"
@@ -102,6 +164,7 @@ def journal_path(url: str) -> Path | None:
 def results_url(storage: str) -> str:
     """Where the results table lives: in the study database itself, or, for Optuna's
     journal file (which holds no tables), in a SQLite file beside it."""
+    storage = check_url(storage)
     journal = journal_path(storage)
     if journal is not None:
         return f"sqlite:///{journal}.results.db"
@@ -234,6 +297,7 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     Raises:
         StoreError: the storage cannot be opened (the URL, password masked, and the cause).
     """
+    check_url(url)
     import sqlalchemy as sa
 
     try:
