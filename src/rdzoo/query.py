@@ -21,8 +21,8 @@ import json
 
 from .errors import StoreError
 from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS, SCHEMA_VERSION,
-                      SCORE_COLUMNS, check_schema_version, first_line, journal_path, load_journal_tables, results_url,
-                      shown_url, sqlite_path, storage_error)
+                      SCORE_COLUMNS, busy_timeout, check_schema_version, first_line, is_locked, journal_path,
+                      load_journal_tables, results_url, shown_url, sqlite_path, storage_error)
 
 SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
             "train_seconds", "trial", "peak_memory")
@@ -71,7 +71,7 @@ class Results:
 
             if not path.is_file() or (journal is not None and not journal.is_file()):
                 raise StoreError(f"no database at {journal or path}; run `rdzoo search` first or pass --storage")
-            self._conn = sqlite3.connect(str(path), timeout=60)  # waits out a writer, like the busy timeout
+            self._conn = sqlite3.connect(str(path), timeout=busy_timeout())  # waits out a writer
             self._sqlite = True
             errors = (sqlite3.DatabaseError,)
         else:
@@ -89,6 +89,8 @@ class Results:
             if journal is not None:
                 load_journal_tables(self._conn, journal)
         except errors as exc:
+            if is_locked(getattr(exc, "orig", None) or exc):
+                raise storage_error(self.url, exc) from None
             raise StoreError(f"{shown_url(self.url)}: cannot read this database ({first_line(exc)})") from None
 
     def _upgrade(self) -> None:

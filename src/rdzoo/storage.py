@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StoreError
@@ -32,6 +34,7 @@ SCHEMA_VERSION = 2
 DEFAULT_STORAGE = "sqlite:///rdzoo.db"
 HEARTBEAT_SECONDS = 20
 ORPHAN_SECONDS = 60  # a live worker names itself within milliseconds of starting a trial
+BUSY_TIMEOUT = 60.0  # seconds a SQLite connection waits for another's write lock; RDZOO_BUSY_TIMEOUT overrides
 
 # The results table `rdzoo_results`, one line per column: name and type. Adding a column
 # is one line here: store.py creates it (and adds it to a table an older rdzoo made),
@@ -202,7 +205,11 @@ def first_line(exc: BaseException) -> str:
 
 
 def storage_error(url: str, exc: BaseException) -> StoreError:
-    """One clear error for a storage that cannot be opened: the URL (password masked) and the cause."""
+    """One clear error for a storage that cannot be opened: the URL (password masked) and the
+    cause; a SQLite file whose write lock another program held past the busy timeout is
+    `locked_error`."""
+    if is_locked(getattr(exc, "orig", None) or exc) and sqlite_path(normalize_url(url)) is not None:
+        return locked_error(sqlite_path(normalize_url(url)), busy_timeout())
     if isinstance(exc, ImportError):
         hint = " (PostgreSQL: pip install 'rdzoo[postgres]')" if url.startswith("postgres") else ""
         return StoreError(f"{shown_url(url)}: no database driver ({exc.name or exc}); install it{hint}")
@@ -223,21 +230,42 @@ def check_schema_version(url: str, version: int | None) -> None:
 # --- engines and Optuna's storage -------------------------------------------------------
 
 
+def busy_timeout() -> float:
+    """Seconds a SQLite connection waits for the write lock another holds before it gives up:
+    the environment's RDZOO_BUSY_TIMEOUT, else BUSY_TIMEOUT (60).
+
+    Raises:
+        SpecError: at RDZOO_BUSY_TIMEOUT, a value that is not a positive number of seconds.
+    """
+    text = os.environ.get("RDZOO_BUSY_TIMEOUT")
+    if text is None:
+        return BUSY_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        from .errors import SpecError
+
+        raise SpecError("RDZOO_BUSY_TIMEOUT", f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
 def make_engine(url: str):
-    """A SQLAlchemy engine tuned for several writers on SQLite: WAL journal, a 60 s busy
-    timeout and BEGIN IMMEDIATE; other databases get pre-ping (a server may drop idle
+    """A SQLAlchemy engine tuned for several writers on SQLite: WAL journal, a busy timeout
+    (`busy_timeout()`, 60 s) and BEGIN IMMEDIATE; other databases get pre-ping (a server may drop idle
     connections)."""
     import sqlalchemy as sa
 
     url = normalize_url(url)
     if sqlite_path(url) is not None:
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout()})
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout() * 1000)}")
             # a killed process loses nothing committed under NORMAL in WAL mode; only a power
             # failure could drop the newest rows, and `sync` rebuilds those from Optuna's tables
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -264,9 +292,74 @@ def serialize_sqlite_writes(engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin_immediate(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        waited, told = 0.0, False
+        while True:
+            began = time.monotonic()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except sa.exc.OperationalError as exc:
+                if not is_locked(exc.orig):
+                    raise
+                waited += time.monotonic() - began
+                if not _PATIENCE:  # nothing in flight: say so now
+                    raise locked_error(engine.url.database, waited) from None
+                if not told:
+                    _PATIENCE[-1](f"{engine.url.database}: {LOCK_HELD} (rdzoo has waited {_seconds(waited)}); the running "
+                           "trial keeps its work and writes it once that program ends its transaction (a database "
+                           "browser: write or revert its changes)")
+                    told = True
 
     engine.dispose()  # connections made before the listeners must not be reused
+
+
+# --- another program's write lock -------------------------------------------------------
+
+LOCK_HELD = "another program holds this SQLite database's write lock"
+# the `notify` of each `patient()` block open now, in any thread (a search's trials are running)
+_PATIENCE: list = []
+
+
+def is_locked(exc: BaseException | None) -> bool:
+    """Is this sqlite3 error SQLite's "database is locked" (SQLITE_BUSY, the busy timeout passed)?"""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    return name in ("SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT") if name else "database is locked" in str(exc)
+
+
+def locked_error(path, waited: float) -> StoreError:
+    """The one error for a SQLite write lock that another program (a database browser with
+    unsaved changes, a `sqlite3` shell inside BEGIN) held past the busy timeout: the database
+    file, the lock and how long rdzoo waited. Optuna would report it as StorageInternalError,
+    "invalid data in the commit"; the transaction that raises this comes first."""
+    return StoreError(f"{path}: {LOCK_HELD} (rdzoo waited {_seconds(waited)} for it; RDZOO_BUSY_TIMEOUT sets how "
+                      "long); end that program's transaction (a database browser: write or revert its changes) "
+                      "and run the same command again")
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+@contextmanager
+def patient(notify=None):
+    """Inside, a SQLite transaction of this process (any thread: Optuna's heartbeat too) that
+    finds the write lock held by another program past the busy timeout goes on waiting, and
+    calls `notify(text)` (default: a line on stderr) once per wait, instead of raising
+    `locked_error`: a search runs its trials inside, and the final stage its runs, so what a
+    trial has trained is written once the lock is free, not dropped."""
+    notify = notify or _line_on_stderr
+    _PATIENCE.append(notify)
+    try:
+        yield
+    finally:
+        _PATIENCE.remove(notify)
+
+
+def _line_on_stderr(text: str) -> None:
+    import sys
+
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def retry_creation(create, attempts: int = 5):
@@ -318,7 +411,7 @@ def _open_storage(url: str, heartbeat: int):
     make_engine(url).dispose()  # sets WAL on a SQLite file before Optuna connects
     sqlite = sqlite_path(url) is not None
     storage = retry_creation(lambda: optuna.storages.RDBStorage(
-        url, engine_kwargs={"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True},
+        url, engine_kwargs={"connect_args": {"timeout": busy_timeout()}} if sqlite else {"pool_pre_ping": True},
         heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
     if sqlite:
