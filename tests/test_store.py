@@ -370,3 +370,56 @@ def test_the_search_command_refuses_a_malformed_storage_url_in_one_line(tmp_path
     search = ["search", "--data", "synthetic", "--trials", "1", "--no-final", "--quiet"]
     for url in ("postgres://rdzoo:secret@dbhost/rdzoo", "sqlite:s.db"):
         _refused_in_one_line(tmp_path, search, url)
+
+
+# --- Optuna tables of another schema --------------------------------------------------------
+
+
+def optuna_database(path, revision=None):
+    """A plain Optuna database (a study "s" of three trials, no rdzoo table), its schema stamped
+    `revision` as an older Optuna would have left it (Optuna 3.0 wrote v3.0.0.a)."""
+    import sqlite3
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{path}")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    if revision is not None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+            conn.execute("UPDATE version_info SET library_version = '3.0.0'")
+    return f"sqlite:///{path}"
+
+
+def test_the_schema_revisions_read_from_optunas_scripts_are_optunas_own():
+    from rdzoo.storage import optuna_revisions
+
+    storage = optuna.storages.RDBStorage("sqlite://")  # Optuna's own answer, through alembic
+    assert optuna_revisions() == tuple(reversed(storage.get_all_versions()))
+    assert optuna_revisions()[-1] == storage.get_current_version() == storage.get_head_version()
+
+
+def test_optuna_tables_of_an_older_schema_are_one_error_naming_the_upgrade_command(tmp_path):
+    """`studies` said "run rdzoo search first" and `search` printed a 58-line traceback."""
+    import subprocess
+    import sys
+
+    from rdzoo.errors import StoreError
+    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.space import load_space
+
+    storage = optuna_database(tmp_path / "old.db", "v3.0.0.a")
+    upgrade = f"upgrade them with `optuna storage upgrade --storage {storage}`"
+    for command in (["studies"], ["best"], ["export", "--best"], ["report", "--json"]):
+        proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *command, "--storage", str(tmp_path / "old.db")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, (command, proc.stderr)
+        assert "its Optuna tables have an older schema (schema v3.0.0.a)" in proc.stderr and upgrade in proc.stderr
+    cfg = SearchConfig(space=load_space("default"), data_name="synthetic", study="t", storage=storage)
+    with pytest.raises(StoreError) as caught:
+        run_search(cfg, data=None)  # refused as the study opens, before any data is touched
+    assert "older schema (made by Optuna 3.0.0)" in str(caught.value) and upgrade in str(caught.value)
+
+    newer = optuna_database(tmp_path / "new.db", "v99.0.0.a")
+    for opening in (lambda: Results(newer), lambda: make_storage(newer)):
+        with pytest.raises(StoreError) as caught:
+            opening()
+        assert "have a newer schema" in str(caught.value) and "pip install -U optuna" in str(caught.value)

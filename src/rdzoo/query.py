@@ -21,8 +21,8 @@ import json
 
 from .errors import StoreError
 from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS, SCHEMA_VERSION,
-                      SCORE_COLUMNS, busy_timeout, check_schema_version, first_line, is_locked, journal_path,
-                      load_journal_tables, results_url, shown_url, sqlite_path, storage_error)
+                      SCORE_COLUMNS, busy_timeout, check_optuna_schema, check_schema_version, first_line, is_locked,
+                      journal_path, load_journal_tables, results_url, shown_url, sqlite_path, storage_error)
 
 SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
             "train_seconds", "trial", "peak_memory")
@@ -125,6 +125,8 @@ class Results:
 
     def _check(self) -> None:
         tables = self._tables()
+        if "alembic_version" in tables:  # Optuna's tables: of the schema the installed Optuna reads?
+            check_optuna_schema(self.storage, self.rows("SELECT version_num FROM alembic_version")[0]["version_num"])
         if "rdzoo_results" not in tables:
             what = "an Optuna database without rdzoo's results" if "studies" in tables else "not an rdzoo or Optuna database"
             raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.storage}` first")

@@ -20,6 +20,7 @@ through the standard library's sqlite3 without SQLAlchemy or Optuna.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -227,6 +228,72 @@ def check_schema_version(url: str, version: int | None) -> None:
                          "upgrade rdzoo")
 
 
+# --- Optuna's schema --------------------------------------------------------------------
+
+UPGRADE_HINT = "optuna storage upgrade --storage"
+
+
+@functools.lru_cache(maxsize=1)
+def optuna_revisions() -> tuple[str, ...]:
+    """The revisions of Optuna's RDB schema that the installed Optuna knows, oldest first (the
+    last is what it writes); () when they cannot be read. Read from the `revision` and
+    `down_revision` lines of its alembic scripts, which is what Optuna's own check compares
+    a database's `alembic_version` with: importing Optuna and alembic to ask would take
+    0.5 s, twice what a query command takes in all."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("optuna")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    folder = Path(spec.submodule_search_locations[0]) / "storages" / "_rdb" / "alembic" / "versions"
+    after = {}  # down_revision -> revision
+    for script in folder.glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        revision = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        down = re.search(r"^down_revision\s*=\s*(?:['\"]([^'\"]+)['\"]|None)", text, re.M)
+        if revision and down:
+            after[down.group(1)] = revision.group(1)
+    chain, revision = [], after.get(None)
+    while revision is not None and revision not in chain:
+        chain.append(revision)
+        revision = after.get(revision)
+    return tuple(chain)
+
+
+def check_optuna_schema(url: str, revision: str | None) -> None:
+    """Refuse Optuna tables of another schema than the installed Optuna's, as Optuna itself
+    does (`RDBStorage` raises a RuntimeError), in one line: `revision` is the database's
+    `alembic_version`; None (no such table) is not checked.
+
+    Raises:
+        StoreError: an older schema (with the `optuna storage upgrade` command that brings it
+            up to date) or a newer one (upgrade Optuna).
+    """
+    known = optuna_revisions()
+    if revision is None or not known or revision == known[-1]:
+        return
+    raise optuna_schema_error(url, revision in known, f"schema {revision}")
+
+
+def optuna_schema_error(url: str, older: bool, found: str | None = None) -> StoreError:
+    """The one error for Optuna tables of another schema (`found` says which, if known: "schema
+    v3.0.0.a", "made by Optuna 3.0.0"): an older one names the command that upgrades them, a
+    newer one asks for a newer Optuna."""
+    try:
+        from importlib.metadata import version
+
+        optuna = f"Optuna {version('optuna')}"
+    except Exception:  # the version is a courtesy in the message
+        optuna = "this Optuna"
+    schema = f" ({found})" if found else ""
+    if older:
+        return StoreError(f"{shown_url(url)}: its Optuna tables have an older schema{schema} than {optuna} reads; "
+                          f"upgrade them with `{UPGRADE_HINT} {shown_url(normalize_url(url))}` (after a copy of the "
+                          "database), then run the command again")
+    return StoreError(f"{shown_url(url)}: its Optuna tables have a newer schema{schema} than {optuna} reads; "
+                      "upgrade Optuna (pip install -U optuna)")
+
+
 # --- engines and Optuna's storage -------------------------------------------------------
 
 
@@ -388,7 +455,8 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     no heartbeat, so `recover_dead_workers` covers it.
 
     Raises:
-        StoreError: the storage cannot be opened (the URL, password masked, and the cause).
+        StoreError: the storage cannot be opened (the URL, password masked, and the cause),
+            or its Optuna tables are of an older or newer schema than Optuna's.
     """
     check_url(url)
     import sqlalchemy as sa
@@ -397,6 +465,14 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
         return _open_storage(url, heartbeat)
     except (sa.exc.DatabaseError, ImportError, OSError) as exc:
         raise storage_error(url, exc) from None
+    except RuntimeError as exc:  # Optuna's check of its schema: "optuna storage upgrade" or "pip install -U optuna"
+        made = re.search(r"set up by optuna ([^)\s]+)", str(exc))
+        found = f"made by Optuna {made.group(1)}" if made else None
+        if UPGRADE_HINT in str(exc):
+            raise optuna_schema_error(url, True, found) from None
+        if "pip install -U optuna" in str(exc):
+            raise optuna_schema_error(url, False, found) from None
+        raise
 
 
 def _open_storage(url: str, heartbeat: int):
