@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from rdzoo.cli import UsageError, app
+from rdzoo.errors import StoreError
 from rdzoo.query import Results
 from rdzoo.storage import COLUMN_NAMES, make_storage
 from rdzoo.store import Store
@@ -69,10 +70,12 @@ def finish(storage, study, accuracy, state=TrialState.COMPLETE, family="resnet")
 
 
 def cli(*args):
-    """Exit status and output as `rdzoo` gives them (main maps UsageError to 2)."""
+    """Exit status and output as `rdzoo` gives them (main maps UsageError to 2, StoreError to 1)."""
     out = CliRunner().invoke(app, list(args))
     if isinstance(out.exception, UsageError):
         return 2, str(out.exception)
+    if isinstance(out.exception, StoreError):
+        return 1, str(out.exception)
     assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
     return out.exit_code, out.output
 
@@ -109,9 +112,10 @@ def test_a_deleted_study_is_gone_and_a_new_one_under_its_name_does_not_mix_with_
     new = new_study(storage, "s")
     user_trial = new.ask()  # a user's script: a trial without rdzoo's results
     new.tell(user_trial, 0.99)
-    assert best(storage, "s") == []  # none of the deleted study's rows
+    code, out = cli("best", "--storage", storage, "--study", "s")
+    assert code == 1 and "has no rdzoo results" in out  # none of the deleted study's rows
     code, out = cli("export", "--storage", storage, "--best")
-    assert code == 2 and "no completed trial" in out
+    assert code == 1 and "study 's'" in out and "has no rdzoo results: its 1 complete trial(s)" in out
     code, out = cli("export", "--storage", storage, "--trial", "0")
     assert code == 2 and "trial 0 of study 's' is COMPLETE and has no results" in out
     finish(storage, new, 0.5)
@@ -423,3 +427,36 @@ def test_optuna_tables_of_an_older_schema_are_one_error_naming_the_upgrade_comma
         with pytest.raises(StoreError) as caught:
             opening()
         assert "have a newer schema" in str(caught.value) and "pip install -U optuna" in str(caught.value)
+
+
+# --- a plain Optuna database ----------------------------------------------------------------
+
+
+def test_a_plain_optuna_database_is_listed_with_optunas_best_value_and_left_untouched(storage, tmp_path):
+    """Studies made with Optuna's API alone: `studies` refused the database, although it lists
+    the studies Optuna holds; `best` now says in one line that the study has no rdzoo results."""
+    plain = optuna.create_study(study_name="plain", storage=make_storage(storage), direction="maximize")
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    plain.tell(plain.ask(), state=TrialState.FAIL)
+    optuna.create_study(study_name="pair", storage=make_storage(storage), directions=["maximize", "minimize"]) \
+        .optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    listed = studies(storage)
+    assert (listed["plain"]["complete"], listed["plain"]["failed"]) == (3, 1)
+    assert listed["plain"]["best_value"] == plain.best_value and listed["plain"]["best_dev_accuracy"] is None
+    assert listed["pair"]["complete"] == 2 and listed["pair"]["best_value"] is None  # two objectives: no one best
+    code, out = cli("studies", "--storage", storage)
+    assert code == 0 and f"{plain.best_value:.4g} value" in out
+    for command in (("best", "--study", "plain"), ("export", "--best", "--study", "plain")):
+        code, out = cli(*command, "--storage", storage)
+        assert code == 1 and out.startswith("study 'plain' in ") and "has no rdzoo results: its 3 complete" in out
+    if storage.startswith("sqlite"):  # reading left the database as Optuna made it
+        engine = sa.create_engine(storage)
+        assert not [t for t in sa.inspect(engine).get_table_names() if t.startswith("rdzoo")]
+        engine.dispose()
+    elif storage.startswith("journal"):
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["s.log"]  # no results file beside the journal
+
+    new_study(storage, "mine")  # `rdzoo search` on the same database later: both kinds side by side
+    finish(storage, optuna.load_study(study_name="mine", storage=make_storage(storage)), 0.7)
+    listed = studies(storage)
+    assert listed["mine"]["best_dev_accuracy"] == 0.7 and listed["plain"]["best_value"] == plain.best_value

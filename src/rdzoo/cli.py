@@ -862,7 +862,8 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
         when = (datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
                 if r["last_update"] is not None else "-")
         best = (f"{r['best_dev_entity_f1']:.4f} F1" if r["best_dev_entity_f1"] is not None  # what its search maximised
-                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None else "-")
+                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None
+                else f"{r['best_value']:.4g} value" if r.get("best_value") is not None else "-")  # Optuna's, not rdzoo's
         table.add_row(r["study"], *(str(r[k]) for k in ("complete", "pruned", "failed", "running", "waiting")), best, when)
     console().print(table if rows else f"no studies in {storage}")
 
@@ -902,6 +903,8 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     else:
         rows = store.best(study, top=top, sort=sort, **filters)
         title = f"best of study {study}"
+    if not rows:
+        store.check_results(study)  # a study of Optuna's own (no rdzoo results): one line, not an empty table
     # the final stage's ranking (whole studies only: a filter selects single trials)
     verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
@@ -943,6 +946,7 @@ def export(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     if best_:
         rows = store.best(study, top=1)
         if not rows:
+            store.check_results(study)
             raise UsageError(f"study {study!r} has no completed trial yet")
         row = rows[0]
     else:

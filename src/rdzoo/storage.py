@@ -21,6 +21,7 @@ through the standard library's sqlite3 without SQLAlchemy or Optuna.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import time
@@ -551,10 +552,10 @@ SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def load_journal_tables(conn, journal: Path) -> None:
-    """Put Optuna's studies, trials and study attributes of a journal file into TEMP tables
-    `studies`, `trials`, `study_user_attributes` and `trial_user_attributes` (keys only) of a
-    sqlite3 connection (the results
-    file beside the journal), shaped as Optuna's RDB tables, so that the queries written
+    """Put Optuna's studies, trials, study attributes, directions and values of a journal file
+    into TEMP tables `studies`, `trials`, `study_user_attributes`, `trial_user_attributes` (keys
+    only), `study_directions` and `trial_values` (finite values) of a sqlite3 connection (the
+    results file beside the journal), shaped as Optuna's RDB tables, so that the queries written
     for those run unchanged. Reads the journal through Optuna's API (a replay of the log).
     """
     import json
@@ -564,14 +565,16 @@ def load_journal_tables(conn, journal: Path) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = JournalStorage(JournalFileBackend(str(journal)))
-    studies, trials, attrs, keys = [], [], [], []
+    studies, trials, attrs, keys, directions, values = [], [], [], [], [], []
     for s in storage.get_all_studies():
         studies.append((s._study_id, s.study_name))
         attrs += [(s._study_id, k, json.dumps(v)) for k, v in s.user_attrs.items()]
+        directions += [(s._study_id, i, d.name) for i, d in enumerate(s.directions)]
         for t in storage.get_all_trials(s._study_id, deepcopy=False):
             trials.append((t._trial_id, t.number, s._study_id, t.state.name, _text(t.datetime_start),
                            _text(t.datetime_complete)))
             keys += [(t._trial_id, k) for k in t.user_attrs]
+            values += [(t._trial_id, i, v) for i, v in enumerate(t.values or []) if math.isfinite(v)]
     drop_journal_tables(conn)
     for statement in (
             "CREATE TEMP TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT UNIQUE NOT NULL)",
@@ -579,19 +582,24 @@ def load_journal_tables(conn, journal: Path) -> None:
             "state TEXT NOT NULL, datetime_start TEXT, datetime_complete TEXT)",
             "CREATE INDEX temp.ix_trials_study_id ON trials (study_id)",
             "CREATE TEMP TABLE study_user_attributes (study_id INTEGER, key TEXT, value_json TEXT)",
-            "CREATE TEMP TABLE trial_user_attributes (trial_id INTEGER, key TEXT, PRIMARY KEY (trial_id, key))"):
+            "CREATE TEMP TABLE trial_user_attributes (trial_id INTEGER, key TEXT, PRIMARY KEY (trial_id, key))",
+            "CREATE TEMP TABLE study_directions (study_id INTEGER, objective INTEGER, direction TEXT)",
+            "CREATE TEMP TABLE trial_values (trial_id INTEGER, objective INTEGER, value REAL)"):
         conn.execute(statement)
     conn.executemany("INSERT INTO temp.studies VALUES (?, ?)", studies)
     conn.executemany("INSERT INTO temp.trials VALUES (?, ?, ?, ?, ?, ?)", trials)
     conn.executemany("INSERT INTO temp.study_user_attributes VALUES (?, ?, ?)", attrs)
     conn.executemany("INSERT INTO temp.trial_user_attributes VALUES (?, ?)", keys)
+    conn.executemany("INSERT INTO temp.study_directions VALUES (?, ?, ?)", directions)
+    conn.executemany("INSERT INTO temp.trial_values VALUES (?, ?, ?)", values)
     if conn.isolation_level is not None:  # sqlite3's implicit transaction; a connection in autocommit has none
         conn.commit()
 
 
 def drop_journal_tables(conn) -> None:
     """Remove the TEMP tables of `load_journal_tables` (a pooled connection outlives them)."""
-    for table in ("studies", "trials", "study_user_attributes", "trial_user_attributes"):
+    for table in ("studies", "trials", "study_user_attributes", "trial_user_attributes", "study_directions",
+                  "trial_values"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
