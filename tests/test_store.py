@@ -312,8 +312,8 @@ def test_the_pareto_front_of_a_study_recreated_under_a_deleted_name_holds_only_i
 # --- malformed storage URLs ---------------------------------------------------------------
 
 BAD_URLS = {  # what was typed -> what the one error line must say (passwords masked)
-    "postgres://rdzoo:secret@dbhost/rdzoo": "no database called 'postgres'; allowed: a SQLite file path, sqlite:///PATH, "
-                                            "postgresql://USER:PASSWORD@HOST/DB",
+    "postgres://rdzoo:secret@dbhost/rdzoo": "no database called 'postgres'; allowed: a SQLite file path, "
+                                            "sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB",
     "postgres+psycopg2://u:secret@h/db": "did you mean 'postgresql+psycopg2://u:***@h/db'?",
     "sqllite:///x.db": "did you mean 'sqlite:///x.db'?",
     "redis://cache:6379": "no database called 'redis'",
@@ -460,3 +460,61 @@ def test_a_plain_optuna_database_is_listed_with_optunas_best_value_and_left_unto
     finish(storage, optuna.load_study(study_name="mine", storage=make_storage(storage)), 0.7)
     listed = studies(storage)
     assert listed["mine"]["best_dev_accuracy"] == 0.7 and listed["plain"]["best_value"] == plain.best_value
+
+
+# --- standard output that cannot be written ----------------------------------------------
+
+
+def _into(where, command, cwd):
+    """Run `rdzoo COMMAND` with its standard output on a full disk (/dev/full) or a pipe whose
+    reader has gone; its exit status and standard error."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "rdzoo.cli", *command]
+    if where == "full":
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, cwd=cwd, timeout=300)
+        return proc.returncode, proc.stderr
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    proc.stdout.close()  # the reader is gone before the command writes (`rdzoo list | head -0`)
+    err = proc.stderr.read()
+    return proc.wait(timeout=300), err
+
+
+def _output_fails_in_one_line(tmp_path, commands):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = new_study(storage, "s")
+    finish(storage, study, 0.8)
+    for command in commands:
+        command = [c.replace("STORAGE", storage) for c in command]
+        code, err = _into("full", command, tmp_path)
+        assert (code, err) == (1, "rdzoo: error: cannot write to standard output (No space left on device)\n"), \
+            (command, err)
+        assert _into("pipe", command, tmp_path) == (1, ""), command  # quiet, as Unix tools are
+
+
+def test_output_on_a_full_disk_or_a_closed_pipe_is_one_line_or_quiet(tmp_path):
+    """`best --json`, `show`, `report --json` and `list --json` into /dev/full printed an OSError traceback."""
+    _output_fails_in_one_line(tmp_path, [["best", "--json", "--storage", "STORAGE"], ["show", "kim-cnn"],
+                                         ["report", "--json", "--storage", "STORAGE"], ["list", "--json"]])
+
+
+@pytest.mark.slow
+def test_every_command_that_prints_fails_in_one_line_on_a_full_disk_and_quietly_on_a_closed_pipe(tmp_path):
+    import yaml
+
+    space = tmp_path / "one.yaml"
+    space.write_text(yaml.safe_dump({"name": "one", "fixed": {"family": "resnet", "embedding": {"dim": 16},
+                                                              "encoder": {"stages": [1], "channels": 16}}}))
+    stored = ["--storage", "STORAGE"]
+    search = ["search", "--space", str(space), "--data", "synthetic", "--study", "s", "--trials", "1", "--no-final",
+              "--quiet"]
+    _output_fails_in_one_line(tmp_path, [
+        ["--help"], ["--version"], ["list"], ["list", "--json"], ["show", "kim-cnn"], ["show", "kim-cnn", "--json"],
+        ["env"], ["env", "--json"], ["data"], ["data", "--json"], ["data", "synthetic"],
+        ["build", "kim-cnn", "--seq-len", "16", "--batch", "1"], ["build", "kim-cnn", "--json", "--seq-len", "16"],
+        ["studies", *stored], ["studies", "--json", *stored], ["best", *stored], ["best", "--json", *stored],
+        ["export", "--best", *stored], ["export", "--best", "--json", *stored], ["report", "--json", *stored],
+        # the study has met its target of 1 trial: the search prints its summary without training
+        [*search, *stored], [*search, "--json", *stored]])

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 
 from .errors import StoreError
-from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS, SCHEMA_VERSION,
-                      SCORE_COLUMNS, busy_timeout, check_optuna_schema, check_schema_version, first_line, is_locked,
-                      journal_path, load_journal_tables, results_url, shown_url, sqlite_path, storage_error)
+from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS,
+                      SCHEMA_VERSION, SCORE_COLUMNS, busy_timeout, check_optuna_schema, check_schema_version,
+                      first_line, is_locked, journal_path, load_journal_tables, results_url, shown_url, sqlite_path,
+                      storage_error)
 
 SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
             "train_seconds", "trial", "peak_memory")

@@ -373,9 +373,9 @@ def serialize_sqlite_writes(engine) -> None:
                 if not _PATIENCE:  # nothing in flight: say so now
                     raise locked_error(engine.url.database, waited) from None
                 if not told:
-                    _PATIENCE[-1](f"{engine.url.database}: {LOCK_HELD} (rdzoo has waited {_seconds(waited)}); the running "
-                           "trial keeps its work and writes it once that program ends its transaction (a database "
-                           "browser: write or revert its changes)")
+                    _PATIENCE[-1](f"{engine.url.database}: {LOCK_HELD} (rdzoo has waited {_seconds(waited)}); the "
+                                  "running trial keeps its work and writes it once that program ends its transaction "
+                                  "(a database browser: write or revert its changes)")
                     told = True
 
     engine.dispose()  # connections made before the listeners must not be reused
