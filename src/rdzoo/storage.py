@@ -4,12 +4,15 @@ One module for every storage concern that the search, the writer (`store.py`)
 and the read queries (`query.py`) share:
 
 - storage URLs: a bare path is a SQLite file, `journal:///path` is Optuna's
-  journal file whose results table lives in a SQLite file beside it;
+  journal file whose results table lives in a SQLite file beside it; `check_url`,
+  the one check every command's `--storage` goes through;
 - the results table's columns, defined once in `COLUMNS`, which column
   holds each search objective (`OBJECTIVE_COLUMNS`) and each ranking score
   (`SCORE_COLUMNS`);
-- engines tuned for several writers on SQLite, and opening Optuna's storage
-  with heartbeats;
+- engines tuned for several writers on SQLite (the busy timeout, and another
+  program's write lock met where each transaction begins: an error, or inside
+  `patient()` a wait), and opening Optuna's storage with heartbeats;
+- Optuna's schema: its revisions, and one error for tables of another;
 - recovering the trials of dead workers;
 - Optuna's own state (studies, trials) of a journal file as tables, so that
   the same SQL reads every storage.
@@ -351,6 +354,11 @@ def serialize_sqlite_writes(engine) -> None:
     "database is locked" when another process wrote in between: SQLite cannot
     wait there, since waiting could deadlock. Taking the write lock up front makes
     the busy timeout apply instead (SQLAlchemy's documented pysqlite recipe).
+
+    So this is where another program's lock is met: held past the busy timeout, it
+    raises `locked_error` (a StoreError, which Optuna's storage lets through, where
+    it would wrap SQLAlchemy's error as StorageInternalError), or, inside `patient()`,
+    is waited for again, with one notice.
     """
     import sqlalchemy as sa
 
