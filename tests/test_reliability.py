@@ -166,3 +166,96 @@ def test_journal_storage_recovers_a_killed_worker(tmp_path):
     names = [t.state.name for t in study.trials]
     assert names.count("COMPLETE") + names.count("PRUNED") == 4 and "RUNNING" not in names
     assert names.count("FAIL") >= 1
+
+
+# --- another program's write lock ---------------------------------------------------------
+
+ONE = {"name": "one", "fixed": {"family": "resnet", "embedding": {"dim": 16, "vocab_size": 200, "max_len": 32},
+                                "encoder": {"stages": [1], "channels": 16, "stem_channels": 16},
+                                "train": {"epochs": 2, "batch_size": 64, "lr": 0.01}}}
+
+
+def one_trial_search(tmp_path, db, trials=1):
+    from rdzoo.search import SearchConfig
+    from rdzoo.space import load_space
+
+    space = tmp_path / "one.yaml"
+    space.write_text(yaml.safe_dump(ONE))
+    return SearchConfig(space=load_space(str(space)), data_name="synthetic", study="locked", storage=f"sqlite:///{db}",
+                        trials=trials, pruner="none")
+
+
+def small_data():
+    from rdzoo.text.data import load_data
+
+    data = load_data("synthetic")
+    data.train = data.train.subset(list(range(300)))
+    return data
+
+
+def hold_write_lock(db):
+    """What a database browser with unsaved changes holds: another connection's write transaction."""
+    browser = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    browser.execute("BEGIN EXCLUSIVE")
+    return browser
+
+
+def test_a_write_lock_held_when_the_search_starts_is_one_error_naming_it(tmp_path, monkeypatch):
+    """It was a traceback blaming "invalid data in the commit" (Optuna's StorageInternalError)."""
+    import optuna
+
+    from rdzoo.errors import StoreError
+    from rdzoo.search import run_search
+    from rdzoo.store import Store
+
+    monkeypatch.setenv("RDZOO_BUSY_TIMEOUT", "0.3")
+    db = tmp_path / "s.db"
+    optuna.create_study(study_name="other", storage=f"sqlite:///{db}")
+    browser = hold_write_lock(db)
+    try:
+        for start in (lambda: run_search(one_trial_search(tmp_path, db), small_data()),
+                      lambda: Store.open(str(db), create=True)):
+            with pytest.raises(StoreError) as caught:
+                start()
+            said = str(caught.value)
+            assert said.startswith(f"{db}: another program holds this SQLite database's write lock (rdzoo waited 0.")
+            assert "RDZOO_BUSY_TIMEOUT" in said and "invalid data" not in said and "\n" not in said
+    finally:
+        browser.close()
+
+
+def test_a_trial_waits_out_a_write_lock_taken_while_it_trains_and_keeps_its_result(tmp_path, monkeypatch):
+    """The lock is taken as the trial starts training and released only once rdzoo has said it is
+    waiting for it: the trial's result is written, not failed with a false reason and dropped."""
+    from rdzoo.query import Results
+    from rdzoo.search import run_search
+
+    monkeypatch.setenv("RDZOO_BUSY_TIMEOUT", "0.3")
+    db = tmp_path / "s.db"
+    held = {}
+
+    class Display:
+        warned: list = []
+
+        def started(self, study, finished):
+            pass
+
+        def trial_started(self, number, family, finished):
+            held["browser"] = hold_write_lock(db)
+
+        def trial_finished(self, *args):
+            pass
+
+        def warn(self, text):
+            self.warned.append(text)
+            held.pop("browser").close()  # the browser's changes written or reverted
+
+    display = Display()
+    outcome = run_search(one_trial_search(tmp_path, db), small_data(), display)
+    assert outcome["finished"] == 1 and "browser" not in held
+    assert len(display.warned) == 1 and display.warned[0].startswith(
+        f"{db}: another program holds this SQLite database's write lock (rdzoo has waited 0.")
+    assert "the running trial keeps its work" in display.warned[0]
+    assert states(db) == {"COMPLETE": 1}
+    rows = Results(f"sqlite:///{db}").best("locked")
+    assert len(rows) == 1 and rows[0]["dev_accuracy"] is not None and rows[0]["error"] is None

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 from rdzoo.cli import UsageError, app
+from rdzoo.errors import StoreError
 from rdzoo.query import Results
 from rdzoo.storage import COLUMN_NAMES, make_storage
 from rdzoo.store import Store
@@ -69,10 +70,12 @@ def finish(storage, study, accuracy, state=TrialState.COMPLETE, family="resnet")
 
 
 def cli(*args):
-    """Exit status and output as `rdzoo` gives them (main maps UsageError to 2)."""
+    """Exit status and output as `rdzoo` gives them (main maps UsageError to 2, StoreError to 1)."""
     out = CliRunner().invoke(app, list(args))
     if isinstance(out.exception, UsageError):
         return 2, str(out.exception)
+    if isinstance(out.exception, StoreError):
+        return 1, str(out.exception)
     assert out.exception is None or isinstance(out.exception, SystemExit), repr(out.exception)
     return out.exit_code, out.output
 
@@ -109,9 +112,10 @@ def test_a_deleted_study_is_gone_and_a_new_one_under_its_name_does_not_mix_with_
     new = new_study(storage, "s")
     user_trial = new.ask()  # a user's script: a trial without rdzoo's results
     new.tell(user_trial, 0.99)
-    assert best(storage, "s") == []  # none of the deleted study's rows
+    code, out = cli("best", "--storage", storage, "--study", "s")
+    assert code == 1 and "has no rdzoo results" in out  # none of the deleted study's rows
     code, out = cli("export", "--storage", storage, "--best")
-    assert code == 2 and "no completed trial" in out
+    assert code == 1 and "study 's'" in out and "has no rdzoo results: its 1 complete trial(s)" in out
     code, out = cli("export", "--storage", storage, "--trial", "0")
     assert code == 2 and "trial 0 of study 's' is COMPLETE and has no results" in out
     finish(storage, new, 0.5)
@@ -303,3 +307,214 @@ def test_the_pareto_front_of_a_study_recreated_under_a_deleted_name_holds_only_i
     delete(storage, "pareto")
     multi([(0.6, 2000), (0.5, 4000)])
     assert best(storage, "pareto", "--pareto") == [(0, 0.6)]
+
+
+# --- malformed storage URLs ---------------------------------------------------------------
+
+BAD_URLS = {  # what was typed -> what the one error line must say (passwords masked)
+    "postgres://rdzoo:secret@dbhost/rdzoo": "no database called 'postgres'; allowed: a SQLite file path, "
+                                            "sqlite:///PATH, postgresql://USER:PASSWORD@HOST/DB",
+    "postgres+psycopg2://u:secret@h/db": "did you mean 'postgresql+psycopg2://u:***@h/db'?",
+    "sqllite:///x.db": "did you mean 'sqlite:///x.db'?",
+    "redis://cache:6379": "no database called 'redis'",
+    "sqlite:s.db": "did you mean 'sqlite:///s.db'?",
+    "sqlite://s.db": "three slashes before its path",
+    "sqlite://": "an in-memory database keeps nothing between processes",
+    "journal://": "no journal file named",
+}
+
+
+def test_a_malformed_storage_url_is_refused_naming_what_is_wrong_and_what_is_allowed():
+    from rdzoo.errors import SpecError
+    from rdzoo.storage import check_url
+
+    for url, said in BAD_URLS.items():
+        with pytest.raises(SpecError) as caught:
+            check_url(url)
+        assert caught.value.path == "storage" and said in caught.value.message, (url, caught.value.message)
+        assert "journal:///PATH" in caught.value.message and "secret" not in caught.value.message
+    assert check_url("runs/s.db") == "sqlite:///runs/s.db" and check_url("/abs/s.db") == "sqlite:////abs/s.db"
+    for url in ("sqlite:///s.db", "sqlite:////abs/s.db", "journal:///abs/s.log", "journal://rel.log",
+                "mysql+pymysql://u@h/db", "postgresql+psycopg2://u@h:5432/db?sslmode=require"):
+        assert check_url(url) == url
+
+
+def _refused_in_one_line(tmp_path, command, url):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *command, "--storage", url], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (command, url, proc.stderr)
+    assert proc.stderr.startswith("rdzoo: error: --storage: ") and BAD_URLS[url] in proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no file named "sqlite:s.db", no rdzoo.db
+
+
+def test_every_query_command_refuses_a_malformed_storage_url_in_one_line(tmp_path):
+    for command in (["studies"], ["best"], ["export", "--best"], ["report", "--json"]):
+        _refused_in_one_line(tmp_path, command, "postgres://rdzoo:secret@dbhost/rdzoo")
+
+
+def test_a_search_refuses_a_malformed_storage_url_before_it_reads_data(tmp_path):
+    """`search --storage postgres://...` was a NoSuchModuleError traceback, `sqlite:s.db` made a
+    file named "sqlite:s.db": the search's settings refuse both."""
+    from rdzoo.cli import in_cli_terms
+    from rdzoo.errors import SpecError
+    from rdzoo.search import SearchConfig
+    from rdzoo.space import load_space
+
+    for url in ("postgres://rdzoo:secret@dbhost/rdzoo", "sqlite:s.db"):
+        with pytest.raises(SpecError) as caught:
+            SearchConfig(space=load_space("default"), data_name="synthetic", study="s", storage=url)
+        assert in_cli_terms(caught.value).startswith("--storage: ") and BAD_URLS[url] in caught.value.message
+
+
+@pytest.mark.slow
+def test_the_search_command_refuses_a_malformed_storage_url_in_one_line(tmp_path):
+    search = ["search", "--data", "synthetic", "--trials", "1", "--no-final", "--quiet"]
+    for url in ("postgres://rdzoo:secret@dbhost/rdzoo", "sqlite:s.db"):
+        _refused_in_one_line(tmp_path, search, url)
+
+
+# --- Optuna tables of another schema --------------------------------------------------------
+
+
+def optuna_database(path, revision=None):
+    """A plain Optuna database (a study "s" of three trials, no rdzoo table), its schema stamped
+    `revision` as an older Optuna would have left it (Optuna 3.0 wrote v3.0.0.a)."""
+    import sqlite3
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{path}")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    if revision is not None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+            conn.execute("UPDATE version_info SET library_version = '3.0.0'")
+    return f"sqlite:///{path}"
+
+
+def test_the_schema_revisions_read_from_optunas_scripts_are_optunas_own():
+    from rdzoo.storage import optuna_revisions
+
+    storage = optuna.storages.RDBStorage("sqlite://")  # Optuna's own answer, through alembic
+    assert optuna_revisions() == tuple(reversed(storage.get_all_versions()))
+    assert optuna_revisions()[-1] == storage.get_current_version() == storage.get_head_version()
+
+
+def test_optuna_tables_of_an_older_schema_are_one_error_naming_the_upgrade_command(tmp_path):
+    """`studies` said "run rdzoo search first" and `search` printed a 58-line traceback."""
+    import subprocess
+    import sys
+
+    from rdzoo.errors import StoreError
+    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.space import load_space
+
+    storage = optuna_database(tmp_path / "old.db", "v3.0.0.a")
+    upgrade = f"upgrade them with `optuna storage upgrade --storage {storage}`"
+    for command in (["studies"], ["best"], ["export", "--best"], ["report", "--json"]):
+        proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", *command, "--storage", str(tmp_path / "old.db")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and proc.stderr.count("\n") == 1, (command, proc.stderr)
+        assert "its Optuna tables have an older schema (schema v3.0.0.a)" in proc.stderr and upgrade in proc.stderr
+    cfg = SearchConfig(space=load_space("default"), data_name="synthetic", study="t", storage=storage)
+    with pytest.raises(StoreError) as caught:
+        run_search(cfg, data=None)  # refused as the study opens, before any data is touched
+    assert "older schema (made by Optuna 3.0.0)" in str(caught.value) and upgrade in str(caught.value)
+
+    newer = optuna_database(tmp_path / "new.db", "v99.0.0.a")
+    for opening in (lambda: Results(newer), lambda: make_storage(newer)):
+        with pytest.raises(StoreError) as caught:
+            opening()
+        assert "have a newer schema" in str(caught.value) and "pip install -U optuna" in str(caught.value)
+
+
+# --- a plain Optuna database ----------------------------------------------------------------
+
+
+def test_a_plain_optuna_database_is_listed_with_optunas_best_value_and_left_untouched(storage, tmp_path):
+    """Studies made with Optuna's API alone: `studies` refused the database, although it lists
+    the studies Optuna holds; `best` now says in one line that the study has no rdzoo results."""
+    plain = optuna.create_study(study_name="plain", storage=make_storage(storage), direction="maximize")
+    plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    plain.tell(plain.ask(), state=TrialState.FAIL)
+    optuna.create_study(study_name="pair", storage=make_storage(storage), directions=["maximize", "minimize"]) \
+        .optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    listed = studies(storage)
+    assert (listed["plain"]["complete"], listed["plain"]["failed"]) == (3, 1)
+    assert listed["plain"]["best_value"] == plain.best_value and listed["plain"]["best_dev_accuracy"] is None
+    assert listed["pair"]["complete"] == 2 and listed["pair"]["best_value"] is None  # two objectives: no one best
+    code, out = cli("studies", "--storage", storage)
+    assert code == 0 and f"{plain.best_value:.4g} value" in out
+    for command in (("best", "--study", "plain"), ("export", "--best", "--study", "plain")):
+        code, out = cli(*command, "--storage", storage)
+        assert code == 1 and out.startswith("study 'plain' in ") and "has no rdzoo results: its 3 complete" in out
+    if storage.startswith("sqlite"):  # reading left the database as Optuna made it
+        engine = sa.create_engine(storage)
+        assert not [t for t in sa.inspect(engine).get_table_names() if t.startswith("rdzoo")]
+        engine.dispose()
+    elif storage.startswith("journal"):
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["s.log"]  # no results file beside the journal
+
+    new_study(storage, "mine")  # `rdzoo search` on the same database later: both kinds side by side
+    finish(storage, optuna.load_study(study_name="mine", storage=make_storage(storage)), 0.7)
+    listed = studies(storage)
+    assert listed["mine"]["best_dev_accuracy"] == 0.7 and listed["plain"]["best_value"] == plain.best_value
+
+
+# --- standard output that cannot be written ----------------------------------------------
+
+
+def _into(where, command, cwd):
+    """Run `rdzoo COMMAND` with its standard output on a full disk (/dev/full) or a pipe whose
+    reader has gone; its exit status and standard error."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "rdzoo.cli", *command]
+    if where == "full":
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, cwd=cwd, timeout=300)
+        return proc.returncode, proc.stderr
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    proc.stdout.close()  # the reader is gone before the command writes (`rdzoo list | head -0`)
+    err = proc.stderr.read()
+    return proc.wait(timeout=300), err
+
+
+def _output_fails_in_one_line(tmp_path, commands):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = new_study(storage, "s")
+    finish(storage, study, 0.8)
+    for command in commands:
+        command = [c.replace("STORAGE", storage) for c in command]
+        code, err = _into("full", command, tmp_path)
+        assert (code, err) == (1, "rdzoo: error: cannot write to standard output (No space left on device)\n"), \
+            (command, err)
+        assert _into("pipe", command, tmp_path) == (1, ""), command  # quiet, as Unix tools are
+
+
+def test_output_on_a_full_disk_or_a_closed_pipe_is_one_line_or_quiet(tmp_path):
+    """`best --json`, `show`, `report --json` and `list --json` into /dev/full printed an OSError traceback."""
+    _output_fails_in_one_line(tmp_path, [["best", "--json", "--storage", "STORAGE"], ["show", "kim-cnn"],
+                                         ["report", "--json", "--storage", "STORAGE"], ["list", "--json"]])
+
+
+@pytest.mark.slow
+def test_every_command_that_prints_fails_in_one_line_on_a_full_disk_and_quietly_on_a_closed_pipe(tmp_path):
+    import yaml
+
+    space = tmp_path / "one.yaml"
+    space.write_text(yaml.safe_dump({"name": "one", "fixed": {"family": "resnet", "embedding": {"dim": 16},
+                                                              "encoder": {"stages": [1], "channels": 16}}}))
+    stored = ["--storage", "STORAGE"]
+    search = ["search", "--space", str(space), "--data", "synthetic", "--study", "s", "--trials", "1", "--no-final",
+              "--quiet"]
+    _output_fails_in_one_line(tmp_path, [
+        ["--help"], ["--version"], ["list"], ["list", "--json"], ["show", "kim-cnn"], ["show", "kim-cnn", "--json"],
+        ["env"], ["env", "--json"], ["data"], ["data", "--json"], ["data", "synthetic"],
+        ["build", "kim-cnn", "--seq-len", "16", "--batch", "1"], ["build", "kim-cnn", "--json", "--seq-len", "16"],
+        ["studies", *stored], ["studies", "--json", *stored], ["best", *stored], ["best", "--json", *stored],
+        ["export", "--best", *stored], ["export", "--best", "--json", *stored], ["report", "--json", *stored],
+        # the study has met its target of 1 trial: the search prints its summary without training
+        [*search, *stored], [*search, "--json", *stored]])

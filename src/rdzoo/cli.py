@@ -3,6 +3,7 @@ inside the commands that need them, so `rdzoo --help` and `rdzoo list` start fas
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -907,7 +908,8 @@ def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False
         when = (datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
                 if r["last_update"] is not None else "-")
         best = (f"{r['best_dev_entity_f1']:.4f} F1" if r["best_dev_entity_f1"] is not None  # what its search maximised
-                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None else "-")
+                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None
+                else f"{r['best_value']:.4g} value" if r.get("best_value") is not None else "-")  # Optuna's value
         table.add_row(r["study"], *(str(r[k]) for k in ("complete", "pruned", "failed", "running", "waiting")), best, when)
     console().print(table if rows else f"no studies in {storage}")
 
@@ -947,6 +949,8 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     else:
         rows = store.best(study, top=top, sort=sort, **filters)
         title = f"best of study {study}"
+    if not rows:
+        store.check_results(study)  # a study of Optuna's own (no rdzoo results): one line, not an empty table
     # the final stage's ranking (whole studies only: a filter selects single trials)
     verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
     if as_json:
@@ -1011,6 +1015,7 @@ def export(run: Annotated[Optional[Path], typer.Argument(help="A run folder writ
     if best_:
         rows = store.best(study, top=1)
         if not rows:
+            store.check_results(study)
             raise UsageError(f"study {study!r} has no completed trial yet")
         row = rows[0]
     else:
@@ -1192,7 +1197,8 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
 
 
 # a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
-OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study"}
+OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
+             "storage": "--storage"}
 
 
 def in_cli_terms(exc: Exception) -> str:
@@ -1204,11 +1210,16 @@ def in_cli_terms(exc: Exception) -> str:
 
 def main() -> None:
     """The `rdzoo` entry point: runs the app and turns rdzoo's errors into one line on stderr,
-    exit 2 for usage errors and 1 for failures."""
+    exit 2 for usage errors and 1 for failures; standard output that cannot be written (a full
+    disk) is one such line too, and a closed pipe exits 1 without a word."""
     from .errors import DataError, DeviceError, ExportError, MissingExtra, StoreError, TrainingError, WeightsError
 
     try:
-        app(standalone_mode=True)
+        try:
+            app(standalone_mode=True)
+        except SystemExit:
+            sys.stdout.flush()  # what is still buffered fails here, inside this boundary, not at interpreter exit
+            raise
     except (SpecError, UsageError, DeviceError) as exc:
         sys.stderr.write(f"rdzoo: error: {in_cli_terms(exc)}\n")
         sys.exit(2)
@@ -1221,6 +1232,26 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("rdzoo: interrupted\n")
         sys.exit(130)
+    except BrokenPipeError:  # the reader has gone (`rdzoo list | head -1`): quiet, as the Python docs advise
+        _drop_output()
+        sys.exit(1)
+    except OSError as exc:  # standard output on a full disk (a write to a named file carries its name)
+        if exc.filename is not None or exc.errno not in OUTPUT_ERRNOS:
+            raise
+        _drop_output()
+        sys.stderr.write(f"rdzoo: error: cannot write to standard output ({exc.strerror})\n")
+        sys.exit(1)
+
+
+# what a write to standard output raises when it cannot go on: a full disk or quota, a file over its size
+# limit, a device error
+OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def _drop_output() -> None:
+    """Point standard output at devnull, so that the flush at exit does not fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 `run_search` calls a display's hooks: `started(study, finished)` once the
 storage is open (so a storage that cannot be opened is reported before anything
-is drawn), `trial_started(number, family, finished)` and
-`trial_finished(frozen, info, finished, best)`. Two displays implement them:
+is drawn), `trial_started(number, family, finished)`,
+`trial_finished(frozen, info, finished, best)` and `warn(text)` (a trial waits for
+the database's write lock). Two displays implement them:
 
 - `LiveDisplay`, on a terminal: a progress bar with elapsed time and ETA, the
   running trial and a table of the last finished trials (rich's `Live`).
@@ -132,6 +133,11 @@ class BaseDisplay:
         """Show one finished trial's `trial_row`; each display defines it (NotImplementedError here)."""
         raise NotImplementedError
 
+    def warn(self, text: str) -> None:
+        """A line every display shows, --quiet and a worker's too: the search is held up (another
+        program holds the database's write lock). On stderr."""
+        _write_err(text)
+
 
 class QuietDisplay(BaseDisplay):
     """--quiet and --json: nothing while it runs except failed trials (warnings, on stderr)."""
@@ -201,6 +207,10 @@ class LiveDisplay(BaseDisplay):
         if row["state"] == "FAIL":  # a warning that stays above the live view
             self.console.print(f"trial {row['trial']} failed: {row['error'] or 'no recorded error'}",
                                markup=False, highlight=False)
+
+    def warn(self, text: str) -> None:
+        """A line above the live view."""
+        self.console.print(text, markup=False, highlight=False)
 
     def render(self):
         """The live view as a rich renderable: the progress line, and the last finished trials once there are some."""

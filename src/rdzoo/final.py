@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from statistics import mean, stdev
 
-from .storage import SCORE_COLUMNS, score_of
+from .storage import SCORE_COLUMNS, patient, score_of
 
 DEFAULT_K = 3
 DEFAULT_SEEDS = 3
@@ -180,8 +180,9 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
         for c in runs:
             if on_run:
                 on_run(total - len(todo) + ran, total, c, seed)
-            _train_one(cfg, data, final, store, c, seed, lambda result: measure(result, device, precision),
-                       device, precision)
+            with patient():  # a trained run waits out another program's write lock rather than being lost
+                _train_one(cfg, data, final, store, c, seed, lambda result: measure(result, device, precision),
+                           device, precision)
             ran += 1
     return {"contenders": [c.label for c in contenders], "seeds": seed_list, "ran": ran, "runs": total, "cut": cut}
 

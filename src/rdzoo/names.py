@@ -8,10 +8,16 @@ import re
 from typing import Iterable
 
 
+def closest(value, choices: Iterable[str]) -> str | None:
+    """The closest of `choices` to `value` (difflib ratio >= 0.6), else None."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(value, choices: Iterable[str]) -> str:
     """"; did you mean 'x'?" for the closest of `choices` (difflib ratio >= 0.6), else ""."""
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(value, choices)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def natural_key(text: str) -> list:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 
 from .errors import StoreError
-from .storage import (COLUMN_NAMES, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS, SCHEMA_VERSION,
-                      SCORE_COLUMNS, check_schema_version, first_line, journal_path, load_journal_tables, results_url,
-                      shown_url, sqlite_path, storage_error)
+from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS,
+                      SCHEMA_VERSION, SCORE_COLUMNS, busy_timeout, check_optuna_schema, check_schema_version,
+                      first_line, is_locked, journal_path, load_journal_tables, results_url, shown_url, sqlite_path,
+                      storage_error)
 
 SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
             "train_seconds", "trial", "peak_memory")
@@ -58,8 +59,9 @@ class Results:
     def __init__(self, url: str = DEFAULT_STORAGE):
         self.storage = url
         self.url = results_url(url)
+        self.plain = False  # Optuna's tables without rdzoo's: a database `rdzoo search` never wrote to
         self._open()
-        version = self._version()
+        version = None if self.plain else self._version()
         if version is not None and version < SCHEMA_VERSION:
             self._upgrade()
 
@@ -69,9 +71,10 @@ class Results:
         if path is not None:
             import sqlite3
 
-            if not path.is_file() or (journal is not None and not journal.is_file()):
+            if journal is not None and not journal.is_file() or journal is None and not path.is_file():
                 raise StoreError(f"no database at {journal or path}; run `rdzoo search` first or pass --storage")
-            self._conn = sqlite3.connect(str(path), timeout=60)  # waits out a writer, like the busy timeout
+            # waits out a writer; a journal that no search wrote to has no results file: its tables are TEMP ones
+            self._conn = sqlite3.connect(str(path) if path.is_file() else ":memory:", timeout=busy_timeout())
             self._sqlite = True
             errors = (sqlite3.DatabaseError,)
         else:
@@ -89,6 +92,8 @@ class Results:
             if journal is not None:
                 load_journal_tables(self._conn, journal)
         except errors as exc:
+            if is_locked(getattr(exc, "orig", None) or exc):
+                raise storage_error(self.url, exc) from None
             raise StoreError(f"{shown_url(self.url)}: cannot read this database ({first_line(exc)})") from None
 
     def _upgrade(self) -> None:
@@ -103,16 +108,18 @@ class Results:
         """Close the connection (a `Results` holds one for its lifetime)."""
         self._conn.close()
 
-    def rows(self, sql: str, params: dict | None = None) -> list[dict]:
-        """Run one query; each row as a dict of column name to value."""
+    def rows(self, sql: str, params: dict | None = None, result: bool = True) -> list[dict]:
+        """Run one query; each row as a dict of column name to value ([] without `result`)."""
         if self._sqlite:
             cursor = self._conn.execute(sql, params or {})
+            if not result:
+                return []
             names = [c[0] for c in cursor.description]
             return [dict(zip(names, r)) for r in cursor.fetchall()]
         import sqlalchemy as sa
 
-        result = self._conn.execute(sa.text(sql), params or {})
-        return [dict(r._mapping) for r in result]
+        out = self._conn.execute(sa.text(sql), params or {})
+        return [dict(r._mapping) for r in out] if result else []
 
     def _tables(self) -> set[str]:
         if self._sqlite:
@@ -123,14 +130,30 @@ class Results:
 
     def _check(self) -> None:
         tables = self._tables()
+        journal = journal_path(self.storage) is not None
+        if "alembic_version" in tables:  # Optuna's tables: of the schema the installed Optuna reads?
+            check_optuna_schema(self.storage, self.rows("SELECT version_num FROM alembic_version")[0]["version_num"])
         if "rdzoo_results" not in tables:
-            what = "an Optuna database without rdzoo's results" if "studies" in tables else "not an rdzoo or Optuna database"
-            raise StoreError(f"{self.url}: {what}; run `rdzoo search --storage {self.storage}` first")
+            if "studies" not in tables and not journal:
+                raise StoreError(f"{shown_url(self.url)}: not an rdzoo or Optuna database; run `rdzoo search "
+                                 f"--storage {shown_url(self.storage)}` first")
+            # Optuna's own database (a user's script, `optuna create-study`): its studies and trials
+            # are shown with empty rdzoo columns, from an empty TEMP table; the database stays untouched
+            self.plain = True
+            self._empty_results()
+            return
         if "rdzoo_schema" in tables:
             check_schema_version(self.url, self._version())
         if journal_path(self.storage) is None and not {"studies", "trials"} <= tables:
             raise StoreError(f"{self.url}: rdzoo's results without Optuna's tables beside them; "
                              "pass the storage the search ran with")
+
+    def _empty_results(self) -> None:
+        """A TEMP `rdzoo_results` with no rows, the real table's columns, so every query runs unchanged."""
+        types = {"int": "INTEGER", "bigint": "BIGINT", "float": "DOUBLE PRECISION", "datetime": "TIMESTAMP",
+                 "bool": "BOOLEAN"}
+        columns = ", ".join(f"{name} {types.get(kind, 'TEXT')}" for name, kind in COLUMNS)
+        self.rows(f"CREATE TEMP TABLE rdzoo_results ({columns})", result=False)
 
     def _version(self) -> int | None:
         try:
@@ -252,8 +275,9 @@ class Results:
         """Every study Optuna holds: its trials by Optuna's state (complete, pruned, failed,
         running, waiting), the best dev accuracy among the completed ones with results (and,
         for a study on entity data, the best dev entity F1, what its search maximised; else
-        None), and the last update (unix time of the newest trial start or finish; None without trials);
-        newest first."""
+        None), Optuna's best value for a study whose completed trials have no rdzoo results
+        (`best_value`, single objective; else None), and the last update (unix time of the
+        newest trial start or finish; None without trials); newest first."""
         out: dict[int, dict] = {}
         sql = ("SELECT s.study_id, s.study_name, t.state, count(t.trial_id) AS n, max(t.datetime_start) AS started, "
                "max(t.datetime_complete) AS finished FROM studies s LEFT JOIN trials t ON t.study_id = s.study_id "
@@ -278,7 +302,43 @@ class Results:
                                     f"AND t.state = 'COMPLETE' AND r.{column} IS NOT NULL AND {JOINED} "
                                     f"ORDER BY r.{column} DESC, r.trial LIMIT 1", {"study_id": study_id})
                     s[f"best_{column}"] = top[0][column] if top else None
+            s["best_value"] = self._best_value(study_id) if s["complete"] and s["best_dev_accuracy"] is None else None
         return sorted(out.values(), key=lambda s: -(s["last_update"] or 0.0))
+
+    def _best_value(self, study_id: int) -> float | None:
+        """Optuna's best value of a single-objective study's completed trials (its direction's max
+        or min); None for several objectives or none finite."""
+        rows = self.rows("SELECT d.direction AS direction, max(v.value) AS high, min(v.value) AS low "
+                         "FROM study_directions d JOIN trials t ON t.study_id = d.study_id AND t.state = 'COMPLETE' "
+                         "JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = d.objective "
+                         "WHERE d.study_id = :study_id AND d.objective = 0 AND NOT EXISTS (SELECT 1 FROM "
+                         "study_directions o WHERE o.study_id = d.study_id AND o.objective > 0) GROUP BY d.direction",
+                         {"study_id": study_id})
+        if not rows:
+            return None
+        return rows[0]["high"] if str(rows[0]["direction"]).upper().endswith("MAXIMIZE") else rows[0]["low"]
+
+    def check_results(self, study: str) -> None:
+        """Say in one error that a study's completed trials have no rdzoo results (`foreign_trials`),
+        where an empty answer would read as "nothing matched".
+
+        Raises:
+            StoreError: the study, how many complete trials it has, and where to see them.
+        """
+        foreign = self.foreign_trials(study)
+        if foreign:
+            raise StoreError(f"study {study!r} in {shown_url(self.storage)} has no rdzoo results: its {foreign} "
+                             "complete trial(s) were not run by `rdzoo search`; `rdzoo studies` lists it")
+
+    def foreign_trials(self, study: str) -> int:
+        """The completed trials of a study none of whose trials has rdzoo's results (a study made
+        with Optuna's API, not `rdzoo search`), counted; 0 when some trial has them, or none completed."""
+        study_id = self.study_id(study)
+        if study_id is None or self.rows("SELECT 1 AS x FROM rdzoo_results WHERE study_id = :study_id LIMIT 1",
+                                         {"study_id": study_id}) or self._restore(study, study_id):
+            return 0
+        return self.rows("SELECT count(*) AS n FROM trials WHERE study_id = :study_id AND state = 'COMPLETE'",
+                         {"study_id": study_id})[0]["n"]
 
     def _restore(self, study: str, study_id: int | None) -> bool:
         """Fill the cache for a study's finished trials whose `rdzoo` user attribute Optuna

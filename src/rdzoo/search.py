@@ -21,9 +21,11 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from .errors import StoreError
 from .space import Space
 from .spec import SpecError, from_dict
-from .storage import HEARTBEAT_SECONDS, OBJECTIVE_COLUMNS, make_storage, recover_dead_workers
+from .storage import (HEARTBEAT_SECONDS, OBJECTIVE_COLUMNS, check_url, make_storage, patient,
+                      recover_dead_workers)
 from .store import Store
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
@@ -65,6 +67,7 @@ class SearchConfig:
     deadline: float | None = None  # time.monotonic() by which the search, final stage included, ends
 
     def __post_init__(self):
+        check_url(self.storage)  # a malformed URL is refused before the data is read or a trial trains
         # `--timeout` counts from the command's start, so trials, final stage and all read one clock
         if self.deadline is None and self.timeout is not None:
             self.deadline = time.monotonic() + self.timeout
@@ -419,19 +422,22 @@ def run_search(cfg: SearchConfig, data, display=None) -> dict:
             if cfg.seed is not None:
                 study.sampler = make_sampler(cfg.sampler, trial_seed(cfg.seed, cfg.worker, len(study.trials)),
                                              len(cfg.objectives) > 1)
-            study.optimize(objective, n_trials=1, timeout=remaining, n_jobs=cfg.n_jobs,
-                           catch=(Exception,), callbacks=[record])
+            # a trial's writes wait out another program's write lock instead of dropping the trial
+            with patient(getattr(display, "warn", None)):
+                study.optimize(objective, n_trials=1, timeout=remaining, n_jobs=cfg.n_jobs,
+                               catch=(Exception,), callbacks=[record])
             ran += 1
             if _failed(study) >= max(cfg.trials, 10) + _surplus(study):
                 gave_up = True  # every trial failing: stop instead of looping
                 break
     except KeyboardInterrupt:
         interrupted = True
+    except StoreError:  # its own one line already (another program's write lock)
+        raise
     except Exception as exc:
         cause = storage_failure(exc)
         if cause is None:
             raise
-        from .errors import StoreError
         from .storage import shown_url
 
         raise StoreError(f"{shown_url(cfg.storage)}: could not write to the study storage ({cause}); the trials "

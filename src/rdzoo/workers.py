@@ -55,6 +55,7 @@ def run_workers(options: list[str], devices: list[str], cfg, display, *, env: di
 
     from .display import PARENT_SHOWS, SilentDisplay, watch_workers
     from .search import count_finished
+    from .storage import patient
 
     shows = not isinstance(display, SilentDisplay)  # the parent shows every trial; else the workers print their failures
     env = {**(os.environ if env is None else env), THREADS: str(default_workers_threads(len(devices))),
@@ -68,7 +69,9 @@ def run_workers(options: list[str], devices: list[str], cfg, display, *, env: di
     interrupted = False
     with display:
         try:
-            watch_workers(procs, cfg.storage, cfg.study, display)
+            # another program's write lock holds the workers up, and they say so: the watch waits with them
+            with patient(lambda _: None):
+                watch_workers(procs, cfg.storage, cfg.study, display)
         except KeyboardInterrupt:  # the workers got the same Ctrl-C: let them record their trials
             interrupted = True
             for p in procs:
