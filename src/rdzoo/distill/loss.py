@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 
 
-def soft_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str, temperature: float = 1.0) -> torch.Tensor:
+def soft_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str,
+              temperature: float = 1.0) -> torch.Tensor:
     """Per-row soft loss of (..., classes) student and teacher logits -> (...).
 
     mse: the mean over classes of (student - teacher)^2 (Tang et al. 2019's distillation
-    objective, the squared distance between the logit vectors, divided by the number of classes). kl: T^2 * KL(p_teacher || p_student), both
-    softmax(logits / T) (Hinton et al. 2015, section 2; the T^2 keeps the gradients' size as
-    T changes)."""
+    objective, the squared distance between the logit vectors, divided by the number of
+    classes). kl: T^2 * KL(p_teacher || p_student), both softmax(logits / T) (Hinton et al.
+    2015, section 2; the T^2 keeps the gradients' size as T changes)."""
     if kind == "mse":
         return (student - teacher).pow(2).mean(-1)
     t = temperature

@@ -11,9 +11,9 @@ a teacher's `embedding.max_len` has no score: its row is NaN, and the student's 
 loss leaves it out.
 
 The cache is one safetensors file, `<cache_dir>/<key>.safetensors`, where the key hashes
-each teacher's weights file, the label order, the texts and the settings that made them
-(the storage place is the caller's: by default `<first teacher's run>/targets/`). It is
-written to a temporary file in the same folder and renamed into place (`os.replace`),
+each teacher's weights and tokenizer files, the label order, the texts and the settings
+that made them (the storage place is the caller's: by default `<first teacher's
+run>/targets/`). It is written to a temporary file in the same folder and renamed into place (`os.replace`),
 so a reader in another process sees the whole file or none.
 """
 
@@ -149,11 +149,12 @@ def file_digest(path: Path) -> str:
 
 
 def cache_key(teachers: list, texts: list, settings: dict, label_names: list[str]) -> str:
-    """The targets' key: a hash of each teacher's weights file (in order), the label order,
-    the texts and the settings; 24 hex digits."""
+    """The targets' key: a hash of each teacher's weights and tokenizer files (in order), the
+    label order, the texts and the settings; 24 hex digits."""
     digest = hashlib.sha256(FORMAT.encode())
     for run in teachers:
-        digest.update(file_digest(Path(run.path) / "model.safetensors").encode())
+        for name in ("model.safetensors", "tokenizer.json"):
+            digest.update(file_digest(Path(run.path) / name).encode())
     digest.update(json.dumps([label_names, settings], sort_keys=True, default=str).encode())
     digest.update(json.dumps(texts, ensure_ascii=False).encode())
     return digest.hexdigest()[:24]
