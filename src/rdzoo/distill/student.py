@@ -55,7 +55,8 @@ def fit_student(spec, data, teachers: list[str], *, unlabeled: list | None = Non
     transfer = transfer_set(data.train.texts, data.train.labels, settings, spec.train.seed, unlabeled)
     targets = teacher_targets([t.run for t in found], transfer.texts, transfer.settings, data.label_names,
                               targets_dir, device=device, precision=precision, progress=progress)
+    info = {"teachers": [t.describe() for t in found], "transfer": transfer.summary(), "targets": str(targets.path)}
+    del found  # the teachers' weights are done with: their memory goes to the student
     result = fit(spec, data, epochs=epochs, progress=progress, device=device, precision=precision,
                  transfer=transfer, targets=targets)
-    info = {"teachers": [t.describe() for t in found], "transfer": transfer.summary(), "targets": str(targets.path)}
     return result, info
