@@ -307,6 +307,22 @@ def test_a_tagger_student_learns_from_per_word_targets_with_and_without_a_crf(ta
         assert student.metrics["dev_accuracy"] > 0.8 and all(h["loss"] > 0 for h in student.history)
 
 
+def test_an_entity_tagger_student_is_scored_by_entity_f1(tagged, tmp_path):
+    """Entity tags (BIO): the teacher and the student are scored by entity F1, the CRF keeps its constraints."""
+    names = {"POS": "B-pos", "NEG": "B-neg", "X": "O"}
+
+    def entities(split):
+        return Split(split.texts, [[names[t] for t in tags] for tags in split.labels])
+
+    data = TextData("entities", entities(tagged.train), entities(tagged.dev), entities(tagged.test))
+    recipe = {**TAGGER, "train.epochs": 6, "train.lr": 3e-3}
+    teacher = save_run(fit(spec.load("densenet-tagger", recipe), data), tmp_path / "t", {"data": "entities"})
+    s = spec.load("densenet-tagger", {**recipe, "head.crf": True, "train.epochs": 4, "train.distill.augment_copies": 1})
+    student, info = fit_student(s, data, [str(teacher)])
+    assert info["teachers"][0]["dev_score"] == json.loads((teacher / "metrics.json").read_text())["dev_entity_f1"]
+    assert student.metrics["dev_entity_f1"] > 0.8 and "entity_f1" in student.metrics
+
+
 def test_a_teacher_named_by_a_spec_is_fine_tuned_on_the_training_split_once_and_kept(synthetic, tmp_path):
     data = TextData("few", synthetic.train.subset(list(range(300))), synthetic.dev, synthetic.test)
     teacher_spec = tmp_path / "teacher.yaml"
