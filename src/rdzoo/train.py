@@ -335,6 +335,8 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
                                          "(distill.student.fit_student)")
     if transfer is not None and distill is None:
         raise SpecError("train.distill", "missing: a transfer set is for a student; set train.distill: {}")
+    if transfer is not None and len(targets) != len(transfer):
+        raise TrainingError(f"the teacher targets are for {len(targets)} texts, the transfer set has {len(transfer)}")
     if transfer is not None and (data.dev is None or not len(data.dev)):
         raise TrainingError("a student's transfer set is made from the training split; give the data a dev split "
                             "(distill.student.fit_student holds one out)")
