@@ -5,6 +5,7 @@ and the errors for teachers that cannot teach the data.
 Teachers here are small kim-cnn runs trained on the synthetic task in a few seconds."""
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -214,6 +215,9 @@ def test_teacher_outputs_are_computed_once_per_key_and_reused_by_another_process
     settings = {"seed": 0}
     first = targets_mod.teacher_targets([run], texts, settings, ["neg", "pos"], tmp_path)
     assert calls == [50] and first.logits.shape == (50, 2) and first.path.parent == tmp_path
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert first.path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as the run's other files are
     stamp = first.path.stat().st_mtime_ns
     again = targets_mod.teacher_targets([run], texts, settings, ["neg", "pos"], tmp_path)
     assert calls == [50] and torch.equal(again.logits, first.logits) and first.path.stat().st_mtime_ns == stamp

@@ -190,6 +190,9 @@ def write_targets(targets: Targets, path: Path, metadata: dict) -> None:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         save_file(tensors, str(tmp), metadata={"format": FORMAT, **{k: json.dumps(v) for k, v in metadata.items()}})
+        umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # save_file creates 0600: give it the mode of the run's other files
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
