@@ -284,6 +284,23 @@ def _space_train(space_obj):
     return Train(**{k: fixed[k] for k in ("dev_fraction", "seed") if k in fixed})
 
 
+def distill_rows(info: dict | None) -> dict:
+    """What a student learnt from, as rows of a metrics table: each teacher (its run, whether it
+    was fine-tuned now, its dev score), the transfer set's sizes and the cached outputs' file."""
+    if not info:
+        return {}
+    rows = {}
+    for i, t in enumerate(info["teachers"]):
+        dev = f", dev {t['dev_score']:.4f}" if isinstance(t["dev_score"], (int, float)) else ""
+        rows["teacher" if i == 0 else f"teacher ({i + 1})"] = \
+            f"{t['teacher']} -> {t['run']}{' (fine-tuned now)' if t['fine_tuned'] else ''}{dev}"
+    size = info["transfer"]
+    rows["transfer set"] = (f"{size['transfer_texts']} texts: {size['train']} training, {size['augmented']} augmented, "
+                            f"{size['unlabeled']} unlabelled")
+    rows["teacher outputs"] = info["targets"]
+    return rows
+
+
 def report_rows(report: dict) -> dict:
     """The report's notes as rows of a metrics table: data, data (2), ..."""
     return {("data" if i == 0 else f"data ({i + 1})"): note for i, note in enumerate(report["notes"])}
@@ -365,14 +382,26 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
           overwrite: Annotated[bool, typer.Option("--overwrite", help="Let --out replace a run already in its folder.")] = False,
           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
           device: DeviceOpt = "auto", precision: PrecisionOpt = "auto",
+          teacher: Annotated[Optional[list[str]], typer.Option("--teacher", help="Learn from this teacher too: a run folder, or a zoo name or spec to fine-tune on the training split first (repeatable: their mean logits).")] = None,
+          unlabeled: Annotated[Optional[Path], typer.Option("--unlabeled", help="In-domain text without labels, one a line, for the teacher to label (with --teacher).")] = None,
+          teacher_dir: Annotated[Path, typer.Option("--teacher-dir", help="Where teachers fine-tuned by --teacher are kept and found again.")] = Path("runs/teachers"),
+          targets_dir: Annotated[Optional[Path], typer.Option("--targets-dir", help="Where the teachers' outputs are cached (default: TEACHER_RUN/targets).")] = None,
           as_json: JsonOpt = False):
-    """Train a model on text data (built-in TREC-6 by default) and report accuracy."""
+    """Train a model on text data (built-in TREC-6 by default) and report accuracy; with --teacher,
+    as a student of a teacher's logits (train.distill)."""
     from . import spec as spec_mod
     from .errors import WeightsError
 
     overrides = list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else [])
     s = spec_mod.load(name, overrides)
     dev, prec = where_to_run(device, precision)
+    if cv and teacher:
+        raise UsageError("--cv trains one model per fold and --teacher one student; use one of them")
+    if s.train.distill is not None and not teacher:
+        raise UsageError("train.distill is set: it is a student's recipe; name its teacher with --teacher "
+                         "RUN (a run folder, a zoo name or a spec)")
+    if unlabeled is not None and not teacher:
+        raise UsageError("--unlabeled texts are labelled by a teacher; name one with --teacher")
     if out is not None:
         if cv:
             raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
@@ -404,8 +433,23 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
                   **cross_validate(s, dataset, cv, epochs=epochs, progress=progress, device=dev, precision=prec),
                   "data_report": report}
     else:
-        fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
+        distilled = None
+        if teacher:
+            from .distill.augment import read_unlabeled
+            from .distill.student import fit_student
+
+            extra = None
+            if unlabeled is not None:
+                extra, notes = read_unlabeled(unlabeled, dataset.tagging)
+                report["notes"] += notes
+            fitted, distilled = fit_student(s, dataset, teacher, unlabeled=extra, teacher_dir=teacher_dir,
+                                            targets_dir=targets_dir, epochs=epochs, progress=progress, device=dev,
+                                            precision=prec)
+        else:
+            fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
         result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
+        if distilled is not None:
+            result["distill"] = distilled
         if out is not None:
             from .runs import save_run
             from .text.data import builtin_names, read_label_names
@@ -415,7 +459,8 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
                       "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
                       "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
                       "label_values": dataset.label_values,  # whichever names were applied (a folder's own too)
-                      "data_seed": s.train.seed, "data_report": report}
+                      "data_seed": s.train.seed, "data_report": report,
+                      **({"distill": distilled} if distilled is not None else {})}
             try:
                 save_run(fitted, out, config, overwrite=overwrite, split=split)
                 result["out"] = str(out)
@@ -424,8 +469,9 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     if as_json:
         emit_json(result)
     else:
-        shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data", "data_report")}
-        console().print(metrics_table(f"{s.name} on {data}", {**shown, **report_rows(report)}))
+        shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data", "data_report", "distill")}
+        console().print(metrics_table(f"{s.name} on {data}", {**shown, **distill_rows(result.get("distill")),
+                                                              **report_rows(report)}))
     if unsaved:
         raise WeightsError(unsaved)
 
@@ -1198,7 +1244,7 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
 
 # a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
 OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
-             "storage": "--storage"}
+             "storage": "--storage", "teachers": "--teacher"}
 
 
 def in_cli_terms(exc: Exception) -> str:

