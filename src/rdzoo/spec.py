@@ -402,6 +402,31 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, parse_yaml(raw, f"override {key}") if raw.strip() else ""
 
 
+def parse_overrides(texts: list[str] | tuple) -> dict[str, Any]:
+    """`key.path=value` texts -> {key path: value}. Each key may be set once: a key given twice, or
+    inside a mapping given for a section that another text also sets (`head=none` and
+    `head.pool=max`), has no one meaning, so it raises SpecError naming both texts."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # every key path a text sets -> that text
+    for text in texts:
+        key, value = parse_override(text)
+        for path in _paths_set(key, value):
+            for other, other_text in given.items():
+                if path == other or path.startswith(other + ".") or other.startswith(path + "."):
+                    raise SpecError(key, f"set twice, by {other_text!r} and {text!r}; give each key once")
+        given.update((path, text) for path in _paths_set(key, value))
+        out[key] = value
+    return out
+
+
+def _paths_set(key: str, value: Any) -> list[str]:
+    """The dotted key paths an override sets: a mapping value sets each of its leaves (merged
+    into the section, see merge_spec), any other value the key itself."""
+    if isinstance(value, dict) and value:
+        return [p for k, v in value.items() for p in _paths_set(f"{key}.{k}", v)]
+    return [key]
+
+
 def merge_spec(base: dict, update: dict) -> dict:
     """deep_merge for spec dicts, except that a new `family` replaces the old family's `encoder`
     keys instead of merging into them, in the spec and in its neck (another family's keys would
@@ -419,7 +444,7 @@ def apply_overrides(data: dict, overrides: dict | list[str] | tuple = ()) -> dic
     `neck.family`) that changes drops the old family's encoder keys; family keys are set first,
     so the other overrides may set the new family's."""
     if isinstance(overrides, (list, tuple)):
-        overrides = dict(parse_override(o) for o in overrides)
+        overrides = parse_overrides(overrides)
     out = dict(data)
     for dotted, value in sorted(overrides.items(), key=lambda kv: kv[0].rpartition(".")[2] != "family"):
         parts = dotted.split(".")
@@ -454,9 +479,26 @@ def resolve_bases(data: Any, where: str, seen: tuple[str, ...] = ()) -> dict:
         raise SpecError("base", f"inheritance cycle: {' -> '.join(seen + (base,))}")
     parent = resolve_bases(_read_source(base, relative_to=where), base, seen + (base,))
     merged = merge_spec(parent, {k: v for k, v in data.items() if k != "base"})
+    parent_name = parent.get("name", base)
     if "name" not in data:
-        merged["name"] = f"{parent.get('name', base)}-custom"
+        merged["name"] = f"{parent_name}-custom"
+    if "description" not in data:
+        merged["description"] = _derived_description(parent_name, parent.get("description"), data)
     return merged
+
+
+def _derived_description(parent_name: str, parent_description: Any, data: dict) -> str:
+    """What a derived spec without a description of its own is: the base's description is
+    about the base (its widths, depths, recipe), so it is kept only where the spec changes no
+    key of it; otherwise the spec is described as the base with the keys it changes, the
+    base's own description after them, so `rdzoo show` and a run's config never describe a
+    model it is not."""
+    described = parent_description if isinstance(parent_description, str) else ""
+    changed = [p for k, v in data.items() if k not in ("base", "name") for p in _paths_set(k, v)]
+    if not changed:
+        return described
+    listed = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more keys" if len(changed) > 4 else "")
+    return f"{parent_name} with {listed} changed" + (f" ({parent_name}: {described})" if described else "")
 
 
 def _read_source(source: str, relative_to: str | None = None) -> Any:
