@@ -174,17 +174,15 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
         if not isinstance(value, bool):
             raise SpecError(path, f"expected true or false, got {_describe(value)}")
         return value
-    if tp in (int, float) and isinstance(value, str):
-        value = _number(value)  # YAML 1.1 reads 1e-3 as a string
     if tp is int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise SpecError(path, f"expected an integer, got {_describe(value)}")
+            raise SpecError(path, f"expected an integer, got {_describe(value)}{_unquote_hint(value)}")
         return _check_range(value, path, meta)
     if tp is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise SpecError(path, f"expected a number, got {_describe(value)}")
+            raise SpecError(path, f"expected a number, got {_describe(value)}{_unquote_hint(value)}")
         if not math.isfinite(value):
             raise SpecError(path, f"expected a finite number, got {value}")
         return _check_range(float(value), path, meta)
@@ -197,13 +195,15 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
     raise TypeError(f"unsupported field type {tp!r}")  # a bug in the dataclasses above
 
 
-def _number(text: str) -> Any:
-    for parse in (int, float):
-        try:
-            return parse(text.replace("_", ""))
-        except ValueError:
-            pass
-    return text
+def _unquote_hint(value: Any) -> str:
+    """A number written as text ('3', "1e-3") is text, as YAML reads it (1e-3 unquoted is a number)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (text: write the number without quotes)"
 
 
 def _type_name(tp: Any) -> str:
@@ -497,7 +497,8 @@ def _derived_description(parent_name: str, parent_description: Any, data: dict) 
     changed = [p for k, v in data.items() if k not in ("base", "name") for p in _paths_set(k, v)]
     if not changed:
         return described
-    listed = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more keys" if len(changed) > 4 else "")
+    more = len(changed) - 4
+    listed = ", ".join(changed[:4]) + (f" and {more} more key{'s' if more > 1 else ''}" if more > 0 else "")
     return f"{parent_name} with {listed} changed" + (f" ({parent_name}: {described})" if described else "")
 
 
