@@ -1,7 +1,7 @@
 """YAML specs -> frozen, validated dataclasses.
 
 A spec describes one text encoder completely: embedding, encoder (one dataclass
-per family), head and training settings. Loading is `yaml.safe_load` only,
+per family), head and training settings. Loading is `yamlio.parse_yaml` (safe, one meaning),
 `base:` inherits another spec, and dotted overrides (`encoder.growth_rate=24`)
 patch any key. Every problem is a `SpecError` naming the key path, the bad
 value and what is allowed. The parameter count is checked against

@@ -120,9 +120,10 @@ def _two_readings(value: str, tag12: str) -> str | None:
     if isinstance(old, bool):
         return (f"{value!r} is {str(old).lower()} in YAML 1.1 but the text {value!r} in YAML 1.2: write "
                 f"{str(old).lower()} for the switch, or \"{value}\" (quoted) for the text")
-    if isinstance(new, (int, float)) and not isinstance(new, bool):
+    if isinstance(new, (int, float)) and not isinstance(new, bool):  # 010: octal 8 in YAML 1.1, 10 in 1.2
         return (f"{value!r} is {old!r} in YAML 1.1 (a leading 0 means octal) but {new!r} in YAML 1.2: write "
-                f"{new!r}, or 0o{value.lstrip('+-0_')} for octal")
+                f"{new!r}, or 0o{oct(old)[2:]} for octal" if isinstance(old, int) and old >= 0 else
+                f"{value!r} is {old!r} in YAML 1.1 but {new!r} in YAML 1.2: write it without leading zeros")
     if isinstance(old, (int, float)):
         return (f"{value!r} is the number {old!r} in YAML 1.1 but text in YAML 1.2: write {old!r} for the "
                 f"number, or \"{value}\" (quoted) for the text")
@@ -134,6 +135,7 @@ def _two_readings(value: str, tag12: str) -> str | None:
 
 
 def _key_kind(key: Any, node) -> str:
+    """What a key that is not text is, for the message that refuses it."""
     if key is None:
         return "a key is empty (null)"
     if isinstance(key, (bool, int, float)):
