@@ -190,8 +190,8 @@ def test_a_derived_spec_does_not_inherit_a_description_of_another_model(tmp_path
     assert derived.name == "transformer-text-tiny-custom"
     assert derived.description == (f"transformer-text-tiny with encoder.d_model, encoder.heads changed "
                                    f"(transformer-text-tiny: {tiny.description})")
-    renamed = spec.load(write(tmp_path, "base: transformer-text-tiny\nname: tiny-copy\n"))
-    assert renamed.name == "tiny-copy" and renamed.description == tiny.description  # the same model
+    renamed = spec.load(write(tmp_path, "base: transformer-text-tiny\nname: tiny-copy\nencoder: {d_model: 128}\n"))
+    assert renamed.name == "tiny-copy" and renamed.description == tiny.description  # the same model, d_model as before
     own = spec.load(write(tmp_path, "base: transformer-text-tiny\ndescription: wider\nencoder: {d_model: 256}\n"))
     assert own.description == "wider"
     many = spec.load(write(tmp_path, "base: kim-cnn\ntrain: {lr: 0.1, epochs: 2, seed: 3, patience: 1, batch_size: 8}\n"))

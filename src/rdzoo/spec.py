@@ -410,21 +410,28 @@ def parse_overrides(texts: list[str] | tuple) -> dict[str, Any]:
     given: dict[str, str] = {}  # every key path a text sets -> that text
     for text in texts:
         key, value = parse_override(text)
-        for path in _paths_set(key, value):
+        paths = [path for path, _ in _leaves(key, value)]
+        for path in paths:
             for other, other_text in given.items():
                 if path == other or path.startswith(other + ".") or other.startswith(path + "."):
                     raise SpecError(key, f"set twice, by {other_text!r} and {text!r}; give each key once")
-        given.update((path, text) for path in _paths_set(key, value))
+        given.update((path, text) for path in paths)
         out[key] = value
     return out
 
 
-def _paths_set(key: str, value: Any) -> list[str]:
-    """The dotted key paths an override sets: a mapping value sets each of its leaves (merged
-    into the section, see merge_spec), any other value the key itself."""
+def _leaves(key: str, value: Any) -> list[tuple[str, Any]]:
+    """(dotted key path, value) for each key a value at `key` sets: a mapping sets each of its
+    leaves (it merges into the section, see merge_spec), any other value the key itself."""
     if isinstance(value, dict) and value:
-        return [p for k, v in value.items() for p in _paths_set(f"{key}.{k}", v)]
-    return [key]
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{key}.{k}", v)]
+    return [(key, value)]
+
+
+def _value_at(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 def merge_spec(base: dict, update: dict) -> dict:
@@ -483,18 +490,19 @@ def resolve_bases(data: Any, where: str, seen: tuple[str, ...] = ()) -> dict:
     if "name" not in data:
         merged["name"] = f"{parent_name}-custom"
     if "description" not in data:
-        merged["description"] = _derived_description(parent_name, parent.get("description"), data)
+        merged["description"] = _derived_description(parent_name, parent, data)
     return merged
 
 
-def _derived_description(parent_name: str, parent_description: Any, data: dict) -> str:
+def _derived_description(parent_name: str, parent: dict, data: dict) -> str:
     """What a derived spec without a description of its own is: the base's description is
     about the base (its widths, depths, recipe), so it is kept only where the spec changes no
-    key of it; otherwise the spec is described as the base with the keys it changes, the
+    key's value; otherwise the spec is described as the base with the keys it changes, the
     base's own description after them, so `rdzoo show` and a run's config never describe a
     model it is not."""
-    described = parent_description if isinstance(parent_description, str) else ""
-    changed = [p for k, v in data.items() if k not in ("base", "name") for p in _paths_set(k, v)]
+    described = parent.get("description") if isinstance(parent.get("description"), str) else ""
+    changed = [path for k, v in data.items() if k not in ("base", "name")
+               for path, value in _leaves(k, v) if _value_at(parent, path) != value]
     if not changed:
         return described
     more = len(changed) - 4
