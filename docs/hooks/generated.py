@@ -18,7 +18,8 @@ with Markdown before the page is rendered:
 - `spaces`: the named search spaces, their start models and the keys they choose.
 
 An unknown marker name fails the build. The benchmark figures in `bench/results/` are added to
-the site under `benchmarks/img/`, so the pages show the images the benchmarks wrote.
+the site under `benchmarks/img/`, so the pages show the images the benchmarks wrote, and the
+repository's ARCHITECTURE.md is the site's design page (`architecture.md`), one file for both.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ FIGURES = ("search_efficiency.png", "skip_types.png")
 
 
 def on_files(files, config):
-    """Add the benchmark figures under benchmarks/img/."""
+    """Add the benchmark figures under benchmarks/img/, and ARCHITECTURE.md as the design page."""
     from mkdocs.structure.files import File
 
+    files.append(File.generated(config, "architecture.md", abs_src_path=str(ROOT / "ARCHITECTURE.md")))
     for name in FIGURES:
         source = ROOT / "bench" / "results" / name
         files.append(File.generated(config, f"benchmarks/img/{name}", abs_src_path=str(source)))
