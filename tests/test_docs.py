@@ -154,7 +154,7 @@ def test_console_blocks_run(page, tmp_path, monkeypatch):
 # --- documented options ----------------------------------------------------------------------------
 
 FENCE = re.compile(r"^ *(`{3,})[^\n]*\n(.*?)^ *\1 *$", re.S | re.M)
-INLINE = re.compile(r"`([^`\n]+)`")
+INLINE = re.compile(r"`((?:[^`\n]|\n(?!\n))+)`")  # a code span may wrap onto the next line
 # `rdzoo` where a command starts (a line's start, after a `$ ` prompt, `&&`, `;`, `|`, `(` or a
 # search summary's `next:`), a command (or an option of rdzoo itself), then the rest of that
 # command: up to a comment, a pipe, `&&`, `;`, a redirection, a closing parenthesis or the line's end
@@ -165,7 +165,7 @@ def code_texts(text: str) -> list[str]:
     """The code of a Markdown text: its fenced blocks and its inline code spans."""
     fenced = [m.group(2) for m in FENCE.finditer(text)]
     prose = FENCE.sub("", text)
-    return fenced + [m.group(1) for m in INLINE.finditer(prose)]
+    return fenced + [" ".join(m.group(1).split()) for m in INLINE.finditer(prose)]
 
 
 def documented_options(text: str) -> list[tuple[str, list[str]]]:
@@ -220,12 +220,15 @@ def test_documented_options_are_found_and_checked():
     """The check reads code blocks and inline code, and names a renamed option or command."""
     text = ("```bash\nrdzoo train kim-cnn --data sst2 -o runs/r --no-such-flag  # --not-an-option\n"
             "rdzoo eval runs/r --device cpu && rdzoo predict runs/r 'a film' --devise cuda\n```\n"
-            "Run `rdzoo serach --trials 5`, or `rdzoo --verison`; rdzoo builds --models in prose.\n")
+            "Run `rdzoo serach --trials 5`, or `rdzoo --verison`; rdzoo builds --models in prose;\n"
+            "`rdzoo export RUN\n--formt onnx` wraps.\n")
     assert documented_options(text) == [("train", ["--data", "-o", "--no-such-flag"]), ("eval", ["--device"]),
-                                        ("predict", ["--devise"]), ("serach", ["--trials"]), ("", ["--verison"])]
+                                        ("predict", ["--devise"]), ("serach", ["--trials"]), ("", ["--verison"]),
+                                        ("export", ["--formt"])]
     assert unknown_options(text, cli_options()) == [
         "rdzoo train --no-such-flag: no such option", "rdzoo predict --devise: no such option",
-        "rdzoo serach: no such command", "rdzoo --verison: no such option"]
+        "rdzoo serach: no such command", "rdzoo --verison: no such option",
+        "rdzoo export --formt: no such option"]
 
 
 def test_console_commands_are_read_with_their_output():

@@ -11,8 +11,8 @@ with Markdown before the page is rendered:
   help text as links.)
 - `spec-keys`: every spec section's keys (spec.py's dataclasses, the neck's, and each registered
   family's encoder dataclass): type, default, allowed values and the comment beside the field;
-- `skip-types`: `skips.SKIP_TYPES` with each type's rule, paper, parameter cost and the
-  families that take it;
+- `skip-types`: `skips.SKIP_TYPES` with each type's rule, paper, parameter cost (a block of 256
+  channels, a stack of 12 blocks) and the families that take it;
 - `families`: `families.FAMILIES` with their encoder dataclass, skip types and abilities;
 - `zoo`: the named models (`rdzoo list`: family, skip, parameters, description);
 - `spaces`: the named search spaces, their start models and the keys they choose.
@@ -24,11 +24,13 @@ repository's ARCHITECTURE.md is the site's design page (`architecture.md`), one 
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import io
 import re
 import sys
+import textwrap
 import tokenize
 import typing
 from pathlib import Path
@@ -92,24 +94,20 @@ def cli() -> str:
 
 
 def field_comments(cls) -> dict[str, str]:
-    """Field name -> the comment on its line, else the comment lines just above it."""
-    source = inspect.getsource(cls)
-    out: dict[str, str] = {}
-    above: list[str] = []
+    """Field name -> the comment at the end of its line, else the comment lines just above it."""
+    source = textwrap.dedent(inspect.getsource(cls))
     lines = source.splitlines()
-    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    comment_on = {t.start[0]: t.string.lstrip("#").strip() for t in tokens if t.type == tokenize.COMMENT}
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            above.append(comment_on.get(number, ""))
+    comments = {t.start[0]: t.string.lstrip("#").strip()
+                for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
+    out = {}
+    for node in ast.parse(source).body[0].body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
-        m = re.match(r"\s+([a-z_][a-z0-9_]*)\s*:", line)
-        if m and not stripped.startswith(("def ", "return")):
-            name = m.group(1)
-            text = comment_on.get(number) if not stripped.startswith("#") else None
-            out.setdefault(name, text or " ".join(above))
-        above = []
+        above, n = [], node.lineno - 1
+        while n >= 1 and lines[n - 1].strip().startswith("#"):
+            above.insert(0, comments[n])
+            n -= 1
+        out[node.target.id] = comments.get(node.end_lineno) or " ".join(above)
     return out
 
 
@@ -170,7 +168,8 @@ def section_table(cls, prefix: str) -> str:
     comments = field_comments(cls)
     rows = ["| key | type | default | allowed | note |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(cls):
-        note = comments.get(f.name, "").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+        note = re.sub(r"\bNone\b", "`null`", comments.get(f.name, ""))  # YAML's word for it
+        note = note.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
         rows.append(f"| `{prefix}{f.name}` | {type_text(hints[f.name])} | {default_text(f)} | "
                     f"{range_text(f)} | {note} |")
     return "\n".join(rows)
@@ -210,14 +209,11 @@ def skip_types() -> str:
     from rdzoo.families import FAMILIES
     from rdzoo.skips import SKIP_TYPES
 
-    rows = ["| skip | rule | source | parameters per block (C channels) | families |", "|---|---|---|---|---|"]
+    rows = ["| skip | rule | source | parameters per block, at 256 channels | per stack of 12 blocks | families |",
+            "|---|---|---|---|---|---|"]
     for s in SKIP_TYPES.values():
         fams = ", ".join(name for name, fam in FAMILIES.items() if s.name in fam.skips)
-        cost = s.params(256)
-        cost_text = "0" if cost == 0 else ("1" if cost == 1 else "C² + C" if cost == 256 * 256 + 256 else str(cost))
-        if s.stack_params(4):
-            cost_text += f"; N(N + 3)/2 per stack of N blocks ({s.stack_params(4)} for 4)"
-        rows.append(f"| `{s.name}` | {s.rule} | {s.source} | {cost_text} | {fams} |")
+        rows.append(f"| `{s.name}` | {s.rule} | {s.source} | {s.params(256):,} | {s.stack_params(12):,} | {fams} |")
     return "\n".join(rows)
 
 
