@@ -262,3 +262,12 @@ def test_generated_references_build():
         assert all(f"`encoder.{f}`" in keys for f in family.encoder.__dataclass_fields__)
     for name in ("skip-types", "families", "zoo", "spaces"):
         assert hooks.GENERATORS[name]().count("\n") >= 3
+
+
+def test_api_reference_names_every_public_name():
+    """`import rdzoo` gives `rdzoo.__all__`; the API reference's index lists each of them."""
+    import rdzoo
+
+    index = (ROOT / "docs" / "reference" / "api" / "index.md").read_text(encoding="utf-8")
+    missing = [n for n in rdzoo.__all__ if n != "__version__" and f"`rdzoo.{n}`" not in index]
+    assert not missing, f"docs/reference/api/index.md does not list {missing}"
