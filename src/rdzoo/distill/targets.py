@@ -63,7 +63,7 @@ class Targets:
               length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The targets of the texts in `group` (a batch's indices) and where they hold: a
         classifier's (B, classes) and a (B,) mask of ones; a tagger's (B, length, tags) and
-        (B, length) mask, word j of text i placed at the student's token positions[i][j] (its
+        (B, length) mask, word j of text i placed at the student's token `positions[i][j]` (its
         first sub-word), zero and masked where the student has no word or no teacher saw it."""
         if self.offsets is None:
             return self.logits[group], torch.ones(len(group), dtype=torch.bool)
