@@ -114,7 +114,7 @@ class DatabaseCache:
         try:
             self.url = results_url(storage)
         except SpecError as exc:
-            raise SpecError("targets", exc.message) from None
+            raise SpecError("targets", f"{exc.message}; or a folder path, for files") from None
         self._ready = False
 
     def where(self, key: str) -> str:
