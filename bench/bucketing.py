@@ -70,11 +70,13 @@ def summarize(rows: list[dict]) -> dict:
                 continue
             per_epoch = {b: statistics.mean(statistics.mean(runs[(s, b)]["cpu_epochs"]) for s in seeds)
                          for b in (True, False)}
-            wall = {b: statistics.mean(statistics.mean(runs[(s, b)]["wall_epochs"]) for s in seeds) for b in (True, False)}
+            wall = {b: statistics.mean(statistics.mean(runs[(s, b)]["wall_epochs"]) for s in seeds)
+                    for b in (True, False)}
             d = [runs[(s, True)]["test_accuracy"] - runs[(s, False)]["test_accuracy"] for s in seeds]
             diffs += d
             table.append({"model": model, "data": data, "seeds": seeds,
-                          "cpu_s_epoch_bucketed": round(per_epoch[True], 2), "cpu_s_epoch_random": round(per_epoch[False], 2),
+                          "cpu_s_epoch_bucketed": round(per_epoch[True], 2),
+                          "cpu_s_epoch_random": round(per_epoch[False], 2),
                           "cpu_ratio": round(per_epoch[True] / per_epoch[False], 3),
                           "wall_ratio": round(wall[True] / wall[False], 3),
                           "padding_bucketed": round(statistics.mean(runs[(s, True)]["padding"] for s in seeds), 3),

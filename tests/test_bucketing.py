@@ -36,7 +36,8 @@ def test_the_default_batches_are_the_bucket_iterator_unchanged():
         index = list(range(len(ids)))
         rng.shuffle(index)
         window = size * batching.BUCKET
-        index = [i for w in range(0, len(index), window) for i in sorted(index[w: w + window], key=lambda i: len(ids[i]))]
+        index = [i for w in range(0, len(index), window)
+                 for i in sorted(index[w: w + window], key=lambda i: len(ids[i]))]
         expected = [index[i: i + size] for i in range(0, len(index), size)]
         rng.shuffle(expected)
         assert groups(ids, size, seed) == expected == groups(ids, size, seed, bucket=True)

@@ -223,22 +223,22 @@ def test_the_cache_is_named_by_a_folder_or_a_storage_url(tmp_path):
         cache_mod.open_cache(str(db))
 
 
-def test_the_targets_table_lives_beside_the_studys_tables_and_a_search_still_opens_the_database(tmp_path, teacher,
-                                                                                                  calls):
-    """Made first, before any study, the table does not make the database foreign to a search."""
-    from rdzoo.store import Store
-
-    url = f"sqlite:///{tmp_path}/study.db"
-    targets_mod.teacher_targets([teacher], ["a text"], {}, LABELS, url)
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_the_targets_table_made_before_any_study_does_not_keep_a_search_from_the_database(tmp_path, teacher, calls,
+                                                                                          kind):
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    from rdzoo.storage import make_storage
+    from rdzoo.storage import make_storage, results_url
+    from rdzoo.store import Store
 
-    optuna.create_study(study_name="s", storage=make_storage(url))
+    url = f"sqlite:///{tmp_path}/study.db" if kind == "sqlite" else f"journal://{tmp_path}/study.log"
+    targets_mod.teacher_targets([teacher], ["a text"], {}, LABELS, url)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    optuna.create_study(study_name="s", storage=make_storage(url))  # as a search opens its storage
     Store.open(url, create=True).engine.dispose()
-    tables = {r[0] for r in sqlite3.connect(tmp_path / "study.db").execute("SELECT name FROM sqlite_master")}
-    assert {"rdzoo_targets", "rdzoo_results", "studies"} <= tables
+    path = results_url(url)[len("sqlite:///"):]
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
+    assert {"rdzoo_targets", "rdzoo_results"} <= tables
 
 
 def test_a_database_that_cannot_be_used_is_one_error_naming_it(tmp_path, teacher, calls):

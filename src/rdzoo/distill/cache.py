@@ -36,8 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import SpecError, StoreError
+from ..storage import TARGETS_TABLE as TABLE
 
-TABLE = "rdzoo_targets"
 PUT_ATTEMPTS = 5  # inserts tried while other processes delete damaged rows under the same key
 
 
