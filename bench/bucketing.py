@@ -6,8 +6,8 @@ seconds per epoch and test accuracy, side by side, on the CPU with one thread.
 Each (model, data, seed) trains twice, once each way, in a fresh process each (the order
 alternates by seed); a run records the CPU seconds (process time: steadier than wall time
 on a shared machine) and wall seconds of each epoch (the first includes building the
-vocabulary, the same both ways), the share of padding positions in its batches, and its
-test accuracy. The summary gives, per model and data, the CPU seconds per epoch both ways,
+vocabulary, the same both ways), the share of padding positions in one epoch of its batches
+(drawn as seed 0 draws them), and its test accuracy. The summary gives, per model and data, the CPU seconds per epoch both ways,
 their ratio (bucketed / random), and the paired test accuracy difference (bucketed - random)
 over the seeds, then the mean and standard deviation of those differences over all pairs.
 """
@@ -39,7 +39,7 @@ marks = [(time.process_time(), time.perf_counter())]
 result = fit(s, data, on_epoch=lambda epoch, score: marks.append((time.process_time(), time.perf_counter())))
 cpu = [b[0] - a[0] for a, b in zip(marks, marks[1:])]
 wall = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
-# the padding of one epoch's batches, drawn as the loop draws them (its ids, its batch size)
+# the padding of one epoch's batches as the loop draws them (its ids and batch size, the order of seed 0)
 ids = result.tokenizer.encode_batch(list(data.train.texts))
 real = padded = 0
 for tokens, _, _ in batches(ids, None, s.train.batch_size, shuffle=True, bucket=s.train.bucket):
