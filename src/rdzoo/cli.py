@@ -385,7 +385,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
           teacher: Annotated[Optional[list[str]], typer.Option("--teacher", help="Learn from this teacher too: a run folder, or a zoo name or spec to fine-tune on the training split first (repeatable: their mean logits).")] = None,
           unlabeled: Annotated[Optional[Path], typer.Option("--unlabeled", help="In-domain text without labels, one a line, for the teacher to label (with --teacher).")] = None,
           teacher_dir: Annotated[Path, typer.Option("--teacher-dir", help="Where teachers fine-tuned by --teacher are kept and found again.")] = Path("runs/teachers"),
-          targets_dir: Annotated[Optional[Path], typer.Option("--targets-dir", help="Where the teachers' outputs are cached (default: TEACHER_RUN/targets).")] = None,
+          targets: Annotated[Optional[str], typer.Option("--targets", "--targets-dir", help="Where the teachers' outputs are cached: a folder, or a storage URL (as --storage) whose database keeps them for every worker of a study (default: the folder TEACHER_RUN/targets).")] = None,
           as_json: JsonOpt = False):
     """Train a model on text data (built-in TREC-6 by default) and report accuracy; with --teacher,
     as a student of a teacher's logits (train.distill)."""
@@ -443,7 +443,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
                 extra, notes = read_unlabeled(unlabeled, dataset.tagging)
                 report["notes"] += notes
             fitted, distilled = fit_student(s, dataset, teacher, unlabeled=extra, teacher_dir=teacher_dir,
-                                            targets_dir=targets_dir, epochs=epochs, progress=progress, device=dev,
+                                            targets=targets, epochs=epochs, progress=progress, device=dev,
                                             precision=prec)
         else:
             fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
@@ -1244,7 +1244,7 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
 
 # a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
 OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
-             "storage": "--storage", "teachers": "--teacher"}
+             "storage": "--storage", "teachers": "--teacher", "targets": "--targets"}
 
 
 def in_cli_terms(exc: Exception) -> str:

@@ -117,6 +117,7 @@ class Train:
     patience: int = bounded(0, 0, 100000)  # early stopping on dev accuracy; 0: off
     dev_fraction: float = bounded(0.1, 0.0, 0.5, lo_open=True)  # held out when data has no dev split
     seed: int = bounded(0, 0, 2**31 - 1)
+    bucket: bool = True  # batches of similar lengths (batching.batches' bucket iterator); false: random batches
     distill: Distill | None = None  # a student's settings (--teacher); None: the gold labels alone
 
 
