@@ -198,15 +198,10 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     import torch
 
     from . import profile
-    from .families import build_model
+    from .registry import create_model
 
     dev, prec = where_to_run(device, precision)
-    torch.manual_seed(0)
-    model = build_model(s).eval()
-    if s.pretrained:  # the checkpoint's weights, so that --out saves them
-        from .pretrained import prepare
-
-        prepare(model, s)
+    model = create_model(s, seed=0).eval()  # with a checkpoint's weights, so that --out saves them
     length = seq_len or min(s.embedding.max_len, 128)
     if length > s.embedding.max_len and s.embedding.positions in ("learned", "sinusoidal"):
         raise UsageError(f"--seq-len {length} is longer than embedding.max_len {s.embedding.max_len}")

@@ -329,7 +329,7 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
 
 def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precision, transfer=None,
          targets=None) -> FitResult:
-    from .families import build_model
+    from .registry import create_model
 
     train_cfg = spec.train
     distill = train_cfg.distill
@@ -369,16 +369,8 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
         train_gold = [(([IGNORE] * len(t)) if data.tagging else IGNORE) if y is None else label_ids([y], lookup)[0]
                       for t, y in zip(train_texts, transfer.labels)]
     spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
-    model = build_model(spec)  # built on the CPU first: the same initial weights on every device
-    if spec.pretrained or spec.embedding.pretrained:
-        from .pretrained import prepare
-
-        prepare(model, spec, tokenizer)
-    elif spec.embedding.freeze:
-        model.embed.requires_grad_(False)
-    if crf_of(model) is not None:  # forbid the transitions the tag scheme does not allow
-        crf_of(model).constrain(label_names)
-    model = model.to(device)
+    # built on the CPU first: the same initial weights on every device
+    model = create_model(spec, tokenizer=tokenizer, label_names=label_names).to(device)
     optimizer = make_optimizer(model, train_cfg, device)
     scaler = precision.scaler()
     train_ids = tokenizer.encode_batch(train_texts)
