@@ -193,7 +193,7 @@ def test_unlabelled_texts_are_read_one_a_line_and_taught_by_the_teacher_alone(tm
                                torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([1, 0])))
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
-    with pytest.raises(Exception, match="--unlabeled .*empty.txt: no text in it"):
+    with pytest.raises(Exception, match="unlabeled .*empty.txt: no text in it"):
         augment.read_unlabeled(empty, tagged=False)
 
 

@@ -58,7 +58,7 @@ def test_iobes_tags(tmp_path):
 def test_broken_bio_sequence_is_an_error_or_skipped_and_counted(tmp_path):
     text = "a\tO\nb\tB-x\n\nc\tO\nd\tI-x\n\ne\tB-x\nf\tI-y\n\ng\tB-x\nh\tI-x\n"
     path = write(tmp_path / "train.conll", text)
-    with pytest.raises(DataError, match=r"line 5: malformed BIO tag sequence \(O -> I-x\).*--on-bad-line skip"):
+    with pytest.raises(DataError, match=r"line 5: malformed BIO tag sequence \(O -> I-x\).*on_bad_line skip"):
         read_file(path)
     split, skipped, _, _ = read_file(path, on_bad_line="skip")
     assert len(skipped) == 2  # I-x after O, and I-y after B-x: neither repaired nor kept

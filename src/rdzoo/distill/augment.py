@@ -166,11 +166,11 @@ def read_unlabeled(path: str | Path, tagged: bool) -> tuple[list, list[str]]:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"--unlabeled {path}: no such file (one text a line)")
+        raise DataError(f"unlabeled {path}: no such file (one text a line)", "unlabeled")
     lines, decoding = read_lines(path)
     texts = [line.split() if tagged else line.strip() for line in lines if line.strip()]
     if not texts:
-        raise DataError(f"--unlabeled {path}: no text in it (one text a line)")
+        raise DataError(f"unlabeled {path}: no text in it (one text a line)", "unlabeled")
     notes = decoding.notes()
     blank = len(lines) - len(texts)
     if blank:

@@ -276,12 +276,12 @@ class _Bad:
 
     def __init__(self, mode: str):
         if mode not in ("error", "skip"):
-            raise DataError(f"on_bad_line must be 'error' or 'skip', got {mode!r}")
+            raise DataError(f"on_bad_line must be 'error' or 'skip', got {mode!r}", "on_bad_line")
         self.mode, self.skipped = mode, []
 
     def __call__(self, where: str, line: int, why: str) -> None:
         if self.mode == "error":
-            raise DataError(f"{where}, line {line}: {why} (use --on-bad-line skip to skip such lines)")
+            raise DataError(f"{where}, line {line}: {why} (use on_bad_line skip to skip such lines)", "on_bad_line")
         self.skipped.append(Skipped(where, line, why))
 
 
@@ -422,12 +422,13 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
         return Split([], []), []
     header_line = n
     header = [h.strip() for h in header]
-    for col, flag in ((text_col, "--text-col"), (label_col, "--label-col")):
+    for col, param in ((text_col, "text_col"), (label_col, "label_col")):
         if col not in header:
-            raise DataError(f"{where}: no column {col!r} (set it with {flag}); the header (line {header_line}) "
-                            f"names: {', '.join(header)}")
+            raise DataError(f"{where}: no column {col!r} (set it with {param}); the header (line {header_line}) "
+                            f"names: {', '.join(header)}", param)
         if header.count(col) > 1:
-            raise DataError(f"{where}: the header (line {header_line}) names column {col!r} {header.count(col)} times")
+            raise DataError(f"{where}: the header (line {header_line}) names column {col!r} {header.count(col)} times",
+                            param)
     ti, li = header.index(text_col), header.index(label_col)
     texts, labels, quoted = [], [], []
     for n, line in rows:
@@ -514,7 +515,7 @@ def _json_lines(lines, where, bad, columns: Columns) -> Split:
             continue
         if not isinstance(obj, dict) or text_key not in obj or label_key not in obj:
             keys = ", ".join(obj) if isinstance(obj, dict) else f"a JSON {type(obj).__name__}, not an object"
-            bad(where, n, f"needs fields {text_key!r} and {label_key!r} (--text-col/--label-col); found: {keys}")
+            bad(where, n, f"needs fields {text_key!r} and {label_key!r}; found: {keys}")
             continue
         text = obj[text_key]
         if not isinstance(text, str) or isinstance(text, _Spelt) or not text.strip():
@@ -581,14 +582,14 @@ def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "er
     notes = []
     if suffix == ".conll":  # token-per-line entity tags (WNUT-17, CoNLL-2003): see conll.py
         if columns.text or columns.label:
-            raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL files (the tag is the last column)")
+            raise DataError(f"{where}: columns do not apply to CoNLL files (the tag is the last column)", "columns")
         from .conll import read_conll
 
         words, tags, notes = read_conll(lines, where, bad, scheme)
         split = Split(words, tags)
     elif suffix == ".conllu":
         if columns.text or columns.label:
-            raise DataError(f"{where}: --text-col/--label-col do not apply to CoNLL-U (words are tagged with UPOS)")
+            raise DataError(f"{where}: columns do not apply to CoNLL-U (words are tagged with UPOS)", "columns")
         split = _conllu(lines, where, bad)
     elif suffix in (".csv", ".tsv"):
         with _csv_fields():
@@ -597,7 +598,7 @@ def read_file(path: Path, columns: Columns | None = None, on_bad_line: str = "er
         split = _json_lines(lines, where, bad, columns)
     else:
         if columns.text or columns.label:
-            raise DataError(f"{where}: --text-col/--label-col apply to CSV, TSV and JSONL files, not `label text` lines")
+            raise DataError(f"{where}: columns apply to CSV, TSV and JSONL files, not `label text` lines", "columns")
         split = _label_text_lines(lines, where, bad)
     return split, bad.skipped, decoding, notes
 
@@ -622,19 +623,21 @@ def read_label_names(path: str | Path) -> dict[str, str]:
             continue
         value, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
         if not rest or not rest[0].strip():
-            raise DataError(f"{path}, line {n}: expected `value name` (e.g. `0 DESC`), found {line.strip()!r}")
+            raise DataError(f"{path}, line {n}: expected `value name` (e.g. `0 DESC`), found {line.strip()!r}",
+                            "label_names")
         name = rest[0].strip()
         try:
             value = label_value(value)  # as the data's labels are read: `1.0 pos` names the label 1
         except ValueError as exc:
-            raise DataError(f"{path}, line {n}: {exc}") from None
+            raise DataError(f"{path}, line {n}: {exc}", "label_names") from None
         if value in names:
-            raise DataError(f"{path}, line {n}: label {value!r} is named twice")
+            raise DataError(f"{path}, line {n}: label {value!r} is named twice", "label_names")
         if name in names.values():
-            raise DataError(f"{path}, line {n}: the name {name!r} is given to two labels; that would merge them")
+            raise DataError(f"{path}, line {n}: the name {name!r} is given to two labels; that would merge them",
+                            "label_names")
         names[value] = name
     if not names:
-        raise DataError(f"{path}: names no labels (expected `value name` lines, e.g. `0 DESC`)")
+        raise DataError(f"{path}: names no labels (expected `value name` lines, e.g. `0 DESC`)", "label_names")
     return names
 
 
@@ -646,9 +649,9 @@ def _label_mapping(names: dict, where: str) -> dict[str, str]:
         try:
             label = label_value(str(value))
         except ValueError as exc:
-            raise DataError(f"{where}: {exc}") from None
+            raise DataError(f"{where}: {exc}", "label_names") from None
         if label in out:
-            raise DataError(f"{where}: label {label!r} is named twice")
+            raise DataError(f"{where}: label {label!r} is named twice", "label_names")
         out[label] = str(name)
     return out
 
@@ -675,7 +678,7 @@ def name_labels(data: TextData, names: dict[str, str], source: str) -> TextData:
     unnamed = sorted(_labels(data) - names.keys())
     if unnamed:
         raise DataError(f"{data.name}: label(s) {', '.join(map(repr, unnamed[:5]))} have no name in {source}; "
-                        f"it names {', '.join(names)}")
+                        f"it names {', '.join(names)}", "label_names")
 
     from ..names import natural_key
 
@@ -738,7 +741,7 @@ def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
     tag that its training part lacks."""
     if not 2 <= k <= len(data.train):
         raise DataError(f"cannot cross-validate with {k} folds: the training split has {len(data.train)} examples "
-                        f"(2 <= K <= {len(data.train)})")
+                        f"(2 <= K <= {len(data.train)})", "k")
     index = list(range(len(data.train)))
     random.Random(seed).shuffle(index)
     if not data.tagging:
@@ -749,7 +752,7 @@ def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
         if single:
             raise DataError(f"cannot cross-validate: class(es) {', '.join(map(repr, single[:5]))} have a single "
                             "example in the training split; each fold trains on the other folds' examples, so "
-                            "every class needs at least 2 (leave those lines out, or add examples)")
+                            "every class needs at least 2 (leave those lines out, or add examples)", "k")
         index = [i for c in sorted(by_class) for i in by_class[c]]  # dealt in turn: each class over the folds
     folds = [sorted(index[i::k]) for i in range(k)]
     out = []
@@ -761,7 +764,7 @@ def kfold(data: TextData, k: int, seed: int = 0) -> list[TextData]:
         if unseen:
             raise DataError(f"cannot cross-validate with {k} folds (seed {seed}): fold {i + 1} tests on "
                             f"{'tag' if data.tagging else 'label'}(s) {', '.join(map(repr, unseen[:5]))} that its "
-                            "training part lacks; use fewer folds or another seed")
+                            "training part lacks; use fewer folds or another seed", "k")
         out.append(fold)
     return out
 
@@ -849,7 +852,7 @@ def load_data(source: str | Path = "trec", columns: Columns | None = None, on_ba
         from ..names import did_you_mean
 
         hint = did_you_mean(source, builtin_names()) or f"; built-in datasets: {', '.join(builtin_names())}"
-        raise DataError(f"no such dataset or file: {source}{hint}")
+        raise DataError(f"no such dataset or file: {source}{hint}", "source")
     data = replace(data, skipped_lines=skipped, decoding=decodings, notes=notes)
     if label_names is not None:
         where = "the given label names" if isinstance(label_names, dict) else Path(label_names).name
