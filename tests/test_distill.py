@@ -162,7 +162,7 @@ def test_a_taggers_copies_keep_their_word_count_and_use_the_datas_own_parts_of_s
     tags = [["DET", "NOUN", "AUX", "ADJ"], ["DET", "NOUN", "AUX", "ADJ", "CCONJ", "ADJ"]]
     s = spec.load("kim-cnn", {"train.distill.augment_copies": 40, "train.distill.p_mask": 0.2,
                               "train.distill.p_pos": 0.5, "train.distill.p_ngram": 1.0}).train.distill
-    out = transfer_set(words, tags, s, seed=0, lexicon={})  # no lexicon: the tags themselves are UPOS
+    out = transfer_set(words, tags, s, seed=0, lexicon={}, tagging=True)  # no lexicon: the tags themselves are UPOS
     for i, copy in enumerate(out.texts[2:]):
         original = words[i % 2]
         assert len(copy) == len(original)  # n-gram sampling is skipped for taggers

@@ -56,7 +56,7 @@ class Run:
                                                              precision=self.precision)]
         words = [t.split() for t in texts]
         pred = predict_ids(self.model, self.tokenizer.encode_batch(words), words=[len(w) for w in words],
-                           precision=self.precision, starts=word_starts(self.tokenizer, words))
+                           precision=self.precision, starts=word_starts(self.tokenizer, words, tagging=True))
         return [[self.label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
     def entities(self, texts: list[str]) -> list[list[dict]]:

@@ -218,11 +218,12 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: 
     if unseen:
         raise TrainingError(f"labels the model was not trained on: {', '.join(map(repr, unseen[:5]))}; "
                             f"it knows: {', '.join(label_names)}")
-    gold = label_ids(split.labels, lookup)
+    gold, tagging = label_ids(split.labels, lookup), split.tagged
     pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts],
-                       precision=precision, starts=word_starts(tokenizer, split.texts))
-    out = {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
-           "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+                       precision=precision, starts=word_starts(tokenizer, split.texts, tagging))
+    out = {"accuracy": metrics.accuracy(gold, pred, tagging),
+           "macro_f1": metrics.macro_f1(gold, pred, len(label_names), tagging),
+           "n": len(metrics.flat(gold, tagging))}  # texts, or words for a tagger
     if is_entity_tagset(label_names):  # entity tags: span-level scores as well
         out["entities"] = metrics.entity_scores(split.labels, tag_names(pred, label_names))
     return out
@@ -233,10 +234,10 @@ def tag_names(pred: list[list[int]], label_names: list[str]) -> list[list]:
     return [[label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
 
-def word_starts(tokenizer, texts: list) -> list[list[int]] | None:
-    """Where each word's first sub-word sits, for lists of words and a sub-word tokenizer; None
-    when a token is a word (word tokenizers) or the texts are not word lists."""
-    if not texts or not isinstance(texts[0], list) or not hasattr(tokenizer, "word_starts"):
+def word_starts(tokenizer, texts: list, tagging: bool) -> list[list[int]] | None:
+    """Where each word's first sub-word sits, for `tagging` data's lists of words and a sub-word
+    tokenizer; None when a token is a word (word tokenizers) or the data is not tagging data."""
+    if not tagging or not texts or not hasattr(tokenizer, "word_starts"):
         return None
     return tokenizer.word_starts(texts)
 
@@ -361,10 +362,10 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     entity = data.tagging and is_entity_tagset(label_names)
 
     if transfer is None:
-        tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
+        tokenizer = fit_tokenizer(spec.embedding, train_split.texts, data.tagging)
         train_texts, train_gold = train_split.texts, label_ids(train_split.labels, lookup)
     else:  # a student: its vocabulary from the training and unlabelled texts (a masked word stays unknown)
-        tokenizer = fit_tokenizer(spec.embedding, transfer.vocab_texts)
+        tokenizer = fit_tokenizer(spec.embedding, transfer.vocab_texts, data.tagging)
         train_texts = transfer.texts_for(tokenizer)
         train_gold = [(([IGNORE] * len(t)) if data.tagging else IGNORE) if y is None else label_ids([y], lookup)[0]
                       for t, y in zip(train_texts, transfer.labels)]
@@ -376,14 +377,14 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     train_ids = tokenizer.encode_batch(train_texts)
     # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
     train_y = [y[: len(i)] if data.tagging else y for y, i in zip(train_gold, train_ids)]
-    train_starts = word_starts(tokenizer, train_texts)
+    train_starts = word_starts(tokenizer, train_texts, data.tagging)
     if train_starts is not None:
         train_y = [spread_tags(y, s, len(i)) for y, s, i in zip(train_y, train_starts, train_ids)]
     # a student's soft targets sit on each word's token: its first sub-word, or the word's own token
     positions = None if transfer is None or not data.tagging else \
         train_starts or [list(range(len(i))) for i in train_ids]
     dev_ids = tokenizer.encode_batch(dev_split.texts)
-    dev_starts = word_starts(tokenizer, dev_split.texts)
+    dev_starts = word_starts(tokenizer, dev_split.texts, data.tagging)
     dev_gold = label_ids(dev_split.labels, lookup)
     dev_words = [len(t) for t in dev_split.texts]
     steps_per_epoch = math.ceil(len(train_ids) / train_cfg.batch_size)
@@ -404,7 +405,8 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
             # running sums on the device: reading a GPU tensor waits for every step queued before it
             epoch_loss, n_batches = torch.zeros((), dtype=acc_dtype, device=device), 0
             guard = _FiniteGuard(device, train_cfg, eager=sync_every == 1)
-            for tokens, y, group in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
+            for tokens, y, group in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng,
+                                            tagging=data.tagging):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
                 tokens_seen += int((word_ids(tokens) != PAD_ID).sum())  # counted on the host, before the copy
                 tokens, y = to_device(tokens, device), to_device(y, device)
@@ -450,7 +452,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
             guard.check(epoch)
             epoch_loss = epoch_loss.item()  # the one read of the epoch
             dev_pred = predict_ids(scored, dev_ids, words=dev_words, precision=precision, starts=dev_starts)
-            dev_acc = metrics.accuracy(dev_gold, dev_pred)
+            dev_acc = metrics.accuracy(dev_gold, dev_pred, data.tagging)
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
             if entity:

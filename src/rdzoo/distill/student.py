@@ -50,7 +50,8 @@ def fit_student(spec, data, teachers: list[str], *, unlabeled: list | None = Non
     data = with_dev(data, spec.train)
     found = resolve_teachers(list(teachers), data, teacher_dir=teacher_dir, progress=progress, device=device,
                              precision=precision)
-    transfer = transfer_set(data.train.texts, data.train.labels, settings, spec.train.seed, unlabeled)
+    transfer = transfer_set(data.train.texts, data.train.labels, settings, spec.train.seed, unlabeled,
+                            tagging=data.tagging)
     targets = teacher_targets([t.run for t in found], transfer.texts, transfer.settings, data.label_names,
                               targets_dir, device=device, precision=precision, progress=progress)
     info = {"teachers": [t.describe() for t in found], "transfer": transfer.summary(), "targets": str(targets.path)}

@@ -113,7 +113,7 @@ def teacher_outputs(run, texts: list, label_names: list[str], device=None, preci
     texts = for_tokenizer(texts, run.tokenizer)
     ids = run.tokenizer.encode_batch(texts)
     tagger = is_tagger(model)
-    starts = word_starts(run.tokenizer, texts) if tagger else None
+    starts = word_starts(run.tokenizer, texts, tagger)
     out: list = [None] * len(texts)
     for tokens, _, group in batches(ids, None, TEACHER_BATCH):
         with autocast():

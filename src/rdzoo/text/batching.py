@@ -28,9 +28,9 @@ def pad(seqs: list[list[int]] | list[list[list[int]]], value: int = 0) -> torch.
 
 
 def batches(ids: list[list[int]], labels: list[int] | list[list[int]] | None, batch_size: int,
-            shuffle: bool = False, rng: random.Random | None = None):
-    """Yield (tokens (B, T), labels (B,) or, for tag lists, (B, T) padded with IGNORE, or None,
-    indices) with similar lengths in a batch."""
+            shuffle: bool = False, rng: random.Random | None = None, tagging: bool = False):
+    """Yield (tokens (B, T), labels (B,) or, for `tagging` data's tag lists, (B, T) padded with
+    IGNORE, or None, indices) with similar lengths in a batch."""
     index = list(range(len(ids)))
     if shuffle:
         rng = rng or random.Random(0)
@@ -46,7 +46,7 @@ def batches(ids: list[list[int]], labels: list[int] | list[list[int]] | None, ba
     for group in groups:
         if labels is None:
             y = None
-        elif isinstance(labels[group[0]], list):
+        elif tagging:
             y = pad([labels[i] for i in group], IGNORE)
         else:
             y = torch.tensor([labels[i] for i in group], dtype=torch.long)
