@@ -279,7 +279,7 @@ def test_word_vectors_from_a_checkpoint_are_the_mean_of_subword_vectors(bert):
     s = spec.load("kim-cnn", {"embedding.pretrained": str(bert), "embedding.freeze": True})
     assert s.embedding.dim == 32  # the checkpoint's width
     tok = fit_tokenizer(s.embedding, ["an unbelievable film", "the city"])
-    s = s.replace({"embedding.vocab_size": len(tok)})
+    s = spec.load(s, {"embedding.vocab_size": len(tok)})
     model = create_model(s, tokenizer=tok)
     table = transformers.BertModel.from_pretrained(str(bert)).embeddings.word_embeddings.weight
     pieces = PretrainedTokenizer.from_folder(bert, 40)

@@ -43,13 +43,13 @@ class Run:
     @property
     def tagger(self) -> bool:
         """Whether the model tags each word (POS, entities) rather than labelling a whole text."""
-        from .train import is_tagger
+        from .predict import is_tagger
 
         return is_tagger(self.model)
 
     def predict(self, texts: list[str]) -> list:
         """A label a text; a tagger gives a tag for each whitespace-separated word (None past max_len)."""
-        from .train import predict_ids, word_starts
+        from .predict import predict_ids, word_starts
 
         if not self.tagger:
             return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts),

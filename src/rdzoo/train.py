@@ -34,7 +34,8 @@ from . import metrics
 from .device import MemoryMeter, Precision, asked_for, free_cache, oom_errors, resolve_device, resolve_precision, to_device
 from .distill.loss import distill_loss
 from .errors import TrainingError
-from .spec import Spec, SpecError, did_you_mean
+from .predict import crf_of, is_tagger, predict_ids, tag_names, word_starts
+from .spec import Spec, SpecError, did_you_mean, load
 from .text.batching import IGNORE, batches, word_ids
 from .text.conll import is_entity_tagset
 from .text.data import Split, TextData, label_set
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from .distill.augment import TransferSet
     from .distill.targets import Targets
 
-EVAL_BATCH = 256
 SYNC_EVERY = 50  # steps between reads of the loss on a GPU (progress bar, NaN guard)
 
 
@@ -128,21 +128,6 @@ def make_ema(model, decay: float):
     return ModelEmaV3(model, decay=decay, use_warmup=True)
 
 
-def is_tagger(model) -> bool:
-    """Whether the model tags every token (head pool `token`)."""
-    return getattr(model.head, "pool", None) == "token"
-
-
-def model_device(model) -> torch.device:
-    """The device the model's parameters are on."""
-    return next(model.parameters()).device
-
-
-def crf_of(model):
-    """The tagger's CRF (crf.CRF), or None."""
-    return getattr(model.head, "crf", None)
-
-
 def tag_loss(model, logits, y, label_smoothing: float = 0.0):
     """A tagger's loss: (B, T, K) scores, (B, T) gold tag ids (IGNORE at padding). Per-word cross-entropy,
     or with a CRF the negative log-likelihood of each sentence's tags, summed over sentences and divided by
@@ -166,40 +151,6 @@ def hard_loss(model, logits, y, label_smoothing: float = 0.0):
     total = F.cross_entropy(logits.reshape(len(y), -1), y, ignore_index=IGNORE, reduction="sum",
                             label_smoothing=label_smoothing)
     return total / (y != IGNORE).sum().clamp(min=1)
-
-
-@torch.inference_mode()
-def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None,
-                precision: Precision | None = None, starts: list[list[int]] | None = None) -> list:
-    """A class id a text; for a tagger, a list a text with a tag id for each of its `words`
-    (-1 past embedding.max_len, where the model sees nothing). Runs where the model's weights
-    are, at `precision` (default fp32); the predictions are read back once, at the end.
-    `starts`: the position of each word's first sub-word, whose tag is the word's (a sub-word
-    tokenizer's `word_starts`)."""
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    autocast = precision.autocast if precision is not None else Precision("fp32", device.type).autocast
-    crf, out = crf_of(model), []
-    for tokens, _, group in batches(ids, None, batch_size):
-        with autocast():
-            logits = model(to_device(tokens, device))
-        if crf is not None:  # Viterbi over the allowed transitions
-            out.append((group, crf.decode(logits.float(), to_device(word_ids(tokens) != PAD_ID, device))))
-        else:
-            out.append((group, logits.argmax(-1)))
-    pred, tagger = [0] * len(ids), is_tagger(model)
-    for group, ids_out in out:
-        for i, p in zip(group, ids_out if isinstance(ids_out, list) else ids_out.tolist()):
-            if tagger and starts is not None:
-                n = len(starts[i]) if words is None else words[i]
-                p = [p[j] for j in starts[i]] + [-1] * (n - len(starts[i]))
-            elif tagger:
-                n = len(ids[i]) if words is None else words[i]
-                p = p[: min(len(ids[i]), n)] + [-1] * (n - len(ids[i]))
-            pred[i] = p
-    model.train(was_training)
-    return pred
 
 
 def label_ids(labels: list, lookup: dict[str, int]) -> list:
@@ -227,19 +178,6 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: 
     if is_entity_tagset(label_names):  # entity tags: span-level scores as well
         out["entities"] = metrics.entity_scores(split.labels, tag_names(pred, label_names))
     return out
-
-
-def tag_names(pred: list[list[int]], label_names: list[str]) -> list[list]:
-    """Tag ids -> tag names (None for -1, a word past max_len)."""
-    return [[label_names[i] if i >= 0 else None for i in tags] for tags in pred]
-
-
-def word_starts(tokenizer, texts: list, tagging: bool) -> list[list[int]] | None:
-    """Where each word's first sub-word sits, for `tagging` data's lists of words and a sub-word
-    tokenizer; None when a token is a word (word tokenizers) or the data is not tagging data."""
-    if not tagging or not texts or not hasattr(tokenizer, "word_starts"):
-        return None
-    return tokenizer.word_starts(texts)
 
 
 def spread_tags(tags: list[int], starts: list[int], length: int) -> list[int]:
@@ -353,7 +291,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
         # (BERT's pooler reads [CLS] for a sentence label; a tagger has no use for it)
         pooler = {"encoder.pooler": False} if getattr(spec.encoder, "pooler", False) else {}
-        spec = spec.replace({"head.pool": "token", **pooler})
+        spec = load(spec, {"head.pool": "token", **pooler})
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
                                      "use max, mean, first or kmax")
@@ -369,7 +307,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
         train_texts = transfer.texts_for(tokenizer)
         train_gold = [(([IGNORE] * len(t)) if data.tagging else IGNORE) if y is None else label_ids([y], lookup)[0]
                       for t, y in zip(train_texts, transfer.labels)]
-    spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
+    spec = load(spec, {"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
     # built on the CPU first: the same initial weights on every device
     model = create_model(spec, tokenizer=tokenizer, label_names=label_names).to(device)
     optimizer = make_optimizer(model, train_cfg, device)

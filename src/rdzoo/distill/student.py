@@ -37,13 +37,14 @@ def fit_student(spec, data, teachers: list[str], *, unlabeled: list | None = Non
     Raises SpecError at `teachers` for a teacher that is not there or does not fit the data,
     and what train.fit raises."""
     from ..device import resolve_device, resolve_precision
+    from ..spec import load
     from ..train import fit
     from .augment import transfer_set
     from .teacher import resolve_teachers
     from .targets import teacher_targets
 
     if spec.train.distill is None:
-        spec = spec.replace({"train.distill": {}})
+        spec = load(spec, {"train.distill": {}})
     settings = spec.train.distill
     device = resolve_device(device) if isinstance(device, str) else device
     precision = resolve_precision(precision, device) if isinstance(precision, str) else precision

@@ -101,7 +101,7 @@ def teacher_outputs(run, texts: list, label_names: list[str], device=None, preci
     `progress(n)` is called after each batch of n texts."""
     from ..device import to_device
     from ..text.batching import batches
-    from ..train import is_tagger, model_device, word_starts
+    from ..predict import is_tagger, model_device, word_starts
     from .augment import for_tokenizer
 
     model = run.model.eval()
