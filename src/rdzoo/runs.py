@@ -66,7 +66,7 @@ class Run:
         return [entity_spans(t, tags) for t, tags in zip(texts, self.predict(texts))]
 
     def evaluate(self, split) -> dict:
-        """The model's metrics on a text.data.Split (accuracy and macro-F1 as fractions; entity scores for
+        """The model's metrics on a text.dataset.Split (accuracy and macro-F1 as fractions; entity scores for
         an entity tagger) and `n`, the texts or words scored, as train.evaluate computes them.
 
         Raises TrainingError for labels the model was not trained on, or tagged data for a classifier

@@ -38,7 +38,7 @@ from .predict import crf_of, is_tagger, predict_ids, tag_names, word_starts
 from .spec import Spec, SpecError, did_you_mean, load
 from .text.batching import IGNORE, batches, word_ids
 from .text.conll import is_entity_tagset
-from .text.data import Split, TextData, label_set
+from .text.dataset import Split, TextData, label_set
 from .text.heldout import training_splits
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
@@ -235,7 +235,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
 def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = None, progress: bool = False,
                    device: str | torch.device | None = None, precision: str | Precision | None = None) -> dict:
     """K-fold cross-validation on the training split (the MR/Subj/CR/MPQA protocol): `fit` once
-    per fold of `text.data.kfold(data, k, spec.train.seed)`, each fold training on the other
+    per fold of `text.folds.kfold(data, k, spec.train.seed)`, each fold training on the other
     K-1 (holding `train.dev_fraction` of them out as dev) and testing on its own.
 
     Returns {"cv": k, "test_accuracy", "test_accuracy_std", "macro_f1", "epochs",
@@ -250,7 +250,7 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
     """
     from statistics import mean, pstdev
 
-    from .text.data import kfold
+    from .text.folds import kfold
 
     device = resolve_device("auto" if device is None else device) if not isinstance(device, torch.device) else device
     precision = precision if isinstance(precision, Precision) else resolve_precision(precision or "auto", device)

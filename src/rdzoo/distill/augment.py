@@ -159,10 +159,10 @@ def transfer_set(texts: list, labels: list, settings, seed: int, unlabeled: list
 def read_unlabeled(path: str | Path, tagged: bool) -> tuple[list, list[str]]:
     """In-domain unlabelled text, one text a line (for tagging data, words separated by white
     space) -> (texts, notes on the reading: lines not UTF-8, blank lines left out). Lines are
-    read and decoded as every rdzoo loader reads them (`text.data.read_lines`).
+    read and decoded as every rdzoo loader reads them (`text.lines.read_lines`).
 
     Raises DataError for a file that cannot be read or holds no text."""
-    from ..text.data import read_lines
+    from ..text.lines import read_lines
 
     path = Path(path).expanduser()
     if not path.is_file():

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from .data import Split, TextData, builtin_names, split_off
+from .data import builtin_names
+from .dataset import Split, TextData
+from .folds import split_off
 
 RECORD_VERSION = 1
 HASH_BYTES = 8
@@ -78,7 +80,7 @@ def data_files(data: TextData) -> list[dict]:
 
 def training_splits(data: TextData, dev_fraction: float, seed: int) -> tuple[Split, Split]:
     """The (train, dev) splits training uses: the data's own dev split, or, without one, `dev_fraction`
-    of train held out (seeded by `seed`, `data.split_off`)."""
+    of train held out (seeded by `seed`, `folds.split_off`)."""
     if data.dev is None or not len(data.dev):
         return split_off(data.train, dev_fraction, seed)
     return data.train, data.dev
