@@ -13,7 +13,7 @@ from ..dataset import Split
 from ..labels import label_value
 from ..limits import line_too_long
 from ..lines import blank, shown_lines
-from .format import BadLines, Columns, Format
+from .format import BadLines, Columns, Examples, Format
 
 
 @contextmanager
@@ -83,7 +83,7 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
             raise DataError(f"{where}: the header (line {header_line}) names column {col!r} {header.count(col)} times",
                             param)
     ti, li = header.index(text_col), header.index(label_col)
-    texts, labels, quoted = [], [], []
+    examples, quoted = Examples(where, bad, label_value), []
     for n, line in rows:
         if line_too_long(line):
             bad(where, n, line_too_long(line))
@@ -101,18 +101,12 @@ def _table_rows(lines, where, bad, columns: Columns, delimiter: str) -> tuple[Sp
             continue
         if tsv and (text.startswith('"') or label.startswith('"')):
             quoted.append(n)
-        try:
-            label = label_value(label)
-        except ValueError as exc:
-            bad(where, n, str(exc))
-            continue
-        texts.append(text)
-        labels.append(label)
+        examples.add(n, text, label)
     notes = []
     if quoted:  # a TSV written with CSV quoting: the quotes are data here, and the user should know
         notes.append(f"{Path(where).name}: {len(quoted)} field(s) start with a double quote, kept as part of the "
                      f"text (TSV has no quoting; {shown_lines(quoted)})")
-    return Split(texts, labels), notes
+    return examples.split(), notes
 
 
 def _record_end(lines: list[str], n: int, delimiter: str, width: int | None, span: int = 100) -> int | None:

@@ -7,9 +7,7 @@ import json
 
 from ..dataset import Split
 from ..labels import label_value
-from ..limits import line_too_long
-from ..lines import blank
-from .format import BadLines, Columns, Format
+from .format import BadLines, Columns, Examples, Format, record_lines
 
 
 class _Spelt(str):
@@ -31,13 +29,8 @@ def _json_label(value) -> str:
 def read(lines: list[str], where: str, bad: BadLines, columns: Columns, scheme: str | None) -> tuple[Split, list[str]]:
     """JSON Lines, one object a line, the text and label in the chosen fields (`Columns`) -> (split, [])."""
     text_key, label_key = columns.text or "text", columns.label or "label"
-    texts, labels = [], []
-    for n, line in enumerate(lines, 1):
-        if blank(line):
-            continue
-        if line_too_long(line):
-            bad(where, n, line_too_long(line))
-            continue
+    examples = Examples(where, bad, _json_label)
+    for n, line in record_lines(lines, where, bad):
         try:
             obj = json.loads(line, parse_int=_Spelt, parse_float=_Spelt, parse_constant=_Spelt)
         except json.JSONDecodeError as exc:
@@ -56,14 +49,8 @@ def read(lines: list[str], where: str, bad: BadLines, columns: Columns, scheme: 
         if not isinstance(text, str) or isinstance(text, _Spelt) or not text.strip():
             bad(where, n, "text must be a non-empty string")
             continue
-        try:
-            label = _json_label(obj[label_key])
-        except ValueError as exc:
-            bad(where, n, str(exc))
-            continue
-        texts.append(text.strip())
-        labels.append(label)
-    return Split(texts, labels), []
+        examples.add(n, text.strip(), obj[label_key])
+    return examples.split(), []
 
 
 FORMAT = Format("JSON Lines", (".jsonl", ".json"), read, nel=False)  # JSON strings may hold NEL

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from ..dataset import Split
 from ..labels import LABEL_SEP, label_value
-from ..limits import line_too_long
-from ..lines import blank
-from .format import BadLines, Columns, Format
+from .format import BadLines, Columns, Examples, Format, record_lines
 
 
 def read(lines: list[str], where: str, bad: BadLines, columns: Columns, scheme: str | None) -> tuple[Split, list[str]]:
     """`label text`: the label is everything before the first space or tab, the text the rest of the line.
     A tab inside the text means the file is tab-separated columns (a .tsv), which is refused per line:
     splitting `the movie\\tpos` at its first space would give the label 'the'."""
-    texts, labels = [], []
-    for n, line in enumerate(lines, 1):
-        if blank(line):
-            continue
-        if line_too_long(line):
-            bad(where, n, line_too_long(line))
-            continue
+    examples = Examples(where, bad, label_value)
+    for n, line in record_lines(lines, where, bad):
         label, *rest = LABEL_SEP.split(line.strip(), maxsplit=1)
         text = rest[0] if rest else ""
         if not text:
@@ -30,14 +23,8 @@ def read(lines: list[str], where: str, bad: BadLines, columns: Columns, scheme: 
                           "a space or tab, then the text; tab-separated columns belong in a .tsv file with a "
                           "header row naming them (e.g. text<TAB>label)")
             continue
-        try:
-            label = label_value(label)
-        except ValueError as exc:
-            bad(where, n, str(exc))
-            continue
-        texts.append(text)
-        labels.append(label)
-    return Split(texts, labels), []
+        examples.add(n, text, label)
+    return examples.split(), []
 
 
 FORMAT = Format("label text", (".txt", ""), read, no_columns="apply to CSV, TSV and JSONL files, not `label text` lines")
