@@ -63,7 +63,7 @@ def main():
 def seed_row(s, name: str, data_name: str, data, seeds: list[int]) -> dict:
     tests, devs, seconds = [], [], []
     for seed in seeds:
-        m = fit(s.replace([f"train.seed={seed}"]), data).metrics
+        m = fit(spec.load(s, [f"train.seed={seed}"]), data).metrics
         tests.append(round(100 * m["test_accuracy"], 1))
         devs.append(round(100 * m["dev_accuracy"], 1))
         seconds.append(m["train_seconds"])

@@ -98,7 +98,7 @@ def test_csv_tsv_jsonl_with_chosen_columns_and_string_labels(tmp_path):
 
 def test_missing_column_lists_the_columns(tmp_path):
     write(tmp_path / "r.csv", b"review,stars\ngood,5\n")
-    with pytest.raises(DataError, match="no column 'text'.*--text-col.*names: review, stars"):
+    with pytest.raises(DataError, match=r"no column 'text' \(set it with text_col\).*names: review, stars"):
         read_file(tmp_path / "r.csv")
     write(tmp_path / "r.jsonl", b'{"text": "x"}\n')
     with pytest.raises(DataError, match="line 1.*'label'"):

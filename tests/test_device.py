@@ -90,7 +90,7 @@ def test_workers_take_the_gpus_in_turn():
 @pytest.mark.parametrize("args, message", [
     ((2, "cuda", 0, None), "no CUDA device"),
     ((2, "auto", 2, [0, 2]), "no GPU 2 on this machine; it has 2"),
-    ((2, "cpu", 2, [0]), "--gpus picks CUDA devices"),
+    ((2, "cpu", 2, [0]), "gpus picks CUDA devices, not cpu"),
     ((2, "cuda:3", 2, None), "no such GPU; this machine has 2"),
 ])
 def test_worker_assignment_refuses_what_is_not_there(args, message):

@@ -163,7 +163,7 @@ def test_a_taggers_copies_keep_their_word_count_and_use_the_datas_own_parts_of_s
     tags = [["DET", "NOUN", "AUX", "ADJ"], ["DET", "NOUN", "AUX", "ADJ", "CCONJ", "ADJ"]]
     s = spec.load("kim-cnn", {"train.distill.augment_copies": 40, "train.distill.p_mask": 0.2,
                               "train.distill.p_pos": 0.5, "train.distill.p_ngram": 1.0}).train.distill
-    out = transfer_set(words, tags, s, seed=0, lexicon={})  # no lexicon: the tags themselves are UPOS
+    out = transfer_set(words, tags, s, seed=0, lexicon={}, tagging=True)  # no lexicon: the tags themselves are UPOS
     for i, copy in enumerate(out.texts[2:]):
         original = words[i % 2]
         assert len(copy) == len(original)  # n-gram sampling is skipped for taggers
@@ -194,7 +194,7 @@ def test_unlabelled_texts_are_read_one_a_line_and_taught_by_the_teacher_alone(tm
                                torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([1, 0])))
     empty = tmp_path / "empty.txt"
     empty.write_text("\n \n")
-    with pytest.raises(Exception, match="--unlabeled .*empty.txt: no text in it"):
+    with pytest.raises(Exception, match="unlabeled .*empty.txt: no text in it"):
         augment.read_unlabeled(empty, tagged=False)
 
 

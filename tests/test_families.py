@@ -51,7 +51,7 @@ def test_bert_base_arch_has_bert_base_parameter_count():
 def test_zoo_models_run_forward_and_backward_with_padding(name):
     s = spec.load(name, SMALL)
     if s.encoder.__class__.__name__ == "TransformerEncoder" and s.encoder.d_model >= 768:
-        s = s.replace({"encoder.layers": 2})  # the full 12 layers add time, not coverage
+        s = spec.load(s, {"encoder.layers": 2})  # the full 12 layers add time, not coverage
     model = build_model(s)
     length = 40 if s.embedding.kind == "char" else 12
     out = forward_backward(model, small_batch(s, length=length))
@@ -175,7 +175,7 @@ def test_memory_efficient_densenet_gives_the_same_gradients():
     torch.manual_seed(3)
     a = build_model(base)
     torch.manual_seed(3)
-    b = build_model(base.replace({"encoder.memory_efficient": True}))
+    b = build_model(spec.load(base, {"encoder.memory_efficient": True}))
     tokens = small_batch(base)
     for m in (a, b):
         m.train()

@@ -15,6 +15,7 @@ from rdzoo.counts import linear
 from rdzoo.families import FAMILIES, Family, build_model, get_family, register
 from rdzoo.families.base import TextModel
 from rdzoo.families.family import conv_defaults
+from rdzoo.families.skip_layers import RULES, skip_rule
 from rdzoo.fields import Act, bounded
 from rdzoo.skips import SKIP_TYPES, get_skip
 from rdzoo.spec import SpecError
@@ -42,7 +43,7 @@ class ToyText(TextModel):
         d = s.embedding.dim
         self.stem = nn.Identity()
         self.stages = nn.ModuleList(nn.Linear(d, d) for _ in range(s.encoder.layers))
-        self.skips = nn.ModuleList(get_skip(s.encoder.skip).module(d, "channels_last", s.encoder.layers)
+        self.skips = nn.ModuleList(skip_rule(s.encoder.skip, d, "channels_last", s.encoder.layers)
                                    for _ in range(s.encoder.layers))
 
     def encode(self, x, mask):
@@ -123,17 +124,18 @@ def test_a_family_name_is_registered_once_and_unknown_names_fail(toy):
 def test_every_skip_type_is_supported_by_a_family_and_every_supported_skip_is_known():
     supported = {k for family in FAMILIES.values() for k in family.skips}
     assert supported == set(SKIP_TYPES)
+    assert set(SKIP_TYPES) - set(RULES) == {"dense"} and set(RULES) <= set(SKIP_TYPES)  # dense blocks concatenate
 
 
 @pytest.mark.parametrize("name", sorted(SKIP_TYPES))
 def test_a_skip_types_parameter_cost_is_its_modules(name):
     skip = get_skip(name)
-    if skip.layer is None:
+    if name not in RULES:
         with pytest.raises(ValueError, match="no per-block rule"):
-            skip.module(8)
+            skip_rule(name, 8)
         return
     for layout in ("channels_first", "channels_last"):
-        rule = skip.module(8, layout, layers=4)
+        rule = skip_rule(name, 8, layout, layers=4)
         assert sum(p.numel() for p in rule.parameters()) == skip.params(8)
         x = torch.randn(2, 8, 5) if layout == "channels_first" else torch.randn(2, 5, 8)
         assert rule(x, torch.randn_like(x)).shape == x.shape

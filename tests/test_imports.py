@@ -1,6 +1,7 @@
 """The import graph points one way: no module of rdzoo imports, directly or through others,
-a module that imports it back, counting imports inside functions too (only imports under
-`if TYPE_CHECKING:` are for typing and run never). And every module imports on its own."""
+a module that imports it back, counting imports inside functions, imports under
+`if TYPE_CHECKING:` (a module typed against another sits above it as surely as one that calls
+it) and modules named in `import_module("...")` strings. And every module imports on its own."""
 
 import ast
 import subprocess
@@ -22,25 +23,40 @@ def modules() -> dict[str, Path]:
     return out
 
 
+def _absolute(package: str, level: int, module: str | None) -> str:
+    """`from <level dots><module> import ...` inside `package` -> the dotted name it imports from."""
+    base = package.split(".")[: len(package.split(".")) - level + 1] if level else []
+    return ".".join(base + ([module] if module else []))
+
+
+def _import_module_string(node: ast.AST, package: str) -> str | None:
+    """The module a call `import_module("...")` (or `importlib.import_module`) names, else None."""
+    if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)):
+        return None
+    func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+    if func != "import_module":
+        return None
+    text = node.args[0].value
+    level = len(text) - len(text.lstrip("."))
+    return _absolute(package, level, text[level:] or None) if level else text
+
+
 def imported(name: str, path: Path, known: dict) -> set[str]:
-    """The rdzoo modules that `name` imports anywhere in its body, typing-only imports left out;
-    a module's own parent packages are left out too (Python imports them first anyway)."""
+    """The rdzoo modules that `name` imports anywhere in its body: at module level, inside
+    functions, under `if TYPE_CHECKING:`, and by `import_module("...")`; a module's own parent
+    packages are left out (Python imports them first anyway)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text())
-    typing_only = {id(node) for block in ast.walk(tree)
-                   if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-                   for stmt in block.body for node in ast.walk(stmt)}
     out = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
-            target = ".".join(base + ([node.module] if node.module else []))
+            target = _absolute(package, node.level, node.module)
             subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in known]
             targets = subs if len(subs) == len(node.names) else [target, *subs]
         elif isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
+        elif (target := _import_module_string(node, package)) is not None:
+            targets = [target]
         else:
             continue
         out |= {t for t in targets if t in known and t != name and not name.startswith(t + ".")}
@@ -77,19 +93,34 @@ def test_the_import_graph_has_no_cycle():
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
+def _package(tmp_path, files: dict[str, str]) -> dict[str, set[str]]:
+    """The import graph of a package `rdzoo` written under tmp_path: {module path: source}."""
+    known = {}
+    for rel, text in {"__init__.py": "", "sub/__init__.py": "", **files}.items():
+        path = tmp_path / "rdzoo" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        parts = ("rdzoo", *Path(rel).with_suffix("").parts)
+        known[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return {name: imported(name, path, known) for name, path in known.items()}
+
+
 def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import(tmp_path):
-    pkg = tmp_path / "rdzoo"
-    (pkg / "sub").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "sub" / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("from . import b\n")
-    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import x\n"
-                              "def f():\n    from .sub import c\n")
-    (pkg / "sub" / "c.py").write_text("from ..a import y\n")
-    known = {"rdzoo": pkg / "__init__.py", "rdzoo.sub": pkg / "sub" / "__init__.py", "rdzoo.a": pkg / "a.py",
-             "rdzoo.b": pkg / "b.py", "rdzoo.sub.c": pkg / "sub" / "c.py"}
-    graph = {name: imported(name, path, known) for name, path in known.items()}
-    assert graph["rdzoo.b"] == {"rdzoo.sub.c"}  # the typing-only import is not an edge
+    graph = _package(tmp_path, {"a.py": "from . import b\n", "b.py": "def f():\n    from .sub import c\n",
+                                "sub/c.py": "from ..a import y\n"})
+    assert graph["rdzoo.b"] == {"rdzoo.sub.c"}
+    assert find_cycle(graph) == ["rdzoo.a", "rdzoo.b", "rdzoo.sub.c", "rdzoo.a"]
+
+
+def test_a_typing_only_import_and_an_import_module_string_are_edges(tmp_path):
+    graph = _package(tmp_path, {
+        "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .b import B\n",
+        "b.py": "import importlib\ndef f():\n    return importlib.import_module('rdzoo.sub.c')\n",
+        "sub/c.py": "from importlib import import_module\nd = import_module('.d', __package__)\n"
+                    "x = import_module('..a', 'rdzoo.sub')\n",
+        "sub/d.py": "NAME = 'rdzoo.a'  # a string that is not imported is no edge\n"})
+    assert graph["rdzoo.a"] == {"rdzoo.b"} and graph["rdzoo.b"] == {"rdzoo.sub.c"}
+    assert graph["rdzoo.sub.c"] == {"rdzoo.sub.d", "rdzoo.a"} and graph["rdzoo.sub.d"] == set()
     assert find_cycle(graph) == ["rdzoo.a", "rdzoo.b", "rdzoo.sub.c", "rdzoo.a"]
 
 

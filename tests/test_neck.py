@@ -110,7 +110,7 @@ def test_a_model_with_a_neck_trains():
 
     splits = make_synthetic(n_train=200, n_dev=60, n_test=60, seed=0)
     data = TextData("synthetic", *(Split(*splits[k]) for k in ("train", "dev", "test")))
-    s = with_neck(NECKS["resnet-gated"]).replace(["train.epochs=2", "train.batch_size=16"])
+    s = spec.load(with_neck(NECKS["resnet-gated"]), ["train.epochs=2", "train.batch_size=16"])
     fitted = fit(s, data)
     assert fitted.history[-1]["loss"] < fitted.history[0]["loss"]
     assert any(n.startswith("neck.") for n, p in fitted.model.named_parameters() if p.requires_grad)

@@ -58,7 +58,7 @@ def test_iobes_tags(tmp_path):
 def test_broken_bio_sequence_is_an_error_or_skipped_and_counted(tmp_path):
     text = "a\tO\nb\tB-x\n\nc\tO\nd\tI-x\n\ne\tB-x\nf\tI-y\n\ng\tB-x\nh\tI-x\n"
     path = write(tmp_path / "train.conll", text)
-    with pytest.raises(DataError, match=r"line 5: malformed BIO tag sequence \(O -> I-x\).*--on-bad-line skip"):
+    with pytest.raises(DataError, match=r"line 5: malformed BIO tag sequence \(O -> I-x\).*on_bad_line skip"):
         read_file(path)
     split, skipped, _, _ = read_file(path, on_bad_line="skip")
     assert len(skipped) == 2  # I-x after O, and I-y after B-x: neither repaired nor kept
@@ -266,7 +266,7 @@ def test_crf_is_in_the_parameter_count():
 
     model = build_model(s)
     assert plan.count_params(s) == sum(p.numel() for p in model.parameters())
-    assert plan.count_params(s) - plan.count_params(s.replace({"head.crf": False})) == 13 * 13 + 2 * 13
+    assert plan.count_params(s) - plan.count_params(spec.load(s, {"head.crf": False})) == 13 * 13 + 2 * 13
 
 
 # --- end to end ----------------------------------------------------------------------------

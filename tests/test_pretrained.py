@@ -273,15 +273,14 @@ def test_tagger_fine_tunes_and_tags_each_word_from_its_first_subword(bert, tmp_p
 
 
 def test_word_vectors_from_a_checkpoint_are_the_mean_of_subword_vectors(bert):
-    from rdzoo.families import build_model
-    from rdzoo.pretrained import prepare
+    from rdzoo.registry import create_model
     from rdzoo.text.tokenize import fit_tokenizer
 
     s = spec.load("kim-cnn", {"embedding.pretrained": str(bert), "embedding.freeze": True})
     assert s.embedding.dim == 32  # the checkpoint's width
     tok = fit_tokenizer(s.embedding, ["an unbelievable film", "the city"])
-    s = s.replace({"embedding.vocab_size": len(tok)})
-    model = prepare(build_model(s), s, tok)
+    s = spec.load(s, {"embedding.vocab_size": len(tok)})
+    model = create_model(s, tokenizer=tok)
     table = transformers.BertModel.from_pretrained(str(bert)).embeddings.word_embeddings.weight
     pieces = PretrainedTokenizer.from_folder(bert, 40)
     word = tok.vocab.index("unbelievable")
@@ -290,6 +289,42 @@ def test_word_vectors_from_a_checkpoint_are_the_mean_of_subword_vectors(bert):
     torch.testing.assert_close(model.embed.word.weight[tok.vocab.index("city")], table[pieces.backend.token_to_id("city")])
     assert not model.embed.word.weight.requires_grad  # embedding.freeze
     assert not model.embed.word.weight[0].any()  # <pad> stays zero
+
+
+def test_every_road_to_a_model_goes_through_create_model(bert, tmp_path, monkeypatch):
+    """rdzoo.build, `rdzoo build`, train.fit and weights.load build through registry.create_model,
+    the one place a checkpoint's tensors are copied in."""
+    from typer.testing import CliRunner
+
+    import rdzoo.registry
+    from rdzoo import weights
+    from rdzoo.cli import app
+    from rdzoo.train import fit
+
+    real, calls = rdzoo.registry.create_model, []
+
+    def create(s, **kwargs):
+        calls.append((s.name, kwargs.get("pretrained", True)))
+        return real(s, **kwargs)
+
+    monkeypatch.setattr(rdzoo.registry, "create_model", create)
+    rdzoo.build(str(bert), {"head": {"num_classes": 2}})
+    (tmp_path / "s.yaml").write_text(f"name: from-bert\npretrained: {bert}\nhead: {{num_classes: 3}}\n")
+    built = CliRunner().invoke(app, ["build", str(tmp_path / "s.yaml"), "--json", "--seq-len", "8",
+                                     "--out", str(tmp_path / "m.safetensors")])
+    assert built.exit_code == 0, built.output
+    weights.load(tmp_path / "m.safetensors")
+    fit(spec.load("kim-cnn", {"train.epochs": 1, "embedding.dim": 16}), tiny_classification())
+    assert calls == [("tiny-bert", True), ("from-bert", True), ("from-bert", False), ("kim-cnn", True)]
+
+
+def test_build_gives_the_checkpoint_body_and_freezes_the_embedding(bert):
+    body = rdzoo.build(str(bert), {"head": {"num_classes": 2}})
+    table = transformers.BertModel.from_pretrained(str(bert)).embeddings.word_embeddings.weight
+    torch.testing.assert_close(body.embed.word.weight, table)
+    frozen = rdzoo.build("kim-cnn", {"embedding.freeze": True, "embedding.vocab_size": 50})
+    assert not any(p.requires_grad for p in frozen.embed.parameters())  # as train.fit freezes it
+    assert all(p.requires_grad for p in frozen.head.parameters())
 
 
 def test_word_vectors_train_a_convolutional_model(bert):

@@ -91,7 +91,9 @@ def test_changed_data_with_nothing_unseen_is_one_error(tmp_path):
     _write(data, [{"text": t, "label": label} for t, label in zip(trained_on.texts, trained_on.labels)])
     result = _cli("eval", out, code=1)
     assert isinstance(result.exception, DataError)
-    assert "d.jsonl changed since training" in str(result.exception) and "--data" in str(result.exception)
+    from rdzoo.cli import in_cli_terms
+
+    assert "d.jsonl changed since training" in str(result.exception) and "--data" in in_cli_terms(result.exception)
 
 
 def test_a_folder_whose_test_file_grew_scores_its_unseen_test_examples_and_its_dev(tmp_path):

@@ -247,3 +247,22 @@ def test_check_out_names_its_own_parameters(tmp_path):
         check_out(tmp_path / "run")
     assert "--" not in str(caught.value)
     check_out(tmp_path / "run", overwrite=True)  # allowed
+
+
+def test_the_kind_of_data_is_given_to_the_helpers_not_guessed_from_the_first_item():
+    from rdzoo import metrics
+    from rdzoo.text.batching import IGNORE, batches
+    from rdzoo.text.tokenize import fit_tokenizer
+
+    gold, pred = [[1, 2], [3]], [[1, 0], [3]]
+    assert metrics.accuracy(gold, pred, tagging=True) == 2 / 3  # over words
+    assert metrics.accuracy(gold, pred) == 0.5  # over texts: one label (here a list) each
+    assert metrics.macro_f1(gold, pred, 4, tagging=True) == 0.5  # F1 1, 0, 0, 1 for tags 1, 0, 2, 3
+    (_, y, _), = batches([[5, 6], [7]], [[1, 2], [3]], 2, tagging=True)
+    assert y.tolist() == [[3, IGNORE], [1, 2]]  # tag lists padded with IGNORE, shortest text first
+    char = spec.load("kim-cnn", ["embedding.kind=char"]).embedding
+    with pytest.raises(spec.SpecError, match="embedding.kind: 'char' splits words into pieces"):
+        fit_tokenizer(char, [["a", "b"]], tagging=True)
+    tok = fit_tokenizer(char, ["ab c"])
+    with pytest.raises(spec.SpecError, match="'char' splits words"):  # a word list is refused, not read as pieces
+        tok.encode(["ab", "c"])

@@ -183,13 +183,13 @@ def first_paragraph(cls) -> str:
 
 def spec_keys() -> str:
     """Every section of a spec, then each family's `encoder:` section."""
-    from rdzoo import neck, spec
+    from rdzoo import spec
     from rdzoo.families import FAMILIES
 
     parts = []
     sections = [("Top level", spec.Spec, ""), ("`embedding:`", spec.Embedding, "embedding."),
                 ("`head:`", spec.Head, "head."), ("`train:`", spec.Train, "train."),
-                ("`train.distill:`", spec.Distill, "train.distill."), ("`neck:`", neck.Neck, "neck.")]
+                ("`train.distill:`", spec.Distill, "train.distill."), ("`neck:`", spec.Neck, "neck.")]
     for title, cls, prefix in sections:
         parts += [f"### {title}", "", first_paragraph(cls), "", section_table(cls, prefix), ""]
     for name, family in FAMILIES.items():

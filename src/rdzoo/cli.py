@@ -198,15 +198,10 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     import torch
 
     from . import profile
-    from .families import build_model
+    from .registry import create_model
 
     dev, prec = where_to_run(device, precision)
-    torch.manual_seed(0)
-    model = build_model(s).eval()
-    if s.pretrained:  # the checkpoint's weights, so that --out saves them
-        from .pretrained import prepare
-
-        prepare(model, s)
+    model = create_model(s, seed=0).eval()  # with a checkpoint's weights, so that --out saves them
     length = seq_len or min(s.embedding.max_len, 128)
     if length > s.embedding.max_len and s.embedding.positions in ("learned", "sinusoidal"):
         raise UsageError(f"--seq-len {length} is longer than embedding.max_len {s.embedding.max_len}")
@@ -323,7 +318,7 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
         except DataError as exc:
             if source:  # the one dataset asked for: its error is the answer
                 raise
-            rows.append({"name": name, "error": str(exc)})  # a listing shows every built-in, readable or not
+            rows.append({"name": name, "error": in_cli_terms(exc)})  # a listing shows every built-in, readable or not
             continue
         report = d.report()
         entity = d.tagging and is_entity_tagset(d.label_names)
@@ -1242,15 +1237,28 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
     optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
 
 
-# a library parameter that a SpecError names (search.SearchConfig's fields) -> the option that sets it
+# a library parameter that an error names (search.SearchConfig's fields for a SpecError; device.py's
+# and the data loaders' parameters for a DeviceError or DataError) -> the option that sets it
 OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
-             "storage": "--storage", "teachers": "--teacher", "targets": "--targets"}
+             "storage": "--storage", "teachers": "--teacher", "targets": "--targets",
+             "device": "--device", "precision": "--precision", "gpus": "--gpus", "max_memory": "--max-memory",
+             "source": "--data", "text_col": "--text-col", "label_col": "--label-col",
+             "columns": "--text-col/--label-col", "on_bad_line": "--on-bad-line", "label_names": "--label-names",
+             "unlabeled": "--unlabeled"}
 
 
 def in_cli_terms(exc: Exception) -> str:
-    """A library error in the command line's terms: a parameter named by its option."""
+    """A library error in the command line's terms: a parameter named by its option. A SpecError at a
+    parameter gets the option before its message; a DeviceError or DataError (errors.ParamError) the
+    option in place of the message's first mention of its `param`."""
+    import re
+
     if isinstance(exc, SpecError) and exc.path in OPTION_OF:
         return f"{OPTION_OF[exc.path]}: {exc.message}"
+    param = getattr(exc, "param", None)
+    if param in OPTION_OF:  # a whole word: not inside a path, a longer name or an option
+        word = re.compile(rf"(?<![\w./-]){re.escape(param)}(?![\w/-])")
+        return word.sub(lambda _: OPTION_OF[param], str(exc), count=1)
     return str(exc)
 
 
@@ -1270,7 +1278,7 @@ def main() -> None:
         sys.stderr.write(f"rdzoo: error: {in_cli_terms(exc)}\n")
         sys.exit(2)
     except DataError as exc:
-        sys.stderr.write(f"rdzoo: error: {exc}\n")
+        sys.stderr.write(f"rdzoo: error: {in_cli_terms(exc)}\n")
         sys.exit(2)
     except (WeightsError, TrainingError, StoreError, MissingExtra, ExportError) as exc:
         sys.stderr.write(f"rdzoo: error: {exc}\n")

@@ -27,7 +27,7 @@ def parse_device(text: str) -> tuple[str, int | None]:
     """'cuda:1' -> ('cuda', 1); 'cpu' -> ('cpu', None). Raises DeviceError on anything else."""
     m = _DEVICE.match((text or "").strip().lower())
     if not m or (m.group(2) is not None and m.group(1) != "cuda"):
-        raise DeviceError(f"--device {text!r}: expected one of {', '.join(DEVICES)}")
+        raise DeviceError(f"device {text!r}: expected one of {', '.join(DEVICES)}", "device")
     return m.group(1), None if m.group(2) is None else int(m.group(2))
 
 
@@ -40,14 +40,14 @@ def parse_gpus(text: str | None) -> list[int] | None:
     except ValueError:
         gpus = []
     if not gpus or any(g < 0 for g in gpus) or len(set(gpus)) != len(gpus):
-        raise DeviceError(f"--gpus {text!r}: expected distinct GPU numbers separated by commas, e.g. 0,2,3")
+        raise DeviceError(f"gpus {text!r}: expected distinct GPU numbers separated by commas, e.g. 0,2,3", "gpus")
     return gpus
 
 
-def parse_bytes(text: str | None, option: str = "--max-memory") -> float | None:
+def parse_bytes(text: str | None, param: str = "max_memory") -> float | None:
     """'8GB', '512MB', '1.5GiB', '8G', '2e9' -> bytes (GB = 1e9, GiB = 2**30); None stays None.
 
-    Raises DeviceError, naming `option`, for anything but a positive size."""
+    Raises DeviceError at `param` (the parameter the size is for) for anything but a positive size."""
     if text is None:
         return None
     m = re.match(r"^\s*([0-9.eE+]+)\s*([kKmMgGtT]?)(i?)([bB]?)\s*$", text)
@@ -56,7 +56,7 @@ def parse_bytes(text: str | None, option: str = "--max-memory") -> float | None:
     except ValueError:
         value = float("nan")
     if not m or not value > 0:
-        raise DeviceError(f"{option} {text!r}: expected a size such as 8GB, 512MB or 1.5GiB")
+        raise DeviceError(f"{param} {text!r}: expected a size such as 8GB, 512MB or 1.5GiB", param)
     power = " kmgt".index(m.group(2).lower() or " ")
     return value * ((1024 if m.group(3) else 1000) ** power)
 
@@ -64,25 +64,26 @@ def parse_bytes(text: str | None, option: str = "--max-memory") -> float | None:
 def worker_devices(workers: int, device: str = "auto", gpu_count: int = 0, gpus: list[int] | None = None) -> list[str]:
     """The device of each of `workers` local search workers: one GPU each, round robin.
 
-    `device` is the --device text, `gpu_count` how many GPUs the machine has and
-    `gpus` the --gpus list. auto or cuda spread the workers over `gpus` (or all
+    `device` is the device text (as `parse_device` reads it), `gpu_count` how many GPUs the
+    machine has and `gpus` a list of GPU numbers (`parse_gpus`). auto or cuda spread the workers over `gpus` (or all
     GPUs) in turn: 5 workers on 2 GPUs -> cuda:0, cuda:1, cuda:0, cuda:1, cuda:0.
     auto on a machine without GPUs, cpu, mps and cuda:N put every worker there.
-    Raises DeviceError for a GPU the machine does not have or --gpus without CUDA.
+    Raises DeviceError for a GPU the machine does not have or `gpus` without CUDA.
     """
     kind, index = parse_device(device)
     if gpus is not None and (kind not in ("auto", "cuda") or index is not None):
-        raise DeviceError(f"--gpus picks CUDA devices; it cannot go with --device {device}")
+        raise DeviceError(f"gpus picks CUDA devices, not {device}", "gpus")
     if kind == "cuda" and gpu_count == 0:
-        raise DeviceError(missing_cuda(device))
+        raise DeviceError(missing_cuda(device), "device")
     if gpus is not None:
         missing = [g for g in gpus if g >= gpu_count]
         if missing:
-            raise DeviceError(f"--gpus: no GPU {missing[0]} on this machine; it has {gpu_count} "
-                              f"({', '.join(map(str, range(gpu_count))) or 'none'})")
+            raise DeviceError(f"gpus {','.join(map(str, gpus))}: no GPU {missing[0]} on this machine; it has "
+                              f"{gpu_count} ({', '.join(map(str, range(gpu_count))) or 'none'})", "gpus")
     if kind == "cuda" and index is not None:
         if index >= gpu_count:
-            raise DeviceError(f"--device {device}: no such GPU; this machine has {gpu_count} (cuda:0 to cuda:{gpu_count - 1})")
+            raise DeviceError(f"device {device}: no such GPU; this machine has {gpu_count} "
+                              f"(cuda:0 to cuda:{gpu_count - 1})", "device")
         return [device] * workers
     if kind in ("auto", "cuda") and gpu_count:
         pool = gpus if gpus is not None else list(range(gpu_count))
@@ -91,18 +92,19 @@ def worker_devices(workers: int, device: str = "auto", gpu_count: int = 0, gpus:
 
 
 def missing_cuda(device: str) -> str:
-    """The DeviceError message for `--device <device>` asking for CUDA where PyTorch sees none: says
+    """The DeviceError message for device `device` asking for CUDA where PyTorch sees none: says
     whether this PyTorch lacks CUDA or just sees no GPU, and what to use instead."""
     import torch
 
     why = ("this PyTorch is built without CUDA (a CPU-only wheel)" if torch.version.cuda is None
            else f"this PyTorch (CUDA {torch.version.cuda}) sees no GPU: check the driver with nvidia-smi "
                 "and CUDA_VISIBLE_DEVICES")
-    return f"--device {device}: no CUDA device, {why}; use --device cpu (or auto), and see `rdzoo env`"
+    return f"device {device}: no CUDA device, {why}; use cpu (or auto), and see `rdzoo env`"
 
 
 def resolve_device(text: str = "auto"):
-    """--device text -> torch.device, checking the device is there. Raises DeviceError."""
+    """Device text (auto, cpu, cuda, cuda:N, mps) -> torch.device, checking the device is there.
+    Raises DeviceError at `device`."""
     import torch
 
     kind, index = parse_device(text)
@@ -110,13 +112,14 @@ def resolve_device(text: str = "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(missing_cuda(text))
+            raise DeviceError(missing_cuda(text), "device")
         count = torch.cuda.device_count()
         if index is not None and index >= count:
-            raise DeviceError(f"--device {text}: no such GPU; this machine has {count} (cuda:0 to cuda:{count - 1})")
+            raise DeviceError(f"device {text}: no such GPU; this machine has {count} (cuda:0 to cuda:{count - 1})",
+                              "device")
         return torch.device("cuda", index if index is not None else torch.cuda.current_device())
     if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise DeviceError(f"--device {text}: no Apple MPS device here; use --device cpu (or auto)")
+        raise DeviceError(f"device {text}: no Apple MPS device here; use cpu (or auto)", "device")
     return torch.device(kind)
 
 
@@ -166,18 +169,19 @@ def bf16_supported(device) -> bool:
 
 
 def resolve_precision(text: str, device) -> Precision:
-    """--precision text -> Precision for `device`. Raises DeviceError for one the device lacks."""
+    """Precision text (auto, fp32, bf16, fp16) -> Precision for `device`. Raises DeviceError at
+    `precision` for an unknown name or one the device lacks."""
     text = (text or "auto").strip().lower()
     if text not in PRECISIONS:
-        raise DeviceError(f"--precision {text!r}: expected one of {', '.join(PRECISIONS)}")
+        raise DeviceError(f"precision {text!r}: expected one of {', '.join(PRECISIONS)}", "precision")
     if text == "auto":
         if device.type != "cuda":
             text = "fp32"  # CPUs gain little from autocast, and bf16 costs accuracy on small models
         else:
             text = "bf16" if bf16_supported(device) else "fp16"
     if text == "bf16" and not bf16_supported(device):
-        raise DeviceError(f"--precision bf16: {device_name(device)} has no bf16; use fp16 (with a gradient scaler) "
-                          "or fp32")
+        raise DeviceError(f"precision bf16: {device_name(device)} has no bf16; use fp16 (with a gradient scaler) "
+                          "or fp32", "precision")
     return Precision(text, device.type)
 
 

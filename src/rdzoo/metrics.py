@@ -7,20 +7,23 @@ from __future__ import annotations
 from collections import Counter
 
 
-def flat(seqs: list) -> list:
-    """A list of per-text tag lists -> one list of all their words' tags; a flat list as it is."""
-    return [x for s in seqs for x in s] if seqs and isinstance(seqs[0], list) else seqs
+def flat(seqs: list, tagging: bool) -> list:
+    """For `tagging`, a list of per-text tag lists -> one list of all their words' tags; else (one
+    label a text) the list as it is."""
+    return [x for s in seqs for x in s] if tagging else seqs
 
 
-def accuracy(gold: list, pred: list) -> float:
-    """Fraction (0 to 1) of labels, or of words for tag lists, where pred equals gold; 0.0 when empty."""
-    gold, pred = flat(gold), flat(pred)
+def accuracy(gold: list, pred: list, tagging: bool = False) -> float:
+    """Fraction (0 to 1) of labels, or of words for `tagging`'s tag lists, where pred equals gold; 0.0
+    when empty."""
+    gold, pred = flat(gold, tagging), flat(pred, tagging)
     return sum(g == p for g, p in zip(gold, pred)) / max(len(gold), 1)
 
 
-def macro_f1(gold: list, pred: list, num_classes: int) -> float:
-    """Unweighted mean of per-class F1 over the classes present in gold or pred."""
-    gold, pred = flat(gold), flat(pred)
+def macro_f1(gold: list, pred: list, num_classes: int, tagging: bool = False) -> float:
+    """Unweighted mean of per-class F1 over the classes present in gold or pred (over words for
+    `tagging`'s tag lists)."""
+    gold, pred = flat(gold, tagging), flat(pred, tagging)
     tp = Counter(g for g, p in zip(gold, pred) if g == p)
     fp = Counter(p for g, p in zip(gold, pred) if g != p)
     fn = Counter(g for g, p in zip(gold, pred) if g != p)

@@ -11,28 +11,18 @@ type, over them before pooling and the classifier.
 
 The neck is the family's own encoder (its plan, parameter count and model) reading
 the body's states as its embeddings, so a family added to `families.FAMILIES` can
-be a neck with no code here. Torch-free.
+be a neck with no code here. The section itself is `spec_types.Neck`. Torch-free.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .families import get_family
 
 if TYPE_CHECKING:
-    from .spec import Spec
-
-
-@dataclass(frozen=True)
-class Neck:
-    """The `neck:` section: `family`, a name in the family table, and `encoder`, that family's
-    encoder section (its frozen dataclass, defaults filled in)."""
-
-    family: str
-    encoder: Any
+    from .spec_types import Spec
 
 
 def body_width(spec: "Spec") -> int:

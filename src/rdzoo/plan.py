@@ -17,7 +17,7 @@ from .families import get_family
 from .text.tokenize import CHAR_BUCKETS
 
 if TYPE_CHECKING:
-    from .spec import Spec
+    from .spec_types import Spec
 
 
 def embedding_params(spec: "Spec") -> int:

@@ -3,7 +3,7 @@
 `load_body(model, spec)` maps a checkpoint's tensors (`model.safetensors`) onto
 the transformer that `checkpoint.derive` described, by name; `init_word_vectors`
 gives a convolutional model's word table each word's mean sub-word vector;
-`prepare` does what a spec asks for after a model is built. Every problem is one
+`registry.create_model` calls them on a freshly built model. Every problem is one
 error naming the tensor: `WeightsError` for tensors that do not fit.
 """
 
@@ -174,12 +174,3 @@ def freeze(model, spec) -> None:
     if spec.embedding.freeze:
         model.embed.requires_grad_(False)
 
-
-def prepare(model, spec, tokenizer=None):
-    """Everything `pretrained` and `embedding.pretrained` ask of a freshly built model; returns it."""
-    if spec.pretrained:
-        load_body(model, spec)
-    elif spec.embedding.pretrained and tokenizer is not None:
-        init_word_vectors(model, spec, tokenizer)
-    freeze(model, spec)
-    return model

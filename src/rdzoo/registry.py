@@ -1,7 +1,12 @@
 """Building models: a zoo name, a spec file, a checkpoint folder, a dict or a Spec -> nn.Module.
 
-The zoo's names are found by `zoo` (re-exported here: `list_models`, `spec_path`);
-the family table (`families`) says which module builds each family.
+`create_model(spec)` is the one road from a validated Spec to a model (timm's
+`build_model_with_cfg`): `build`, `rdzoo build`, `train.fit` (and through it the
+search and the teachers) and `weights.load` all call it, so what a spec asks of a
+fresh model (a checkpoint's body, word vectors, a frozen embedding, a CRF's
+forbidden transitions) happens in one place. The zoo's names are found by `zoo`
+(re-exported here: `list_models`, `spec_path`); the family table (`families`) says
+which module builds each family.
 """
 
 from __future__ import annotations
@@ -9,30 +14,54 @@ from __future__ import annotations
 from .spec import load, parse_override
 from .zoo import UnknownModelError, list_models, resource_dir, spec_path, zoo_index
 
-__all__ = ["build", "list_models", "spec_path", "zoo_index", "resource_dir", "UnknownModelError"]
+__all__ = ["build", "create_model", "list_models", "spec_path", "zoo_index", "resource_dir", "UnknownModelError"]
+
+
+def create_model(spec, *, tokenizer=None, label_names: list[str] | None = None, pretrained: bool = True,
+                 seed: int | None = None):
+    """A validated Spec -> its nn.Module (a `families.base.TextModel`), ready to train or run.
+
+    In order: torch's generator seeded with `seed` (None: left as it is, e.g. seeded by
+    `train.fit` already); the family's model (`families.build_model`); with `pretrained`,
+    a `pretrained:` checkpoint's body (`pretrained.load_body`), else `embedding.pretrained`
+    word vectors for the vocabulary of `tokenizer` (`pretrained.init_word_vectors`; skipped
+    without a tokenizer); `embedding.freeze`; and a tagger's CRF told the transitions the tag
+    scheme of `label_names` forbids (`crf.CRF.constrain`). `pretrained=False` is for weights
+    loaded next (weights files and runs hold the trained ones). Raises WeightsError for
+    checkpoint tensors that do not fit, SpecError for a checkpoint that cannot be found.
+    """
+    from . import families
+    from .pretrained import freeze, init_word_vectors, load_body
+
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
+    model = families.build_model(spec)
+    if pretrained and spec.pretrained:
+        load_body(model, spec)
+    elif pretrained and spec.embedding.pretrained and tokenizer is not None:
+        init_word_vectors(model, spec, tokenizer)
+    freeze(model, spec)
+    crf = getattr(model.head, "crf", None)
+    if crf is not None and label_names is not None:
+        crf.constrain(label_names)
+    return model
 
 
 def build(source, overrides=(), **kwargs):
-    """Build a model from a zoo name, a YAML path, a checkpoint folder, a dict or a Spec.
-    A spec with `pretrained:` gets the checkpoint's weights (rdzoo.pretrained).
+    """Build a model from a zoo name, a YAML path, a checkpoint folder, a dict or a Spec
+    (`create_model` on the loaded spec: a spec with `pretrained:` gets the checkpoint's weights).
 
     Overrides are dotted keys (`{"encoder.growth_rate": 24}`, or a list of
     "key=value" strings) or nested dicts passed as keyword arguments
     (`build("resnet-text-18", head={"num_classes": 6})`).
     """
-    from .families import build_model
-
     if isinstance(overrides, dict):
         overrides = {**overrides, **kwargs}
     elif kwargs:
         overrides = {**dict(_parse_all(overrides)), **kwargs}
-    spec = load(source, overrides)
-    model = build_model(spec)
-    if spec.pretrained:
-        from .pretrained import prepare
-
-        prepare(model, spec)
-    return model
+    return create_model(load(source, overrides))
 
 
 def _parse_all(items):

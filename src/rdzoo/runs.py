@@ -43,20 +43,20 @@ class Run:
     @property
     def tagger(self) -> bool:
         """Whether the model tags each word (POS, entities) rather than labelling a whole text."""
-        from .train import is_tagger
+        from .predict import is_tagger
 
         return is_tagger(self.model)
 
     def predict(self, texts: list[str]) -> list:
         """A label a text; a tagger gives a tag for each whitespace-separated word (None past max_len)."""
-        from .train import predict_ids, word_starts
+        from .predict import predict_ids, word_starts
 
         if not self.tagger:
             return [self.label_names[i] for i in predict_ids(self.model, self.tokenizer.encode_batch(texts),
                                                              precision=self.precision)]
         words = [t.split() for t in texts]
         pred = predict_ids(self.model, self.tokenizer.encode_batch(words), words=[len(w) for w in words],
-                           precision=self.precision, starts=word_starts(self.tokenizer, words))
+                           precision=self.precision, starts=word_starts(self.tokenizer, words, tagging=True))
         return [[self.label_names[i] if i >= 0 else None for i in tags] for tags in pred]
 
     def entities(self, texts: list[str]) -> list[list[dict]]:
@@ -66,7 +66,7 @@ class Run:
         return [entity_spans(t, tags) for t, tags in zip(texts, self.predict(texts))]
 
     def evaluate(self, split) -> dict:
-        """The model's metrics on a text.data.Split (accuracy and macro-F1 as fractions; entity scores for
+        """The model's metrics on a text.dataset.Split (accuracy and macro-F1 as fractions; entity scores for
         an entity tagger) and `n`, the texts or words scored, as train.evaluate computes them.
 
         Raises TrainingError for labels the model was not trained on, or tagged data for a classifier

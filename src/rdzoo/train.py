@@ -34,10 +34,11 @@ from . import metrics
 from .device import MemoryMeter, Precision, asked_for, free_cache, oom_errors, resolve_device, resolve_precision, to_device
 from .distill.loss import distill_loss
 from .errors import TrainingError
-from .spec import Spec, SpecError, did_you_mean
+from .predict import crf_of, is_tagger, predict_ids, tag_names, word_starts
+from .spec import Spec, SpecError, did_you_mean, load
 from .text.batching import IGNORE, batches, word_ids
 from .text.conll import is_entity_tagset
-from .text.data import Split, TextData, label_set
+from .text.dataset import Split, TextData, label_set
 from .text.heldout import training_splits
 from .text.tokenize import PAD_ID, UNK_ID, fit_tokenizer
 
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from .distill.augment import TransferSet
     from .distill.targets import Targets
 
-EVAL_BATCH = 256
 SYNC_EVERY = 50  # steps between reads of the loss on a GPU (progress bar, NaN guard)
 
 
@@ -128,21 +128,6 @@ def make_ema(model, decay: float):
     return ModelEmaV3(model, decay=decay, use_warmup=True)
 
 
-def is_tagger(model) -> bool:
-    """Whether the model tags every token (head pool `token`)."""
-    return getattr(model.head, "pool", None) == "token"
-
-
-def model_device(model) -> torch.device:
-    """The device the model's parameters are on."""
-    return next(model.parameters()).device
-
-
-def crf_of(model):
-    """The tagger's CRF (crf.CRF), or None."""
-    return getattr(model.head, "crf", None)
-
-
 def tag_loss(model, logits, y, label_smoothing: float = 0.0):
     """A tagger's loss: (B, T, K) scores, (B, T) gold tag ids (IGNORE at padding). Per-word cross-entropy,
     or with a CRF the negative log-likelihood of each sentence's tags, summed over sentences and divided by
@@ -168,40 +153,6 @@ def hard_loss(model, logits, y, label_smoothing: float = 0.0):
     return total / (y != IGNORE).sum().clamp(min=1)
 
 
-@torch.inference_mode()
-def predict_ids(model, ids: list[list[int]], batch_size: int = EVAL_BATCH, words: list[int] | None = None,
-                precision: Precision | None = None, starts: list[list[int]] | None = None) -> list:
-    """A class id a text; for a tagger, a list a text with a tag id for each of its `words`
-    (-1 past embedding.max_len, where the model sees nothing). Runs where the model's weights
-    are, at `precision` (default fp32); the predictions are read back once, at the end.
-    `starts`: the position of each word's first sub-word, whose tag is the word's (a sub-word
-    tokenizer's `word_starts`)."""
-    was_training = model.training
-    model.eval()
-    device = model_device(model)
-    autocast = precision.autocast if precision is not None else Precision("fp32", device.type).autocast
-    crf, out = crf_of(model), []
-    for tokens, _, group in batches(ids, None, batch_size):
-        with autocast():
-            logits = model(to_device(tokens, device))
-        if crf is not None:  # Viterbi over the allowed transitions
-            out.append((group, crf.decode(logits.float(), to_device(word_ids(tokens) != PAD_ID, device))))
-        else:
-            out.append((group, logits.argmax(-1)))
-    pred, tagger = [0] * len(ids), is_tagger(model)
-    for group, ids_out in out:
-        for i, p in zip(group, ids_out if isinstance(ids_out, list) else ids_out.tolist()):
-            if tagger and starts is not None:
-                n = len(starts[i]) if words is None else words[i]
-                p = [p[j] for j in starts[i]] + [-1] * (n - len(starts[i]))
-            elif tagger:
-                n = len(ids[i]) if words is None else words[i]
-                p = p[: min(len(ids[i]), n)] + [-1] * (n - len(ids[i]))
-            pred[i] = p
-    model.train(was_training)
-    return pred
-
-
 def label_ids(labels: list, lookup: dict[str, int]) -> list:
     """Labels (or tag lists) -> class ids; -1 for a name not in `lookup`."""
     return [[lookup.get(t, -1) for t in label] if isinstance(label, list) else lookup.get(label, -1)
@@ -218,27 +169,15 @@ def evaluate(model, tokenizer, split: Split, label_names: list[str], precision: 
     if unseen:
         raise TrainingError(f"labels the model was not trained on: {', '.join(map(repr, unseen[:5]))}; "
                             f"it knows: {', '.join(label_names)}")
-    gold = label_ids(split.labels, lookup)
+    gold, tagging = label_ids(split.labels, lookup), split.tagged
     pred = predict_ids(model, tokenizer.encode_batch(split.texts), words=[len(t) for t in split.texts],
-                       precision=precision, starts=word_starts(tokenizer, split.texts))
-    out = {"accuracy": metrics.accuracy(gold, pred), "macro_f1": metrics.macro_f1(gold, pred, len(label_names)),
-           "n": len(metrics.flat(gold))}  # texts, or words for a tagger
+                       precision=precision, starts=word_starts(tokenizer, split.texts, tagging))
+    out = {"accuracy": metrics.accuracy(gold, pred, tagging),
+           "macro_f1": metrics.macro_f1(gold, pred, len(label_names), tagging),
+           "n": len(metrics.flat(gold, tagging))}  # texts, or words for a tagger
     if is_entity_tagset(label_names):  # entity tags: span-level scores as well
         out["entities"] = metrics.entity_scores(split.labels, tag_names(pred, label_names))
     return out
-
-
-def tag_names(pred: list[list[int]], label_names: list[str]) -> list[list]:
-    """Tag ids -> tag names (None for -1, a word past max_len)."""
-    return [[label_names[i] if i >= 0 else None for i in tags] for tags in pred]
-
-
-def word_starts(tokenizer, texts: list) -> list[list[int]] | None:
-    """Where each word's first sub-word sits, for lists of words and a sub-word tokenizer; None
-    when a token is a word (word tokenizers) or the texts are not word lists."""
-    if not texts or not isinstance(texts[0], list) or not hasattr(tokenizer, "word_starts"):
-        return None
-    return tokenizer.word_starts(texts)
 
 
 def spread_tags(tags: list[int], starts: list[int], length: int) -> list[int]:
@@ -296,7 +235,7 @@ def fit(spec: Spec, data: TextData, *, epochs: int | None = None, progress: bool
 def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = None, progress: bool = False,
                    device: str | torch.device | None = None, precision: str | Precision | None = None) -> dict:
     """K-fold cross-validation on the training split (the MR/Subj/CR/MPQA protocol): `fit` once
-    per fold of `text.data.kfold(data, k, spec.train.seed)`, each fold training on the other
+    per fold of `text.folds.kfold(data, k, spec.train.seed)`, each fold training on the other
     K-1 (holding `train.dev_fraction` of them out as dev) and testing on its own.
 
     Returns {"cv": k, "test_accuracy", "test_accuracy_std", "macro_f1", "epochs",
@@ -311,7 +250,7 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
     """
     from statistics import mean, pstdev
 
-    from .text.data import kfold
+    from .text.folds import kfold
 
     device = resolve_device("auto" if device is None else device) if not isinstance(device, torch.device) else device
     precision = precision if isinstance(precision, Precision) else resolve_precision(precision or "auto", device)
@@ -329,7 +268,7 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
 
 def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precision, transfer=None,
          targets=None) -> FitResult:
-    from .families import build_model
+    from .registry import create_model
 
     train_cfg = spec.train
     distill = train_cfg.distill
@@ -352,7 +291,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
         # (BERT's pooler reads [CLS] for a sentence label; a tagger has no use for it)
         pooler = {"encoder.pooler": False} if getattr(spec.encoder, "pooler", False) else {}
-        spec = spec.replace({"head.pool": "token", **pooler})
+        spec = load(spec, {"head.pool": "token", **pooler})
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
                                      "use max, mean, first or kmax")
@@ -361,37 +300,29 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     entity = data.tagging and is_entity_tagset(label_names)
 
     if transfer is None:
-        tokenizer = fit_tokenizer(spec.embedding, train_split.texts)
+        tokenizer = fit_tokenizer(spec.embedding, train_split.texts, data.tagging)
         train_texts, train_gold = train_split.texts, label_ids(train_split.labels, lookup)
     else:  # a student: its vocabulary from the training and unlabelled texts (a masked word stays unknown)
-        tokenizer = fit_tokenizer(spec.embedding, transfer.vocab_texts)
+        tokenizer = fit_tokenizer(spec.embedding, transfer.vocab_texts, data.tagging)
         train_texts = transfer.texts_for(tokenizer)
         train_gold = [(([IGNORE] * len(t)) if data.tagging else IGNORE) if y is None else label_ids([y], lookup)[0]
                       for t, y in zip(train_texts, transfer.labels)]
-    spec = spec.replace({"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
-    model = build_model(spec)  # built on the CPU first: the same initial weights on every device
-    if spec.pretrained or spec.embedding.pretrained:
-        from .pretrained import prepare
-
-        prepare(model, spec, tokenizer)
-    elif spec.embedding.freeze:
-        model.embed.requires_grad_(False)
-    if crf_of(model) is not None:  # forbid the transitions the tag scheme does not allow
-        crf_of(model).constrain(label_names)
-    model = model.to(device)
+    spec = load(spec, {"embedding.vocab_size": max(len(tokenizer), 2), "head.num_classes": len(label_names)})
+    # built on the CPU first: the same initial weights on every device
+    model = create_model(spec, tokenizer=tokenizer, label_names=label_names).to(device)
     optimizer = make_optimizer(model, train_cfg, device)
     scaler = precision.scaler()
     train_ids = tokenizer.encode_batch(train_texts)
     # tags past embedding.max_len have no token to sit on: training drops them, scoring counts them wrong
     train_y = [y[: len(i)] if data.tagging else y for y, i in zip(train_gold, train_ids)]
-    train_starts = word_starts(tokenizer, train_texts)
+    train_starts = word_starts(tokenizer, train_texts, data.tagging)
     if train_starts is not None:
         train_y = [spread_tags(y, s, len(i)) for y, s, i in zip(train_y, train_starts, train_ids)]
     # a student's soft targets sit on each word's token: its first sub-word, or the word's own token
     positions = None if transfer is None or not data.tagging else \
         train_starts or [list(range(len(i))) for i in train_ids]
     dev_ids = tokenizer.encode_batch(dev_split.texts)
-    dev_starts = word_starts(tokenizer, dev_split.texts)
+    dev_starts = word_starts(tokenizer, dev_split.texts, data.tagging)
     dev_gold = label_ids(dev_split.labels, lookup)
     dev_words = [len(t) for t in dev_split.texts]
     steps_per_epoch = math.ceil(len(train_ids) / train_cfg.batch_size)
@@ -413,7 +344,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
             epoch_loss, n_batches = torch.zeros((), dtype=acc_dtype, device=device), 0
             guard = _FiniteGuard(device, train_cfg, eager=sync_every == 1)
             for tokens, y, group in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng,
-                                            bucket=train_cfg.bucket):
+                                            bucket=train_cfg.bucket, tagging=data.tagging):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
                 tokens_seen += int((word_ids(tokens) != PAD_ID).sum())  # counted on the host, before the copy
                 tokens, y = to_device(tokens, device), to_device(y, device)
@@ -459,7 +390,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
             guard.check(epoch)
             epoch_loss = epoch_loss.item()  # the one read of the epoch
             dev_pred = predict_ids(scored, dev_ids, words=dev_words, precision=precision, starts=dev_starts)
-            dev_acc = metrics.accuracy(dev_gold, dev_pred)
+            dev_acc = metrics.accuracy(dev_gold, dev_pred, data.tagging)
             history.append({"epoch": epoch, "loss": epoch_loss / max(n_batches, 1), "dev_accuracy": dev_acc,
                             "seconds": time.perf_counter() - start})
             if entity:

@@ -78,7 +78,7 @@ def load(path: str | Path):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .families import build_model
+    from .registry import create_model
     from .spec import SpecError, from_dict
 
     path = Path(path)
@@ -94,7 +94,7 @@ def load(path: str | Path):
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: damaged weights ({exc})") from None
     with torch.device("meta"):
-        model = build_model(spec)
+        model = create_model(spec, pretrained=False)  # the file's tensors replace the initial ones
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as exc:

@@ -88,16 +88,17 @@ def words_of(text) -> list[str]:
     return list(text) if isinstance(text, list) else text.split()
 
 
-def upos_tagged(labels: list) -> bool:
-    """Whether `labels` are tag lists whose tags are all UPOS tags (part-of-speech data)."""
-    return bool(labels) and isinstance(labels[0], list) and {t for tags in labels for t in tags} <= UPOS
+def upos_tagged(labels: list, tagging: bool) -> bool:
+    """Whether `labels` are tag lists (`tagging` data) whose tags are all UPOS tags (part-of-speech data)."""
+    return tagging and bool(labels) and {t for tags in labels for t in tags} <= UPOS
 
 
-def parts_of_speech(texts: list, labels: list, lexicon: dict[str, str] | None) -> list[list[str | None]]:
-    """Each word's part of speech: the data's own tag when `labels` are UPOS tag lists, else
-    the lexicon's tag for the lowercased word (None for a word it lacks, and for every word
-    without a lexicon)."""
-    if upos_tagged(labels):
+def parts_of_speech(texts: list, labels: list, lexicon: dict[str, str] | None,
+                    tagging: bool = False) -> list[list[str | None]]:
+    """Each word's part of speech: the data's own tag when `labels` are UPOS tag lists (`tagging`
+    data), else the lexicon's tag for the lowercased word (None for a word it lacks, and for every
+    word without a lexicon)."""
+    if upos_tagged(labels, tagging):
         return [list(tags) for tags in labels]
     return [[(lexicon or {}).get(w.lower()) for w in words_of(t)] for t in texts]
 
@@ -123,21 +124,20 @@ def augment(words: list[str], pos: list[str | None], pools: dict[str, list[str]]
 
 
 def transfer_set(texts: list, labels: list, settings, seed: int, unlabeled: list | None = None,
-                 lexicon: dict[str, str] | None = None) -> TransferSet:
-    """The transfer set of training `texts` (strings, or word lists for tagging) and their
+                 lexicon: dict[str, str] | None = None, tagging: bool = False) -> TransferSet:
+    """The transfer set of training `texts` (strings, or word lists for `tagging` data) and their
     `labels`: the texts, then `settings.augment_copies` rounds of copies (round k holds one
     copy of every text, in order), then `unlabeled` texts as they are. `settings` is a
     `spec.Distill`; `lexicon` (default: `lexicon.ud_lexicon()`, read only when needed) gives
     a word's part of speech where the labels are not UPOS tags."""
-    tagged = bool(texts) and isinstance(texts[0], list)
     copies_in_all = settings.augment_copies * len(texts)
     out_texts, out_labels = list(texts), list(labels)
     if copies_in_all:
-        if lexicon is None and settings.p_pos > 0 and not upos_tagged(labels):
+        if lexicon is None and settings.p_pos > 0 and not upos_tagged(labels, tagging):
             from .lexicon import ud_lexicon
 
             lexicon = ud_lexicon()
-        pos = parts_of_speech(texts, labels, lexicon)
+        pos = parts_of_speech(texts, labels, lexicon, tagging)
         pools: dict[str, list[str]] = defaultdict(list)
         for t, tags in zip(texts, pos):
             for word, tag in zip(words_of(t), tags):
@@ -146,8 +146,8 @@ def transfer_set(texts: list, labels: list, settings, seed: int, unlabeled: list
         rng = random.Random(seed)
         for _ in range(settings.augment_copies):
             for t, tags in zip(texts, pos):
-                words = augment(words_of(t), tags, pools, rng, settings, ngrams=not tagged)
-                out_texts.append(words if tagged else " ".join(words))
+                words = augment(words_of(t), tags, pools, rng, settings, ngrams=not tagging)
+                out_texts.append(words if tagging else " ".join(words))
                 out_labels.append(None)
     unlabeled = list(unlabeled or [])
     out_texts += unlabeled
@@ -159,18 +159,18 @@ def transfer_set(texts: list, labels: list, settings, seed: int, unlabeled: list
 def read_unlabeled(path: str | Path, tagged: bool) -> tuple[list, list[str]]:
     """In-domain unlabelled text, one text a line (for tagging data, words separated by white
     space) -> (texts, notes on the reading: lines not UTF-8, blank lines left out). Lines are
-    read and decoded as every rdzoo loader reads them (`text.data.read_lines`).
+    read and decoded as every rdzoo loader reads them (`text.lines.read_lines`).
 
     Raises DataError for a file that cannot be read or holds no text."""
-    from ..text.data import read_lines
+    from ..text.lines import read_lines
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise DataError(f"--unlabeled {path}: no such file (one text a line)")
+        raise DataError(f"unlabeled {path}: no such file (one text a line)", "unlabeled")
     lines, decoding = read_lines(path)
     texts = [line.split() if tagged else line.strip() for line in lines if line.strip()]
     if not texts:
-        raise DataError(f"--unlabeled {path}: no text in it (one text a line)")
+        raise DataError(f"unlabeled {path}: no text in it (one text a line)", "unlabeled")
     notes = decoding.notes()
     blank = len(lines) - len(texts)
     if blank:

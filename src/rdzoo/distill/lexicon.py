@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from functools import lru_cache
 
-from ..text.data import BUILTIN_DIR, read_file
+from ..text.data import BUILTIN_DIR
+from ..text.formats import read_file
 
 UD_EWT_TRAIN = BUILTIN_DIR / "ud-ewt" / "en_ewt-ud-train.conllu.xz"
 

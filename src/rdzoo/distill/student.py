@@ -39,6 +39,7 @@ def fit_student(spec, data, teachers: list[str], *, unlabeled: list | None = Non
     `targets` for a cache that cannot be named so (before any teacher is fine-tuned),
     and what train.fit raises."""
     from ..device import resolve_device, resolve_precision
+    from ..spec import load
     from ..train import fit
     from .augment import transfer_set
     from .cache import open_cache
@@ -46,7 +47,7 @@ def fit_student(spec, data, teachers: list[str], *, unlabeled: list | None = Non
     from .targets import teacher_targets
 
     if spec.train.distill is None:
-        spec = spec.replace({"train.distill": {}})
+        spec = load(spec, {"train.distill": {}})
     settings = spec.train.distill
     device = resolve_device(device) if isinstance(device, str) else device
     precision = resolve_precision(precision, device) if isinstance(precision, str) else precision
@@ -55,7 +56,8 @@ def fit_student(spec, data, teachers: list[str], *, unlabeled: list | None = Non
     data = with_dev(data, spec.train)
     found = resolve_teachers(list(teachers), data, teacher_dir=teacher_dir, progress=progress, device=device,
                              precision=precision)
-    transfer = transfer_set(data.train.texts, data.train.labels, settings, spec.train.seed, unlabeled)
+    transfer = transfer_set(data.train.texts, data.train.labels, settings, spec.train.seed, unlabeled,
+                            tagging=data.tagging)
     soft = teacher_targets([t.run for t in found], transfer.texts, transfer.settings, data.label_names, targets,
                            device=device, precision=precision, progress=progress)
     info = {"teachers": [t.describe() for t in found], "transfer": transfer.summary(), "targets": soft.source}

@@ -104,7 +104,7 @@ def teacher_outputs(run, texts: list, label_names: list[str], device=None, preci
     `progress(n)` is called after each batch of n texts."""
     from ..device import to_device
     from ..text.batching import batches
-    from ..train import is_tagger, model_device, word_starts
+    from ..predict import is_tagger, model_device, word_starts
     from .augment import for_tokenizer
 
     model = run.model.eval()
@@ -116,7 +116,7 @@ def teacher_outputs(run, texts: list, label_names: list[str], device=None, preci
     texts = for_tokenizer(texts, run.tokenizer)
     ids = run.tokenizer.encode_batch(texts)
     tagger = is_tagger(model)
-    starts = word_starts(run.tokenizer, texts) if tagger else None
+    starts = word_starts(run.tokenizer, texts, tagger)
     out: list = [None] * len(texts)
     for tokens, _, group in batches(ids, None, TEACHER_BATCH):
         with autocast():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from ..spec import Spec
+    from ..spec_types import Spec
 
 
 def _no_checks(spec: "Spec") -> None:

@@ -1,8 +1,8 @@
 """The skip rules as modules: `forward(x, fx)` combines a block's input x with its branch
-output F(x) (same shape). Each is built as `Rule(channels, layout, layers)` by the skip
-type that names it (`skips.SKIP_TYPES`); `layout` says where the channels are,
-"channels_first" (B, C, T) for convolutions or "channels_last" (B, T, C) for
-transformers, and `layers` is the stack's depth (DeepNet's alpha).
+output F(x) (same shape). `RULES` maps each skip type of `skips.SKIP_TYPES` that has a
+per-block rule to its class, and `skip_rule(name, channels, layout, layers)` builds one;
+`layout` says where the channels are, "channels_first" (B, C, T) for convolutions or
+"channels_last" (B, T, C) for transformers, and `layers` is the stack's depth (DeepNet's alpha).
 """
 
 from __future__ import annotations
@@ -85,3 +85,18 @@ class DeepNormSkip(SkipRule):
     def forward(self, x, fx):
         """x, F(x) -> alpha * x + F(x)."""
         return x * self.alpha + fx
+
+
+# skip type (skips.SKIP_TYPES) -> its per-block rule; DenseFormer's dwa keeps residual blocks (the
+# depth-weighted averages are the transformer's own), a dense block concatenates and has none
+RULES: dict[str, type[SkipRule]] = {"none": NoSkip, "residual": Residual, "gated": Gated, "rezero": ReZero,
+                                    "dwa": Residual, "deepnorm": DeepNormSkip}
+
+
+def skip_rule(name: str, channels: int, layout: str = "channels_last", layers: int = 1) -> SkipRule:
+    """The rule of skip type `name` as a module whose `forward(x, fx)` returns the block output, for
+    (B, T, C) features (`channels_last`) or (B, C, T) (`channels_first`) with C = `channels`, in a
+    stack of `layers` blocks. Raises ValueError for a skip that has no per-block rule (dense)."""
+    if name not in RULES:
+        raise ValueError(f"the {name} skip has no per-block rule: its family combines the layers")
+    return RULES[name](channels, layout, layers)

@@ -28,8 +28,9 @@ def pad(seqs: list[list[int]] | list[list[list[int]]], value: int = 0) -> torch.
 
 
 def batches(ids: list[list[int]], labels: list[int] | list[list[int]] | None, batch_size: int,
-            shuffle: bool = False, rng: random.Random | None = None, bucket: bool = True):
-    """Yield (tokens (B, T), labels (B,) or, for tag lists, (B, T) padded with IGNORE, or None,
+            shuffle: bool = False, rng: random.Random | None = None, bucket: bool = True,
+            tagging: bool = False):
+    """Yield (tokens (B, T), labels (B,) or, for `tagging` data's tag lists, (B, T) padded with IGNORE, or None,
     indices), each batch padded to its longest text.
 
     Unshuffled, the texts go in order of length. Shuffled with `bucket` (the bucket iterator
@@ -54,7 +55,7 @@ def batches(ids: list[list[int]], labels: list[int] | list[list[int]] | None, ba
     for group in groups:
         if labels is None:
             y = None
-        elif isinstance(labels[group[0]], list):
+        elif tagging:
             y = pad([labels[i] for i in group], IGNORE)
         else:
             y = torch.tensor([labels[i] for i in group], dtype=torch.long)

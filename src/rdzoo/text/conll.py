@@ -109,7 +109,7 @@ def entity_counts(tag_lists) -> Counter:
 
 def read_conll(lines: list[str], where: str, bad,
                scheme: str | None = None) -> tuple[list[list[str]], list[list[str]], list[str]]:
-    """Lines -> (word lists, tag lists, notes). `bad(where, line, why)` raises or counts (data._Bad).
+    """Lines -> (word lists, tag lists, notes). `bad(where, line, why)` raises or counts (formats.BadLines).
 
     `scheme` ('bio', 'iobes' or 'plain') is the task the tags are read as; None infers it from this file
     (infer_scheme) and says so in the notes."""

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from .data import Split, TextData, builtin_names, split_off
+from .data import builtin_names
+from .dataset import Split, TextData
+from .folds import split_off
 
 RECORD_VERSION = 1
 HASH_BYTES = 8
@@ -78,7 +80,7 @@ def data_files(data: TextData) -> list[dict]:
 
 def training_splits(data: TextData, dev_fraction: float, seed: int) -> tuple[Split, Split]:
     """The (train, dev) splits training uses: the data's own dev split, or, without one, `dev_fraction`
-    of train held out (seeded by `seed`, `data.split_off`)."""
+    of train held out (seeded by `seed`, `folds.split_off`)."""
     if data.dev is None or not len(data.dev):
         return split_off(data.train, dev_fraction, seed)
     return data.train, data.dev
@@ -225,7 +227,7 @@ def held_out(data: TextData, record: SplitRecord | None, source: str, own: bool)
          and f["file"] not in {g["file"] for g in files}]
     why = (f"{', '.join(changed)} changed since training (sha256 differs from the run's record)" if changed else
            "the files are as recorded but the split drawn again differs from the run's (read with other "
-           "--on-bad-line or columns than in training?)")
+           "bad-line handling or columns than in training?)")
     one_file = held_out_of_file(source)
     pool = _merge(data.train, data.test) if one_file else data.test
     where, instead = (f"{names[0]}'s", ", in place of a split drawn again") if one_file and names else ("the test", "")
@@ -233,7 +235,7 @@ def held_out(data: TextData, record: SplitRecord | None, source: str, own: bool)
     if test is not None and not len(test):
         if data.dev is None or not len(data.dev):
             raise DataError(f"{why}, and the run trained on the text of every one of {where} {len(pool)} examples: "
-                            "none is held out to score; give a held-out set with --data")
+                            "none is held out to score; give held-out examples as source", "source")
         test = None
     if pool is None:  # a folder without a test file: its dev split, as training used it
         return HeldOut(data.dev, None, "changed", f"{why}: it has no test split; scored its dev split", 0, changed)

@@ -66,6 +66,8 @@ class Tokenizer:
         `lowercase` (the tokenizer's setting when None)."""
         lowercase = self.lowercase if lowercase is None else lowercase
         if isinstance(text, list):  # words given (sequence labeling): one id a word keeps the tags aligned
+            if self.kind != "word":
+                raise words_need_word_kind(self.kind)
             return [w.lower() for w in text] if lowercase else list(text)
         return self.pieces(text.lower() if lowercase else text)
 
@@ -248,20 +250,27 @@ class PretrainedTokenizer:
 KINDS = {"word": WordTokenizer, "char": CharTokenizer, "bpe": BPETokenizer, "pretrained": PretrainedTokenizer}
 
 
-def fit_tokenizer(embedding, texts: list[str]):
-    """A tokenizer fitted to the training texts (or word lists): the spec's embedding section chooses
-    the kind, the cap on the vocabulary and the length; kind pretrained loads the checkpoint's own.
+def words_need_word_kind(kind: str):
+    """The SpecError for word lists (tagging data) given to a tokenizer of `kind` that splits words."""
+    from ..errors import SpecError
 
-    Raises SpecError for a kind other than word with tagging data, or a checkpoint not found."""
+    return SpecError("embedding.kind", f"{kind!r} splits words into pieces; tagging data gives a tag a word, so it "
+                                       "needs kind: word")
+
+
+def fit_tokenizer(embedding, texts: list, tagging: bool = False):
+    """A tokenizer fitted to the training texts, or to word lists for `tagging` data: the spec's
+    embedding section chooses the kind, the cap on the vocabulary and the length; kind pretrained
+    loads the checkpoint's own.
+
+    Raises SpecError for a kind other than word with tagging data (also when a word list reaches
+    a char tokenizer unannounced), or a checkpoint not found."""
     if embedding.kind == "pretrained":  # the checkpoint's tokenizer as it is: nothing is fitted
         from ..checkpoint import locate
 
         return PretrainedTokenizer.from_folder(locate(embedding.pretrained), embedding.max_len, embedding.lowercase)
-    if texts and isinstance(texts[0], list) and embedding.kind != "word":
-        from ..errors import SpecError
-
-        raise SpecError("embedding.kind", f"{embedding.kind!r} splits words into pieces; tagging data gives a tag "
-                                          "a word, so it needs kind: word")
+    if tagging and embedding.kind != "word":
+        raise words_need_word_kind(embedding.kind)
     if embedding.kind != "word":
         return KINDS[embedding.kind].fit(texts, embedding.vocab_size, embedding.min_freq, embedding.max_len,
                                          embedding.lowercase)

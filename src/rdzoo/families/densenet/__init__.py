@@ -20,7 +20,7 @@ from ...fields import Act, Norm, bounded
 from ..family import Family, conv_defaults
 
 if TYPE_CHECKING:
-    from ...spec import Spec
+    from ...spec_types import Spec
 
 
 @dataclass(frozen=True)

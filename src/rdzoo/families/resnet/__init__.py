@@ -19,7 +19,7 @@ from ...skips import get_skip
 from ..family import Family, conv_defaults
 
 if TYPE_CHECKING:
-    from ...spec import Spec
+    from ...spec_types import Spec
 
 SKIPS = ("none", "residual", "gated", "rezero")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...skips import get_skip
+from ..skip_layers import skip_rule
 from ..base import TextModel
 from ..layers import (ConvNormAct, NormAct, conv1d, downsample_mask, get_act_layer, get_norm_layer, max_pool_half,
                       zero_padding)
@@ -45,7 +45,7 @@ class ResBlock(nn.Module):
         self.shortcut = None
         if project:
             self.shortcut = nn.Sequential(nn.Conv1d(c_in, c_out, 1, stride=stride, bias=bias), norm_layer(c_out))
-        self.skip = get_skip(skip).module(c_out, "channels_first")
+        self.skip = skip_rule(skip, c_out, "channels_first")
         if zero_init_last and skip != "none" and not preact and isinstance(self.norms[-1], nn.BatchNorm1d):
             nn.init.zeros_(self.norms[-1].weight)  # each block starts as the identity (timm's zero_init_last)
 

@@ -22,7 +22,7 @@ from torch import nn
 from ...skips import get_skip
 from ..base import TextModel
 from ..layers import exporting, get_act_layer, zero_padding
-from ..skip_layers import SkipRule
+from ..skip_layers import SkipRule, skip_rule
 
 INIT_STD = 0.02  # BERT's and GPT-2's initializer range
 
@@ -107,9 +107,9 @@ class Layer(nn.Module):
         rule = get_skip(skip)
         self.norm1 = nn.Identity() if rule.replaces_norm else nn.LayerNorm(d, eps=norm_eps)
         self.norm2 = nn.Identity() if rule.replaces_norm else nn.LayerNorm(d, eps=norm_eps)
-        self.skip1 = rule.module(d, "channels_last", depth)
+        self.skip1 = skip_rule(skip, d, "channels_last", depth)
         # ReZero has one scalar per layer, shared by both sublayers (Bachlechner et al. 2020)
-        self.skip2 = self.skip1 if rule.one_per_layer else rule.module(d, "channels_last", depth)
+        self.skip2 = self.skip1 if rule.one_per_layer else skip_rule(skip, d, "channels_last", depth)
         self.drop = nn.Dropout(dropout)
         # a plain residual layer is exactly nn.TransformerEncoderLayer, whose inference kernel it can use
         self.fusable = skip == "residual" and act in ("gelu", "relu")
