@@ -161,3 +161,20 @@ def load_split(run: Run):
         raise WeightsError(f"{run.path}: incomplete run folder (config.json names {SPLIT_FILE}, which is missing)") from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: damaged split record ({exc})") from None
+
+
+def trained_spec(run: str | Path) -> dict:
+    """The spec a run folder was trained with, read from its weights file's metadata (complete:
+    vocabulary and classes filled in), as a spec dict.
+
+    Raises WeightsError when the folder holds no model.safetensors or its spec is invalid."""
+    from .spec import SpecError, from_dict
+
+    run = Path(run)
+    if not (run / "model.safetensors").is_file():
+        raise WeightsError(f"{run}: not a run folder (no model.safetensors); train one with `rdzoo train ... --out {run}`")
+    try:
+        spec = json.loads(read_metadata(run / "model.safetensors")["spec"])
+        return from_dict(spec).to_dict()
+    except (ValueError, KeyError, SpecError) as exc:
+        raise WeightsError(f"{run}: the spec in its weights is invalid: {exc}") from None
