@@ -430,3 +430,98 @@ def test_a_search_on_entities_logs_and_sums_up_dev_entity_f1():
                       best=[best])
     text = "\n".join(summary_lines(search_summary(outcome, cfg, None), outcome.score))
     assert "dev entity F1 0.2500, test entity F1 0.1250" in text
+
+
+def test_every_reader_of_an_entity_study_ranks_by_entity_f1(tmp_path, capsys):
+    """The study's score (entity F1) is recorded once, with the study, and every reader takes it
+    from there: the live view, the log lines, the summary, `best`, `studies`, `report --json` and
+    `export --best` all name the same best trial by dev entity F1. The live view showed word
+    accuracy, the report ranked and drew by it, and a trial pruned by --max-memory stored its
+    F1 under dev_accuracy."""
+    import os
+    import re
+
+    import optuna
+    import yaml
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from rdzoo import display as disp
+    from rdzoo import nas
+    from rdzoo.cli import app
+    from rdzoo.render import search_end
+    from rdzoo.space import load_space
+
+    data = tiny_ner(tmp_path / "data")
+    space = {"name": "tiny-ner", "fixed": {"family": "densenet", "embedding": {"dim": 16, "char_dim": 8},
+                                           "encoder": {"stem_channels": 16, "block_config": [2], "growth_rate": 8},
+                                           "train": {"epochs": 2, "batch_size": 8}},
+             "choose": {"head.crf": {"choice": [False, True]}, "train.lr": {"float": [0.002, 0.03], "log": True}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(space))
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    cfg = nas.SearchConfig(load_space(str(tmp_path / "s.yaml")), "tiny", "t", db, trials=3, seed=0, pruner="none",
+                           final_runs="never")
+    console = Console(force_terminal=True, width=160, record=True, file=open(os.devnull, "w"))
+    live, log = disp.LiveDisplay(cfg, console), disp.LogDisplay(cfg)
+
+    class Both(disp.BaseDisplay):  # the live view and the log, fed by one search
+        def started(self, *args):
+            live.started(*args), log.started(*args)
+
+        def trial_started(self, *args):
+            live.trial_started(*args), log.trial_started(*args)
+
+        def trial_finished(self, *args):
+            live.trial_finished(*args), log.trial_finished(*args)
+
+        def __exit__(self, *exc):
+            return live.__exit__(*exc)
+
+    outcome = nas.run(cfg, data, display=Both(cfg))
+    console.print(live.render())
+    search_end(outcome, cfg, 3, False, None, None)
+    out, err = capsys.readouterr()
+
+    study = optuna.load_study(study_name="t", storage=db)
+    assert study.user_attrs["score"] == "entity F1"  # decided once, with the study
+    f1 = {t.number: t.user_attrs["rdzoo"]["dev_entity_f1"] for t in study.trials}
+    assert {t.number: t.value for t in study.trials} == f1  # the objective and the pruner's value
+    best = max(sorted(f1), key=lambda n: f1[n])
+
+    # the log: each line's score is the trial's F1, its running best the best F1 so far
+    lines = [m for m in map(re.compile(r"trial (\d+) COMPLETE .* dev_entity_f1=(\d\.\d{4}) .* best=(\d\.\d{4})").search,
+                            err.splitlines()) if m]
+    assert len(lines) == 3 and all(float(m[2]) == pytest.approx(f1[int(m[1])], abs=5e-5) for m in lines)
+    assert float(lines[-1][3]) == pytest.approx(f1[best], abs=5e-5)
+    # the live view: its best and its table of the study's score
+    view = console.export_text()
+    assert f"best {f1[best]:.4f}" in view and "dev F1" in view and "dev acc" not in view
+    for n, value in f1.items():
+        assert re.search(rf"\b{n}\s+COMPLETE\s+densenet\s+dense\s+\S+\s+{value:.4f}", view), view
+    # the summary
+    assert f"best:     trial {best}, densenet" in out and f"dev entity F1 {f1[best]:.4f}" in out
+
+    runner = CliRunner()
+
+    def cli_json(*args):
+        result = runner.invoke(app, [*args, "--storage", db, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    ranked = cli_json("best", "--study", "t", "--top", "3")
+    assert [r["trial"] for r in ranked] == sorted(f1, key=lambda n: (-f1[n], n))
+    listed = {s["study"]: s for s in cli_json("studies")}["t"]
+    assert listed["score"] == "entity F1" and listed["best_dev_entity_f1"] == f1[best]
+    report = cli_json("report", "--study", "t")
+    assert report["score"] == "entity F1" and report["top"][0]["trial"] == best
+    assert [h["dev_entity_f1"] for h in report["history"]] == [f1[n] for n in sorted(f1)]
+    assert cli_json("export", "--study", "t", "--best")["trial"] == best
+
+    # a trial pruned by --max-memory keeps its entity F1 as entity F1
+    capped = nas.SearchConfig(cfg.space, "tiny", "capped", db, trials=1, seed=0, pruner="none", max_memory=1024,
+                              final_runs="never")
+    nas.run(capped, data)
+    (pruned,) = optuna.load_study(study_name="capped", storage=db).trials
+    info = pruned.user_attrs["rdzoo"]
+    assert pruned.state.name == "PRUNED" and "above --max-memory" in info["error"]
+    assert info["dev_entity_f1"] is not None and "dev_accuracy" not in info

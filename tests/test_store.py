@@ -211,8 +211,9 @@ def test_a_schema_1_table_is_upgraded_and_its_rows_of_deleted_studies_dropped(tm
     delete(storage, "gone")
     engine = sa.create_engine(storage)
     with engine.begin() as conn:  # back to schema 1: no study id, no start time, indexes by study name
-        conn.execute(sa.text("DROP INDEX ix_rdzoo_results_study_top"))
-        conn.execute(sa.text("DROP INDEX ix_rdzoo_results_study_family_top"))
+        for (name,) in conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                            "AND name LIKE 'ix_rdzoo_results_study%'")).fetchall():
+            conn.execute(sa.text(f"DROP INDEX {name}"))  # the top-N indexes of every score
         conn.execute(sa.text("ALTER TABLE rdzoo_results DROP COLUMN study_id"))
         conn.execute(sa.text("ALTER TABLE rdzoo_results DROP COLUMN datetime_start"))
         conn.execute(sa.text("CREATE INDEX ix_rdzoo_results_top ON rdzoo_results (study, state, dev_accuracy DESC, trial)"))
@@ -228,6 +229,7 @@ def test_a_schema_1_table_is_upgraded_and_its_rows_of_deleted_studies_dropped(tm
     kept_id = make_storage(storage).get_study_id_from_name("kept")
     assert len(rows) == 1 and rows[0][0] == "kept" and rows[0][1] == kept_id and rows[0][2] is not None
     assert "ix_rdzoo_results_top" not in indexes and "ix_rdzoo_results_study_top" in indexes and version == 2
+    assert "ix_rdzoo_results_study_top_dev_entity_f1" in indexes
 
 
 def test_every_column_is_written_and_read_back_from_the_one_column_list(tmp_path):
