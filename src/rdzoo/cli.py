@@ -245,87 +245,41 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     as a student of a teacher's logits (train.distill)."""
     from . import spec as spec_mod
     from .errors import WeightsError
+    from .fitting import Training, train_run
 
-    overrides = list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else [])
-    s = spec_mod.load(name, overrides)
+    s = spec_mod.load(name, list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else []))
     dev, prec = where_to_run(device, precision)
-    if cv and teacher:
-        raise UsageError("--cv trains one model per fold and --teacher one student; use one of them")
-    if s.train.distill is not None and not teacher:
-        raise UsageError("train.distill is set: it is a student's recipe; name its teacher with --teacher "
-                         "RUN (a run folder, a zoo name or a spec)")
-    if unlabeled is not None and not teacher:
-        raise UsageError("--unlabeled texts are labelled by a teacher; name one with --teacher")
-    if out is not None:
-        if cv:
-            raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
-        from .runs import check_out
-
-        try:
-            check_out(out, overwrite)  # before training, not after minutes of it
-        except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
-            raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
-        make_folder(out, "--out")
+    how = Training(data, text_col, label_col, on_bad_line, label_names, epochs, cv, out, overwrite, teacher or [],
+                   unlabeled, teacher_dir, targets_dir, progress=not (quiet or as_json))
+    _check_training(s, how)
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
-    report = data_report(dataset, None if cv else s.train)
-    if cv:
-        report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
-                               f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
-                               "of it out as dev")
-    from .train import check_optimizer, cross_validate, fit
-
-    check_optimizer(s.train.optimizer)
-    split = None
-    if out is not None:  # the files' sha256 taken now, right after they were read
-        from .text.heldout import SplitRecord
-
-        split = SplitRecord.of(dataset, s.train.dev_fraction, s.train.seed)
-    progress = not (quiet or as_json)
-    unsaved = None
-    if cv:
-        result = {"name": s.name, "data": data,
-                  **cross_validate(s, dataset, cv, epochs=epochs, progress=progress, device=dev, precision=prec),
-                  "data_report": report}
-    else:
-        distilled = None
-        if teacher:
-            from .distill.augment import read_unlabeled
-            from .distill.student import fit_student
-
-            extra = None
-            if unlabeled is not None:
-                extra, notes = read_unlabeled(unlabeled, dataset.tagging)
-                report["notes"] += notes
-            fitted, distilled = fit_student(s, dataset, teacher, unlabeled=extra, teacher_dir=teacher_dir,
-                                            targets_dir=targets_dir, epochs=epochs, progress=progress, device=dev,
-                                            precision=prec)
-        else:
-            fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
-        result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
-        if distilled is not None:
-            result["distill"] = distilled
-        if out is not None:
-            from .runs import save_run
-            from .text.data import builtin_names, read_label_names
-
-            # what `rdzoo eval RUN` reads the data with again: columns, label names, the held-out split's seed
-            config = {"data": data, "data_path": None if data in builtin_names() else str(Path(data).expanduser().resolve()),
-                      "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
-                      "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
-                      "label_values": dataset.label_values,  # whichever names were applied (a folder's own too)
-                      "data_seed": s.train.seed, "data_report": report,
-                      **({"distill": distilled} if distilled is not None else {})}
-            try:
-                save_run(fitted, out, config, overwrite=overwrite, split=split)
-                result["out"] = str(out)
-            except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
-                unsaved = f"could not save the run to {out}: {getattr(exc, 'strerror', None) or exc}"
-    if as_json:
-        emit_json(result)
-    else:
-        render.trained(result, f"{s.name} on {data}")
+    result, unsaved = train_run(s, dataset, how, dev, prec)
+    emit_json(result) if as_json else render.trained(result, f"{s.name} on {data}")
     if unsaved:
         raise WeightsError(unsaved)
+
+
+def _check_training(spec, how) -> None:
+    """One UsageError for `train` options that do not go together; --out checked (and made) before any
+    training, not after minutes of it."""
+    if how.cv and how.teachers:
+        raise UsageError("--cv trains one model per fold and --teacher one student; use one of them")
+    if spec.train.distill is not None and not how.teachers:
+        raise UsageError("train.distill is set: it is a student's recipe; name its teacher with --teacher "
+                         "RUN (a run folder, a zoo name or a spec)")
+    if how.unlabeled is not None and not how.teachers:
+        raise UsageError("--unlabeled texts are labelled by a teacher; name one with --teacher")
+    if how.out is None:
+        return
+    if how.cv:
+        raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
+    from .runs import check_out
+
+    try:
+        check_out(how.out, how.overwrite)
+    except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
+        raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
+    make_folder(how.out, "--out")
 
 
 @app.command("eval")
@@ -339,51 +293,11 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
     seed of a split held out of one file) is read as the run was trained. Examples the run trained on are
     never scored as held out: its own unchanged data gives its own test split, changed data the examples
     it never trained on, other data its splits less those (the `held out` row says which)."""
-    from .runs import load_run, load_split
-    from .text.heldout import held_out, same_source
+    from .runs import evaluate_run, load_run
 
     loaded = load_run(run).to(*where_to_run(device, precision))
-    from .text.data import name_as_trained
-
-    cfg = loaded.config
-    own = data is None or same_source(data, cfg.get("data"), cfg.get("data_path"))
-    data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
-    dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
-                           on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
-                           label_names=label_names)
-    if label_names is None:  # labels in the values the run's names came from (TREC's 0-5): named as in training
-        dataset = name_as_trained(dataset, _trained_label_values(cfg), loaded.label_names, "the run's label names")
-    if not any(getattr(dataset, split) is not None and len(getattr(dataset, split)) for split in ("dev", "test")):
-        from .errors import DataError
-
-        raise DataError(f"{data}: no dev or test split to evaluate on (a folder needs a dev or test file; one "
-                        "file has a test split held out)")
-    scored = held_out(dataset, load_split(loaded), data, own)
-    report = data_report(dataset)
-    result = {"run": str(run), "data": data, "held_out": scored.to_json(), "data_report": report}
-    for split in ("dev", "test"):
-        part = getattr(scored, split)
-        if part is not None and len(part):
-            m = loaded.evaluate(part)
-            result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
-            if "entities" in m:  # exact span and type, micro over entities, and F1 per type
-                e = m["entities"]
-                result.update({f"{split}_entity_precision": e["precision"], f"{split}_entity_recall": e["recall"],
-                               f"{split}_entity_f1": e["f1"], f"{split}_entities": e["support"],
-                               f"{split}_entity_f1_per_type": {k: v["f1"] for k, v in e["per_type"].items()}})
-    emit_json(result) if as_json else render.evaluated(result, f"{run} on {data}", scored.note)
-
-
-def _trained_label_values(cfg: dict) -> dict | None:
-    """The {value: name} map a run's labels were named with in training: recorded in its config.json, or, for a
-    run that predates the record, the --label-names it was given or its built-in data's label_names.txt."""
-    from .text.data import BUILTIN_DIR, LABEL_NAMES_FILE, builtin_names, read_label_names
-
-    recorded = cfg.get("label_values") or cfg.get("label_names")
-    builtin = cfg.get("data") if cfg.get("data") in builtin_names() and not cfg.get("data_path") else None
-    if recorded is None and builtin and (BUILTIN_DIR / builtin / LABEL_NAMES_FILE).is_file():
-        return read_label_names(BUILTIN_DIR / builtin / LABEL_NAMES_FILE)
-    return recorded
+    result, note = evaluate_run(loaded, data, text_col, label_col, on_bad_line, label_names)
+    emit_json(result) if as_json else render.evaluated(result, f"{run} on {result['data']}", note)
 
 
 @app.command()
@@ -394,29 +308,9 @@ def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `r
     """Print the predicted label of each sentence (a tagger: each word with its tag; an entity
     tagger: the sentence with its entities marked `[Empire State Building](location)`)."""
     from .runs import load_run
-    from .text.conll import is_entity_tagset, mark_entities
 
-    loaded = load_run(run).to(*where_to_run(device, precision))
-    if loaded.tagger and is_entity_tagset(loaded.label_names):
-        found = loaded.entities(texts)
-        if as_json:
-            return emit_json([{"text": t, "entities": spans} for t, spans in zip(texts, found)])
-        for t, spans in zip(texts, found):
-            sys.stdout.write(mark_entities(t, spans) + "\n")
-        return
-    labels = loaded.predict(texts)
-    if loaded.tagger:
-        tagged = [list(zip(t.split(), tags)) for t, tags in zip(texts, labels)]
-        if as_json:
-            return emit_json([{"text": t, "words": [w for w, _ in pairs], "tags": [g for _, g in pairs]}
-                              for t, pairs in zip(texts, tagged)])
-        for pairs in tagged:
-            sys.stdout.write(" ".join(f"{w}/{g or '_'}" for w, g in pairs) + "\n")
-        return
-    if as_json:
-        return emit_json([{"text": t, "label": l} for t, l in zip(texts, labels)])
-    for label in labels:
-        sys.stdout.write(f"{label}\n")
+    rows = load_run(run).to(*where_to_run(device, precision)).describe(texts)
+    emit_json(rows) if as_json else render.predictions(rows)
 
 
 StorageOpt = Annotated[str, typer.Option("--storage", help="Database URL (any SQLAlchemy URL Optuna accepts) or a SQLite file path.")]

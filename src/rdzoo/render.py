@@ -583,3 +583,17 @@ def evaluated(result: dict, title: str, held_out: str) -> None:
     """`rdzoo eval`'s metrics table, with the `held out` row saying what was scored."""
     shown = {k: v for k, v in result.items() if k not in ("run", "data", "held_out", "data_report")}
     console().print(metrics_table(title, {**shown, "held out": held_out, **report_rows(result["data_report"])}))
+
+
+def predictions(rows: list[dict]) -> None:
+    """`rdzoo predict` (runs.Run.describe's rows): a label a line; a tagger's words as word/TAG; an
+    entity tagger's sentence with its entities marked `[Empire State Building](location)`."""
+    from .text.conll import mark_entities
+
+    for r in rows:
+        if "entities" in r:
+            sys.stdout.write(mark_entities(r["text"], r["entities"]) + "\n")
+        elif "tags" in r:
+            sys.stdout.write(" ".join(f"{w}/{g or '_'}" for w, g in zip(r["words"], r["tags"])) + "\n")
+        else:
+            sys.stdout.write(f"{r['label']}\n")
