@@ -68,7 +68,7 @@ COLUMNS = (
     ("objective_values", "json"),  # the trial's values, for multi-objective studies
     ("error", "text"),
     ("finished_at", "float"),  # unix time the row was written
-    # the final stage (search.final): its runs live in the companion study `<study>-final`
+    # the final stage (nas.final): its runs live in the companion study `<study>-final`
     ("stage", "word"),  # "final" for a final-stage run, NULL for a search trial
     ("seed", "int"),  # the final run's train.seed
     ("contender", "name"),  # which architecture a final run retrains: "trial 17", "kim-cnn"
@@ -94,7 +94,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(//)?(.*)", re.DOTALL)
 def check_url(url: str) -> str:
     """The storage URL as rdzoo opens it (a bare path becomes `sqlite:///PATH`); every command
     checks its `--storage` here (through `results_url`, `make_storage` and
-    `search.SearchConfig`) before any work.
+    `nas.SearchConfig`) before any work.
 
     Refused, with what is allowed (`URL_FORMS`) and, where there is one, the URL most likely
     meant: a database SQLAlchemy has no dialect for (`sqllite:///x.db`, `redis://...`, and
