@@ -344,6 +344,14 @@ def test_a_final_stage_gets_its_section_when_the_results_have_one(study_db, tmp_
     page.feed(out.read_text())
     assert page.figures["final"] == 1
     assert len(nums["trials"]) == 16  # final runs are not search trials
+    # the verdict `search` and `best` print: the recommended contender and the paired differences
+    assert nums["verdict"]["recommended"]["contender"] == "trial 2" and contenders["trial 2"]["recommended"]
+    assert not contenders["kim-cnn"]["recommended"]
+    assert contenders["trial 2"]["vs_baseline"]["test_diff"] == pytest.approx(0.025)  # (0.79 - 0.77 + 0.81 - 0.78) / 2
+    best = CliRunner().invoke(app, ["best", "--storage", str(db), "--study", "s", "--json"])
+    assert nums["verdict"]["ranking"] == [r for r in json.loads(best.stdout) if r["stage"] == "final"]
+    section = out.read_text().split("id='final'")[1].split("</section>")[0]
+    assert "recommended: trial 2" in section and "<td>1*</td><td>trial 2</td>" in section and "+2.5" in section
 
 
 def test_png_figures_are_written_with_matplotlib(study_db, report_html, tmp_path):

@@ -378,3 +378,21 @@ def test_tables_written_to_a_file_keep_every_cell_whole(searched):
     assert out.exit_code == 0 and "dev acc" in out.output and "…" not in out.output
     narrow = CliRunner().invoke(app, ["best", "--storage", cfg.storage, "--study", "t"], env={"COLUMNS": "60"})
     assert "…" in narrow.output  # a width the user set is kept
+
+
+def test_a_search_and_its_best_from_python(tmp_path, data):
+    """`rdzoo.search` and `rdzoo.best` for a notebook: the typed outcome and records, as the
+    command line's --json has them."""
+    import rdzoo
+    from rdzoo.records import Outcome, TrialRecord
+
+    storage = f"sqlite:///{tmp_path}/api.db"
+    outcome = rdzoo.search(tiny_space(tmp_path), data, data_name="synthetic", study="api", storage=storage,
+                           trials=2, final=False, seed=0, pruner="none")
+    assert isinstance(outcome, Outcome) and outcome.finished == 2 and outcome.stopped_by == "target"
+    assert outcome.verdict is None and all(isinstance(r, TrialRecord) for r in outcome.best)
+    board = rdzoo.best("api", storage, top=2)
+    assert [r.trial for r in board.trials] == [r.trial for r in outcome.best]
+    assert board.score.name == "accuracy" and board.trials[0].dev_accuracy >= board.trials[1].dev_accuracy
+    out = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "api", "--top", "2", "--json"])
+    assert json.loads(out.stdout) == json.loads(json.dumps(board.to_json(), default=str))

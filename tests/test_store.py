@@ -242,7 +242,9 @@ def test_every_column_is_written_and_read_back_from_the_one_column_list(tmp_path
     assert row.spec["family"] == "resnet" and row.objective_values == [0.75] and row.study_id == study_id
 
 
-def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path):
+@pytest.mark.parametrize("column", ["dev_accuracy", "dev_entity_f1"])
+def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path, column):
+    """By each score's column: an entity study's top N by dev entity F1 was sorted, not read off an index."""
     import sqlite3
 
     from rdzoo.query import FROM, JOINED, SELECT
@@ -251,11 +253,30 @@ def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path):
     new_study(storage, "plan")
     for family in ("", "r.family = 'resnet' AND "):
         sql = (f"EXPLAIN QUERY PLAN SELECT {SELECT} FROM {FROM} WHERE r.study_id = 1 AND {family}"
-               f"r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.dev_accuracy DESC, r.trial LIMIT 5")
+               f"r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.{column} DESC, r.trial LIMIT 5")
         with sqlite3.connect(tmp_path / "s.db") as conn:
             plan = " | ".join(r[3] for r in conn.execute(sql))
         assert "TEMP B-TREE" not in plan, plan  # no sort: rows come in index order
         assert "USING INDEX ix_rdzoo_results_study" in plan and "INTEGER PRIMARY KEY" in plan, plan
+
+
+def test_a_studys_score_is_its_recorded_attribute_and_derived_once_for_an_older_study(storage):
+    """The score is the study's (set when the search created it); a study stored before that gets
+    it from its rows: entity F1 where the trials recorded one."""
+    older = new_study(storage, "older")
+    trial = older.ask()
+    trial.set_user_attr("rdzoo", {"family": "resnet", "spec": SPEC, "dev_accuracy": 0.9, "dev_entity_f1": 0.4,
+                                  "entity_f1": 0.3})
+    older.tell(trial, 0.4)
+    Store.open(storage).sync(older, make_storage(storage))
+    plain = new_study(storage, "plain")
+    finish(storage, plain, 0.7)
+    results = Results(storage)
+    assert results.score("older").name == "entity F1" and results.score("plain").name == "accuracy"
+    plain.set_user_attr("score", "entity F1")  # what the search records: it, not the rows, decides
+    assert Results(storage).score("plain").name == "entity F1"
+    assert {s["study"]: s["score"] for s in json.loads(cli("studies", "--storage", storage, "--json")[1])} == \
+        {"older": "entity F1", "plain": "entity F1"}
 
 
 
