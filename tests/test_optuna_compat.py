@@ -68,6 +68,21 @@ def test_optunas_error_for_tables_of_another_schema_is_recognised(tmp_path, olde
     assert optuna_compat.schema_error(RuntimeError("something else")) is None
 
 
+def test_a_trial_whose_heartbeat_went_stale_is_failed_and_queued_again(tmp_path):
+    import time
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'h.db'}",
+                                         **optuna_compat.heartbeat_options(1, 1, max_retry=1))
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), trial.number)
+    storage.record_heartbeat(trial_id)  # the worker beat once, then went silent
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.WAITING]
+
+
 def test_the_public_routes_rdzoo_takes_instead_of_private_attributes(tmp_path):
     """Study ids and trial ids through the storage, a running trial failed by number, a finished
     trial added whole: the public calls that replaced `_study_id`, `_trial_id` and `_storage`."""

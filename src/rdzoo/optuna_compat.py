@@ -12,7 +12,9 @@ getter, so rdzoo keeps the storage it opened and asks it). What has no public ro
   a whole query command;
 - the words of Optuna's RuntimeError for tables of another schema (`schema_error`);
 - the tables and columns of Optuna's RDB schema that rdzoo's read queries join with
-  (`RDB_COLUMNS`), pinned by the schema revision that `storage.check_optuna_schema` checks.
+  (`RDB_COLUMNS`), pinned by the schema revision that `storage.check_optuna_schema` checks;
+- the RDB storage's heartbeat options, whose callback (the one that re-queues a trial whose
+  heartbeat went stale) and its keyword Optuna 5 renamed (`heartbeat_options`).
 
 tests/test_optuna_compat.py checks each against the Optuna installed. pyproject admits
 optuna>=4.5; 4.5 (the oldest) and 5.1 pass it. Nothing heavy is imported at module level.
@@ -36,6 +38,21 @@ RDB_COLUMNS = {
 FIXED_PARAMS = "fixed_params"  # the system attribute of an enqueued trial's parameters (Study.enqueue_trial)
 UPGRADE_HINT = "optuna storage upgrade --storage"  # in Optuna's error for tables of an older schema
 NEWER_HINT = "pip install -U optuna"  # in Optuna's error for tables of a newer schema
+
+
+def heartbeat_options(interval: int, grace: int, max_retry: int) -> dict:
+    """The keyword arguments of Optuna's RDBStorage for heartbeats every `interval` seconds, a trial
+    failed after `grace` seconds of silence and queued again at most `max_retry` times: Optuna 5's
+    `heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(...)`, Optuna 4's
+    `failed_trial_callback=RetryFailedTrialCallback(...)` (the same callback under its old name)."""
+    import optuna
+
+    storages = optuna.storages
+    if hasattr(storages, "RetryHeartbeatStaleTrialCallback"):
+        callback = {"heartbeat_stale_trial_callback": storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)}
+    else:
+        callback = {"failed_trial_callback": storages.RetryFailedTrialCallback(max_retry=max_retry)}
+    return {"heartbeat_interval": interval, "grace_period": grace, **callback}
 
 
 def waiting_params(frozen) -> dict:

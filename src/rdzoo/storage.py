@@ -469,6 +469,8 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
 def _open_storage(url: str, heartbeat: int):
     import optuna
 
+    from .optuna_compat import heartbeat_options
+
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -479,8 +481,7 @@ def _open_storage(url: str, heartbeat: int):
     sqlite = sqlite_path(url) is not None
     storage = retry_creation(lambda: optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": busy_timeout()}} if sqlite else {"pool_pre_ping": True},
-        heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
+        **heartbeat_options(heartbeat, 3 * heartbeat, max_retry=2)))
     if sqlite:
         serialize_sqlite_writes(storage.engine)
     return storage
