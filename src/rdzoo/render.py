@@ -42,6 +42,11 @@ def clock(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def count(n) -> str:
+    """A count with thousands separated: 1234567 -> '1,234,567'; '-' for None."""
+    return "-" if n is None else f"{n:,}"
+
+
 def frac(value, digits: int = 4) -> str:
     """A fraction (a score) to 4 places, '-' when there is none."""
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"

@@ -255,7 +255,7 @@ def _colour(family: str, known: list[str]) -> str:
 
 def _hover(data: StudyData, t: TrialRecord) -> str:
     lat = f"{render.num(t.latency_ms)} ms" if t.latency_ms is not None else "-"
-    return (f"trial {t.trial}<br>{t.family} / skip {t.skip}<br>{t.params or 0:,} parameters<br>"
+    return (f"trial {t.trial}<br>{t.family} / skip {t.skip}<br>{render.count(t.params or 0)} parameters<br>"
             f"latency {lat}<br>{data.dev_title} {render.frac(data.dev(t))}")
 
 
@@ -475,8 +475,8 @@ def _top_table(rows: list[TrialRecord], score: Score) -> str:
     body = []
     for rank, t in enumerate(rows, 1):
         spec = yaml.safe_dump(t.spec, sort_keys=False) if t.spec else "(not recorded)"
-        cells = (rank, t.trial, t.family, t.skip, f"{t.params:,}" if t.params is not None else "-",
-                 f"{t.flops:,}" if t.flops is not None else "-", render.num(t.latency_ms), render.frac(t.dev_accuracy),
+        cells = (rank, t.trial, t.family, t.skip, render.count(t.params), render.count(t.flops),
+                 render.num(t.latency_ms), render.frac(t.dev_accuracy),
                  render.frac(t.test_accuracy),
                  *((render.frac(t.dev_score(score)), render.frac(t.test_score(score))) if extra else ()),
                  render.num(t.train_seconds))

@@ -165,13 +165,13 @@ def chosen(results, study: str, trial: int | None = None) -> Chosen | None:
     verdict = of_study(results, study) if trial is None else None
     if verdict:  # the final stage's recommendation, not the luckiest single trial
         r = verdict.recommended
-        return Chosen(r.spec, f"{r.contender}, {r.family}, {r.params:,} parameters (final stage's recommendation)",
+        return Chosen(r.spec, f"{r.contender}, {r.family}, {render.count(r.params)} parameters (final stage's recommendation)",
                       {"study": study, "stage": "final", "contender": r.contender, "family": r.family, "skip": r.skip,
                        "params": r.params, "dev_mean": r.dev_mean, "test_mean": r.test_mean, "seeds": r.seeds},
                       f"{study}-recommended",
                       f"{r.contender} of study {study}, recommended by its final stage: dev {score.name} "
                       f"{render.pct(r.dev_mean)}%, test {render.pct(r.test_mean)}% mean over {r.n} seeds "
-                      f"({r.params:,} parameters)")
+                      f"({render.count(r.params)} parameters)")
     if trial is None:
         rows = results.best(study, top=1, score=score)
         if not rows:
@@ -187,7 +187,7 @@ def chosen(results, study: str, trial: int | None = None) -> Chosen | None:
     if record.state != "COMPLETE":
         note = f"note: trial {record.trial} ended {record.state}" + (f" ({record.error})" if record.error else "")
     keys = ("trial", "state", "family", "skip", "params", "dev_accuracy", "test_accuracy", score.dev, score.test)
-    return Chosen(record.spec, f"trial {record.trial}, {record.family}, {record.params:,} parameters",
+    return Chosen(record.spec, f"trial {record.trial}, {record.family}, {render.count(record.params)} parameters",
                   {"study": study, "stage": "search", **{k: record.get(k) for k in keys}},
                   record.spec.get("name", f"{study}-trial-{record.trial}"),
-                  f"trial {record.trial} of study {study} ({value}{record.params or 0:,} parameters)", note)
+                  f"trial {record.trial} of study {study} ({value}{render.count(record.params or 0)} parameters)", note)
