@@ -33,7 +33,7 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
 
     `data` is the text.data.TextData the trials train on; `display` (display.py) shows the trials
     as they finish and the final stage's runs; `worker_options` are the `rdzoo search` options
-    each worker process is given (display.py's workers get them from the command line). Ctrl-C
+    each worker process is started with (with `workers` > 1: the command line's own). Ctrl-C
     stops cleanly: the Outcome says so (`stopped_by` "interrupted", `stopped_in` where) and
     keeps what finished. A search whose trials keep failing returns with `stopped_by`
     "failures" (`outcome.failure()` is the error to raise).
@@ -55,13 +55,14 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
     cfg.device = devices[0]
     resolve_precision(cfg.precision, resolve_device(cfg.device))  # one error before any work
     if cfg.final_follows:
-        final_stage.baseline_spec(cfg.final.baseline)  # a misspelt baseline fails now, not after the trials
+        reserve = final_stage.reserve(cfg)  # loads the baseline: a misspelt one fails now, not after the trials
         if cfg.reserve is None and cfg.timeout is not None:
-            cfg.reserve = final_stage.reserve(cfg)
+            cfg.reserve = reserve
     if workers > 1:
-        options = list(worker_options or [])
-        outcome = procs.run_workers(options, devices, cfg, display, final_follows=cfg.final_runs == "here"
-                                    and not cfg.multi)
+        from ..display import SilentDisplay
+
+        outcome = procs.run_workers(list(worker_options or []), devices, cfg, display or SilentDisplay(cfg),
+                                    final_follows=cfg.final_runs == "here" and not cfg.multi)
     else:
         import contextlib
 
