@@ -352,10 +352,13 @@ def test_a_results_table_from_before_peak_memory_is_read_and_upgraded(tmp_path):
     con.execute("INSERT INTO rdzoo_results (study, trial, trial_id, state, dev_accuracy) VALUES ('s', 0, 1, 'COMPLETE', 0.9)")
     con.commit()
     con.close()
-    assert Results(str(path)).best("s")[0]["peak_memory"] is None
+    assert Results(str(path)).best("s")[0].peak_memory is None
     Store.open(str(path), create=True)  # what a search does first
-    Store.open(str(path)).record("s", 1, 2, "COMPLETE", {"dev_accuracy": 0.8, "peak_memory": 123})
-    assert [r["peak_memory"] for r in Results(str(path)).best("s")] == [None, 123]
+    from rdzoo.records import TrialRecord
+
+    Store.open(str(path)).record(TrialRecord(study="s", trial=1, trial_id=2, state="COMPLETE", dev_accuracy=0.8,
+                                             peak_memory=123))
+    assert [r.peak_memory for r in Results(str(path)).best("s")] == [None, 123]
 
 
 def test_env_and_version_name_torch_cuda_and_the_devices():
