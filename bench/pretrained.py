@@ -154,13 +154,13 @@ def search(args) -> None:
     final stage's top contender by mean dev accuracy) against plain fine-tuning (the
     baseline), test accuracy paired by the final stage's seeds, and the wall time of the
     trials and of the final stage."""
-    from rdzoo.final import verdict
+    from rdzoo.nas.verdict import of_study
     from rdzoo.query import Results
 
     store = Results(args.storage)
     study = next(s for s in store.study_names() if not s.endswith("-final"))
-    final_rows = store.final(study)
-    v = verdict(final_rows, store.best(study, top=10**9))
+    final_rows = [r.to_json() for r in store.final(study)]
+    v = of_study(store, study).to_json()
     top = next(c for c in v["ranking"] if not c["baseline"])
 
     def runs(contender=None, baseline=False):
@@ -169,7 +169,7 @@ def search(args) -> None:
 
     found, plain = runs(top["contender"]), runs(baseline=True)
     seeds = sorted(found.keys() & plain.keys())
-    trials = store.summary()
+    trials = [s.to_json() for s in store.summary()]
     counts = next(t for t in trials if t["study"] == study)
 
     def minutes(name):  # from the study's first trial's start to its last trial's end

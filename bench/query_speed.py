@@ -35,12 +35,14 @@ def build_db(path: Path, n: int) -> str:
     import optuna
     import sqlalchemy as sa
 
+    from rdzoo.storage import make_storage
     from rdzoo.store import Store, results
 
     url = f"sqlite:///{path}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name="bench", storage=url, direction="maximize")
-    study_id = study._study_id
+    storage = make_storage(url)
+    optuna.create_study(study_name="bench", storage=storage, direction="maximize")
+    study_id = storage.get_study_id_from_name("bench")
     rng = random.Random(0)
     store = Store.open(url, create=True)
     now = datetime.datetime.now()

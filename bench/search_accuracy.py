@@ -86,24 +86,23 @@ def zoo_runs(name: str, seeds: list[int], data, epochs: int | None, cache: Path)
 
 
 def make_config(name: str, args):
-    from rdzoo.search import SearchConfig
+    from rdzoo.nas import FinalStage, SearchConfig
+    from rdzoo.nas.final import reserve
     from rdzoo.space import load_space
 
     args.storage_dir.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{args.storage_dir}/{name}.db"
-    from rdzoo.cli import _final_reserve
-
     cfg = SearchConfig(load_space("default"), name, f"default-{name}", storage, trials=args.trials, seed=args.seed,
-                       epochs=args.epochs, timeout=args.timeout)
+                       epochs=args.epochs, timeout=args.timeout, final=FinalStage(args.final, args.final_seeds, "kim-cnn"))
     if args.timeout is not None:  # as `rdzoo search` does: the final stage fits in the same time
-        cfg.reserve = _final_reserve(args.final, args.final_seeds, "kim-cnn", args.epochs)
+        cfg.reserve = reserve(cfg)
     return cfg
 
 
 def run_set(name: str, args) -> dict | None:
     """The stages that `args.stage` names, then (stage all or report) the dataset's JSON row."""
-    from rdzoo.final import final_seeds, run_final
-    from rdzoo.search import run_search
+    from rdzoo.nas.final import final_seeds, run_final
+    from rdzoo.nas.loop import run_trials
 
     data = load_dataset(name, args.sst2)
     cfg = make_config(name, args)
@@ -118,7 +117,7 @@ def run_set(name: str, args) -> dict | None:
         return out
 
     if args.stage in ("all", "trials"):
-        timed("trials", lambda: run_search(cfg, data))
+        timed("trials", lambda: run_trials(cfg, data))
     if args.stage in ("all", "final"):
         timed(f"final{args.only_seed or ''}", lambda: run_final(
             cfg, data, k=args.final, seeds=args.final_seeds, baseline="kim-cnn",
@@ -144,13 +143,13 @@ def best_sent_start(cfg) -> str:
 
 
 def report(name: str, cfg, args, spent: dict) -> dict:
-    from rdzoo.final import verdict
+    from rdzoo.nas.verdict import of_study
     from rdzoo.query import Results
 
     store = Results(cfg.storage)
     study = cfg.study
-    final_rows = store.final(study)
-    v = verdict(final_rows, store.best(study, top=10**9))
+    final_rows = [r.to_json() for r in store.final(study)]
+    v = of_study(store, study).to_json()
     rec, seeds = v["recommended"], v["recommended"]["seeds"]
     rec_runs = by_seed([r for r in final_rows if r["contender"] == rec["contender"]])
     kim_runs = by_seed([r for r in final_rows if r["baseline"]])
@@ -164,7 +163,7 @@ def report(name: str, cfg, args, spent: dict) -> dict:
                 runs = by_seed([json.loads(line) for line in cache.read_text().splitlines()])
                 sent[model] = {s: runs[s] for s in seeds if s in runs}
     best_sent = max(sent, key=lambda m: mean(r["dev_accuracy"] for r in sent[m].values())) if sent else None
-    trials = Results(cfg.storage).summary()
+    trials = [s.to_json() for s in Results(cfg.storage).summary()]
     finished = next((t["complete"] + t["pruned"] for t in trials if t["study"] == study), None)
     final_s = sum(v_ for k, v_ in spent.items() if k.startswith("final"))
     return {

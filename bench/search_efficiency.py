@@ -18,7 +18,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from rdzoo.search import SearchConfig, run_search
+from rdzoo.nas import SearchConfig
+from rdzoo.nas.loop import run_trials
 from rdzoo.space import load_space
 from plotting import pyplot
 
@@ -63,10 +64,10 @@ def main():
                 storage = f"sqlite:///{tmp}/{label}-{seed}.db"
                 cfg = SearchConfig(space, "trec", label, storage, trials=trials, sampler=sampler, pruner=pruner,
                                    seed=seed, epochs=epochs)
-                outcome = run_search(cfg, data)
+                outcome = run_trials(cfg, data)
                 points = curve(storage, label)
                 curves[f"{label}-{seed}"] = points
-                result[f"{label}_seconds"] = round(outcome["seconds"], 1)
+                result[f"{label}_seconds"] = round(outcome.seconds, 1)
                 result[f"{label}_best"] = points[-1][1] if points else None
             reach = time_to_reach(curves[f"default-{seed}"], result["random_best"])
             result["default_seconds_to_random_best"] = round(reach, 1) if reach is not None else None

@@ -20,8 +20,12 @@ import time
 
 import optuna
 
-from rdzoo.search import Objective, SearchConfig, make_storage, quiet_optuna
+from rdzoo.nas import SearchConfig
+from rdzoo.nas.loop import quiet_optuna
+from rdzoo.nas.objective import Objective
+from rdzoo.records import ACCURACY, TrialRecord
 from rdzoo.space import load_space
+from rdzoo.storage import make_storage
 from rdzoo.store import Store
 
 INFO = {"family": "resnet", "skip": "residual", "spec": {"family": "resnet", "encoder": {"stages": [1, 1]}},
@@ -30,10 +34,12 @@ INFO = {"family": "resnet", "skip": "residual", "spec": {"family": "resnet", "en
 
 
 def run(url: str, trials: int, bookkeeping: bool) -> float:
-    study = optuna.create_study(study_name="s", storage=make_storage(url), direction="maximize",
+    storage = make_storage(url)
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize",
                                 sampler=optuna.samplers.RandomSampler(seed=0))
+    study_id = storage.get_study_id_from_name("s")
     cfg = SearchConfig(load_space("default"), "none", "s", url, trials=10**9)
-    objective = Objective(cfg, data=None)
+    objective = Objective(cfg, None, ACCURACY)
     store = Store.open(url, create=True) if bookkeeping else None
 
     def plain(trial):
@@ -41,13 +47,12 @@ def run(url: str, trials: int, bookkeeping: bool) -> float:
 
     def ours(trial):
         objective._check_target(trial)
-        objective._save(trial, INFO)
+        trial.set_user_attr("rdzoo", INFO)
         return trial.suggest_float("x", 0, 1)
 
-    def record(study_, frozen):
-        store.record(study_.study_name, frozen.number, frozen._trial_id, frozen.state.name,
-                     frozen.user_attrs["rdzoo"], frozen.values, study_id=study_._study_id,
-                     datetime_start=frozen.datetime_start)
+    def record(study_, frozen):  # as the search's trial callback writes a row
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, frozen.number)
+        store.record(TrialRecord.from_trial(frozen, study=study_.study_name, study_id=study_id, trial_id=trial_id))
 
     start = time.perf_counter()
     if bookkeeping:

@@ -28,7 +28,8 @@ try:  # the search tests need Optuna; the rest run on a GPU machine without it
     import optuna  # noqa: F401
     import sqlalchemy as sa
 
-    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.nas import SearchConfig
+    from rdzoo.nas.loop import run_trials
     HAS_OPTUNA = True
 except ImportError:
     HAS_OPTUNA = False
@@ -287,8 +288,8 @@ def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tm
     space.write_text(yaml.safe_dump(SPACE))
     cfg = SearchConfig(load_space(str(space)), "synthetic", "oom", f"sqlite:///{tmp_path}/s.db", trials=2, seed=0,
                        pruner="none", device=str(device))
-    outcome = run_search(cfg, small)
-    assert outcome["finished"] == 2 and freed == [str(device)]
+    outcome = run_trials(cfg, small)
+    assert outcome.finished == 2 and freed == [str(device)]
     with sa.create_engine(cfg.storage).connect() as conn:
         rows = conn.execute(sa.text("SELECT trial, state, error, peak_memory FROM rdzoo_results ORDER BY trial")).fetchall()
     assert [r.state for r in rows] == ["FAIL", "COMPLETE", "COMPLETE"]
@@ -303,12 +304,12 @@ def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tm
     storage = f"sqlite:///{tmp_path}/s.db"
     cfg = SearchConfig(load_space(str(space)), "synthetic", "mem", storage, trials=3, seed=0, pruner="none",
                        device=str(device), objectives=["accuracy", "memory"])
-    run_search(cfg, small)
-    rows = Results(storage).best("mem", top=10)
+    run_trials(cfg, small)
+    rows = [r.to_json() for r in Results(storage).best("mem", top=10)]
     assert len(rows) == 3 and all(r["peak_memory"] > 0 for r in rows)
     assert all(r["objective_values"][1] == r["peak_memory"] for r in rows)
     smallest = min(r["peak_memory"] for r in rows)
-    assert [r["peak_memory"] for r in Results(storage).best("mem", top=10, max_memory=smallest)] == [smallest] * \
+    assert [r.peak_memory for r in Results(storage).best("mem", top=10, max_memory=smallest)] == [smallest] * \
         sum(r["peak_memory"] == smallest for r in rows)
     from typer.testing import CliRunner
 
@@ -317,13 +318,13 @@ def test_peak_memory_is_recorded_shown_and_usable_as_objective_and_constraint(tm
     shown = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "mem", "--json"])
     assert shown.exit_code == 0 and all(r["peak_memory"] > 0 for r in json.loads(shown.stdout))
     table = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "mem"], env={"COLUMNS": "200"})
-    from rdzoo.device import human_bytes
+    from rdzoo.render import human_bytes
 
     assert "memory" in table.stdout and human_bytes(rows[0]["peak_memory"]) in table.stdout
 
     capped = SearchConfig(load_space(str(space)), "synthetic", "capped", storage, trials=2, seed=0, pruner="none",
                           device=str(device), max_memory=1024)
-    run_search(capped, small)
+    run_trials(capped, small)
     with sa.create_engine(storage).connect() as conn:
         pruned = conn.execute(sa.text("SELECT state, error, epochs FROM rdzoo_results WHERE study = 'capped'")).fetchall()
     assert len(pruned) == 2 and all(r.state == "PRUNED" and "above --max-memory 1.02kB" in r.error and r.epochs == 1
@@ -351,10 +352,13 @@ def test_a_results_table_from_before_peak_memory_is_read_and_upgraded(tmp_path):
     con.execute("INSERT INTO rdzoo_results (study, trial, trial_id, state, dev_accuracy) VALUES ('s', 0, 1, 'COMPLETE', 0.9)")
     con.commit()
     con.close()
-    assert Results(str(path)).best("s")[0]["peak_memory"] is None
+    assert Results(str(path)).best("s")[0].peak_memory is None
     Store.open(str(path), create=True)  # what a search does first
-    Store.open(str(path)).record("s", 1, 2, "COMPLETE", {"dev_accuracy": 0.8, "peak_memory": 123})
-    assert [r["peak_memory"] for r in Results(str(path)).best("s")] == [None, 123]
+    from rdzoo.records import TrialRecord
+
+    Store.open(str(path)).record(TrialRecord(study="s", trial=1, trial_id=2, state="COMPLETE", dev_accuracy=0.8,
+                                             peak_memory=123))
+    assert [r.peak_memory for r in Results(str(path)).best("s")] == [None, 123]
 
 
 def test_env_and_version_name_torch_cuda_and_the_devices():

@@ -9,9 +9,14 @@ from typer.testing import CliRunner
 
 from rdzoo import plan, spec
 from rdzoo.cli import app
-from rdzoo.final import final_seeds, render_verdict, run_final, run_key, verdict
+from rdzoo.nas import SearchConfig
+from rdzoo.nas.final import final_seeds, run_final, run_key
+from rdzoo.nas.loop import make_sampler, run_trials, trial_seed
+from rdzoo.nas.objective import Objective
+from rdzoo.nas.verdict import verdict
 from rdzoo.query import Results
-from rdzoo.search import Objective, SearchConfig, make_sampler, run_search, trial_seed
+from rdzoo.records import TrialRecord
+from rdzoo.render import verdict_lines
 from rdzoo.space import list_spaces, load_space, parse_space
 from rdzoo.spec import SpecError
 from rdzoo.text.data import load_data
@@ -57,7 +62,7 @@ def finished(tmp_path_factory, data):
     """A 3-trial search and its final stage with K=2, S=2 and a tiny baseline."""
     tmp = tmp_path_factory.mktemp("final")
     cfg = config(tmp)
-    run_search(cfg, data)
+    run_trials(cfg, data)
     base = write(tmp, "tiny-kim.yaml", BASE)
     done = run_final(cfg, data, k=2, seeds=2, baseline=base)
     return cfg, base, done
@@ -65,16 +70,16 @@ def finished(tmp_path_factory, data):
 
 def test_final_stage_retrains_top_k_and_the_baseline_with_the_same_seeds(finished):
     cfg, base, done = finished
-    assert done["seeds"] == [1, 2] and len(done["contenders"]) == 3 and done["ran"] == done["runs"] == 6
+    assert done.seeds == [1, 2] and len(done.contenders) == 3 and done.ran == done.runs == 6
     rows = Results(cfg.storage).final("t")
-    assert len(rows) == 6 and all(r["stage"] == "final" and r["state"] == "COMPLETE" for r in rows)
+    assert len(rows) == 6 and all(r.stage == "final" and r.state == "COMPLETE" for r in rows)
     by_contender = {}
     for r in rows:
-        by_contender.setdefault(r["contender"], set()).add(r["seed"])
+        by_contender.setdefault(r.contender, set()).add(r.seed)
     assert set(map(frozenset, by_contender.values())) == {frozenset({1, 2})}  # paired: every seed for everyone
-    baseline = [r for r in rows if r["baseline"]]
-    assert {r["seed"] for r in baseline} == {1, 2} and baseline[0]["contender"] == "tiny-kim"
-    assert all(r["spec"]["train"]["seed"] == r["seed"] for r in rows)
+    baseline = [r for r in rows if r.baseline]
+    assert {r.seed for r in baseline} == {1, 2} and baseline[0].contender == "tiny-kim"
+    assert all(r.spec["train"]["seed"] == r.seed for r in rows)
     # Optuna's own tools see the runs: a companion study with the seed as a parameter
     final = optuna.load_study(study_name="t-final", storage=cfg.storage)
     assert sorted(t.params["seed"] for t in final.trials) == [1, 1, 1, 2, 2, 2]
@@ -87,23 +92,23 @@ def test_verdict_pairs_by_seed_against_the_baseline(finished):
     store = Results(cfg.storage)
     rows = store.final("t")
     v = verdict(rows, store.best("t", top=100))
-    assert v["baseline"] == "tiny-kim" and len(v["ranking"]) == 3
-    assert [c["dev_mean"] for c in v["ranking"]] == sorted((c["dev_mean"] for c in v["ranking"]), reverse=True)
-    for c in v["ranking"]:
-        runs = {r["seed"]: r for r in rows if r["contender"] == c["contender"]}
-        base_runs = {r["seed"]: r for r in rows if r["baseline"]}
-        diffs = [runs[s]["test_accuracy"] - base_runs[s]["test_accuracy"] for s in (1, 2)]
-        assert c["vs_baseline"]["n"] == 2
-        assert c["vs_baseline"]["test_diff"] == pytest.approx(sum(diffs) / 2)
-        assert c["vs_baseline"]["call"] in ("ahead", "level", "behind")
-    assert set(v["skips"]) <= {"resnet", "densenet"} and v["skips"]
+    assert v.baseline == "tiny-kim" and len(v.ranking) == 3
+    assert [c.dev_mean for c in v.ranking] == sorted((c.dev_mean for c in v.ranking), reverse=True)
+    for c in v.ranking:
+        runs = {r.seed: r for r in rows if r.contender == c.contender}
+        base_runs = {r.seed: r for r in rows if r.baseline}
+        diffs = [runs[s].test_accuracy - base_runs[s].test_accuracy for s in (1, 2)]
+        assert c.vs_baseline.n == 2
+        assert c.vs_baseline.test_diff == pytest.approx(sum(diffs) / 2)
+        assert c.vs_baseline.call in ("ahead", "level", "behind")
+    assert set(v.skips) <= {"resnet", "densenet"} and v.skips
 
 
 def test_final_stage_resumes_after_an_interruption(tmp_path, data, monkeypatch):
     import rdzoo.train
 
     cfg = config(tmp_path)
-    run_search(cfg, data)
+    run_trials(cfg, data)
     real, calls = rdzoo.train.fit, []
 
     def fit_then_stop(*args, **kw):
@@ -118,12 +123,12 @@ def test_final_stage_resumes_after_an_interruption(tmp_path, data, monkeypatch):
     assert len(Results(cfg.storage).final("t")) == 2
     monkeypatch.setattr(rdzoo.train, "fit", real)
     again = run_final(cfg, data, k=2, seeds=2, baseline=None)
-    assert again["ran"] == 2 and again["runs"] == 4  # only the missing runs
+    assert again.ran == 2 and again.runs == 4  # only the missing runs
     rows = Results(cfg.storage).final("t")
-    assert sorted((r["contender"], r["seed"]) for r in rows) == sorted(
-        {(r["contender"], r["seed"]) for r in rows})  # no run twice
+    assert sorted((r.contender, r.seed) for r in rows) == sorted(
+        {(r.contender, r.seed) for r in rows})  # no run twice
     assert len(rows) == 4
-    assert run_final(cfg, data, k=2, seeds=2, baseline=None)["ran"] == 0
+    assert run_final(cfg, data, k=2, seeds=2, baseline=None).ran == 0
 
 
 def test_best_json_and_export_of_the_recommended_spec(finished, tmp_path):
@@ -151,13 +156,13 @@ def test_best_json_and_export_of_the_recommended_spec(finished, tmp_path):
 
 def test_a_baseline_the_search_found_shares_its_runs(tmp_path, data):
     cfg = config(tmp_path, trials=2)
-    run_search(cfg, data)
+    run_trials(cfg, data)
     best = Results(cfg.storage).best("t", top=1)[0]
-    base = write(tmp_path, "same.yaml", {**best["spec"], "name": "same"})
+    base = write(tmp_path, "same.yaml", {**best.spec, "name": "same"})
     done = run_final(cfg, data, k=1, seeds=1, baseline=base)
-    assert done["runs"] == 1  # one contender that is also the baseline
+    assert done.runs == 1  # one contender that is also the baseline
     v = verdict(Results(cfg.storage).final("t"))
-    assert v["recommended"]["baseline"] and v["recommended"]["vs_baseline"]["call"] == "level"
+    assert v.recommended.baseline and v.recommended.vs_baseline.call == "level"
 
 
 def test_final_seeds_are_fresh_and_shared():
@@ -203,21 +208,21 @@ def test_start_models_are_trained_first_and_never_pruned(tmp_path, data, monkeyp
                                                           "encoder.stem_kernels": {"choice": [[3], [3, 4]]}}}},
                          "start": ["tiny-kim"]})
     cfg = config(tmp_path, space=space, trials=2)
-    run_search(cfg, data)
+    run_trials(cfg, data)
     study = optuna.load_study(study_name="t", storage=cfg.storage)
     first = study.trials[0]
     assert first.user_attrs["start"] == "tiny-kim" and first.state.name == "COMPLETE"
     assert run_key(first.user_attrs["rdzoo"]["spec"]) == run_key(spec.load("tiny-kim").to_dict())
-    run_search(SearchConfig(**{**cfg.__dict__, "trials": 3}), data)  # resumed: not queued again
+    run_trials(SearchConfig(**{**cfg.__dict__, "trials": 3}), data)  # resumed: not queued again
     assert sum(1 for t in optuna.load_study(study_name="t", storage=cfg.storage).trials if "start" in t.user_attrs) == 1
 
 
 # --- no repeated work ------------------------------------------------------------------------
 
 
-def _fake_train(self, trial, spec_, info):
+def _fake_train(self, trial, spec_):
     """Record the trial as trained without training: these tests are about what is sampled."""
-    trial.set_user_attr("rdzoo", {**info, "spec": spec_.to_dict()})
+    trial.set_user_attr("rdzoo", {"family": spec_.family, "skip": spec_.skip, "spec": spec_.to_dict()})
     return 0.5
 
 
@@ -230,8 +235,8 @@ def _trained_params(storage):
 def test_a_resumed_seeded_study_draws_new_architectures(tmp_path, data, monkeypatch, sampler):
     monkeypatch.setattr(Objective, "_train", _fake_train)
     cfg = config(tmp_path, trials=4, sampler=sampler)
-    run_search(cfg, data)
-    run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
+    run_trials(cfg, data)
+    run_trials(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
     trained = _trained_params(cfg.storage)
     assert len(trained) == 8 and len(set(trained)) == 8
     study = optuna.load_study(study_name="t", storage=cfg.storage)
@@ -253,9 +258,9 @@ def test_two_seeded_workers_draw_different_architectures():
 
 def test_a_repeated_draw_is_not_trained_again(tmp_path, data, monkeypatch):
     monkeypatch.setattr(Objective, "_train", _fake_train)
-    monkeypatch.setattr("rdzoo.search.trial_seed", lambda seed, worker, tried: seed)  # the old behaviour
+    monkeypatch.setattr("rdzoo.nas.loop.trial_seed", lambda seed, worker, tried: seed)  # the old behaviour
     cfg = config(tmp_path, trials=4, sampler="random")
-    run_search(cfg, data)
+    run_trials(cfg, data)
     study = optuna.load_study(study_name="t", storage=cfg.storage)
     repeats = [t for t in study.trials if "repeat_of" in t.user_attrs]
     assert repeats and all("rdzoo" not in t.user_attrs for t in repeats)
@@ -279,11 +284,11 @@ def test_two_cli_workers_with_one_seed_train_no_architecture_twice(tmp_path):
 
 
 def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
-    from rdzoo.final import estimate_seconds
+    from rdzoo.nas.final import estimate_seconds
+    from rdzoo.nas.final import plan as final_plan
 
     cfg, base, _ = finished
     study = optuna.load_study(study_name="t", storage=cfg.storage)
-    from rdzoo.final import plan as final_plan
 
     spent = {t.number: t.user_attrs["rdzoo"]["train_seconds"] for t in study.trials if t.state.name == "COMPLETE"}
     top = [spent[c.source] for c in final_plan(study, 2, BASE, "b") if c.source >= 0]
@@ -291,8 +296,8 @@ def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
     # the top 2 and a baseline the search never trained (counted as the slowest contender), 2 seeds
     assert estimate_seconds(study, 2, 2, BASE) == pytest.approx(2 * (sum(top) + max(top)))
     other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
-    outcome = run_search(other, data)
-    assert outcome["ran"] == 0 and outcome["timed_out"]
+    outcome = run_trials(other, data)
+    assert outcome.ran == 0 and outcome.timed_out
 
 
 def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():
@@ -314,10 +319,10 @@ def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():
     assert torch.get_num_threads() == before  # restored for training
 
 
-def _final_row(contender, seed, dev, test, baseline=False):
-    return {"contender": contender, "baseline": baseline, "seed": seed, "dev_accuracy": dev, "test_accuracy": test,
-            "family": "resnet", "skip": "residual", "params": 10, "flops": 20, "latency_ms": 1.0,
-            "train_seconds": 2.0, "spec": {"name": contender}}
+def _final_row(contender, seed, dev, test, baseline=False, **more):
+    return TrialRecord(contender=contender, baseline=baseline, seed=seed, dev_accuracy=dev, test_accuracy=test,
+                       family="resnet", skip="residual", params=10, flops=20, latency_ms=1.0, train_seconds=2.0,
+                       spec={"name": contender}, stage="final", state="COMPLETE", **more)
 
 
 @pytest.mark.parametrize("devs, kept", [
@@ -328,11 +333,11 @@ def test_the_recommendation_leaves_the_baseline_only_when_ahead_of_it_on_dev(dev
     base = [_final_row("kim-cnn", s, 0.80 + 0.01 * (s - 2), 0.90, baseline=True) for s in (1, 2, 3)]
     found = [_final_row("trial 7", s, d + 0.01 * (s - 2), 0.50) for s, d in zip((1, 2, 3), devs)]
     v = verdict(base + found)
-    assert v["ranking"][0]["contender"] == "trial 7"  # the ranking is by mean dev either way
-    assert v["kept_baseline"] is kept
-    assert v["recommended"]["contender"] == ("kim-cnn" if kept else "trial 7")
-    assert v["ranking"][0]["vs_baseline"]["dev_call"] == ("level" if kept else "ahead")
-    text = render_verdict(v)
+    assert v.ranking[0].contender == "trial 7"  # the ranking is by mean dev either way
+    assert v.kept_baseline is kept
+    assert v.recommended.contender == ("kim-cnn" if kept else "trial 7")
+    assert v.ranking[0].vs_baseline.dev_call == ("level" if kept else "ahead")
+    text = "\n".join(verdict_lines(v))
     assert ("was not ahead of it on dev" in text) is kept
 
 
@@ -342,16 +347,15 @@ def test_on_entity_data_the_final_stage_ranks_and_pairs_by_entity_f1():
     for s in (1, 2, 3):
         for name, acc, f1, base in (("kim-cnn", 0.90, 0.20, True), ("trial 3", 0.95, 0.22, False),
                                     ("trial 5", 0.91, 0.30 + 0.01 * s, False)):
-            row = _final_row(name, s, acc, acc, baseline=base)
-            rows.append({**row, "dev_entity_f1": f1, "entity_f1": f1 - 0.05})
+            rows.append(_final_row(name, s, acc, acc, baseline=base, dev_entity_f1=f1, entity_f1=f1 - 0.05))
     v = verdict(rows)
-    assert v["score"] == "entity F1"
-    assert [c["contender"] for c in v["ranking"]] == ["trial 5", "trial 3", "kim-cnn"]
-    top = v["ranking"][0]
-    assert top["test_mean"] == pytest.approx(0.27) and top["vs_baseline"]["test_diff"] == pytest.approx(0.12)
-    assert v["recommended"]["contender"] == "trial 5" and "entity F1: dev" in render_verdict(v)
-    # without entity F1 on every row, accuracy ranks as before
-    assert verdict([_final_row("a", 1, 0.5, 0.5), _final_row("b", 1, 0.6, 0.6)])["score"] == "accuracy"
+    assert v.score.name == "entity F1"
+    assert [c.contender for c in v.ranking] == ["trial 5", "trial 3", "kim-cnn"]
+    top = v.ranking[0]
+    assert top.test_mean == pytest.approx(0.27) and top.vs_baseline.test_diff == pytest.approx(0.12)
+    assert v.recommended.contender == "trial 5" and "entity F1: dev" in "\n".join(verdict_lines(v))
+    # without entity F1 on the rows, accuracy ranks as before
+    assert verdict([_final_row("a", 1, 0.5, 0.5), _final_row("b", 1, 0.6, 0.6)]).score.name == "accuracy"
 
 
 def test_a_trial_still_training_when_the_timeout_runs_out_stops_at_its_epoch(tmp_path, data):
@@ -367,9 +371,9 @@ def test_a_trial_still_training_when_the_timeout_runs_out_stops_at_its_epoch(tmp
         return cfg.deadline - time.monotonic() - (0.01 if len(asked) == 1 else -1.0)
 
     cfg.reserve = reserve
-    outcome = run_search(cfg, data)
+    outcome = run_trials(cfg, data)
     study = optuna.load_study(study_name="t", storage=cfg.storage)
-    assert outcome["timed_out"] and outcome["ran"] == 1
+    assert outcome.timed_out and outcome.ran == 1
     (trial,) = study.trials
     info = trial.user_attrs["rdzoo"]
     assert trial.state.name == "PRUNED" and info["epochs"] == 1
@@ -380,7 +384,7 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     import time
 
     cfg = config(tmp_path, trials=3)
-    run_search(cfg, data)
+    run_trials(cfg, data)
     clock = [0.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
 
@@ -388,9 +392,9 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
         clock[0] += 35.0  # each run "takes" 35 s: one seed of 3 runs ends at 105 s, past the deadline
 
     done = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE), on_run=on_run, deadline=100.0)
-    assert done["ran"] == 3 and done["cut"] == [2, 3]
+    assert done.ran == 3 and done.cut == [2, 3]
     rows = Results(cfg.storage).final("t")
-    assert sorted({r["seed"] for r in rows}) == [1] and len(rows) == 3  # whole seeds only: every contender paired
+    assert sorted({r.seed for r in rows}) == [1] and len(rows) == 3  # whole seeds only: every contender paired
     # with no deadline the same call adds the seeds left out, and nothing is trained twice
     again = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE))
-    assert again["ran"] == 6 and again["cut"] == []
+    assert again.ran == 6 and again.cut == []

@@ -151,7 +151,7 @@ def test_storages_that_cannot_be_opened_get_one_clear_error_with_the_password_ma
 
     from rdzoo.errors import StoreError
     from rdzoo.query import Results
-    from rdzoo.search import make_storage
+    from rdzoo.storage import make_storage
     from rdzoo.store import Store
 
     missing = tmp_path / "no-such-folder"

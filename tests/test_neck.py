@@ -138,16 +138,17 @@ def test_the_pretrained_space_samples_necks_that_build():
 def test_best_shows_a_neck_column_only_where_a_trial_has_a_neck():
     from rich.console import Console
 
-    from rdzoo.cli import best_table
+    from rdzoo.records import ACCURACY, TrialRecord
+    from rdzoo.render import best_table
 
     def row(trial, neck):
-        return {"trial": trial, "family": "transformer", "skip": "residual", "params": 10, "flops": 20,
-                "latency_ms": 1.0, "peak_memory": 1000, "dev_accuracy": 0.9, "test_accuracy": 0.9,
-                "train_seconds": 1.0, "spec": {"neck": neck}}
+        return TrialRecord(trial=trial, family="transformer", skip="residual", params=10, flops=20, latency_ms=1.0,
+                           peak_memory=1000, dev_accuracy=0.9, test_accuracy=0.9, train_seconds=1.0,
+                           spec={"neck": neck})
 
     def shown(rows):
         console = Console(width=200, record=True)
-        console.print(best_table(rows, "t"))
+        console.print(best_table(rows, ACCURACY, "t"))
         return console.export_text()
 
     text = shown([row(1, None), row(2, NECKS["resnet-gated"])])

@@ -356,8 +356,9 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     from typer.testing import CliRunner
 
     from rdzoo.cli import app
+    from rdzoo.nas import SearchConfig
+    from rdzoo.nas.loop import run_trials
     from rdzoo.query import Results
-    from rdzoo.search import SearchConfig, run_search
     from rdzoo.space import load_space
 
     data = tiny_ner(tmp_path / "data")
@@ -370,8 +371,8 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     db = tmp_path / "s.db"
     cfg = SearchConfig(space=load_space(str(tmp_path / "s.yaml")), data_name="tiny", study="t",
                        storage=f"sqlite:///{db}", trials=2, seed=0, pruner="none")
-    run_search(cfg, data)
-    rows = Results(str(db)).best("t", top=5)
+    run_trials(cfg, data)
+    rows = [r.to_json() for r in Results(str(db)).best("t", top=5)]
     assert len(rows) == 2 and all(r["dev_entity_f1"] is not None and r["entity_f1"] is not None for r in rows)
     assert rows[0]["dev_entity_f1"] >= rows[1]["dev_entity_f1"]  # sorted by what was maximised
     import optuna
@@ -386,27 +387,27 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     store = Results(str(db))
     floor = rows[0]["dev_entity_f1"]
     kept = store.best("t", top=5, min_accuracy=floor)
-    assert [r["trial"] for r in kept] == [r["trial"] for r in rows if r["dev_entity_f1"] >= floor]
-    front = store.pareto("t", ["accuracy", "params"])
+    assert [r.trial for r in kept] == [r["trial"] for r in rows if r["dev_entity_f1"] >= floor]
+    front = [r.to_json() for r in store.pareto("t", ["accuracy", "params"])]
     assert front[0]["dev_entity_f1"] == floor
     assert all(not (r["dev_entity_f1"] >= f["dev_entity_f1"] and r["params"] <= f["params"] and r != f)
                for f in front for r in rows)  # nothing in the study dominates a point of the front
-    listed = {s["study"]: s for s in store.summary()}["t"]
+    listed = {s.study: s.to_json() for s in store.summary()}["t"]
     assert listed["best_dev_entity_f1"] == floor and listed["best_dev_accuracy"] is not None
     out = CliRunner().invoke(app, ["studies", "--storage", str(db)], env={"COLUMNS": "200"})
     assert f"{floor:.4f} F1" in out.output
     # the final stage retrains the best with fresh seeds and ranks by the same score
-    from rdzoo.cli import study_verdict
-    from rdzoo.final import run_final
+    from rdzoo.nas.final import run_final
+    from rdzoo.nas.verdict import of_study
 
     run_final(cfg, data, k=1, seeds=2, baseline=None)
     final_rows = store.final("t")
-    assert len(final_rows) == 2 and all(r["dev_entity_f1"] is not None and r["entity_f1"] is not None for r in final_rows)
+    assert len(final_rows) == 2 and all(r.dev_entity_f1 is not None and r.entity_f1 is not None for r in final_rows)
     finals = optuna.load_study(study_name="t-final", storage=f"sqlite:///{db}")
-    assert sorted(t.value for t in finals.trials) == sorted(r["dev_entity_f1"] for r in final_rows)
-    v = study_verdict(store, "t")
-    assert v["score"] == "entity F1"
-    assert v["recommended"]["test_mean"] == pytest.approx(sum(r["entity_f1"] for r in final_rows) / 2)
+    assert sorted(t.value for t in finals.trials) == sorted(r.dev_entity_f1 for r in final_rows)
+    v = of_study(store, "t")
+    assert v.score.name == "entity F1"
+    assert v.recommended.test_mean == pytest.approx(sum(r.entity_f1 for r in final_rows) / 2)
     out = CliRunner().invoke(app, ["best", "--storage", str(db)], env={"COLUMNS": "200"})
     assert "dev F1 %" in out.output
 
@@ -414,15 +415,113 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
 def test_a_search_on_entities_logs_and_sums_up_dev_entity_f1():
     from types import SimpleNamespace
 
-    from rdzoo.display import log_line, summary, summary_lines
+    from rdzoo.records import ACCURACY, SCORES, Outcome, TrialCounts, TrialRecord
+    from rdzoo.render import log_line, search_summary, summary_lines
 
-    row = {"trial": 3, "state": "COMPLETE", "family": "densenet", "skip": "dense", "params": 1000,
-           "dev_accuracy": 0.91, "dev_entity_f1": 0.25, "seconds": 1.0, "error": None}
-    assert "dev_entity_f1=0.2500" in log_line(row, 1, 2, 0.25, None) and "dev_accuracy" not in log_line(row, 1, 2, 0.25, None)
-    assert "dev_accuracy=0.9100" in log_line({**row, "dev_entity_f1": None}, 1, 2, 0.91, None)
+    f1 = SCORES["entity F1"]
+    row = TrialRecord(trial=3, state="COMPLETE", family="densenet", skip="dense", params=1000, dev_accuracy=0.91,
+                      dev_entity_f1=0.25, train_seconds=1.0)
+    assert "dev_entity_f1=0.2500" in log_line(row, f1, 1, 2, 0.25, None) and "dev_accuracy" not in log_line(row, f1, 1, 2, 0.25, None)
+    assert "dev_accuracy=0.9100" in log_line(row.replace(dev_entity_f1=None), ACCURACY, 1, 2, 0.91, None)
     cfg = SimpleNamespace(study="s", trials=2, timeout=None)
-    best = {"trial": 3, "family": "densenet", "skip": "dense", "params": 1000, "dev_accuracy": 0.91,
-            "test_accuracy": 0.9, "dev_entity_f1": 0.25, "entity_f1": 0.125, "latency_ms": 1.0}
-    text = "\n".join(summary_lines(summary({"finished": 2}, cfg, {"complete": 2, "pruned": 0, "failed": 0, "running": 0},
-                                           {"COMPLETE": 2}, best, None), None))
+    best = TrialRecord(trial=3, family="densenet", skip="dense", params=1000, dev_accuracy=0.91, test_accuracy=0.9,
+                       dev_entity_f1=0.25, entity_f1=0.125, latency_ms=1.0)
+    outcome = Outcome("s", f1, 2, 2, "target", 1.0, counts=TrialCounts(complete=2), this_run=TrialCounts(complete=2),
+                      best=[best])
+    text = "\n".join(summary_lines(search_summary(outcome, cfg, None), outcome.score))
     assert "dev entity F1 0.2500, test entity F1 0.1250" in text
+
+
+def test_every_reader_of_an_entity_study_ranks_by_entity_f1(tmp_path, capsys):
+    """The study's score (entity F1) is recorded once, with the study, and every reader takes it
+    from there: the live view, the log lines, the summary, `best`, `studies`, `report --json` and
+    `export --best` all name the same best trial by dev entity F1. The live view showed word
+    accuracy, the report ranked and drew by it, and a trial pruned by --max-memory stored its
+    F1 under dev_accuracy."""
+    import os
+    import re
+
+    import optuna
+    import yaml
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    from rdzoo import display as disp
+    from rdzoo import nas
+    from rdzoo.cli import app
+    from rdzoo.render import search_end
+    from rdzoo.space import load_space
+
+    data = tiny_ner(tmp_path / "data")
+    space = {"name": "tiny-ner", "fixed": {"family": "densenet", "embedding": {"dim": 16, "char_dim": 8},
+                                           "encoder": {"stem_channels": 16, "block_config": [2], "growth_rate": 8},
+                                           "train": {"epochs": 2, "batch_size": 8}},
+             "choose": {"head.crf": {"choice": [False, True]}, "train.lr": {"float": [0.002, 0.03], "log": True}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(space))
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    cfg = nas.SearchConfig(load_space(str(tmp_path / "s.yaml")), "tiny", "t", db, trials=3, seed=0, pruner="none",
+                           final_runs="never")
+    console = Console(force_terminal=True, width=160, record=True, file=open(os.devnull, "w"))
+    live, log = disp.LiveDisplay(cfg, console), disp.LogDisplay(cfg)
+
+    class Both(disp.BaseDisplay):  # the live view and the log, fed by one search
+        def started(self, *args):
+            live.started(*args), log.started(*args)
+
+        def trial_started(self, *args):
+            live.trial_started(*args), log.trial_started(*args)
+
+        def trial_finished(self, *args):
+            live.trial_finished(*args), log.trial_finished(*args)
+
+        def __exit__(self, *exc):
+            return live.__exit__(*exc)
+
+    outcome = nas.run(cfg, data, display=Both(cfg))
+    console.print(live.render())
+    search_end(outcome, cfg, 3, False, None, None)
+    out, err = capsys.readouterr()
+
+    study = optuna.load_study(study_name="t", storage=db)
+    assert study.user_attrs["score"] == "entity F1"  # decided once, with the study
+    f1 = {t.number: t.user_attrs["rdzoo"]["dev_entity_f1"] for t in study.trials}
+    assert {t.number: t.value for t in study.trials} == f1  # the objective and the pruner's value
+    best = max(sorted(f1), key=lambda n: f1[n])
+
+    # the log: each line's score is the trial's F1, its running best the best F1 so far
+    lines = [m for m in map(re.compile(r"trial (\d+) COMPLETE .* dev_entity_f1=(\d\.\d{4}) .* best=(\d\.\d{4})").search,
+                            err.splitlines()) if m]
+    assert len(lines) == 3 and all(float(m[2]) == pytest.approx(f1[int(m[1])], abs=5e-5) for m in lines)
+    assert float(lines[-1][3]) == pytest.approx(f1[best], abs=5e-5)
+    # the live view: its best and its table of the study's score
+    view = console.export_text()
+    assert f"best {f1[best]:.4f}" in view and "dev F1" in view and "dev acc" not in view
+    for n, value in f1.items():
+        assert re.search(rf"\b{n}\s+COMPLETE\s+densenet\s+dense\s+\S+\s+{value:.4f}", view), view
+    # the summary
+    assert f"best:     trial {best}, densenet" in out and f"dev entity F1 {f1[best]:.4f}" in out
+
+    runner = CliRunner()
+
+    def cli_json(*args):
+        result = runner.invoke(app, [*args, "--storage", db, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    ranked = cli_json("best", "--study", "t", "--top", "3")
+    assert [r["trial"] for r in ranked] == sorted(f1, key=lambda n: (-f1[n], n))
+    listed = {s["study"]: s for s in cli_json("studies")}["t"]
+    assert listed["score"] == "entity F1" and listed["best_dev_entity_f1"] == f1[best]
+    report = cli_json("report", "--study", "t")
+    assert report["score"] == "entity F1" and report["top"][0]["trial"] == best
+    assert [h["dev_entity_f1"] for h in report["history"]] == [f1[n] for n in sorted(f1)]
+    assert cli_json("export", "--study", "t", "--best")["trial"] == best
+
+    # a trial pruned by --max-memory keeps its entity F1 as entity F1
+    capped = nas.SearchConfig(cfg.space, "tiny", "capped", db, trials=1, seed=0, pruner="none", max_memory=1024,
+                              final_runs="never")
+    nas.run(capped, data)
+    (pruned,) = optuna.load_study(study_name="capped", storage=db).trials
+    info = pruned.user_attrs["rdzoo"]
+    assert pruned.state.name == "PRUNED" and "above --max-memory" in info["error"]
+    assert info["dev_entity_f1"] is not None and "dev_accuracy" not in info

@@ -176,7 +176,7 @@ ONE = {"name": "one", "fixed": {"family": "resnet", "embedding": {"dim": 16, "vo
 
 
 def one_trial_search(tmp_path, db, trials=1):
-    from rdzoo.search import SearchConfig
+    from rdzoo.nas import SearchConfig
     from rdzoo.space import load_space
 
     space = tmp_path / "one.yaml"
@@ -205,7 +205,7 @@ def test_a_write_lock_held_when_the_search_starts_is_one_error_naming_it(tmp_pat
     import optuna
 
     from rdzoo.errors import StoreError
-    from rdzoo.search import run_search
+    from rdzoo.nas.loop import run_trials
     from rdzoo.store import Store
 
     monkeypatch.setenv("RDZOO_BUSY_TIMEOUT", "0.3")
@@ -213,7 +213,7 @@ def test_a_write_lock_held_when_the_search_starts_is_one_error_naming_it(tmp_pat
     optuna.create_study(study_name="other", storage=f"sqlite:///{db}")
     browser = hold_write_lock(db)
     try:
-        for start in (lambda: run_search(one_trial_search(tmp_path, db), small_data()),
+        for start in (lambda: run_trials(one_trial_search(tmp_path, db), small_data()),
                       lambda: Store.open(str(db), create=True)):
             with pytest.raises(StoreError) as caught:
                 start()
@@ -228,7 +228,7 @@ def test_a_trial_waits_out_a_write_lock_taken_while_it_trains_and_keeps_its_resu
     """The lock is taken as the trial starts training and released only once rdzoo has said it is
     waiting for it: the trial's result is written, not failed with a false reason and dropped."""
     from rdzoo.query import Results
-    from rdzoo.search import run_search
+    from rdzoo.nas.loop import run_trials
 
     monkeypatch.setenv("RDZOO_BUSY_TIMEOUT", "0.3")
     db = tmp_path / "s.db"
@@ -237,7 +237,7 @@ def test_a_trial_waits_out_a_write_lock_taken_while_it_trains_and_keeps_its_resu
     class Display:
         warned: list = []
 
-        def started(self, study, finished):
+        def started(self, study, finished, score):
             pass
 
         def trial_started(self, number, family, finished):
@@ -251,11 +251,11 @@ def test_a_trial_waits_out_a_write_lock_taken_while_it_trains_and_keeps_its_resu
             held.pop("browser").close()  # the browser's changes written or reverted
 
     display = Display()
-    outcome = run_search(one_trial_search(tmp_path, db), small_data(), display)
-    assert outcome["finished"] == 1 and "browser" not in held
+    outcome = run_trials(one_trial_search(tmp_path, db), small_data(), display)
+    assert outcome.finished == 1 and "browser" not in held
     assert len(display.warned) == 1 and display.warned[0].startswith(
         f"{db}: another program holds this SQLite database's write lock (rdzoo has waited 0.")
     assert "the running trial keeps its work" in display.warned[0]
     assert states(db) == {"COMPLETE": 1}
     rows = Results(f"sqlite:///{db}").best("locked")
-    assert len(rows) == 1 and rows[0]["dev_accuracy"] is not None and rows[0]["error"] is None
+    assert len(rows) == 1 and rows[0].dev_accuracy is not None and rows[0].error is None

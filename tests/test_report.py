@@ -18,10 +18,14 @@ from optuna.trial import TrialState, create_trial
 from typer.testing import CliRunner
 
 from rdzoo import display as disp
+from rdzoo import render
 from rdzoo import report as rep
 from rdzoo.cli import app
+from rdzoo.nas import SearchConfig
+from rdzoo.nas.loop import quiet_optuna, run_trials
 from rdzoo.query import Results
-from rdzoo.search import SearchConfig, make_storage, quiet_optuna, run_search
+from rdzoo.records import ACCURACY, TrialRecord
+from rdzoo.storage import make_storage
 from rdzoo.space import load_space
 from rdzoo.store import Store
 from rdzoo.text.data import load_data
@@ -73,14 +77,14 @@ def test_a_search_in_a_log_writes_one_line_per_finished_trial(searched):
     assert "search t: 0 of 3 trials finished" in lines[0]
     trials = [LINE.match(line) for line in lines[1:]]
     assert len(lines) == 4 and all(trials), result.stderr
-    rows = {r["trial"]: r for r in Results(str(db)).best("t", top=10)}
+    rows = {r.trial: r for r in Results(str(db)).best("t", top=10)}
     best = 0.0
     for done, m in enumerate(trials, 1):
         row = rows[int(m["trial"])]  # each line says what the database holds
-        assert m["state"] == row["state"] and m["family"] == row["family"] and m["skip"] == row["skip"]
-        assert float(m["dev"]) == pytest.approx(row["dev_accuracy"], abs=5e-5)
-        assert float(m["seconds"]) == pytest.approx(row["train_seconds"], abs=0.05)
-        best = max(best, row["dev_accuracy"])
+        assert m["state"] == row.state and m["family"] == row.family and m["skip"] == row.skip
+        assert float(m["dev"]) == pytest.approx(row.dev_accuracy, abs=5e-5)
+        assert float(m["seconds"]) == pytest.approx(row.train_seconds, abs=0.05)
+        best = max(best, row.dev_accuracy)
         assert float(m["best"]) == pytest.approx(best, abs=5e-5) and int(m["done"]) == done
 
 
@@ -91,7 +95,7 @@ def test_a_search_ends_with_a_summary_that_says_why_it_stopped(searched):
     assert "this run: 3 complete, 0 pruned, 0 failed in 0:" in out
     assert "study:    3 complete, 0 pruned, 0 failed" in out
     top = Results(str(db)).best("t", top=1)[0]
-    assert f"best:     trial {top['trial']}, {top['family']}" in out and f"dev accuracy {top['dev_accuracy']:.4f}" in out
+    assert f"best:     trial {top.trial}, {top.family}" in out and f"dev accuracy {top.dev_accuracy:.4f}" in out
     for command in ("rdzoo best --study t", "rdzoo export --best --study t", "rdzoo report --study t"):
         assert f"{command} --storage {db}" in out
     assert out.index("stopped:") < out.index("best of study t")  # the summary, then the table
@@ -121,11 +125,11 @@ def test_ctrl_c_is_named_as_the_reason(tmp_path):
     cfg = SearchConfig(load_space(str(_write(tmp_path / "tiny.yaml", TINY))), "synthetic", "t",
                        f"sqlite:///{tmp_path}/s.db", trials=3, pruner="none")
     display = Interrupting(cfg)
-    outcome = run_search(cfg, None, display)
-    assert outcome["stopped_by"] == "interrupted" and outcome["interrupted"]
-    s = disp.summary(outcome, cfg, disp.count_states(display.study), display.ran, None, None)
+    outcome = run_trials(cfg, None, display)
+    assert outcome.stopped_by == "interrupted" and outcome.interrupted
+    s = render.search_summary(outcome, cfg, None)
     assert s["stopped_because"].startswith("interrupted (Ctrl-C) with 0 of 3 trials finished")
-    assert "run the same command to continue" in "\n".join(disp.summary_lines(s))
+    assert "run the same command to continue" in "\n".join(render.summary_lines(s, outcome.score))
 
 
 def test_failures_are_named_as_the_reason_before_the_error(tmp_path, small_data):
@@ -169,11 +173,11 @@ def test_the_live_display_shows_progress_eta_and_the_last_trials():
     cfg = SimpleNamespace(study="t", trials=4, timeout=None)
     console = Console(force_terminal=True, width=120, record=True, file=open(os.devnull, "w"))
     live = disp.LiveDisplay(cfg, console)
-    live.started(SimpleNamespace(), 0)
+    live.started(SimpleNamespace(), 0, ACCURACY)
     try:
         for n, (family, acc) in enumerate((("resnet", 0.8125), ("densenet", 0.75))):
-            live.trial_finished(_frozen(n), {"family": family, "skip": "gated", "params": 12345, "dev_accuracy": acc,
-                                             "train_seconds": 3.5}, n + 1, 0.8125)
+            live.trial_finished(_frozen(n), TrialRecord(trial=n, state="COMPLETE", family=family, skip="gated",
+                                                        params=12345, dev_accuracy=acc, train_seconds=3.5), n + 1, 0.8125)
         live.eta.start -= 60  # two trials in a minute
         console.print(live.render())
     finally:
@@ -214,7 +218,7 @@ def fake_study(url: str, name: str = "s", n: int = 16, objectives=("accuracy",),
                                  user_attrs={"rdzoo": info}))
         scratch.tell(t, state=TrialState.FAIL)
     study.add_trials(made)
-    Store.open(url, create=True).sync(study)
+    Store.open(url, create=True).sync(study, make_storage(url))
     return study
 
 
@@ -328,7 +332,7 @@ def test_a_final_stage_gets_its_section_when_the_results_have_one(study_db, tmp_
                 "baseline": name == "kim-cnn"}
         final.add_trial(create_trial(params={"seed": s}, distributions={"seed": seed}, value=dev,
                                      user_attrs={"rdzoo": info}))
-    Store.open(url).sync(final)
+    Store.open(url).sync(final, make_storage(url))
     out = tmp_path / "f.html"
     result = CliRunner().invoke(app, ["report", "--storage", str(db), "--study", "s", "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
@@ -340,6 +344,14 @@ def test_a_final_stage_gets_its_section_when_the_results_have_one(study_db, tmp_
     page.feed(out.read_text())
     assert page.figures["final"] == 1
     assert len(nums["trials"]) == 16  # final runs are not search trials
+    # the verdict `search` and `best` print: the recommended contender and the paired differences
+    assert nums["verdict"]["recommended"]["contender"] == "trial 2" and contenders["trial 2"]["recommended"]
+    assert not contenders["kim-cnn"]["recommended"]
+    assert contenders["trial 2"]["vs_baseline"]["test_diff"] == pytest.approx(0.025)  # (0.79 - 0.77 + 0.81 - 0.78) / 2
+    best = CliRunner().invoke(app, ["best", "--storage", str(db), "--study", "s", "--json"])
+    assert nums["verdict"]["ranking"] == [r for r in json.loads(best.stdout) if r["stage"] == "final"]
+    section = out.read_text().split("id='final'")[1].split("</section>")[0]
+    assert "recommended: trial 2" in section and "<td>1*</td><td>trial 2</td>" in section and "+2.5" in section
 
 
 def test_png_figures_are_written_with_matplotlib(study_db, report_html, tmp_path):
@@ -450,12 +462,12 @@ def test_export_json_gives_the_trial_and_its_spec(study_db, tmp_path):
     runner = CliRunner()
     out = json.loads(runner.invoke(app, ["export", "--storage", str(study_db), "--study", "s", "--best", "--json"]).stdout)
     best = Results(str(study_db)).best("s", top=1)[0]
-    assert out["trial"] == best["trial"] and out["dev_accuracy"] == best["dev_accuracy"] and out["out"] is None
-    assert out["spec"]["family"] == best["family"] and out["spec"]["name"]
+    assert out["trial"] == best.trial and out["dev_accuracy"] == best.dev_accuracy and out["out"] is None
+    assert out["spec"]["family"] == best.family and out["spec"]["name"]
     target = tmp_path / "best.yaml"
     again = json.loads(runner.invoke(app, ["export", "--storage", str(study_db), "--study", "s", "--best", "--json",
                                            "-o", str(target)]).stdout)
-    assert again["out"] == str(target) and yaml.safe_load(target.read_text())["family"] == best["family"]
+    assert again["out"] == str(target) and yaml.safe_load(target.read_text())["family"] == best.family
 
 
 def test_the_best_table_fits_80_columns_without_cutting_names(tmp_path):

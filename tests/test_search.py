@@ -8,10 +8,12 @@ from typer.testing import CliRunner
 from rdzoo import plan, spec
 from rdzoo.cli import app
 from rdzoo.errors import TrainingError
-from rdzoo.search import SearchConfig, recover_dead_workers, run_search
+from rdzoo.nas import SearchConfig
+from rdzoo.nas.loop import run_trials
 from rdzoo.space import load_space, parse_space
 from rdzoo.spec import SpecError
 from rdzoo.query import Results
+from rdzoo.storage import recover_dead_workers
 from rdzoo.store import Store
 from rdzoo.text.data import load_data
 
@@ -51,13 +53,13 @@ def config(tmp_path, **kw):
 def searched(tmp_path_factory, data):
     tmp = tmp_path_factory.mktemp("search")
     cfg = config(tmp)
-    outcome = run_search(cfg, data)
+    outcome = run_trials(cfg, data)
     return cfg, outcome
 
 
 def test_search_writes_optuna_tables_and_results(searched):
     cfg, outcome = searched
-    assert outcome["finished"] == 6 and not outcome["interrupted"]
+    assert outcome.finished == 6 and not outcome.interrupted
     engine = sa.create_engine(cfg.storage)
     with engine.connect() as conn:
         tables = set(sa.inspect(engine).get_table_names())
@@ -74,10 +76,10 @@ def test_search_writes_optuna_tables_and_results(searched):
 
 def test_resume_adds_to_the_same_study(searched, data):
     cfg, _ = searched
-    again = run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
-    assert again["finished"] == 8 and again["ran"] == 2
-    same = run_search(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
-    assert same["ran"] == 0  # the target is met: nothing runs, nothing restarts
+    again = run_trials(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
+    assert again.finished == 8 and again.ran == 2
+    same = run_trials(SearchConfig(**{**cfg.__dict__, "trials": 8}), data)
+    assert same.ran == 0  # the target is met: nothing runs, nothing restarts
     assert len(Results(cfg.storage).best("t", top=100)) == 8
 
 
@@ -88,9 +90,11 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path, data):
                                             "encoder.skip": "none", "encoder.stages": [], "encoder.channels": [],
                                             "encoder.stem_channels": 32}}
     cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=2)
+    outcome = run_trials(cfg, data)
+    assert outcome.stopped_by == "failures"
     with pytest.raises(TrainingError, match="the search stopped: 10 trials of study 't' failed, the last with "
                                             "TrainingError: the loss became nan"):
-        run_search(cfg, data)
+        raise outcome.failure()
     engine = sa.create_engine(cfg.storage)
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT state, error FROM rdzoo_results")).fetchall()
@@ -103,7 +107,7 @@ def test_invalid_samples_are_pruned_with_their_reason(tmp_path, data):
     space = json.loads(json.dumps(TINY))
     space["choose"]["family"] = {"resnet": {"encoder.stages": {"choice": [[1, 1]]}, "encoder.channels": [8]}}
     cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=1)
-    run_search(cfg, data)
+    run_trials(cfg, data)
     rows = Store.open(cfg.storage)._execute(sa.text("SELECT state, error FROM rdzoo_results"))
     assert rows[0][0] == "PRUNED" and "one width per stage" in rows[0][1]
 
@@ -113,7 +117,7 @@ def test_pruning_stops_bad_trials_early(tmp_path, data):
     space["fixed"]["train"]["epochs"] = 4
     space["choose"]["train.lr"] = {"float": [1e-6, 3e-2], "log": True}
     cfg = config(tmp_path, space=tiny_space(tmp_path, space), trials=8, pruner="median", sampler="random")
-    run_search(cfg, data)
+    run_trials(cfg, data)
     pruned = [r for r in Store.open(cfg.storage)._execute(sa.text("SELECT epochs FROM rdzoo_results WHERE state = 'PRUNED'"))]
     assert pruned and any(r[0] < 4 for r in pruned)  # stopped before its last epoch
 
@@ -125,14 +129,14 @@ def test_a_trial_is_pruned_before_its_last_epoch_never_at_it(tmp_path, data, mon
         def prune(self, study, trial):
             return True
 
-    monkeypatch.setattr("rdzoo.search.make_pruner", lambda name, epochs: AlwaysPrune())
+    monkeypatch.setattr("rdzoo.nas.loop.make_pruner", lambda name, epochs: AlwaysPrune())
     space = json.loads(json.dumps(TINY))
     for epochs, state in ((1, "COMPLETE"), (2, "PRUNED")):
         space["fixed"]["train"]["epochs"] = epochs
         folder = tmp_path / str(epochs)
         folder.mkdir()
         cfg = config(folder, space=tiny_space(folder, space), trials=2, pruner="median")
-        run_search(cfg, data)
+        run_trials(cfg, data)
         rows = Store.open(cfg.storage)._execute(sa.text("SELECT state, epochs FROM rdzoo_results"))
         # one epoch: trained to the end, so complete whatever the pruner says; two: stopped after the first
         assert [tuple(r) for r in rows] == [(state, 1), (state, 1)]
@@ -148,7 +152,7 @@ def test_best_filters_top_n_and_export_rebuilds(searched, tmp_path):
     for key in ("trial", "family", "params", "dev_accuracy", "test_accuracy", "spec"):
         assert key in rows[0]
     every = Results(cfg.storage).best("t", top=100)
-    small = sorted(r["params"] for r in every)[len(every) // 2]
+    small = sorted(r.params for r in every)[len(every) // 2]
     out = runner.invoke(app, ["best", "--storage", cfg.storage, "--family", "resnet", "--max-params", str(small), "--json"])
     assert all(r["family"] == "resnet" and r["params"] <= small for r in json.loads(out.output))
     out = runner.invoke(app, ["best", "--storage", cfg.storage, "--sort", "params", "--top", "100", "--json"])
@@ -221,17 +225,17 @@ def test_an_exported_trial_trains_to_the_same_accuracy(searched, data, tmp_path)
     cfg, _ = searched
     row = Results(cfg.storage).best("t", top=1)[0]
     target = tmp_path / "again.yaml"
-    assert CliRunner().invoke(app, ["export", "--storage", cfg.storage, "--trial", str(row["trial"]), "-o", str(target)]).exit_code == 0
+    assert CliRunner().invoke(app, ["export", "--storage", cfg.storage, "--trial", str(row.trial), "-o", str(target)]).exit_code == 0
     again = fit(spec.load(str(target)), data).metrics
-    assert again["dev_accuracy"] == pytest.approx(row["dev_accuracy"], abs=0.02)
-    assert again["params"] == row["params"]
+    assert again["dev_accuracy"] == pytest.approx(row.dev_accuracy, abs=0.02)
+    assert again["params"] == row.params
 
 
 def test_multi_objective_search_and_pareto_front(tmp_path, data):
     cfg = config(tmp_path, trials=4, sampler="nsga2", objectives=["accuracy", "params"])
-    outcome = run_search(cfg, data)
-    assert outcome["finished"] == 4
-    rows = Results(cfg.storage).best("t", top=10)
+    outcome = run_trials(cfg, data)
+    assert outcome.finished == 4
+    rows = [r.to_json() for r in Results(cfg.storage).best("t", top=10)]
     assert all(len(r["objective_values"]) == 2 for r in rows)
     out = CliRunner().invoke(app, ["best", "--storage", cfg.storage, "--pareto", "--json"])
     assert out.exit_code == 0, out.output
@@ -247,7 +251,7 @@ def test_multi_objective_search_and_pareto_front(tmp_path, data):
 
 
 def test_gp_sampler_runs(tmp_path, data):
-    assert run_search(config(tmp_path, trials=2, sampler="gp"), data)["finished"] == 2
+    assert run_trials(config(tmp_path, trials=2, sampler="gp"), data).finished == 2
 
 
 def test_a_trial_whose_worker_died_before_naming_itself_is_recovered(tmp_path):
@@ -318,7 +322,7 @@ def test_search_errors_name_the_library_parameter_and_the_cli_its_option(tmp_pat
     import optuna
 
     from rdzoo.cli import in_cli_terms
-    from rdzoo.search import make_pruner, make_sampler
+    from rdzoo.nas.loop import make_pruner, make_sampler
 
     for make, path in ((lambda: make_sampler("tps", None, False), "sampler"), (lambda: make_pruner("meridian", 3), "pruner")):
         with pytest.raises(SpecError) as caught:
@@ -328,13 +332,13 @@ def test_search_errors_name_the_library_parameter_and_the_cli_its_option(tmp_pat
     cfg = config(tmp_path)
     optuna.create_study(study_name="t", storage=cfg.storage, direction="maximize").set_user_attr("space", "another")
     with pytest.raises(SpecError) as caught:
-        run_search(cfg, data)
+        run_trials(cfg, data)
     assert caught.value.path == "study" and "was run with space 'another', not 'tiny'" in caught.value.message
     assert "--" not in str(caught.value)  # the library's own terms
     assert in_cli_terms(caught.value).startswith("--study: study 't' was run with space 'another'")
     optuna.create_study(study_name="u", storage=cfg.storage, directions=["maximize", "minimize"])
     with pytest.raises(SpecError) as caught:
-        run_search(config(tmp_path, study="u"), data)
+        run_trials(config(tmp_path, study="u"), data)
     assert caught.value.path == "objectives" and in_cli_terms(caught.value).startswith("--objectives: study 'u'")
     assert in_cli_terms(SpecError("train.lr", "must be positive")) == "train.lr: must be positive"  # spec keys stay
 
@@ -346,7 +350,7 @@ def test_a_storage_failure_in_a_background_thread_is_left_to_the_main_thread():
 
     import sqlalchemy as sa
 
-    from rdzoo.search import quiet_storage_threads
+    from rdzoo.nas.loop import quiet_storage_threads
 
     def fail(exc):
         def run():
@@ -374,3 +378,21 @@ def test_tables_written_to_a_file_keep_every_cell_whole(searched):
     assert out.exit_code == 0 and "dev acc" in out.output and "…" not in out.output
     narrow = CliRunner().invoke(app, ["best", "--storage", cfg.storage, "--study", "t"], env={"COLUMNS": "60"})
     assert "…" in narrow.output  # a width the user set is kept
+
+
+def test_a_search_and_its_best_from_python(tmp_path, data):
+    """`rdzoo.search` and `rdzoo.best` for a notebook: the typed outcome and records, as the
+    command line's --json has them."""
+    import rdzoo
+    from rdzoo.records import Outcome, TrialRecord
+
+    storage = f"sqlite:///{tmp_path}/api.db"
+    outcome = rdzoo.search(tiny_space(tmp_path), data, data_name="synthetic", study="api", storage=storage,
+                           trials=2, final=False, seed=0, pruner="none")
+    assert isinstance(outcome, Outcome) and outcome.finished == 2 and outcome.stopped_by == "target"
+    assert outcome.verdict is None and all(isinstance(r, TrialRecord) for r in outcome.best)
+    board = rdzoo.best("api", storage, top=2)
+    assert [r.trial for r in board.trials] == [r.trial for r in outcome.best]
+    assert board.score.name == "accuracy" and board.trials[0].dev_accuracy >= board.trials[1].dev_accuracy
+    out = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "api", "--top", "2", "--json"])
+    assert json.loads(out.stdout) == json.loads(json.dumps(board.to_json(), default=str))

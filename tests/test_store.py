@@ -8,6 +8,7 @@ names a server, on PostgreSQL. Trials are written as a search writes them
 no training, so each test takes a fraction of a second.
 """
 
+import dataclasses
 import json
 import os
 import uuid
@@ -63,8 +64,7 @@ def finish(storage, study, accuracy, state=TrialState.COMPLETE, family="resnet")
     trial.set_user_attr("rdzoo", info)
     frozen = study.tell(trial, accuracy if state == TrialState.COMPLETE else None, state=state)
     store = Store.open(storage)
-    store.record(study.study_name, frozen.number, frozen._trial_id, frozen.state.name, info, frozen.values,
-                 study_id=study._study_id, datetime_start=frozen.datetime_start)
+    store.sync(study, make_storage(storage))  # the trial's row, from its attributes
     store.engine.dispose()
     return frozen
 
@@ -173,7 +173,7 @@ def test_a_study_renamed_in_place_is_shown_under_its_new_name(tmp_path):
     engine.dispose()
     assert set(studies(storage)) == {"new-name"}
     assert best(storage, "new-name") == [(0, 0.7)]
-    assert Results(storage).trial("new-name", 0)["study"] == "new-name"
+    assert Results(storage).trial("new-name", 0).study == "new-name"
 
 
 def test_trials_a_users_script_adds_are_counted_and_only_rdzoo_trials_are_ranked(storage):
@@ -211,8 +211,9 @@ def test_a_schema_1_table_is_upgraded_and_its_rows_of_deleted_studies_dropped(tm
     delete(storage, "gone")
     engine = sa.create_engine(storage)
     with engine.begin() as conn:  # back to schema 1: no study id, no start time, indexes by study name
-        conn.execute(sa.text("DROP INDEX ix_rdzoo_results_study_top"))
-        conn.execute(sa.text("DROP INDEX ix_rdzoo_results_study_family_top"))
+        for (name,) in conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                            "AND name LIKE 'ix_rdzoo_results_study%'")).fetchall():
+            conn.execute(sa.text(f"DROP INDEX {name}"))  # the top-N indexes of every score
         conn.execute(sa.text("ALTER TABLE rdzoo_results DROP COLUMN study_id"))
         conn.execute(sa.text("ALTER TABLE rdzoo_results DROP COLUMN datetime_start"))
         conn.execute(sa.text("CREATE INDEX ix_rdzoo_results_top ON rdzoo_results (study, state, dev_accuracy DESC, trial)"))
@@ -225,8 +226,10 @@ def test_a_schema_1_table_is_upgraded_and_its_rows_of_deleted_studies_dropped(tm
         indexes = {i["name"] for i in sa.inspect(conn).get_indexes("rdzoo_results")}
         version = conn.execute(sa.text("SELECT version FROM rdzoo_schema")).scalar()
     engine.dispose()
-    assert len(rows) == 1 and rows[0][0] == "kept" and rows[0][1] == kept._study_id and rows[0][2] is not None
+    kept_id = make_storage(storage).get_study_id_from_name("kept")
+    assert len(rows) == 1 and rows[0][0] == "kept" and rows[0][1] == kept_id and rows[0][2] is not None
     assert "ix_rdzoo_results_top" not in indexes and "ix_rdzoo_results_study_top" in indexes and version == 2
+    assert "ix_rdzoo_results_study_top_dev_entity_f1" in indexes
 
 
 def test_every_column_is_written_and_read_back_from_the_one_column_list(tmp_path):
@@ -234,11 +237,14 @@ def test_every_column_is_written_and_read_back_from_the_one_column_list(tmp_path
     study = new_study(storage, "cols")
     finish(storage, study, 0.75)
     row = Results(storage).best("cols", top=1)[0]
-    assert tuple(row) == COLUMN_NAMES
-    assert row["spec"]["family"] == "resnet" and row["objective_values"] == [0.75] and row["study_id"] == study._study_id
+    assert tuple(dataclasses.asdict(row)) == COLUMN_NAMES
+    study_id = make_storage(storage).get_study_id_from_name("cols")
+    assert row.spec["family"] == "resnet" and row.objective_values == [0.75] and row.study_id == study_id
 
 
-def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path):
+@pytest.mark.parametrize("column", ["dev_accuracy", "dev_entity_f1"])
+def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path, column):
+    """By each score's column: an entity study's top N by dev entity F1 was sorted, not read off an index."""
     import sqlite3
 
     from rdzoo.query import FROM, JOINED, SELECT
@@ -247,11 +253,30 @@ def test_the_top_n_is_read_off_the_index_through_optunas_primary_key(tmp_path):
     new_study(storage, "plan")
     for family in ("", "r.family = 'resnet' AND "):
         sql = (f"EXPLAIN QUERY PLAN SELECT {SELECT} FROM {FROM} WHERE r.study_id = 1 AND {family}"
-               f"r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.dev_accuracy DESC, r.trial LIMIT 5")
+               f"r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.{column} DESC, r.trial LIMIT 5")
         with sqlite3.connect(tmp_path / "s.db") as conn:
             plan = " | ".join(r[3] for r in conn.execute(sql))
         assert "TEMP B-TREE" not in plan, plan  # no sort: rows come in index order
         assert "USING INDEX ix_rdzoo_results_study" in plan and "INTEGER PRIMARY KEY" in plan, plan
+
+
+def test_a_studys_score_is_its_recorded_attribute_and_derived_once_for_an_older_study(storage):
+    """The score is the study's (set when the search created it); a study stored before that gets
+    it from its rows: entity F1 where the trials recorded one."""
+    older = new_study(storage, "older")
+    trial = older.ask()
+    trial.set_user_attr("rdzoo", {"family": "resnet", "spec": SPEC, "dev_accuracy": 0.9, "dev_entity_f1": 0.4,
+                                  "entity_f1": 0.3})
+    older.tell(trial, 0.4)
+    Store.open(storage).sync(older, make_storage(storage))
+    plain = new_study(storage, "plain")
+    finish(storage, plain, 0.7)
+    results = Results(storage)
+    assert results.score("older").name == "entity F1" and results.score("plain").name == "accuracy"
+    plain.set_user_attr("score", "entity F1")  # what the search records: it, not the rows, decides
+    assert Results(storage).score("plain").name == "entity F1"
+    assert {s["study"]: s["score"] for s in json.loads(cli("studies", "--storage", storage, "--json")[1])} == \
+        {"older": "entity F1", "plain": "entity F1"}
 
 
 
@@ -259,12 +284,13 @@ def test_ctrl_c_in_the_first_trial_of_a_search_leaves_a_listed_study(tmp_path):
     """The search itself, interrupted as the first trial starts (before any training)."""
     import yaml
 
-    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.nas import SearchConfig
+    from rdzoo.nas.loop import run_trials
     from rdzoo.space import load_space
     from rdzoo.text.data import load_data
 
     class CtrlC:
-        def started(self, study, finished):
+        def started(self, study, finished, score):
             pass
 
         def trial_started(self, number, family, done):
@@ -278,8 +304,8 @@ def test_ctrl_c_in_the_first_trial_of_a_search_leaves_a_listed_study(tmp_path):
                                                               "encoder": {"stages": [1], "channels": 16}}}))
     storage = f"sqlite:///{tmp_path}/s.db"
     cfg = SearchConfig(space=load_space(str(space)), data_name="synthetic", study="first", storage=storage, trials=2)
-    outcome = run_search(cfg, load_data("synthetic"), display=CtrlC())
-    assert outcome["interrupted"] and outcome["finished"] == 0
+    outcome = run_trials(cfg, load_data("synthetic"), display=CtrlC())
+    assert outcome.interrupted and outcome.finished == 0
     listed = studies(storage)["first"]
     assert (listed["complete"], listed["failed"], listed["running"]) == (0, 1, 0)
     code, out = cli("best", "--storage", storage)
@@ -295,11 +321,9 @@ def test_the_pareto_front_of_a_study_recreated_under_a_deleted_name_holds_only_i
         store = Store.open(storage, create=True)
         for acc, params in points:
             trial = study.ask()
-            info = {"family": "resnet", "spec": SPEC, "params": params, "dev_accuracy": acc}
-            trial.set_user_attr("rdzoo", info)
-            frozen = study.tell(trial, [acc, params])
-            store.record("pareto", frozen.number, frozen._trial_id, "COMPLETE", info, frozen.values,
-                         study_id=study._study_id, datetime_start=frozen.datetime_start)
+            trial.set_user_attr("rdzoo", {"family": "resnet", "spec": SPEC, "params": params, "dev_accuracy": acc})
+            study.tell(trial, [acc, params])
+        store.sync(study, make_storage(storage))
         store.engine.dispose()
 
     multi([(0.9, 5000), (0.8, 1000), (0.7, 3000)])
@@ -360,7 +384,7 @@ def test_a_search_refuses_a_malformed_storage_url_before_it_reads_data(tmp_path)
     file named "sqlite:s.db": the search's settings refuse both."""
     from rdzoo.cli import in_cli_terms
     from rdzoo.errors import SpecError
-    from rdzoo.search import SearchConfig
+    from rdzoo.nas import SearchConfig
     from rdzoo.space import load_space
 
     for url in ("postgres://rdzoo:secret@dbhost/rdzoo", "sqlite:s.db"):
@@ -407,7 +431,8 @@ def test_optuna_tables_of_an_older_schema_are_one_error_naming_the_upgrade_comma
     import sys
 
     from rdzoo.errors import StoreError
-    from rdzoo.search import SearchConfig, run_search
+    from rdzoo.nas import SearchConfig
+    from rdzoo.nas.loop import run_trials
     from rdzoo.space import load_space
 
     storage = optuna_database(tmp_path / "old.db", "v3.0.0.a")
@@ -419,7 +444,7 @@ def test_optuna_tables_of_an_older_schema_are_one_error_naming_the_upgrade_comma
         assert "its Optuna tables have an older schema (schema v3.0.0.a)" in proc.stderr and upgrade in proc.stderr
     cfg = SearchConfig(space=load_space("default"), data_name="synthetic", study="t", storage=storage)
     with pytest.raises(StoreError) as caught:
-        run_search(cfg, data=None)  # refused as the study opens, before any data is touched
+        run_trials(cfg, data=None)  # refused as the study opens, before any data is touched
     assert "older schema (made by Optuna 3.0.0)" in str(caught.value) and upgrade in str(caught.value)
 
     newer = optuna_database(tmp_path / "new.db", "v99.0.0.a")

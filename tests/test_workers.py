@@ -9,7 +9,7 @@ from rdzoo import workers
 from rdzoo.cli import app
 from rdzoo.display import BaseDisplay
 from rdzoo.query import Results
-from rdzoo.search import SearchConfig, default_study
+from rdzoo.nas import SearchConfig, default_study
 from rdzoo.space import load_space
 
 TINY = {
@@ -47,28 +47,29 @@ def test_two_workers_finish_one_study_and_the_parent_sees_every_trial(tmp_path):
     options = ["--space", str(space), "--data", "synthetic", "--trials", "2", "--storage", storage,
                "--pruner", "none", "--seed", "0"]
     display = Recorder(cfg)
-    outcome, code, codes = workers.run_workers(options, ["cpu", "cpu"], cfg, display)
-    assert code == 0 and codes == [0, 0]
-    assert outcome["finished"] == 2 and outcome["stopped_by"] == "target" and outcome["workers"] == [0, 0]
-    assert sorted(r["trial"] for r in display.rows) == [0, 1] and outcome["ran"] == 2
-    assert [(r["state"], r["family"]) for r in display.rows] == [("COMPLETE", "resnet")] * 2, display.rows
+    outcome = workers.run_workers(options, ["cpu", "cpu"], cfg, display)
+    assert outcome.exit_code == 0 and outcome.workers == [0, 0]
+    assert outcome.finished == 2 and outcome.stopped_by == "target"
+    assert sorted(r.trial for r in display.rows) == [0, 1] and outcome.ran == 2
+    assert [(r.state, r.family) for r in display.rows] == [("COMPLETE", "resnet")] * 2, display.rows
     assert len(Results(storage).best("w", top=10)) == 2  # each trial has its results row
 
 
 def test_no_study_opened_gives_no_outcome_and_the_workers_codes(tmp_path):
     cfg = SearchConfig(load_space(str(_space(tmp_path))), "synthetic", "w", f"sqlite:///{tmp_path}/w.db", trials=2)
     # a space file that is not there: each worker stops with exit status 2 before opening the study
-    outcome, code, codes = workers.run_workers(["--space", str(tmp_path / "missing.yaml")], ["cpu", "cpu"], cfg,
-                                               Recorder(cfg))
-    assert outcome is None and code == 1 and codes == [2, 2]
+    outcome = workers.run_workers(["--space", str(tmp_path / "missing.yaml")], ["cpu", "cpu"], cfg, Recorder(cfg))
+    assert not outcome.opened and outcome.exit_code == 1 and outcome.workers == [2, 2]
 
 
 def test_search_hands_each_worker_the_options_given_and_its_own_device(tmp_path, monkeypatch):
     seen = {}
 
     def fake_run_workers(options, devices, cfg, display, *, env=None, final_follows=False):
+        from rdzoo.records import ACCURACY, Outcome
+
         seen.update(options=options, devices=devices, study=cfg.study, final_follows=final_follows)
-        return None, 1, [1, 1]
+        return Outcome(cfg.study, ACCURACY, 0, 0, "failures", 0.0, workers=[1, 1], opened=False)
 
     monkeypatch.setattr(workers, "run_workers", fake_run_workers)
     space = str(_space(tmp_path))

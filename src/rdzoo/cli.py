@@ -4,7 +4,6 @@ inside the commands that need them, so `rdzoo --help` and `rdzoo list` start fas
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,8 +11,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .display import human
+from . import render
 from .errors import SpecError
+from .render import console, emit_json
+from .storage import DEFAULT_STORAGE
 
 def _click_metavars() -> None:
     """Help names what an option takes as click does (TEXT, INTEGER, PATH) and nothing after a
@@ -65,27 +66,12 @@ class UsageError(Exception):
     """Bad input from the user: one line on stderr, exit status 2."""
 
 
-def console():
-    """A rich Console on stdout (imported here: rich stays out of `rdzoo --help`). Written to a
-    file or a pipe with no COLUMNS set, tables get 200 columns instead of rich's 80, so that a
-    log keeps every cell whole."""
-    from rich.console import Console
-
-    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
-    return Console(width=200) if piped else Console()
-
-
 def make_folder(path: Path, option: str) -> None:
     """Create `path` and its parents; UsageError naming `option` when it cannot be created."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot create this folder ({exc.strerror or exc})") from None
-
-
-def emit_json(obj) -> None:
-    """Write `obj` as indented JSON to stdout (values JSON lacks, such as paths, as strings)."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def where_to_run(device: str, precision: str):
@@ -117,23 +103,10 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 @app.command()
 def env(as_json: JsonOpt = False):
     """What rdzoo runs on: versions of rdzoo, Python, torch, CUDA, cuDNN and Optuna, and every device it sees."""
-    from .device import env_info, human_bytes
+    from .device import env_info
 
     info = env_info()
-    if as_json:
-        return emit_json(info)
-    from rich.table import Table
-
-    c = console()
-    c.print(f"rdzoo {info['rdzoo']}  python {info['python']}  torch {info['torch']}  "
-            f"CUDA {info['cuda'] or 'none (a CPU-only build)'}  cuDNN {info['cudnn'] or '-'}  "
-            f"optuna {info['optuna'] or 'not installed'}  timm {info['timm'] or 'not installed'}")
-    table = Table("device", "name", "memory", "compute capability", "bf16", box=None)
-    for d in info["devices"]:
-        table.add_row(d["device"], d["name"], human_bytes(d.get("memory")), d.get("capability", "-"),
-                      "yes" if d["bf16"] else "no")
-    c.print(table)
-    c.print(f"--device auto runs on {info['auto_device']}")
+    emit_json(info) if as_json else render.env(info)
 
 
 @app.command("list")
@@ -151,23 +124,7 @@ def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 
             continue
         rows.append({"name": name, "family": s.family, "skip": s.skip, "params": plan.count_params(s),
                      "vocab_size": s.embedding.vocab_size, "description": s.description})
-    if as_json:
-        return emit_json(rows)
-    from rich.table import Table
-
-    heads = ("name", "family", "skip", "params", "vocab")
-    cells = [(r["name"], r["family"], r["skip"], "-" if r["params"] is None else human(r["params"]), human(r["vocab_size"])) for r in rows]
-    widths = [max([len(column)] + [len(c[i]) for c in cells]) for i, column in enumerate(heads)]
-    out = console()
-    room = max(out.width - sum(widths) - 2 * 6, 10)  # the description gets what the other columns leave
-    table = Table(*heads, "description", box=None)
-    for r, c in zip(rows, cells):
-        text = r["description"]
-        table.add_row(*c, text if len(text) <= room else text[: room - 1] + "…")
-    out.print(table if rows else f"no model matches {pattern!r}")
-    if rows:  # the embedding table is most of a small model: it shrinks with the data's vocabulary
-        out.print("params assume the spec's vocabulary (vocab: embedding.vocab_size); trained on data with "
-                  "fewer words, the model has fewer", markup=False, highlight=False)
+    emit_json(rows) if as_json else render.zoo(rows, pattern)
 
 
 @app.command()
@@ -195,54 +152,13 @@ def build(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")], s
     from . import spec
 
     s = spec.load(name, set_ or [])
-    import torch
-
-    from . import profile
-    from .registry import create_model
-
-    dev, prec = where_to_run(device, precision)
-    model = create_model(s, seed=0).eval()  # with a checkpoint's weights, so that --out saves them
     length = seq_len or min(s.embedding.max_len, 128)
     if length > s.embedding.max_len and s.embedding.positions in ("learned", "sinusoidal"):
         raise UsageError(f"--seq-len {length} is longer than embedding.max_len {s.embedding.max_len}")
-    one = profile.dummy_batch(s, 1, length)
-    tokens = profile.dummy_batch(s, batch, length)
-    stages = profile.stage_shapes(model, tokens)
-    flops = profile.flops(model, one)
-    model, tokens = model.to(dev), tokens.to(dev)
-    with prec.autocast():
-        latency = profile.latency(model, tokens, repeats=3)
-        sentence_ms = profile.sentence_latency_ms(model)
-    result = {
-        "name": s.name, "family": s.family, "skip": s.skip,
-        "params": profile.count_params(model),
-        "flops": flops,
-        "seq_len": length, "batch": batch,
-        "latency_ms": round(latency * 1000, 3), "device": str(dev), "precision": prec.name,
-        # deployment latency: one sentence of typical length on one thread
-        "sentence_latency_ms": round(sentence_ms, 3),
-        "sentence_tokens": min(profile.SENTENCE_TOKENS, s.embedding.max_len),
-        "output_shape": stages[-1]["output_shape"],
-        "stages": stages,
-    }
-    if out is not None:
-        from .weights import save
+    from .profile import build_report
 
-        result["out"] = str(save(model, out))
-    if as_json:
-        return emit_json(result)
-    from rich.table import Table
-
-    table = Table("module", "type", "output shape", "params", title=f"{s.name} ({s.family}, skip: {s.skip})")
-    for row in stages:
-        table.add_row(row["name"], row["type"], "x".join(map(str, row["output_shape"])), human(row["params"]))
-    c = console()
-    c.print(table)
-    c.print(f"params {result['params']:,}  |  FLOPs/sequence ({length} tokens) {human(result['flops'])}  |  "
-            f"latency {result['latency_ms']:.1f} ms for a batch of {batch}, {result['sentence_latency_ms']:.2f} ms "
-            f"per sentence ({result['sentence_tokens']} tokens, 1 thread) on {dev} ({prec.name})")
-    if out is not None:
-        c.print(f"saved {out}")
+    result = build_report(s, batch, length, *where_to_run(device, precision), out=out)
+    emit_json(result) if as_json else render.built(result)
 
 
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="Built-in name (trec, sst2, ud-ewt, wnut17, synthetic: `rdzoo data`), a folder with train/dev/test files, or one file.")]
@@ -279,28 +195,6 @@ def _space_train(space_obj):
     return Train(**{k: fixed[k] for k in ("dev_fraction", "seed") if k in fixed})
 
 
-def distill_rows(info: dict | None) -> dict:
-    """What a student learnt from, as rows of a metrics table: each teacher (its run, whether it
-    was fine-tuned now, its dev score), the transfer set's sizes and the cached outputs' file."""
-    if not info:
-        return {}
-    rows = {}
-    for i, t in enumerate(info["teachers"]):
-        dev = f", dev {t['dev_score']:.4f}" if isinstance(t["dev_score"], (int, float)) else ""
-        rows["teacher" if i == 0 else f"teacher ({i + 1})"] = \
-            f"{t['teacher']} -> {t['run']}{' (fine-tuned now)' if t['fine_tuned'] else ''}{dev}"
-    size = info["transfer"]
-    rows["transfer set"] = (f"{size['transfer_texts']} texts: {size['train']} training, {size['augmented']} augmented, "
-                            f"{size['unlabeled']} unlabelled")
-    rows["teacher outputs"] = info["targets"]
-    return rows
-
-
-def report_rows(report: dict) -> dict:
-    """The report's notes as rows of a metrics table: data, data (2), ..."""
-    return {("data" if i == 0 else f"data ({i + 1})"): note for i, note in enumerate(report["notes"])}
-
-
 @app.command()
 def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to inspect (default: list the built-in ones).")] = None,
          text_col: TextColOpt = None, label_col: LabelColOpt = None, on_bad_line: BadLineOpt = "error",
@@ -327,42 +221,7 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
         if entity:  # entities per type and split
             rows[-1]["entities"] = {split: dict(sorted(entity_counts(getattr(d, split).labels).items()))
                                     for split in ("train", "dev", "test") if getattr(d, split) is not None}
-    if as_json:
-        return emit_json(rows)
-    from rich.table import Table
-
-    table = Table("dataset", "train", "dev", "test", "classes", "notes", box=None)
-    for r in rows:
-        if "error" in r:
-            table.add_row(r["name"], "-", "-", "-", "-", f"cannot be read: {r['error']}")
-            continue
-        table.add_row(r["name"], str(r["train"]), str(r["dev"] or "-"), str(r["test"] or "-"), str(r["classes"]),
-                      "; ".join(r["notes"]))
-    out = console()
-    out.print(table)
-    for r in rows:
-        if "entities" in r:
-            splits = list(r["entities"])
-            kinds = sorted({k for counts in r["entities"].values() for k in counts})
-            counts = Table("entity type", *splits, title=f"{r['name']}: entities", box=None)
-            for kind in kinds + ["all"]:
-                counts.add_row(kind, *[str(sum(r["entities"][s].values()) if kind == "all" else r["entities"][s].get(kind, 0))
-                                       for s in splits])
-            out.print(counts)
-
-
-def metrics_table(title: str, metrics: dict):
-    """A two-column rich table of metric -> value, fractions to 4 places."""
-    from rich.table import Table
-
-    table = Table("metric", "value", title=title, box=None)
-    for key, value in metrics.items():
-        if isinstance(value, float):
-            value = f"{value:.4f}"
-        elif isinstance(value, dict):  # per entity type
-            value = ", ".join(f"{k} {v:.4f}" for k, v in value.items())
-        table.add_row(key, str(value))
-    return table
+    emit_json(rows) if as_json else render.datasets(rows)
 
 
 @app.command()
@@ -386,89 +245,41 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     as a student of a teacher's logits (train.distill)."""
     from . import spec as spec_mod
     from .errors import WeightsError
+    from .fitting import Training, train_run
 
-    overrides = list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else [])
-    s = spec_mod.load(name, overrides)
+    s = spec_mod.load(name, list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else []))
     dev, prec = where_to_run(device, precision)
-    if cv and teacher:
-        raise UsageError("--cv trains one model per fold and --teacher one student; use one of them")
-    if s.train.distill is not None and not teacher:
-        raise UsageError("train.distill is set: it is a student's recipe; name its teacher with --teacher "
-                         "RUN (a run folder, a zoo name or a spec)")
-    if unlabeled is not None and not teacher:
-        raise UsageError("--unlabeled texts are labelled by a teacher; name one with --teacher")
-    if out is not None:
-        if cv:
-            raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
-        from .runs import check_out
-
-        try:
-            check_out(out, overwrite)  # before training, not after minutes of it
-        except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
-            raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
-        make_folder(out, "--out")
+    how = Training(data, text_col, label_col, on_bad_line, label_names, epochs, cv, out, overwrite, teacher or [],
+                   unlabeled, teacher_dir, targets, progress=not (quiet or as_json))
+    _check_training(s, how)
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
-    report = data_report(dataset, None if cv else s.train)
-    if cv:
-        report["notes"].append(f"--cv {cv}: {cv} folds of the {len(dataset.train)} training examples (seed "
-                               f"{s.train.seed}); each fold trains on the rest and holds {s.train.dev_fraction:.0%} "
-                               "of it out as dev")
-    from .train import check_optimizer, cross_validate, fit
-
-    check_optimizer(s.train.optimizer)
-    split = None
-    if out is not None:  # the files' sha256 taken now, right after they were read
-        from .text.heldout import SplitRecord
-
-        split = SplitRecord.of(dataset, s.train.dev_fraction, s.train.seed)
-    progress = not (quiet or as_json)
-    unsaved = None
-    if cv:
-        result = {"name": s.name, "data": data,
-                  **cross_validate(s, dataset, cv, epochs=epochs, progress=progress, device=dev, precision=prec),
-                  "data_report": report}
-    else:
-        distilled = None
-        if teacher:
-            from .distill.augment import read_unlabeled
-            from .distill.student import fit_student
-
-            extra = None
-            if unlabeled is not None:
-                extra, notes = read_unlabeled(unlabeled, dataset.tagging)
-                report["notes"] += notes
-            fitted, distilled = fit_student(s, dataset, teacher, unlabeled=extra, teacher_dir=teacher_dir,
-                                            targets=targets, epochs=epochs, progress=progress, device=dev,
-                                            precision=prec)
-        else:
-            fitted = fit(s, dataset, epochs=epochs, progress=progress, device=dev, precision=prec)
-        result = {"name": s.name, "data": data, **fitted.metrics, "data_report": report}
-        if distilled is not None:
-            result["distill"] = distilled
-        if out is not None:
-            from .runs import save_run
-            from .text.data import builtin_names, read_label_names
-
-            # what `rdzoo eval RUN` reads the data with again: columns, label names, the held-out split's seed
-            config = {"data": data, "data_path": None if data in builtin_names() else str(Path(data).expanduser().resolve()),
-                      "epochs": epochs or s.train.epochs, "text_col": text_col, "label_col": label_col,
-                      "on_bad_line": on_bad_line, "label_names": read_label_names(label_names) if label_names else None,
-                      "label_values": dataset.label_values,  # whichever names were applied (a folder's own too)
-                      "data_seed": s.train.seed, "data_report": report,
-                      **({"distill": distilled} if distilled is not None else {})}
-            try:
-                save_run(fitted, out, config, overwrite=overwrite, split=split)
-                result["out"] = str(out)
-            except (OSError, WeightsError) as exc:  # a full disk: still report what was trained, then fail
-                unsaved = f"could not save the run to {out}: {getattr(exc, 'strerror', None) or exc}"
-    if as_json:
-        emit_json(result)
-    else:
-        shown = {k: v for k, v in result.items() if k not in ("folds", "name", "data", "data_report", "distill")}
-        console().print(metrics_table(f"{s.name} on {data}", {**shown, **distill_rows(result.get("distill")),
-                                                              **report_rows(report)}))
+    result, unsaved = train_run(s, dataset, how, dev, prec)
+    emit_json(result) if as_json else render.trained(result, f"{s.name} on {data}")
     if unsaved:
         raise WeightsError(unsaved)
+
+
+def _check_training(spec, how) -> None:
+    """One UsageError for `train` options that do not go together; --out checked (and made) before any
+    training, not after minutes of it."""
+    if how.cv and how.teachers:
+        raise UsageError("--cv trains one model per fold and --teacher one student; use one of them")
+    if spec.train.distill is not None and not how.teachers:
+        raise UsageError("train.distill is set: it is a student's recipe; name its teacher with --teacher "
+                         "RUN (a run folder, a zoo name or a spec)")
+    if how.unlabeled is not None and not how.teachers:
+        raise UsageError("--unlabeled texts are labelled by a teacher; name one with --teacher")
+    if how.out is None:
+        return
+    if how.cv:
+        raise UsageError("--out saves one trained model and --cv trains one per fold; use one of them")
+    from .runs import check_out
+
+    try:
+        check_out(how.out, how.overwrite)
+    except FileExistsError as exc:  # the library's terms in the command's: --out, --overwrite
+        raise UsageError(f"--out {str(exc).replace('overwrite=True', '--overwrite')}") from None
+    make_folder(how.out, "--out")
 
 
 @app.command("eval")
@@ -482,54 +293,11 @@ def eval_cmd(run: Annotated[Path, typer.Argument(help="A run folder written by `
     seed of a split held out of one file) is read as the run was trained. Examples the run trained on are
     never scored as held out: its own unchanged data gives its own test split, changed data the examples
     it never trained on, other data its splits less those (the `held out` row says which)."""
-    from .runs import load_run, load_split
-    from .text.heldout import held_out, same_source
+    from .runs import evaluate_run, load_run
 
     loaded = load_run(run).to(*where_to_run(device, precision))
-    from .text.data import name_as_trained
-
-    cfg = loaded.config
-    own = data is None or same_source(data, cfg.get("data"), cfg.get("data_path"))
-    data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
-    dataset = load_dataset(data, text_col or cfg.get("text_col"), label_col or cfg.get("label_col"),
-                           on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
-                           label_names=label_names)
-    if label_names is None:  # labels in the values the run's names came from (TREC's 0-5): named as in training
-        dataset = name_as_trained(dataset, _trained_label_values(cfg), loaded.label_names, "the run's label names")
-    if not any(getattr(dataset, split) is not None and len(getattr(dataset, split)) for split in ("dev", "test")):
-        from .errors import DataError
-
-        raise DataError(f"{data}: no dev or test split to evaluate on (a folder needs a dev or test file; one "
-                        "file has a test split held out)")
-    scored = held_out(dataset, load_split(loaded), data, own)
-    report = data_report(dataset)
-    result = {"run": str(run), "data": data, "held_out": scored.to_json(), "data_report": report}
-    for split in ("dev", "test"):
-        part = getattr(scored, split)
-        if part is not None and len(part):
-            m = loaded.evaluate(part)
-            result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
-            if "entities" in m:  # exact span and type, micro over entities, and F1 per type
-                e = m["entities"]
-                result.update({f"{split}_entity_precision": e["precision"], f"{split}_entity_recall": e["recall"],
-                               f"{split}_entity_f1": e["f1"], f"{split}_entities": e["support"],
-                               f"{split}_entity_f1_per_type": {k: v["f1"] for k, v in e["per_type"].items()}})
-    if as_json:
-        return emit_json(result)
-    shown = {k: v for k, v in result.items() if k not in ("run", "data", "held_out", "data_report")}
-    console().print(metrics_table(f"{run} on {data}", {**shown, "held out": scored.note, **report_rows(report)}))
-
-
-def _trained_label_values(cfg: dict) -> dict | None:
-    """The {value: name} map a run's labels were named with in training: recorded in its config.json, or, for a
-    run that predates the record, the --label-names it was given or its built-in data's label_names.txt."""
-    from .text.data import BUILTIN_DIR, LABEL_NAMES_FILE, builtin_names, read_label_names
-
-    recorded = cfg.get("label_values") or cfg.get("label_names")
-    builtin = cfg.get("data") if cfg.get("data") in builtin_names() and not cfg.get("data_path") else None
-    if recorded is None and builtin and (BUILTIN_DIR / builtin / LABEL_NAMES_FILE).is_file():
-        return read_label_names(BUILTIN_DIR / builtin / LABEL_NAMES_FILE)
-    return recorded
+    result, note = evaluate_run(loaded, data, text_col, label_col, on_bad_line, label_names)
+    emit_json(result) if as_json else render.evaluated(result, f"{run} on {result['data']}", note)
 
 
 @app.command()
@@ -540,29 +308,9 @@ def predict(run: Annotated[Path, typer.Argument(help="A run folder written by `r
     """Print the predicted label of each sentence (a tagger: each word with its tag; an entity
     tagger: the sentence with its entities marked `[Empire State Building](location)`)."""
     from .runs import load_run
-    from .text.conll import is_entity_tagset, mark_entities
 
-    loaded = load_run(run).to(*where_to_run(device, precision))
-    if loaded.tagger and is_entity_tagset(loaded.label_names):
-        found = loaded.entities(texts)
-        if as_json:
-            return emit_json([{"text": t, "entities": spans} for t, spans in zip(texts, found)])
-        for t, spans in zip(texts, found):
-            sys.stdout.write(mark_entities(t, spans) + "\n")
-        return
-    labels = loaded.predict(texts)
-    if loaded.tagger:
-        tagged = [list(zip(t.split(), tags)) for t, tags in zip(texts, labels)]
-        if as_json:
-            return emit_json([{"text": t, "words": [w for w, _ in pairs], "tags": [g for _, g in pairs]}
-                              for t, pairs in zip(texts, tagged)])
-        for pairs in tagged:
-            sys.stdout.write(" ".join(f"{w}/{g or '_'}" for w, g in pairs) + "\n")
-        return
-    if as_json:
-        return emit_json([{"text": t, "label": l} for t, l in zip(texts, labels)])
-    for label in labels:
-        sys.stdout.write(f"{label}\n")
+    rows = load_run(run).to(*where_to_run(device, precision)).describe(texts)
+    emit_json(rows) if as_json else render.predictions(rows)
 
 
 StorageOpt = Annotated[str, typer.Option("--storage", help="Database URL (any SQLAlchemy URL Optuna accepts) or a SQLite file path.")]
@@ -570,8 +318,8 @@ StudyOpt = Annotated[Optional[str], typer.Option("--study", help="Study name (de
 
 
 def parse_duration(text: str | None) -> float | None:
-    """'90', '90s', '30m', '1.5h' -> seconds."""
-    if text is None:
+    """'90', '90s', '30m', '1.5h' -> seconds; None or 'none' -> None (no limit)."""
+    if text is None or text.lower() == "none":
         return None
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
@@ -596,19 +344,13 @@ def parse_count(text: str | None) -> float | None:
         raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
 
 
-def console_err():
-    """A rich Console on stderr, for progress and messages that must not mix with --json."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
 SEARCH_HELP = (
     "Search architectures with Optuna; every trial is stored in the database.\n\n"
     "After the trials, a final stage retrains the --final best distinct architectures and the --baseline at "
     "their full recipe with --final-seeds fresh seeds each (the same seeds for all), stores the runs in the "
-    "companion study SPACE-DATA-final, and ends with a verdict: the recommended spec (best mean dev accuracy), "
-    "its dev and test mean and sd, and its test difference from the baseline paired by seed. Running the same "
+    "companion study SPACE-DATA-final, and ends with a verdict: the recommended spec (best mean dev score), "
+    "its dev and test mean and sd, and its test difference from the baseline paired by seed. The dev score is "
+    "accuracy, or entity F1 on entity-tagged data, recorded with the study. Running the same "
     "command again resumes the trials, then the final stage.\n\n"
     "Latency (ms) is the median of at least 20 timed forward passes on one thread, after 3 warm-up passes, of "
     "a batch of 32 sequences of 64 tokens (fewer if embedding.max_len is shorter); FLOPs (one sequence) and "
@@ -645,154 +387,34 @@ def search(ctx: typer.Context,
            no_final: Annotated[bool, typer.Option("--no-final", help="Skip the final stage (trials only).")] = False,
            as_json: JsonOpt = False):
     """Search architectures with Optuna; the help text is SEARCH_HELP."""
+    from .device import parse_bytes, parse_gpus
+    from .display import make_display
+    from .nas import FinalStage, SearchConfig, default_study, run
     from .space import load_space
 
     space_obj = load_space(space)
-    objective_list = [o.strip() for o in objectives.split(",") if o.strip()]
-    from .search import OBJECTIVES, PRUNERS, SAMPLERS
-
-    for name, value, allowed in (("--sampler", sampler, SAMPLERS), ("--pruner", pruner, PRUNERS)):
-        if value not in allowed:
-            raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}")
-    if not objective_list or objective_list[0] != "accuracy" or any(o not in OBJECTIVES for o in objective_list) \
-            or len(set(objective_list)) != len(objective_list):
-        raise UsageError(f"--objectives {objectives!r}: start with accuracy, then any of params, latency, flops, memory")
-    from .device import parse_bytes, parse_gpus, worker_devices
-
-    memory_cap = parse_bytes(max_memory)
-    import torch
-
-    gpu_count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    devices = worker_devices(workers, device, gpu_count, parse_gpus(gpus))
-    where_to_run(devices[0], precision)  # a device or precision that is not there: one error before any work
-    from .search import SearchConfig, default_study, run_search
-    from .workers import FINAL_BY_PARENT, THREADS, WORKER_INDEX
-
-    study_name = study or default_study(space_obj.name, data)
-    base_name = None if baseline.lower() == "none" else baseline
-    if base_name is not None and not no_final:
-        from .spec import load as load_spec
-
-        load_spec(base_name)  # a misspelt baseline fails now, not after the trials
-    cfg = SearchConfig(space_obj, data, study_name, storage, trials=trials,
-                       timeout=None if timeout.lower() == "none" else parse_duration(timeout),
-                       sampler=sampler, pruner=pruner, seed=seed, epochs=epochs, objectives=objective_list,
-                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat,
-                       device=devices[0], precision=precision, max_memory=memory_cap,
-                       worker=int(os.environ.get(WORKER_INDEX, "0")))
-    run_final = not no_final and len(objective_list) == 1
-    # a --workers child runs no final stage itself, but its trials leave time for the parent's
-    final_follows = not no_final or os.environ.get(FINAL_BY_PARENT) == "1"
-    if final_follows and len(objective_list) == 1 and cfg.timeout is not None:
-        cfg.reserve = _final_reserve(final, final_seeds, base_name, epochs)
-    dataset = report = None
-    if workers > 1:
-        from .display import make_display
-        from .workers import run_workers
-
-        # the parent shows every trial; quiet, the workers print their failures
-        display = make_display(cfg, quiet or as_json, silent=quiet or as_json)
-        options = _given_options(ctx, leave_out=("workers", "device", "gpus", "study", "quiet", "top", "no_final"))
-        outcome, code, codes = run_workers(options, devices, cfg, display, final_follows=run_final)
-        if any(c not in (0, 130) for c in codes):
-            console_err().print(f"workers exited with {codes}")
-        if outcome is None:  # no study was opened: the workers said why
-            raise typer.Exit(code or 1)
-        if code or outcome["interrupted"] or not run_final:
-            _finish_search(cfg, outcome, display, top, as_json)
-            raise typer.Exit(130 if outcome["interrupted"] else code)
-    else:
-        code = 0
-        dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
-        report = data_report(dataset, _space_train(space_obj))
-        threads = os.environ.get(THREADS)
-        if threads:
-            torch.set_num_threads(int(threads))
-        from .display import make_display
-        from .errors import TrainingError
-
-        display = make_display(cfg, quiet or as_json)
-        try:
-            with display:
-                outcome = run_search(cfg, dataset, display)
-        except TrainingError as exc:  # every trial failing: the summary, then the error
-            if getattr(exc, "outcome", None) is None:
-                raise
-            _finish_search(cfg, exc.outcome, display, top, as_json, report)
-            raise
-        if outcome["interrupted"]:
-            _finish_search(cfg, outcome, display, top, as_json, report)
-            raise typer.Exit(130)
-    if run_final:
-        if dataset is None:
-            dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
-        outcome["final"] = _final_stage(cfg, dataset, final, final_seeds, base_name, quiet or as_json)
-    _finish_search(cfg, outcome, display, top, as_json, report)
+    cfg = SearchConfig(space_obj, data, study or default_study(space_obj.name, data), storage, trials=trials,
+                       timeout=parse_duration(timeout), sampler=sampler, pruner=pruner, seed=seed, epochs=epochs,
+                       objectives=[o.strip() for o in objectives.split(",") if o.strip()],
+                       max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat, device=device,
+                       precision=precision, max_memory=parse_bytes(max_memory),
+                       final=FinalStage(final, final_seeds, None if baseline.lower() == "none" else baseline),
+                       final_runs="never" if no_final else "here")
+    dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
+    # the parent of --workers shows every trial; quiet, the workers print their failures
+    display = make_display(cfg, quiet or as_json, silent=workers > 1 and (quiet or as_json))
+    outcome = run(cfg, dataset, display=display, workers=workers, gpus=parse_gpus(gpus), top=top,
+                  worker_options=_given_options(ctx, leave_out=WORKERS_OWN))
+    render.search_end(outcome, cfg, top, as_json, data_report(dataset, _space_train(space_obj)),
+                      None if storage == DEFAULT_STORAGE else storage)
+    if (error := outcome.failure()) is not None:
+        raise error
+    raise typer.Exit(outcome.exit_code)
 
 
-def _final_reserve(k, seeds, baseline, epochs):
-    """study -> the seconds to keep for its final stage (checked before and during each trial): what
-    it would take now, plus a typical trial once per seed, in case the next trial becomes a contender."""
-    from .final import estimate_seconds
-    from .search import typical_trial_seconds
-
-    base = None
-    if baseline:
-        from .spec import load as load_spec
-
-        base = load_spec(baseline, [f"train.epochs={epochs}"] if epochs else []).to_dict()
-    return lambda study: estimate_seconds(study, k, seeds, base) + seeds * typical_trial_seconds(study)
-
-
-def _final_stage(cfg, dataset, k, seeds, baseline, quiet):
-    """Run (or resume) the final stage; Ctrl-C keeps the finished runs and says how to go on."""
-    from .final import run_final
-
-    status = None if quiet else console_err()
-
-    def on_run(done, total, contender, seed):
-        if status is not None:
-            status.print(f"final stage {done + 1}/{total}: {contender.label}, seed {seed}", highlight=False)
-
-    try:
-        return run_final(cfg, dataset, k=k, seeds=seeds, baseline=baseline, on_run=on_run, deadline=cfg.deadline)
-    except KeyboardInterrupt:
-        console_err().print(f"stopped in the final stage: its finished runs are kept in {cfg.storage}; "
-                            "run the same command to continue")
-        raise typer.Exit(130) from None
-
-
-def _finish_search(cfg, outcome, display, top, as_json, data_report=None):
-    """The end of a search: the summary (why it stopped, trials by state, the best, the final
-    stage's verdict, what to run next), the final ranking and the best configurations, as text
-    on stdout or as one JSON object."""
-    from .display import count_states, summary, summary_lines
-    from .final import render_verdict
-    from .query import DEFAULT_STORAGE, Results
-
-    store = Results(cfg.storage)
-    rows = store.best(cfg.study, top=max(top, 1))
-    verdict = study_verdict(store, cfg.study)
-    counts = count_states(display.study) if display.study is not None else \
-        {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
-    s = summary(outcome, cfg, counts, display.ran, rows[0] if rows else None,
-                None if cfg.storage == DEFAULT_STORAGE else cfg.storage)
-    if as_json:
-        return emit_json({**outcome, "summary": s, "best": [_public(r) for r in rows[:top]],
-                          "verdict": _public_verdict(verdict) if verdict else None,
-                          **({"data_report": data_report} if data_report else {})})
-    shown = render_verdict(verdict).splitlines() if verdict is not None or outcome.get("final") else None
-    cut = (outcome.get("final") or {}).get("cut")
-    if cut:
-        shown.append(f"final stage: seed{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))} left out to end by "
-                     "--timeout; run the same command with a longer --timeout to add them")
-    sys.stdout.write("\n".join(summary_lines(s, shown)) + "\n")
-    if verdict is not None:
-        console().print(final_table(verdict, f"final stage of {cfg.study} (mean +- sd over seeds; * recommended)"))
-    if top > 0:
-        console().print(best_table(rows[:top], f"best of study {cfg.study}"))
-    for note in (data_report or {}).get("notes", []):
-        console().print(f"data: {note}", markup=False, highlight=False)
+# the options of `search` that `--workers` gives each worker itself (its own device and study), or keeps to
+# the parent (the display, the final stage)
+WORKERS_OWN = ("workers", "device", "gpus", "study", "quiet", "top", "no_final")
 
 
 def _given_options(ctx, leave_out=()) -> list[str]:
@@ -811,148 +433,42 @@ def _given_options(ctx, leave_out=()) -> list[str]:
     return args
 
 
-def study_verdict(store, study):
-    """The final stage's verdict of a study from the results table, or None before one ran."""
-    from .final import verdict
-
-    final_rows = store.final(study)
-    if not final_rows:
-        return None
-    return verdict(final_rows, store.best(study, top=10**9))
-
-
-FINAL_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "flops", "latency_ms", "dev_mean",
-                "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
-
-
-def _public_final(c: dict, v: dict) -> dict:
-    # the means repeated under the columns of single trials (dev_accuracy or, on entity data,
-    # dev_entity_f1 and entity_f1), so that a reader of single trials reads these too
-    from .storage import SCORE_COLUMNS
-
-    dev_key, test_key = SCORE_COLUMNS[v["score"]]
-    return {"stage": "final", **{k: c[k] for k in FINAL_FIELDS}, dev_key: c["dev_mean"], test_key: c["test_mean"],
-            "recommended": c is v["recommended"]}
-
-
-def _public_verdict(v: dict) -> dict:
-    return {"recommended": _public_final(v["recommended"], v), "baseline": v["baseline"],
-            "kept_baseline": v["kept_baseline"], "score": v["score"],
-            "ranking": [_public_final(c, v) for c in v["ranking"]], "skips": v["skips"]}
-
-
-def _public(row: dict) -> dict:
-    """A results row for --json: every column but the bookkeeping ones (a new column shows up by
-    itself), with `stage` "search" for a search trial."""
-    hidden = ("study", "study_id", "trial_id", "datetime_start", "error", "finished_at")
-    return {**{k: v for k, v in row.items() if k not in hidden}, "stage": row.get("stage") or "search"}
-
-
-def neck_of(row: dict) -> str | None:
-    """A row's neck as `family/skip` (`resnet/gated`), "-" for none; None when its spec is not known."""
-    spec = row.get("spec")
-    if not isinstance(spec, dict):
-        return None
-    neck = spec.get("neck")
-    return f"{neck.get('family')}/{(neck.get('encoder') or {}).get('skip')}" if isinstance(neck, dict) else "-"
-
-
-def final_table(v: dict, title: str):
-    """The final stage's ranking: mean +- sd over seeds, and the paired difference from the baseline;
-    the recommended contender's rank carries a *."""
-    from rich.table import Table
-
-    from .final import _pm
-
-    short = "F1" if v.get("score") == "entity F1" else "acc"
-    necks = any(neck_of(c) not in (None, "-") for c in v["ranking"])
-    table = Table("#", "contender", "family", "skip", *(("neck",) if necks else ()), "params", "ms", f"dev {short} %",
-                  f"test {short} %", "seeds",
-                  "vs baseline (test)", title=title, box=None)
-    for rank, c in enumerate(v["ranking"], 1):
-        vs = c["vs_baseline"]
-        if vs is None or vs["test_diff"] is None:
-            versus = "-"
-        elif c["baseline"]:
-            versus = "baseline"
-        else:
-            sd = f" sd {100 * vs['test_diff_sd']:.1f}" if vs["test_diff_sd"] is not None else ""
-            versus = f"{100 * vs['test_diff']:+.1f}{sd} {vs['call']}"
-        table.add_row(f"{rank}*" if c is v["recommended"] else str(rank), c["contender"], c["family"] or "-",
-                      c["skip"] or "-", *((neck_of(c) or "-",) if necks else ()), human(c["params"] or 0),
-                      f"{c['latency_ms']:.1f}" if c["latency_ms"] is not None else "-",
-                      _pm(c["dev_mean"], c["dev_sd"]), _pm(c["test_mean"], c["test_sd"]), str(c["n"]), versus)
-    return table
-
-
-def best_table(rows, title):
-    """The best trials as a rich table that fits 80 columns: params, FLOPs, latency, memory, scores."""
-    from rich.table import Table
-
-    # one space between columns and none at the edges: the table fits 80 columns whole
-    # instead of cutting "transformer" to "transfo…"
-    from .device import human_bytes
-
-    def cell(value, fmt=".4f"):
-        return f"{value:{fmt}}" if value is not None else "-"
-
-    entity = any(r.get("dev_entity_f1") is not None for r in rows)  # entity-tagged data: entity F1 columns too
-    necks = any(neck_of(r) not in (None, "-") for r in rows)  # a neck column where some trial has one
-    table = Table("#", "trial", "family", "skip", *(("neck",) if necks else ()), "params", "FLOPs", "ms", "memory",
-                  "dev acc", "test acc",
-                  *(("dev entity F1", "test entity F1") if entity else ()), "train s",
-                  title=title, box=None, collapse_padding=True, pad_edge=False)
-    for column in table.columns[2:4]:
-        column.no_wrap, column.overflow = True, "fold"
-    for rank, r in enumerate(rows, 1):
-        table.add_row(str(rank), str(r["trial"]), r["family"] or "-", r["skip"] or "-", *((neck_of(r) or "-",) if necks else ()),
-                      human(r["params"] or 0),
-                      human(r["flops"] or 0), cell(r["latency_ms"], ".1f"), human_bytes(r["peak_memory"]),
-                      cell(r["dev_accuracy"]), cell(r["test_accuracy"]),
-                      *((cell(r["dev_entity_f1"]), cell(r["entity_f1"])) if entity else ()),
-                      cell(r["train_seconds"], ".1f"))
-    return table if rows else "no completed trials match"
-
-
-def _resolve_study(store, study):
+def _resolve_study(results, study):
+    """--study, checked against the studies Optuna holds (did-you-mean), or the study of the newest
+    trial; UsageError when there is no such study or no trial at all."""
     from .storage import shown_url
 
     if study:
-        if not store.has_study(study):
+        if not results.has_study(study):
             from .names import did_you_mean
 
-            names = store.study_names()
-            raise UsageError(f"no study {study!r} in {shown_url(store.storage)}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
+            names = results.study_names()
+            raise UsageError(f"no study {study!r} in {shown_url(results.storage)}"
+                             f"{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
         return study
-    latest = store.latest_study()
+    latest = results.latest_study()
     if latest is None:
-        raise UsageError(f"no trials in {shown_url(store.storage)}; run `rdzoo search` first")
+        raise UsageError(f"no trials in {shown_url(results.storage)}; run `rdzoo search` first")
     return latest
+
+
+def _check_choice(option: str, value, allowed) -> None:
+    """UsageError naming `option` when `value` (None passes) is not one of `allowed`, with the closest."""
+    from .names import did_you_mean
+
+    if value is not None and value not in allowed:
+        raise UsageError(f"{option} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
 
 
 @app.command()
 def studies(storage: StorageOpt = "sqlite:///rdzoo.db", as_json: JsonOpt = False):
     """The studies Optuna holds: trials by state, best dev score (entity F1 on entity data), last update."""
-    import datetime
-
     from .query import Results
 
     rows = Results(storage).summary()
     if as_json:  # ISO 8601 with the UTC offset, as the table's date but unambiguous
-        return emit_json([{**r, "last_update": datetime.datetime.fromtimestamp(r["last_update"]).astimezone()
-                           .isoformat(timespec="seconds") if isinstance(r["last_update"], (int, float)) else
-                           r["last_update"]} for r in rows])
-    from rich.table import Table
-
-    table = Table("study", "complete", "pruned", "failed", "running", "waiting", "best dev", "last update", box=None)
-    for r in rows:
-        when = (datetime.datetime.fromtimestamp(r["last_update"]).strftime("%Y-%m-%d %H:%M:%S")
-                if r["last_update"] is not None else "-")
-        best = (f"{r['best_dev_entity_f1']:.4f} F1" if r["best_dev_entity_f1"] is not None  # what its search maximised
-                else f"{r['best_dev_accuracy']:.4f} acc" if r["best_dev_accuracy"] is not None
-                else f"{r['best_value']:.4g} value" if r.get("best_value") is not None else "-")  # Optuna's value
-        table.add_row(r["study"], *(str(r[k]) for k in ("complete", "pruned", "failed", "running", "waiting")), best, when)
-    console().print(table if rows else f"no studies in {storage}")
+        return emit_json(render.studies_json(rows))
+    console().print(render.studies_table(rows) if rows else f"no studies in {storage}")
 
 
 @app.command()
@@ -963,43 +479,22 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
          min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev score (entity F1 for entity data; a fraction).")] = None,
          max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
-         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
+         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: the study's score: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
-    """The best configurations of a study, with filters."""
-    from .families import FAMILIES
-    from .names import did_you_mean
-    from .skips import SKIP_TYPES
-    from .query import SORTABLE, Results
-
-    for name, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIP_TYPES), ("--sort", sort, SORTABLE)):
-        if value is not None and value not in allowed:
-            raise UsageError(f"{name} {value!r} is not one of: {', '.join(allowed)}{did_you_mean(value, allowed)}")
-    store = Results(storage)
-    study = _resolve_study(store, study)
+    """The best configurations of a study, with filters; the final stage's ranking first."""
+    from . import nas
     from .device import parse_bytes
+    from .families import FAMILIES
+    from .query import SORTABLE, Results
+    from .skips import SKIP_TYPES
 
-    filters = dict(family=family, skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy,
-                   max_memory=parse_bytes(max_memory))
-    if pareto:
-        objectives = store.objectives(study)
-        if len(objectives) < 2:
-            raise UsageError(f"study {study!r} has one objective; --pareto needs a search run with --objectives accuracy,params")
-        rows = store.pareto(study, objectives, **filters)[:top]
-        title = f"Pareto front of {study} ({', '.join(objectives)})"
-    else:
-        rows = store.best(study, top=top, sort=sort, **filters)
-        title = f"best of study {study}"
-    if not rows:
-        store.check_results(study)  # a study of Optuna's own (no rdzoo results): one line, not an empty table
-    # the final stage's ranking (whole studies only: a filter selects single trials)
-    verdict = None if pareto or any(v is not None for v in filters.values()) else study_verdict(store, study)
-    if as_json:
-        head = [_public_final(c, verdict) for c in verdict["ranking"]] if verdict else []
-        return emit_json(head + [_public(r) for r in rows])
-    if verdict:
-        console().print(final_table(verdict, f"final stage of {study} (mean +- sd over seeds; * recommended)"))
-    console().print(best_table(rows, title))
+    for option, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIP_TYPES), ("--sort", sort, SORTABLE)):
+        _check_choice(option, value, allowed)
+    board = nas.best(storage, _resolve_study(Results(storage), study), top=top, sort=sort, pareto=pareto, family=family,
+                     skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy,
+                     max_memory=parse_bytes(max_memory))
+    render.leaderboard(board, as_json)
 
 
 EXPORT_FORMATS = ("spec", "onnx")
@@ -1009,7 +504,7 @@ EXPORT_FORMATS = ("spec", "onnx")
 def export(run: Annotated[Optional[Path], typer.Argument(help="A run folder written by `rdzoo train --out`, instead of a study's trial.")] = None,
            study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
-           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev accuracy over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
+           best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev score over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it); the ONNX file (default: RUN/model.onnx).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,
            format_: Annotated[str, typer.Option("--format", "-f", help="spec: the spec as YAML; onnx: a run's trained model as ONNX, checked against PyTorch under onnxruntime and timed (pip install 'rdzoo\\[onnx]').")] = "spec",
@@ -1018,157 +513,81 @@ def export(run: Annotated[Optional[Path], typer.Argument(help="A run folder writ
            as_json: Annotated[bool, typer.Option("--json", help="Print the trial and its spec as JSON (the file, with -o, stays YAML); with --format onnx, the checks, sizes and latencies.")] = False):
     """Write a trial's (or a run's) spec as YAML that `rdzoo build` and `rdzoo train` accept, or a
     trained run as an ONNX model (--format onnx) with its latency under PyTorch and onnxruntime."""
-    if format_ not in EXPORT_FORMATS:
-        raise UsageError(f"--format {format_!r} is not one of: {', '.join(EXPORT_FORMATS)}")
+    _check_export(run, trial, best_, format_, quantize, tokens)
+    if format_ == "onnx":
+        from .export import export_run
+
+        target = out or run / "model.onnx"
+        make_folder(target.parent, "-o")
+        with _writing("-o", target):
+            result = export_run(run, target, quantize, tokens)
+        return render.onnx_export(result, as_json)
+    chosen = _run_spec(run) if run is not None else _study_spec(storage, study, trial)
+    exported = chosen.named(name or (out.stem if out else None))
+    if out is not None:
+        make_folder(out.parent, "-o")
+        with _writing("-o", out):
+            out.write_text(exported.to_yaml())
+    render.exported(chosen, exported, out, as_json)
+
+
+def _check_export(run, trial, best_, format_, quantize, tokens) -> None:
+    """One UsageError for export options that do not go together."""
+    _check_choice("--format", format_, EXPORT_FORMATS)
     if quantize is not None and (quantize != "int8" or format_ != "onnx"):
         raise UsageError(f"--quantize {quantize!r}: only int8, with --format onnx")
     if tokens is not None and format_ != "onnx":
         raise UsageError("--tokens sets the length the ONNX latencies are timed on: use it with --format onnx")
-    if run is not None:
-        if trial is not None or best_:
-            raise UsageError(f"{run} is a run folder and --trial/--best pick a study's trial: pass one of them")
-        if format_ == "onnx":
-            return _export_onnx(run, out, quantize, tokens, as_json)
-        return _export_run_spec(run, out, name, as_json)
-    if format_ == "onnx":
+    if run is not None and (trial is not None or best_):
+        raise UsageError(f"{run} is a run folder and --trial/--best pick a study's trial: pass one of them")
+    if run is None and format_ == "onnx":
         raise UsageError("--format onnx exports a trained run's weights, which a study's trial does not keep: "
                          "rdzoo export RUN --format onnx -o model.onnx (RUN from `rdzoo train SPEC --out RUN`)")
-    from .query import Results
-    from .spec import from_dict
-
-    if (trial is None) == (not best_):
+    if run is None and (trial is None) == (not best_):
         raise UsageError("pass --best or --trial N (one of them), or a run folder")
-    store = Results(storage)
-    study = _resolve_study(store, study)
-    verdict = study_verdict(store, study) if best_ else None
-    if verdict:  # the final stage's recommendation, not the luckiest single trial
-        rec = verdict["recommended"]
-        spec_dict = dict(rec["spec"])
-        spec_dict["name"] = name or (out.stem if out else f"{study}-recommended")
-        spec_dict["description"] = (f"{rec['contender']} of study {study}, recommended by its final stage: dev "
-                                    f"{verdict['score']} {100 * rec['dev_mean']:.1f}%, test {100 * rec['test_mean']:.1f}% mean over "
-                                    f"{rec['n']} seeds ({rec['params']:,} parameters)")
-        summary = {"study": study, "stage": "final", "contender": rec["contender"], "family": rec["family"],
-                   "skip": rec["skip"], "params": rec["params"], "dev_mean": rec["dev_mean"],
-                   "test_mean": rec["test_mean"], "seeds": rec["seeds"]}
-        return _write_export(from_dict(spec_dict), out, f"{rec['contender']}, {rec['family']}, "
-                             f"{rec['params']:,} parameters (final stage's recommendation)", summary, as_json)
-    if best_:
-        rows = store.best(study, top=1)
-        if not rows:
-            store.check_results(study)
-            raise UsageError(f"study {study!r} has no completed trial yet")
-        row = rows[0]
-    else:
-        row = store.trial(study, trial)
-        if row is None:
-            state = store.trial_state(study, trial)
-            raise UsageError(f"study {study!r} has no trial {trial}" if state is None else
-                             f"trial {trial} of study {study!r} is {state} and has no results to export")
-    if row["state"] != "COMPLETE":
-        console_err().print(f"note: trial {row['trial']} ended {row['state']}" + (f" ({row['error']})" if row["error"] else ""))
-    spec_dict = dict(row["spec"])
-    spec_dict["name"] = name or (out.stem if out else spec_dict.get("name", f"{study}-trial-{row['trial']}"))
-    acc = f"dev accuracy {row['dev_accuracy']:.4f}, " if row["dev_accuracy"] is not None else ""
-    spec_dict["description"] = f"trial {row['trial']} of study {study} ({acc}{row['params'] or 0:,} parameters)"
-    exported = from_dict(spec_dict)
-    summary = {"study": study, "stage": "search", **{k: row[k] for k in ("trial", "state", "family", "skip", "params",
-                                                                         "dev_accuracy", "test_accuracy")}}
-    _write_export(exported, out, f"trial {row['trial']}, {row['family']}, {row['params']:,} parameters", summary,
-                  as_json)
 
 
-def _export_run_spec(run: Path, out, name, as_json: bool) -> None:
-    """A run folder's trained spec (from its weights file's metadata) written as `export` writes a trial's."""
-    from .errors import WeightsError
-    from .spec import SpecError, from_dict
-    from .weights import read_metadata
+def _run_spec(run: Path):
+    """A run folder's trained spec (from its weights file's metadata), as an nas.Chosen."""
+    from .nas import Chosen
+    from .runs import trained_spec
 
-    if not (run / "model.safetensors").is_file():
-        raise WeightsError(f"{run}: not a run folder (no model.safetensors); train one with `rdzoo train ... --out {run}`")
-    try:
-        spec_dict = json.loads(read_metadata(run / "model.safetensors")["spec"])
-        spec_dict["name"] = name or (out.stem if out else spec_dict.get("name") or run.name)
-        exported = from_dict(spec_dict)
-    except (ValueError, SpecError) as exc:
-        raise WeightsError(f"{run}: the spec in its weights is invalid: {exc}") from None
-    _write_export(exported, out, f"the spec of run {run}", {"run": str(run), "stage": "run"}, as_json)
+    return Chosen(trained_spec(run), f"the spec of run {run}", {"run": str(run), "stage": "run"}, run.name)
 
 
-def _export_onnx(run: Path, out, quantize, tokens, as_json: bool) -> None:
-    """`rdzoo export RUN --format onnx`: write the run's model as ONNX (int8 with --quantize), check it
-    against PyTorch, and print its size and one sentence's latency under PyTorch and onnxruntime."""
-    import tempfile
+def _study_spec(storage, study, trial):
+    """The spec --best (the final stage's recommendation, else the best trial) or --trial N picks, as an
+    nas.Chosen; UsageError when the study has no such trial or it has no results."""
+    from . import nas
+    from .query import Results
 
-    from . import export as onnx_export
-    from .device import human_bytes
-
-    onnx_export.need_onnx()  # before loading anything: one line naming the extra
-    from . import profile
-    from .runs import load_run
-
-    loaded = load_run(run)
-    model, spec = loaded.model, loaded.model.spec
-    out = out or run / "model.onnx"
-    make_folder(out.parent, "-o")
-    length = min(tokens or profile.SENTENCE_TOKENS, spec.embedding.max_len)
-    with tempfile.TemporaryDirectory() as scratch:
-        fp32 = Path(scratch) / "fp32.onnx" if quantize else out  # -o holds the model asked for
-        try:
-            onnx_export.to_onnx(model, fp32, loaded.label_names)
-            if quantize:
-                onnx_export.quantize_int8(fp32, out)
-        except OSError as exc:
-            raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
-        diff = onnx_export.check(model, fp32)
-        ms = {"pytorch": profile.sentence_latency_ms(model, length),
-              "onnxruntime": onnx_export.sentence_latency_ms(fp32, spec, length)}
-        size = {"fp32": fp32.stat().st_size}
-        if quantize:
-            ms["onnxruntime_int8"] = onnx_export.sentence_latency_ms(out, spec, length)
-            size["int8"] = out.stat().st_size
-    tagger = spec.head.pool == "token"
-    result = {"run": str(run), "out": str(out), "format": "onnx", "quantize": quantize,
-              "input": {"name": onnx_export.INPUT, "shape": ["batch", "tokens", *(["characters"] if spec.embedding.char_dim else [])]},
-              "output": {"name": onnx_export.OUTPUT, "shape": ["batch", *(["tokens"] if tagger else []), spec.head.num_classes]},
-              "max_abs_diff": diff, "sentence_tokens": length, "threads": 1,
-              "latency_ms": {k: round(v, 4) for k, v in ms.items()}, "bytes": size}
-    if as_json:
-        return emit_json(result)
-    shape = lambda part: " x ".join(map(str, result[part]["shape"]))  # noqa: E731
-    lines = [f"wrote {out}: {spec.name} ({spec.family}){' int8' if quantize else ''}, input {onnx_export.INPUT} "
-             f"({shape('input')}) ids from {run / 'tokenizer.json'}, 0 = padding; output {onnx_export.OUTPUT} ({shape('output')})",
-             f"onnxruntime's fp32 logits match PyTorch's within {diff:.1e} on padded batches",
-             f"per sentence ({length} tokens, batch 1, 1 thread, median): PyTorch {ms['pytorch']:.3f} ms, onnxruntime "
-             f"fp32 {ms['onnxruntime']:.3f} ms ({ms['onnxruntime'] / ms['pytorch']:.2f}x)"]
-    if quantize:
-        lines.append(f"int8: {human_bytes(size['fp32'])} -> {human_bytes(size['int8'])} ({size['int8'] / size['fp32']:.2f}x), "
-                     f"onnxruntime {ms['onnxruntime']:.3f} -> {ms['onnxruntime_int8']:.3f} ms per sentence "
-                     f"({ms['onnxruntime_int8'] / ms['onnxruntime']:.2f}x)")
-    if tagger and spec.head.crf:
-        lines.append("a CRF tagger: the logits are per-word scores; its transition, start and end scores are in the "
-                     "file's metadata (rdzoo.crf) for Viterbi decoding")
-    for line in lines:
-        console().print(line, markup=False, highlight=False)
+    results = Results(storage)
+    study = _resolve_study(results, study)
+    chosen = nas.chosen(results, study, trial)
+    if chosen is None:
+        state = results.trial_state(study, trial) if trial is not None else None
+        raise UsageError(f"study {study!r} has no completed trial yet" if trial is None else
+                         f"study {study!r} has no trial {trial}" if state is None else
+                         f"trial {trial} of study {study!r} is {state} and has no results to export")
+    if chosen.note:
+        render.say(chosen.note, err=True)
+    return chosen
 
 
-def _write_export(exported, out, what: str, summary: dict, as_json: bool) -> None:
-    """Write an exported spec to `out` (stdout when None); --json prints `summary`, the file and the spec."""
-    text = exported.to_yaml()
-    summary = {**summary, "out": str(out) if out else None}
-    if out is None:
-        if as_json:
-            return emit_json({**summary, "spec": exported.to_dict()})
-        sys.stdout.write(text)
-        return
-    make_folder(out.parent, "-o")
-    try:
-        out.write_text(text)
-    except OSError as exc:
-        raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
-    if as_json:
-        return emit_json({**summary, "spec": exported.to_dict()})
-    console_err().print(f"wrote {out}: {what}")
+class _writing:
+    """Inside, an OSError writing `path` is a UsageError naming the option that gave it ("-o x: cannot write
+    (No space left on device)")."""
+
+    def __init__(self, option: str, path):
+        self.option, self.path = option, path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise UsageError(f"{self.option} {self.path}: cannot write ({exc.strerror or exc})") from None
+        return False
 
 
 @app.command()
@@ -1177,42 +596,38 @@ def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            png: Annotated[Optional[Path], typer.Option("--png", help="Also write each figure as a PNG image into this folder (needs matplotlib).")] = None,
            top: Annotated[int, typer.Option("--top", "-n", min=1, help="Trials in the top table.")] = 10,
            as_json: Annotated[bool, typer.Option("--json", help="Print the numbers behind the figures as JSON.")] = False):
-    """Write one self-contained HTML report of a study: history, importances, accuracy against size and latency, skip types, top trials."""
+    """Write one self-contained HTML report of a study: history, importances, score against size and latency, skip types, the final stage's verdict, top trials."""
+    from . import report as rep
+
+    study = _report_study(storage, study)
+    out = out if out is not None or as_json or png else Path("report.html")
+    if out is not None:
+        rep.need_plotly()  # before reading the study: say what to install at once
+        make_folder(out.parent, "-o")
+    data = rep.load(storage, study)
+    nums = rep.numbers(data, top)
+    written = []
+    with _writing("-o", out):
+        written += [rep.write_html(data, nums, out)] if out is not None else []
+    with _writing("--png", png):
+        written += rep.write_png(data, nums, png) if png is not None else []
+    render.report_written(nums, written, as_json)
+
+
+def _report_study(storage, study):
+    """--study of `report`, checked against every study Optuna holds (one without trials too)."""
     from . import report as rep
     from .query import Results
 
     results = Results(storage)
     if study is None:
-        study = _resolve_study(results, study)
-    elif study not in (names := rep.study_names(storage)):  # Optuna's names: a study without trials too
+        return _resolve_study(results, study)
+    names = rep.study_names(storage)
+    if study not in names:
         from .names import did_you_mean
 
         raise UsageError(f"no study {study!r} in {results.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
-    if out is None and not (as_json or png):
-        out = Path("report.html")
-    if out is not None:
-        rep._need_plotly()  # before reading the study: say what to install at once
-        make_folder(out.parent, "-o")
-    data = rep.load(storage, study)
-    nums = rep.numbers(data, top)
-    written = []
-    if out is not None:
-        try:
-            written.append(rep.write_html(data, nums, out))
-        except OSError as exc:
-            raise UsageError(f"-o {out}: cannot write ({exc.strerror or exc})") from None
-    if png is not None:
-        try:
-            written.extend(rep.write_png(data, nums, png))
-        except OSError as exc:
-            raise UsageError(f"--png {png}: cannot write ({exc.strerror or exc})") from None
-    if as_json:
-        return emit_json({**nums, "files": [str(p) for p in written]})
-    c = nums["counts"]
-    console_err().print(f"study {study}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed trials",
-                        markup=False, highlight=False)
-    for path in written:
-        sys.stdout.write(f"wrote {path}\n")
+    return study
 
 
 @app.command()
@@ -1229,18 +644,18 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
         raise MissingExtra("rdzoo dashboard runs optuna-dashboard, which is not installed: "
                            "pip install 'rdzoo[dashboard]'") from None
     Results(storage)  # a missing or foreign database: one clear error before the server starts
-    from .search import make_storage, quiet_optuna
+    from .nas.loop import quiet_optuna
+    from .storage import make_storage
 
     quiet_optuna()
-    console_err().print(f"optuna-dashboard on http://{host}:{port}/dashboard/ for {shown_url(storage)} (Ctrl-C to stop)",
-                        markup=False, highlight=False)
+    render.say(f"optuna-dashboard on http://{host}:{port}/dashboard/ for {shown_url(storage)} (Ctrl-C to stop)", err=True)
     optuna_dashboard.run_server(make_storage(storage), host=host, port=port)
 
 
-# a library parameter that an error names (search.SearchConfig's fields for a SpecError; device.py's
+# a library parameter that an error names (nas.SearchConfig's fields and nas.best's for a SpecError; device.py's
 # and the data loaders' parameters for a DeviceError or DataError) -> the option that sets it
 OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
-             "storage": "--storage", "teachers": "--teacher", "targets": "--targets",
+             "storage": "--storage", "teachers": "--teacher", "targets": "--targets", "pareto": "--pareto",
              "device": "--device", "precision": "--precision", "gpus": "--gpus", "max_memory": "--max-memory",
              "source": "--data", "text_col": "--text-col", "label_col": "--label-col",
              "columns": "--text-col/--label-col", "on_bad_line": "--on-bad-line", "label_names": "--label-names",

@@ -289,16 +289,6 @@ def free_cache(device) -> None:
         torch.mps.empty_cache()
 
 
-def human_bytes(n: float | None) -> str:
-    """1536000000 -> '1.5GB' (decimal units, as --max-memory reads them)."""
-    if n is None:
-        return "-"
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{int(n)}B"
-
-
 def env_info() -> dict:
     """What `rdzoo env` prints: versions of rdzoo, Python, torch, CUDA, cuDNN and Optuna, and the devices."""
     import platform

@@ -26,6 +26,7 @@ import json
 import re
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExportError, MissingExtra
@@ -262,3 +263,71 @@ def sentence_latency_ms(path: str | Path, spec, tokens: int | None = None, repea
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
 
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """What `export_run` did: the run folder, the ONNX file and its graph's input and output shapes,
+    the largest logit difference from PyTorch, one sentence's latency (ms) under PyTorch and
+    onnxruntime (fp32, and int8 when quantised) on `tokens` tokens and one thread, the files' sizes
+    (bytes), and the model's name, family and whether it is a CRF tagger."""
+
+    run: str
+    out: str
+    quantize: str | None
+    input_shape: list
+    output_shape: list
+    max_abs_diff: float
+    tokens: int
+    latency_ms: dict
+    bytes: dict
+    name: str
+    family: str
+    crf: bool
+
+    def to_json(self) -> dict:
+        """The export for --json (run, out, format, quantize, input, output, max_abs_diff,
+        sentence_tokens, threads, latency_ms in ms to 4 places, bytes)."""
+        return {"run": self.run, "out": self.out, "format": "onnx", "quantize": self.quantize,
+                "input": {"name": INPUT, "shape": self.input_shape}, "output": {"name": OUTPUT, "shape": self.output_shape},
+                "max_abs_diff": self.max_abs_diff, "sentence_tokens": self.tokens, "threads": 1,
+                "latency_ms": {k: round(v, 4) for k, v in self.latency_ms.items()}, "bytes": self.bytes}
+
+
+def export_run(run: str | Path, out: str | Path | None = None, quantize: str | None = None,
+               tokens: int | None = None) -> OnnxExport:
+    """`rdzoo export RUN --format onnx`: write a run folder's model as ONNX to `out` (default
+    RUN/model.onnx, its folder made; int8 with `quantize` "int8"), check its logits against
+    PyTorch's (`check`) and time one sentence of `tokens` tokens (default
+    profile.SENTENCE_TOKENS, at most embedding.max_len) under PyTorch and onnxruntime.
+
+    Raises MissingExtra without the onnx packages (before loading anything), WeightsError for a
+    folder that is not a run, ExportError when the export or the check fails, OSError when
+    `out` cannot be written."""
+    import tempfile
+
+    need_onnx()  # before loading anything: one line naming the extra
+    from . import profile
+    from .runs import load_run
+
+    run = Path(run)
+    loaded = load_run(run)
+    model, spec = loaded.model, loaded.model.spec
+    out = Path(out) if out is not None else run / "model.onnx"
+    length = min(tokens or profile.SENTENCE_TOKENS, spec.embedding.max_len)
+    with tempfile.TemporaryDirectory() as scratch:
+        fp32 = Path(scratch) / "fp32.onnx" if quantize else out  # `out` holds the model asked for
+        to_onnx(model, fp32, loaded.label_names)
+        if quantize:
+            quantize_int8(fp32, out)
+        diff = check(model, fp32)
+        ms = {"pytorch": profile.sentence_latency_ms(model, length),
+              "onnxruntime": sentence_latency_ms(fp32, spec, length)}
+        size = {"fp32": fp32.stat().st_size}
+        if quantize:
+            ms["onnxruntime_int8"] = sentence_latency_ms(out, spec, length)
+            size["int8"] = out.stat().st_size
+    tagger = spec.head.pool == "token"
+    return OnnxExport(str(run), str(out), quantize, ["batch", "tokens", *(["characters"] if spec.embedding.char_dim else [])],
+                      ["batch", *(["tokens"] if tagger else []), spec.head.num_classes], diff, length, ms, size,
+                      spec.name, spec.family, bool(tagger and spec.head.crf))

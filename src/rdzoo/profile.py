@@ -146,3 +146,34 @@ def stage_shapes(model: torch.nn.Module, tokens: torch.Tensor) -> list[dict]:
         for h in hooks:
             h.remove()
     return rows
+
+
+def build_report(spec, batch: int, length: int, device, precision, out=None) -> dict:
+    """`rdzoo build`: build `spec`'s model (seed 0; a `pretrained:` body's weights copied in), run
+    a dummy batch of `batch` x `length` tokens and report its stages, parameters, FLOPs of one
+    sequence, a batch's latency (ms, on `device` at `precision`) and one sentence's
+    (`sentence_latency_ms`, one thread); with `out`, the initial weights saved there."""
+    from .registry import create_model
+
+    model = create_model(spec, seed=0).eval()  # with a checkpoint's weights, so that `out` saves them
+    one = dummy_batch(spec, 1, length)
+    tokens = dummy_batch(spec, batch, length)
+    stages = stage_shapes(model, tokens)
+    counted = flops(model, one)
+    model, tokens = model.to(device), tokens.to(device)
+    with precision.autocast():
+        seconds = latency(model, tokens, repeats=3)
+        sentence_ms = sentence_latency_ms(model)
+    result = {
+        "name": spec.name, "family": spec.family, "skip": spec.skip, "params": count_params(model), "flops": counted,
+        "seq_len": length, "batch": batch, "latency_ms": round(seconds * 1000, 3), "device": str(device),
+        "precision": precision.name,
+        # deployment latency: one sentence of typical length on one thread
+        "sentence_latency_ms": round(sentence_ms, 3), "sentence_tokens": min(SENTENCE_TOKENS, spec.embedding.max_len),
+        "output_shape": stages[-1]["output_shape"], "stages": stages,
+    }
+    if out is not None:
+        from .weights import save
+
+        result["out"] = str(save(model, out))
+    return result

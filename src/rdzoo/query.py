@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 
 from .errors import StoreError
-from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, MAXIMIZED, OBJECTIVE_COLUMNS,
-                      SCHEMA_VERSION, SCORE_COLUMNS, busy_timeout, check_optuna_schema, check_schema_version,
-                      first_line, is_locked, journal_path, load_journal_tables, results_url, shown_url, sqlite_path,
-                      storage_error)
+from .records import OBJECTIVES, SCORE_ATTR, SCORES, Score, StudySummary, TrialCounts, TrialRecord, derive_score, \
+    score_named
+from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, SCHEMA_VERSION, busy_timeout, check_optuna_schema,
+                      check_schema_version, first_line, is_locked, journal_path, load_journal_tables, results_url,
+                      shown_url, sqlite_path, storage_error)
 
-SORTABLE = ("dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1", "params", "flops", "latency_ms",
+SORTABLE = (*(c for s in SCORES.values() for c in (s.dev, s.test)), "params", "flops", "latency_ms",
             "train_seconds", "trial", "peak_memory")
 ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial", "peak_memory")
 
@@ -170,18 +171,17 @@ class Results:
 
     def best(self, study: str, *, top: int = 5, family: str | None = None, skip: str | None = None,
              max_params: float | None = None, min_accuracy: float | None = None, sort: str | None = None,
-             max_memory: float | None = None, score: str | None = None) -> list[dict]:
-        """The `top` completed trials of a study by `sort` (by default dev entity F1 for a study
-        on entity-tagged data, where it is what the search maximised, and dev accuracy for any
-        other; descending, ties by trial number), after the filters; [] for a study Optuna
-        does not hold. `min_accuracy` is a floor on that same dev score (a fraction). `score`:
-        that score's column when the caller has looked it up already (`score_column`).
+             max_memory: float | None = None, score: Score | None = None) -> list[TrialRecord]:
+        """The `top` completed trials of a study by `sort` (by default the study's score, `score`
+        when the caller has read it already: dev entity F1 for a study on entity-tagged data,
+        dev accuracy for any other; descending, ties by trial number), after the filters; [] for
+        a study Optuna does not hold. `min_accuracy` is a floor on that same dev score (a fraction).
 
         Raises:
             ValueError: `sort` is not one of SORTABLE.
         """
-        score = score or self.score_column(study)
-        sort = sort or score
+        score = score or self.score(study)
+        sort = sort or score.dev
         if sort not in SORTABLE:
             raise ValueError(f"sort must be one of {SORTABLE}")
         study_id = self.study_id(study)
@@ -190,7 +190,7 @@ class Results:
         where = ["r.study_id = :study_id", "r.state = 'COMPLETE'", "t.state = 'COMPLETE'", JOINED]
         params = {"study_id": study_id, "top": top}
         for column, op, value in (("family", "=", family), ("skip", "=", skip), ("params", "<=", max_params),
-                                  (score, ">=", min_accuracy), ("peak_memory", "<=", max_memory)):
+                                  (score.dev, ">=", min_accuracy), ("peak_memory", "<=", max_memory)):
             if value is not None:
                 where.append(f"r.{column} {op} :{column}")
                 params[column] = value
@@ -200,22 +200,22 @@ class Results:
         rows = self.rows(sql, params)
         if len(rows) < top and self._restore(study, study_id):
             rows = self.rows(sql, params)
-        return [self._decode(r) for r in rows]
+        return [TrialRecord.from_row(r) for r in rows]
 
-    def pareto(self, study: str, objectives: list[str], **filters) -> list[dict]:
-        """Non-dominated completed trials: the dev score up (objective `accuracy`: dev entity F1
-        for an entity study, as the search maximised, else dev accuracy), the other objectives
-        down; best dev score first."""
-        score = self.score_column(study)
+    def pareto(self, study: str, objectives: list[str], **filters) -> list[TrialRecord]:
+        """Non-dominated completed trials: the study's score up (objective `accuracy`: dev entity
+        F1 for an entity study, as the search maximised, else dev accuracy), the other
+        objectives down; best dev score first."""
+        score = self.score(study)
         rows = self.best(study, top=10**9, score=score, **filters)
-        keys = [score if o == "accuracy" else OBJECTIVE_COLUMNS[o] for o in objectives]
-        sign = [-1 if o in MAXIMIZED else 1 for o in objectives]
-        points = [[s * (r[k] if r[k] is not None else float("inf")) for s, k in zip(sign, keys)] for r in rows]
+        keys = [OBJECTIVES[o].column_for(score) for o in objectives]
+        sign = [-1 if OBJECTIVES[o].maximize else 1 for o in objectives]
+        points = [[s * (r.get(k) if r.get(k) is not None else float("inf")) for s, k in zip(sign, keys)] for r in rows]
         front = [r for r, p in zip(rows, points)
                  if not any(q != p and all(a <= b for a, b in zip(q, p)) for q in points)]
-        return sorted(front, key=lambda r: -(r[score] or 0))
+        return sorted(front, key=lambda r: -(r.dev_score(score) or 0))
 
-    def trial(self, study: str, number: int) -> dict | None:
+    def trial(self, study: str, number: int) -> TrialRecord | None:
         """The results of trial `number` of a study; None when Optuna holds no such trial
         or it has no results (running, or added by another Optuna client)."""
         # a plain join, so that the planner starts from the study's name rather than the results table
@@ -224,7 +224,7 @@ class Results:
         rows = self.rows(sql, {"study": study, "trial": number})
         if not rows and self._restore(study, self.study_id(study)):
             rows = self.rows(sql, {"study": study, "trial": number})
-        return self._decode(rows[0]) if rows else None
+        return TrialRecord.from_row(rows[0]) if rows else None
 
     def trial_state(self, study: str, number: int) -> str | None:
         """Optuna's state of trial `number` of a study (COMPLETE, PRUNED, FAIL, RUNNING,
@@ -233,16 +233,24 @@ class Results:
                          "WHERE s.study_name = :study AND t.number = :trial", {"study": study, "trial": number})
         return rows[0]["state"] if rows else None
 
-    def score_column(self, study: str) -> str:
-        """The dev score a study's search maximised: `dev_entity_f1` on entity data, else `dev_accuracy`."""
-        return SCORE_COLUMNS["entity F1" if self.entity_study(study) else "accuracy"][0]
-
-    def entity_study(self, study: str) -> bool:
-        """Did the study's trials score entities (dev entity F1 recorded)?"""
+    def score(self, study: str) -> Score:
+        """The score that ranks a study: the one its search recorded in the study's `score`
+        attribute, or, for a study stored before that, `records.derive_score` of its rows."""
+        named = score_named(self.study_attr(study, SCORE_ATTR))
+        if named is not None:
+            return named
         study_id = self.study_id(study)
-        return study_id is not None and bool(self.rows(
-            "SELECT 1 AS x FROM rdzoo_results WHERE study_id = :study_id AND dev_entity_f1 IS NOT NULL LIMIT 1",
-            {"study_id": study_id}))
+        if study_id is None:
+            return derive_score([])
+        return derive_score(self.rows("SELECT dev_entity_f1 FROM rdzoo_results WHERE study_id = :study_id "
+                                      "AND dev_entity_f1 IS NOT NULL LIMIT 1", {"study_id": study_id}))
+
+    def study_attr(self, study: str, key: str):
+        """The value of a study's Optuna user attribute `key`; None when it has none."""
+        rows = self.rows("SELECT a.value_json AS v FROM study_user_attributes a JOIN studies s "
+                         "ON a.study_id = s.study_id WHERE s.study_name = :study AND a.key = :key",
+                         {"study": study, "key": key})
+        return json.loads(rows[0]["v"]) if rows else None
 
     def has_study(self, study: str) -> bool:
         """Whether Optuna holds a study of this name."""
@@ -252,7 +260,7 @@ class Results:
         """Every study Optuna holds, by name."""
         return [r["study_name"] for r in self.rows("SELECT study_name FROM studies ORDER BY study_name")]
 
-    def final(self, study: str) -> list[dict]:
+    def final(self, study: str) -> list[TrialRecord]:
         """The completed final-stage runs of a search study, kept in its companion study
         `<study>-final`, by trial number; [] when Optuna holds no such study."""
         study_id = self.study_id(f"{study}-final")
@@ -260,7 +268,7 @@ class Results:
             return []
         rows = self.rows(f"SELECT {SELECT} FROM {FROM} WHERE r.study_id = :study_id AND r.stage = 'final' "
                          f"AND t.state = 'COMPLETE' AND {JOINED} ORDER BY r.trial", {"study_id": study_id})
-        return [self._decode(r) for r in rows]
+        return [TrialRecord.from_row(r) for r in rows]
 
     def latest_study(self) -> str | None:
         """The study of the newest trial (Optuna's trial ids grow with creation); None when
@@ -271,39 +279,38 @@ class Results:
                          "AND r.stage = 'final') ORDER BY t.trial_id DESC LIMIT 1")
         return rows[0]["study_name"] if rows else None
 
-    def summary(self) -> list[dict]:
-        """Every study Optuna holds: its trials by Optuna's state (complete, pruned, failed,
-        running, waiting), the best dev accuracy among the completed ones with results (and,
-        for a study on entity data, the best dev entity F1, what its search maximised; else
-        None), Optuna's best value for a study whose completed trials have no rdzoo results
-        (`best_value`, single objective; else None), and the last update (unix time of the
-        newest trial start or finish; None without trials); newest first."""
-        out: dict[int, dict] = {}
+    def summary(self) -> list[StudySummary]:
+        """Every study Optuna holds: its trials by Optuna's state, its score and the best dev score
+        of each score among the completed trials with results, Optuna's best value for a study
+        whose completed trials have no rdzoo results (single objective; else None), and the
+        last update (unix time of the newest trial start or finish; None without trials);
+        newest first."""
+        found: dict[int, dict] = {}
         sql = ("SELECT s.study_id, s.study_name, t.state, count(t.trial_id) AS n, max(t.datetime_start) AS started, "
                "max(t.datetime_complete) AS finished FROM studies s LEFT JOIN trials t ON t.study_id = s.study_id "
                "GROUP BY s.study_id, s.study_name, t.state")
-        names = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
         for r in self.rows(sql):
-            s = out.setdefault(r["study_id"], {"study": r["study_name"], **{k: 0 for k in names.values()},
-                                               "best_dev_accuracy": None, "best_dev_entity_f1": None,
-                                               "last_update": None})
+            s = found.setdefault(r["study_id"], {"study": r["study_name"], "counts": TrialCounts(), "last_update": None})
             if r["state"] is not None:
-                s[names.get(r["state"], "failed")] += r["n"]
+                s["counts"].add(r["state"], r["n"])
             for when in (r["started"], r["finished"]):
                 stamp = _unix(when)
                 if stamp is not None and (s["last_update"] is None or stamp > s["last_update"]):
                     s["last_update"] = stamp
-        for study_id, s in out.items():
+        out = []
+        for study_id, s in found.items():
             self._restore(s["study"], study_id)
-            if s["complete"]:
-                # the first row in the index's order, rather than max(), which would visit every row
-                for column in ("dev_accuracy", "dev_entity_f1"):
-                    top = self.rows(f"SELECT r.{column} FROM {FROM} WHERE r.study_id = :study_id AND r.state = 'COMPLETE' "
-                                    f"AND t.state = 'COMPLETE' AND r.{column} IS NOT NULL AND {JOINED} "
-                                    f"ORDER BY r.{column} DESC, r.trial LIMIT 1", {"study_id": study_id})
-                    s[f"best_{column}"] = top[0][column] if top else None
-            s["best_value"] = self._best_value(study_id) if s["complete"] and s["best_dev_accuracy"] is None else None
-        return sorted(out.values(), key=lambda s: -(s["last_update"] or 0.0))
+            best = {}
+            if s["counts"].complete:
+                for score in SCORES.values():  # the first row in the index's order, not max(), which visits every row
+                    top = self.rows(f"SELECT r.{score.dev} AS v FROM {FROM} WHERE r.study_id = :study_id "
+                                    f"AND r.state = 'COMPLETE' AND t.state = 'COMPLETE' AND r.{score.dev} IS NOT NULL "
+                                    f"AND {JOINED} ORDER BY r.{score.dev} DESC, r.trial LIMIT 1", {"study_id": study_id})
+                    best[score.name] = top[0]["v"] if top else None
+            value = self._best_value(study_id) if s["counts"].complete and not any(
+                v is not None for v in best.values()) else None
+            out.append(StudySummary(s["study"], self.score(s["study"]), s["counts"], best, value, s["last_update"]))
+        return sorted(out, key=lambda s: -(s.last_update or 0.0))
 
     def _best_value(self, study_id: int) -> float | None:
         """Optuna's best value of a single-objective study's completed trials (its direction's max
@@ -355,7 +362,8 @@ class Results:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         try:
             store = Store.open(self.storage)
-            added = store.sync(optuna.load_study(study_name=study, storage=make_storage(self.storage)))
+            storage = make_storage(self.storage)
+            added = store.sync(optuna.load_study(study_name=study, storage=storage), storage)
             store.engine.dispose()
         except Exception:  # a read-only database or a lost server: answer from the rows there are
             return False
@@ -364,20 +372,7 @@ class Results:
     def objectives(self, study: str) -> list[str]:
         """The objectives a study was run with (from Optuna's study attributes); ["accuracy"]
         when it has none recorded."""
-        rows = self.rows("SELECT a.value_json AS v FROM study_user_attributes a JOIN studies s "
-                         "ON a.study_id = s.study_id WHERE s.study_name = :study AND a.key = 'objectives'",
-                         {"study": study})
-        return json.loads(rows[0]["v"]) if rows else ["accuracy"]
-
-    @staticmethod
-    def _decode(row: dict) -> dict:
-        for key in JSON_COLUMNS:
-            row[key] = json.loads(row[key]) if row[key] else None
-        if isinstance(row.get("datetime_start"), str):  # SQLite keeps datetimes as text
-            from datetime import datetime
-
-            row["datetime_start"] = datetime.fromisoformat(row["datetime_start"])
-        return row
+        return self.study_attr(study, "objectives") or ["accuracy"]
 
 
 def _unix(when) -> float | None:

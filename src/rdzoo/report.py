@@ -3,19 +3,23 @@ and its figures as PNG images.
 
 The trials come from Optuna's tables (the study as Optuna holds it now: states,
 values, parameters) joined with rdzoo's results table (family, skip type,
-parameters, latency, accuracies, the spec) by trial id. The sections:
+parameters, latency, scores, the spec) as `records.TrialRecord`s. Every figure
+and number is of the study's score (dev accuracy, or dev entity F1 on entity
+data), and the final stage is the verdict `rdzoo search` and `best` show
+(`nas.verdict`). The sections:
 
-  history      best dev accuracy over trials (optuna.visualization)
+  history      best dev score over trials (optuna.visualization)
   importances  which sampled parameters mattered (Optuna's default evaluator,
                PED-ANOVA; for the whole study and within each family, since a
                family decides which parameters exist)
   parallel     parallel coordinates of the parameters (optuna.visualization)
   pareto       the Pareto front of a multi-objective study (optuna.visualization)
-  params       dev accuracy against parameters, by family and skip type
-  latency      dev accuracy against latency, by family and skip type
-  skips        dev accuracy by skip type within each family
-  final        the final stage's contenders with their spread over seeds
-               (only when the results table has rows with stage = 'final')
+  params       dev score against parameters, by family and skip type
+  latency      dev score against latency, by family and skip type
+  skips        dev score by skip type within each family
+  final        the final stage's contenders with their spread over seeds, the
+               recommended one and the paired differences from the baseline
+               (only after a final stage)
   top          the top-N trials with their specs
 
 plotly (the `report` extra) draws the HTML figures, with plotly.js inlined once
@@ -26,14 +30,15 @@ so that the file opens offline and makes no network request; matplotlib (the
 from __future__ import annotations
 
 import html
-import json
 import math
 import statistics
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from . import render
 from .errors import MissingExtra, StoreError
+from .records import ACCURACY, Score, TrialCounts, TrialRecord, Verdict
 
 SECTIONS = ("history", "importances", "parallel", "pareto", "params", "latency", "skips", "final", "top")
 FAMILY_COLOURS = {"resnet": "#1f77b4", "densenet": "#2ca02c", "transformer": "#d62728"}
@@ -47,30 +52,43 @@ INSTALL_MATPLOTLIB = "rdzoo report --png needs matplotlib: pip install 'rdzoo[pn
 
 @dataclass
 class StudyData:
-    """A study as the report sees it: Optuna's study and one dict per trial (rdzoo's numbers,
-    Optuna's state), plus the results table's rows of a final stage, if any."""
+    """A study as the report sees it: Optuna's study, one TrialRecord per trial (rdzoo's numbers,
+    Optuna's state and values), the score that ranks it and its final stage's verdict, if any."""
     name: str
     url: str
     study: object  # optuna.Study
     objectives: list[str]
-    trials: list[dict]
-    final: list[dict] = field(default_factory=list)
+    trials: list[TrialRecord]
+    score: Score = ACCURACY
+    verdict: Verdict | None = None
 
     @property
-    def complete(self) -> list[dict]:
-        """The COMPLETE trials that have a dev accuracy, in trial order."""
-        return [t for t in self.trials if t["state"] == "COMPLETE" and t["dev_accuracy"] is not None]
+    def complete(self) -> list[TrialRecord]:
+        """The COMPLETE trials that have a dev score, in trial order."""
+        return [t for t in self.trials if t.state == "COMPLETE" and t.dev_score(self.score) is not None]
+
+    def dev(self, t: TrialRecord) -> float | None:
+        """A trial's dev score (the study's score)."""
+        return t.dev_score(self.score)
+
+    @property
+    def dev_title(self) -> str:
+        """'dev accuracy', 'dev entity F1': the axis title of the study's score."""
+        return f"dev {self.score.name}"
 
 
 def load(storage: str, study: str) -> StudyData:
-    """Read a study: Optuna's trials with the results table's row of each (by trial id).
+    """Read a study: Optuna's trials with the results table's row of each (by trial number), its
+    score and its final stage's verdict (`nas.verdict.of_study`, as `search` and `best` show it).
 
     Rows whose trial Optuna no longer holds are left out; states are Optuna's.
     Raises StoreError when the study is not in Optuna's tables."""
     import optuna
 
+    from .nas.loop import quiet_optuna
+    from .nas.verdict import of_study
     from .query import Results, shown_url
-    from .search import make_storage, quiet_optuna
+    from .storage import make_storage
 
     quiet_optuna()
     results = Results(storage)
@@ -79,36 +97,29 @@ def load(storage: str, study: str) -> StudyData:
     except KeyError:
         raise StoreError(f"{shown_url(storage)}: Optuna holds no study {study!r}") from None
     # by Optuna's study id, not the name the row was written under (a study can be renamed)
-    rows = results.rows("SELECT * FROM rdzoo_results WHERE study_id = :sid", {"sid": ostudy._study_id})
-    for row in rows:
-        for key in ("spec", "objective_values"):
-            row[key] = json.loads(row[key]) if isinstance(row.get(key), str) else row.get(key)
-    by_id = {r["trial_id"]: r for r in rows if r.get("stage") in (None, "search")}
-    final_ids = {r["trial_id"] for r in rows if r.get("stage") == "final"}  # seeds of the final stage, not search trials
+    rows = results.rows("SELECT * FROM rdzoo_results WHERE study_id = :sid AND stage IS NULL",
+                        {"sid": results.study_id(study)})
+    by_number = {r["trial"]: TrialRecord.from_row(r) for r in rows}
     trials = []
     for t in ostudy.get_trials(deepcopy=False):
-        if t.user_attrs.get("surplus") or t._trial_id in final_ids:
+        if t.user_attrs.get("surplus"):
             continue
-        info = by_id.get(t._trial_id) or t.user_attrs.get("rdzoo") or {}
-        trials.append({
-            "trial": t.number, "state": t.state.name, "values": t.values, "params_sampled": t.params,
-            "family": info.get("family") or t.params.get("family"), "skip": info.get("skip"),
-            "params": info.get("params"), "flops": info.get("flops"), "latency_ms": info.get("latency_ms"),
-            "dev_accuracy": info.get("dev_accuracy"), "test_accuracy": info.get("test_accuracy"),
-            "macro_f1": info.get("macro_f1"), "train_seconds": info.get("train_seconds"),
-            "epochs": info.get("epochs"), "spec": info.get("spec"), "error": info.get("error"),
-        })
-    # the final stage's runs: rows of the companion study `<study>-final` (search.final)
-    final = results.final(study) + [r for r in rows if r.get("stage") == "final"]
+        row = by_number.get(t.number)
+        if row is None or row.datetime_start != t.datetime_start:  # no row (yet): the trial's own attributes
+            row = TrialRecord.from_attrs(t.user_attrs.get("rdzoo") or {})
+        trials.append(row.replace(trial=t.number, state=t.state.name, objective_values=t.values,
+                                  family=row.family or t.params.get("family")))
     objectives = ostudy.user_attrs.get("objectives") or ["accuracy"]
-    return StudyData(study, shown_url(storage), ostudy, list(objectives), trials, final)
+    return StudyData(study, shown_url(storage), ostudy, list(objectives), trials, results.score(study),
+                     of_study(results, study))
 
 
 def study_names(storage: str) -> list[str]:
     """The studies Optuna holds in a storage, sorted."""
     import optuna
 
-    from .search import make_storage, quiet_optuna
+    from .nas.loop import quiet_optuna
+    from .storage import make_storage
 
     quiet_optuna()
     return sorted(optuna.get_all_study_names(make_storage(storage)))
@@ -123,16 +134,17 @@ def _stats(values: list[float]) -> dict:
 
 
 def history(data: StudyData) -> list[dict]:
-    """Dev accuracy of each complete trial in order, with the best so far."""
+    """The dev score of each complete trial in order, with the best so far (under the score's
+    column: `dev_accuracy`, `dev_entity_f1`)."""
     out, best = [], -math.inf
-    for t in sorted(data.complete, key=lambda t: t["trial"]):
-        best = max(best, t["dev_accuracy"])
-        out.append({"trial": t["trial"], "dev_accuracy": t["dev_accuracy"], "best_so_far": best})
+    for t in sorted(data.complete, key=lambda t: t.trial):
+        best = max(best, data.dev(t))
+        out.append({"trial": t.trial, data.score.dev: data.dev(t), "best_so_far": best})
     return out
 
 
 def importances(data: StudyData) -> list[dict]:
-    """Parameter importances for dev accuracy (Optuna's default evaluator, PED-ANOVA: fast,
+    """Parameter importances for the dev score (Optuna's default evaluator, PED-ANOVA: fast,
     and it ranks by how the best trials' parameters differ from the rest): over the whole
     study for the parameters every trial has, and within each family for that family's own
     parameters. A scope needs MIN_IMPORTANCE_TRIALS complete trials; rows: scope, param,
@@ -168,10 +180,10 @@ def importances(data: StudyData) -> list[dict]:
 
 
 def by_skip(data: StudyData) -> list[dict]:
-    """Dev accuracy of complete trials by family and skip type: n, mean, sd, min, median, max."""
+    """The dev score of complete trials by family and skip type: n, mean, sd, min, median, max."""
     groups: dict[tuple, list[float]] = {}
     for t in data.complete:
-        groups.setdefault((t["family"] or "?", t["skip"] or "?"), []).append(t["dev_accuracy"])
+        groups.setdefault((t.family or "?", t.skip or "?"), []).append(data.dev(t))
     return [{"family": f, "skip": s, **_stats(v)} for (f, s), v in sorted(groups.items())]
 
 
@@ -182,72 +194,52 @@ def pareto(data: StudyData) -> list[int]:
     return sorted(t.number for t in data.study.best_trials)
 
 
-def contender(row: dict) -> str:
-    """The name a final-stage row is grouped under: its contender, else its spec's name."""
-    for key in ("contender", "source_trial", "parent_trial"):
-        if row.get(key) is not None:
-            return str(row[key]) if key == "contender" else f"trial {row[key]}"
-    spec = row.get("spec") or {}
-    return str(spec.get("name") or f"{row.get('family')}/{row.get('skip')}/{row.get('params')}")
-
-
 def final_stage(data: StudyData) -> list[dict]:
-    """The final stage's contenders: dev and test score over seeds (mean, sd, each seed); the score
-    (`score`) is accuracy, or entity F1 on entity-tagged data (storage.score_of)."""
-    from .storage import SCORE_COLUMNS, score_of
-
-    complete = [r for r in data.final if r.get("state", "COMPLETE") == "COMPLETE"]
-    score = score_of(complete)
-    dev_key, test_key = SCORE_COLUMNS[score]
-    groups: dict[str, list[dict]] = {}
-    for row in complete:
-        if row.get(dev_key) is not None:
-            groups.setdefault(contender(row), []).append(row)
-    out = []
-    for name, rows in groups.items():
-        rows.sort(key=lambda r: (r.get("seed") is None, r.get("seed") or 0))
-        dev = [r[dev_key] for r in rows]
-        test = [r[test_key] for r in rows if r.get(test_key) is not None]
-        out.append({"contender": name, "score": score, "family": rows[0].get("family"), "skip": rows[0].get("skip"),
-                    "params": rows[0].get("params"), "seeds": [r.get("seed") for r in rows], "dev": dev, "test": test,
-                    "dev_mean": statistics.fmean(dev), "dev_sd": statistics.stdev(dev) if len(dev) > 1 else 0.0,
-                    "test_mean": statistics.fmean(test) if test else None,
-                    "test_sd": statistics.stdev(test) if len(test) > 1 else (0.0 if test else None)})
-    return sorted(out, key=lambda c: -c["dev_mean"])
+    """The final stage's contenders as the verdict ranks them (`nas.verdict`): the score's dev and
+    test values of each seed, their mean and sd (0 for one seed), whether the verdict recommends
+    it, and its paired difference from the baseline (`vs_baseline`)."""
+    v = data.verdict
+    if v is None:
+        return []
+    return [{"contender": s.contender, "score": v.score.name, "family": s.family, "skip": s.skip, "params": s.params,
+             "seeds": s.seeds, "dev": s.dev, "test": s.test, "dev_mean": s.dev_mean, "dev_sd": s.dev_sd or 0.0,
+             "test_mean": s.test_mean, "test_sd": s.test_sd or 0.0, "recommended": s is v.recommended,
+             "vs_baseline": s.vs_baseline.to_json() if s.vs_baseline else None} for s in v.ranking]
 
 
-def top(data: StudyData, n: int) -> list[dict]:
-    """The n complete trials with the highest dev accuracy (ties: the earlier trial)."""
-    return sorted(data.complete, key=lambda t: (-t["dev_accuracy"], t["trial"]))[:n]
+def top(data: StudyData, n: int) -> list[TrialRecord]:
+    """The n complete trials with the highest dev score (ties: the earlier trial)."""
+    return sorted(data.complete, key=lambda t: (-data.dev(t), t.trial))[:n]
 
 
-def counts(data: StudyData) -> dict:
-    """The study's trials by Optuna state: {complete, pruned, failed, running, waiting} -> count."""
-    out = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
-    names = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
-    for t in data.trials:
-        out[names[t["state"]]] += 1
-    return out
+TRIAL_KEYS = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
+              "macro_f1", "train_seconds", "epochs", "dev_entity_f1", "entity_f1")
+
+
+def _trial_json(t: TrialRecord) -> dict:
+    return {**{k: getattr(t, k) for k in TRIAL_KEYS}, "values": t.objective_values}
 
 
 def numbers(data: StudyData, n_top: int = 10) -> dict:
-    """Everything the figures show, as JSON-ready data (the output of `rdzoo report --json`)."""
-    keep = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
-            "macro_f1", "train_seconds", "epochs", "values")
+    """Everything the figures show, as JSON-ready data (the output of `rdzoo report --json`), with
+    the study's score and the final stage's verdict as `rdzoo search --json` and `best` give it."""
     return {
-        "study": data.name, "storage": data.url, "objectives": data.objectives,
-        "directions": [d.name.lower() for d in data.study.directions], "counts": counts(data),
+        "study": data.name, "storage": data.url, "objectives": data.objectives, "score": data.score.name,
+        "directions": [d.name.lower() for d in data.study.directions],
+        "counts": TrialCounts.of(t.state for t in data.trials).to_json(),
         "history": history(data), "importances": importances(data),
-        "trials": [{k: t[k] for k in keep} for t in data.trials], "by_skip": by_skip(data),
+        "trials": [_trial_json(t) for t in data.trials], "by_skip": by_skip(data),
         "pareto": pareto(data), "final": final_stage(data),
-        "top": [{**{k: t[k] for k in keep}, "spec": t["spec"]} for t in top(data, n_top)],
+        "verdict": data.verdict.to_json() if data.verdict else None,
+        "top": [{**_trial_json(t), "spec": t.spec} for t in top(data, n_top)],
     }
 
 
 # --- the figures (plotly) -------------------------------------------------------------------
 
 
-def _need_plotly():
+def need_plotly():
+    """plotly's graph_objects module. Raises MissingExtra naming the `report` extra without it."""
     try:
         import plotly.graph_objects as go
     except ImportError:
@@ -261,71 +253,71 @@ def _colour(family: str, known: list[str]) -> str:
     return OTHER_COLOURS[known.index(family) % len(OTHER_COLOURS)] if family in known else OTHER_COLOURS[0]
 
 
-def _hover(t: dict) -> str:
-    lat = f"{t['latency_ms']:.1f} ms" if t["latency_ms"] is not None else "-"
-    return (f"trial {t['trial']}<br>{t['family']} / skip {t['skip']}<br>{t['params'] or 0:,} parameters<br>"
-            f"latency {lat}<br>dev accuracy {t['dev_accuracy']:.4f}")
+def _hover(data: StudyData, t: TrialRecord) -> str:
+    lat = f"{render.num(t.latency_ms)} ms" if t.latency_ms is not None else "-"
+    return (f"trial {t.trial}<br>{t.family} / skip {t.skip}<br>{render.count(t.params or 0)} parameters<br>"
+            f"latency {lat}<br>{data.dev_title} {render.frac(data.dev(t))}")
 
 
 def _scatter(data: StudyData, x_key: str, x_title: str):
-    """Dev accuracy against x: one trace per (family, skip), colour = family, marker = skip type."""
-    go = _need_plotly()
-    points = [t for t in data.complete if t[x_key] is not None]
-    families = sorted({t["family"] or "?" for t in points})
-    skips = sorted({t["skip"] or "?" for t in points})
+    """The dev score against x: one trace per (family, skip), colour = family, marker = skip type."""
+    go = need_plotly()
+    points = [t for t in data.complete if getattr(t, x_key) is not None]
+    families = sorted({t.family or "?" for t in points})
+    skips = sorted({t.skip or "?" for t in points})
     fig = go.Figure()
     for family in families:
         for skip in skips:
-            group = [t for t in points if (t["family"] or "?") == family and (t["skip"] or "?") == skip]
+            group = [t for t in points if (t.family or "?") == family and (t.skip or "?") == skip]
             if not group:
                 continue
             fig.add_trace(go.Scatter(
-                x=[t[x_key] for t in group], y=[t["dev_accuracy"] for t in group], mode="markers",
-                name=f"{family} / {skip}", legendgroup=family, text=[_hover(t) for t in group], hoverinfo="text",
+                x=[getattr(t, x_key) for t in group], y=[data.dev(t) for t in group], mode="markers",
+                name=f"{family} / {skip}", legendgroup=family, text=[_hover(data, t) for t in group], hoverinfo="text",
                 marker={"color": _colour(family, families), "symbol": SKIP_SYMBOLS[skips.index(skip) % len(SKIP_SYMBOLS)],
                         "size": 10, "line": {"width": 1, "color": "white"}}))
-    fig.update_layout(xaxis={"title": x_title, "type": "log"}, yaxis={"title": "dev accuracy"},
+    fig.update_layout(xaxis={"title": x_title, "type": "log"}, yaxis={"title": data.dev_title},
                       legend={"title": "family / skip"})
     return fig
 
 
 def _skips_figure(data: StudyData):
-    """Dev accuracy by skip type within each family: boxes with every trial as a point."""
-    go = _need_plotly()
-    families = sorted({t["family"] or "?" for t in data.complete})
+    """The dev score by skip type within each family: boxes with every trial as a point."""
+    go = need_plotly()
+    families = sorted({t.family or "?" for t in data.complete})
     fig = go.Figure()
     for family in families:
-        group = sorted((t for t in data.complete if (t["family"] or "?") == family), key=lambda t: t["skip"] or "?")
-        fig.add_trace(go.Box(x=[[family] * len(group), [t["skip"] or "?" for t in group]],
-                             y=[t["dev_accuracy"] for t in group], name=family, boxpoints="all", jitter=0.4,
+        group = sorted((t for t in data.complete if (t.family or "?") == family), key=lambda t: t.skip or "?")
+        fig.add_trace(go.Box(x=[[family] * len(group), [t.skip or "?" for t in group]],
+                             y=[data.dev(t) for t in group], name=family, boxpoints="all", jitter=0.4,
                              pointpos=0, marker={"color": _colour(family, families)},
-                             text=[f"trial {t['trial']}" for t in group]))
-    fig.update_layout(yaxis={"title": "dev accuracy"}, xaxis={"title": "family / skip type"}, showlegend=False)
+                             text=[f"trial {t.trial}" for t in group]))
+    fig.update_layout(yaxis={"title": data.dev_title}, xaxis={"title": "family / skip type"}, showlegend=False)
     return fig
 
 
-def _importances_figure(rows: list[dict]):
-    go = _need_plotly()
+def _importances_figure(rows: list[dict], title: str):
+    go = need_plotly()
     fig = go.Figure()
     for scope in dict.fromkeys(r["scope"] for r in rows):
         part = sorted((r for r in rows if r["scope"] == scope), key=lambda r: r["importance"])
         fig.add_trace(go.Bar(x=[r["importance"] for r in part], y=[r["param"] for r in part], orientation="h",
                              name=f"{scope} ({part[0]['trials']} trials)",
                              marker={"color": FAMILY_COLOURS.get(scope, "#7f7f7f")}))
-    fig.update_layout(xaxis={"title": "importance for dev accuracy (within its scope, sums to 1)"},
+    fig.update_layout(xaxis={"title": f"importance for {title} (within its scope, sums to 1)"},
                       yaxis={"title": "", "automargin": True}, legend={"title": "scope"},
                       height=max(360, 28 * len(rows) + 120))
     return fig
 
 
-def _final_figure(contenders: list[dict]):
-    go = _need_plotly()
+def _final_figure(contenders: list[dict], title: str):
+    go = need_plotly()
     fig = go.Figure()
     for c in contenders:
         fig.add_trace(go.Box(y=c["dev"], name=c["contender"], boxpoints="all", jitter=0.3, pointpos=0,
                              boxmean="sd", text=[f"seed {s}" for s in c["seeds"]],
                              marker={"color": FAMILY_COLOURS.get(c["family"], "#7f7f7f")}))
-    fig.update_layout(yaxis={"title": "dev accuracy over seeds"}, showlegend=False)
+    fig.update_layout(yaxis={"title": f"{title} over seeds"}, showlegend=False)
     return fig
 
 
@@ -375,22 +367,23 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
     import optuna.visualization as ov
 
     multi = len(data.study.directions) > 1
-    target = {"target": (lambda t: t.values[0]), "target_name": "dev accuracy"} if multi else {}
+    dev = data.dev_title
+    target = {"target": (lambda t: t.values[0]), "target_name": dev} if multi else {}
     out = []
 
-    hist = Section("history", "Optimization history", "Dev accuracy of each complete trial and the best so far.")
+    hist = Section("history", "Optimization history", f"The {dev} of each complete trial and the best so far.")
     if data.complete:
         hist.figure = ov.plot_optimization_history(data.study, **target)
-        hist.figure.update_layout(yaxis={"title": "dev accuracy"}, title=None)
+        hist.figure.update_layout(yaxis={"title": dev}, title=None)
     else:
         hist.note = "No complete trial yet."
     out.append(hist)
 
     imp = Section("importances", "Parameter importances",
-                  "How much each sampled parameter explains dev accuracy (Optuna's default evaluator, PED-ANOVA): "
+                  f"How much each sampled parameter explains the {dev} (Optuna's default evaluator, PED-ANOVA): "
                   "over all trials for the parameters every trial has, and within each family for its own.")
     if nums["importances"]:
-        imp.figure = _importances_figure(nums["importances"])
+        imp.figure = _importances_figure(nums["importances"], dev)
     else:
         imp.note = f"Needs at least {MIN_IMPORTANCE_TRIALS} complete trials with a parameter that varies."
     out.append(imp)
@@ -400,7 +393,7 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
         title = "Parallel coordinates" + (f": {family}" if family else "")
         par = Section(f"parallel-{family}" if family else "parallel", title,
                       "Each line a complete trial" + (f" of the {family} family" if family else "")
-                      + ", coloured by dev accuracy, across the parameters it sampled.")
+                      + f", coloured by {dev}, across the parameters it sampled.")
         par.figure = ov.plot_parallel_coordinate(sub, **target)
         par.figure.update_layout(title=None)
         out.append(par)
@@ -411,22 +404,22 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
     if multi:
         front = Section("pareto", "Pareto front", f"Objectives: {', '.join(data.objectives)}; "
                         "the front's trials are highlighted.")
-        front.figure = ov.plot_pareto_front(data.study, target_names=[_objective_title(o) for o in data.objectives])
+        front.figure = ov.plot_pareto_front(data.study, target_names=[_objective_title(o, dev) for o in data.objectives])
         front.figure.update_layout(title=None)
         out.append(front)
 
     for key, column, title in (("params", "params", "parameters"), ("latency", "latency_ms", "latency (ms)")):
-        sec = Section(key, f"Dev accuracy against {title}",
+        sec = Section(key, f"{dev.capitalize()} against {title}",
                       f"Every complete trial; colour = family, marker = skip type; {title} on a log scale"
                       + (" (a batch of 32 sequences of 64 tokens, on the machine that ran the trial)."
                          if key == "latency" else "."))
-        if any(t[column] is not None for t in data.complete):
+        if any(getattr(t, column) is not None for t in data.complete):
             sec.figure = _scatter(data, column, title)
         else:
             sec.note = "No complete trial with this number yet."
         out.append(sec)
 
-    sk = Section("skips", "Skip types within each family", "Dev accuracy of every complete trial, grouped by "
+    sk = Section("skips", "Skip types within each family", f"The {dev} of every complete trial, grouped by "
                  "family and skip type; the box spans the quartiles, the line is the median.")
     if data.complete:
         sk.figure = _skips_figure(data)
@@ -434,56 +427,61 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
         sk.note = "No complete trial yet."
     out.append(sk)
 
-    if nums["final"]:
-        fin = Section("final", "Final stage", "Each contender retrained with several seeds: dev accuracy of each seed, "
-                      "the box's dashed line is the mean and sd.")
-        fin.figure = _final_figure(nums["final"])
-        fin.html = _final_table(nums["final"])
+    if data.verdict is not None:
+        fin = Section("final", "Final stage", f"Each contender retrained with several seeds: the {dev} of each seed, "
+                      "the box's dashed line is the mean and sd. " + " ".join(render.verdict_lines(data.verdict)))
+        fin.figure = _final_figure(nums["final"], dev)
+        fin.html = _final_table(data.verdict)
         out.append(fin)
 
-    out.append(Section("top", f"Top {len(nums['top'])} trials", "By dev accuracy; open a row's spec to read it, "
-                       "or write it to a file with rdzoo export --trial N.", html=_top_table(nums["top"])))
+    out.append(Section("top", f"Top {len(nums['top'])} trials", f"By {dev}; open a row's spec to read it, "
+                       "or write it to a file with rdzoo export --trial N.",
+                       html=_top_table(top(data, len(nums["top"])), data.score)))
     return out
 
 
-def _objective_title(objective: str) -> str:
-    return {"accuracy": "dev accuracy", "latency": "latency (ms)"}.get(objective, objective)
+def _objective_title(objective: str, dev: str) -> str:
+    return {"accuracy": dev, "latency": "latency (ms)"}.get(objective, objective)
 
 
-def _fmt(value, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}" if isinstance(value, float) else f"{value:,}"
+def _cell(text) -> str:
+    return f"<td>{html.escape(str(text))}</td>"
 
 
-def _final_table(contenders: list[dict]) -> str:
-    score = html.escape(contenders[0]["score"]) if contenders else "accuracy"
-    head = (f"<tr><th>contender</th><th>family</th><th>skip</th><th>seeds</th><th>dev {score} mean ± sd</th>"
-            f"<th>test {score} mean ± sd</th></tr>")
+def _final_table(v: Verdict) -> str:
+    """The verdict's ranking as an HTML table, as `rdzoo search` and `best` print it: the
+    recommended contender marked *, mean +- sd over seeds in %, the paired test difference
+    from the baseline."""
+    short = html.escape(v.score.short)
+    head = ("<tr><th>#</th><th>contender</th><th>family</th><th>skip</th><th>seeds</th>"
+            f"<th>dev {short} % mean ± sd</th><th>test {short} % mean ± sd</th><th>vs baseline (test)</th></tr>")
     rows = "".join(
-        f"<tr><td>{html.escape(c['contender'])}</td><td>{html.escape(str(c['family']))}</td>"
-        f"<td>{html.escape(str(c['skip']))}</td><td>{len(c['dev'])}</td>"
-        f"<td>{c['dev_mean']:.4f} ± {c['dev_sd']:.4f}</td>"
-        f"<td>{_fmt(c['test_mean'])} ± {_fmt(c['test_sd'])}</td></tr>" for c in contenders)
+        "<tr>" + "".join(_cell(x) for x in (f"{rank}*" if s is v.recommended else rank, s.contender, s.family, s.skip,
+                                            s.n, render.pm(s.dev_mean, s.dev_sd).replace("+-", "±"),
+                                            render.pm(s.test_mean, s.test_sd).replace("+-", "±"), render.versus(s)))
+        + "</tr>" for rank, s in enumerate(v.ranking, 1))
     return f"<table>{head}{rows}</table>"
 
 
-def _top_table(rows: list[dict]) -> str:
+def _top_table(rows: list[TrialRecord], score: Score) -> str:
     import yaml
 
     if not rows:
         return "<p class='note'>No complete trial yet.</p>"
+    extra = score.name != "accuracy"
     head = ("<tr><th>#</th><th>trial</th><th>family</th><th>skip</th><th>params</th><th>FLOPs</th><th>ms</th>"
-            "<th>dev acc</th><th>test acc</th><th>train s</th><th>spec</th></tr>")
+            "<th>dev acc</th><th>test acc</th>" + (f"<th>dev {score.short}</th><th>test {score.short}</th>" if extra else "")
+            + "<th>train s</th><th>spec</th></tr>")
     body = []
     for rank, t in enumerate(rows, 1):
-        spec = yaml.safe_dump(t["spec"], sort_keys=False) if t["spec"] else "(not recorded)"
-        body.append(
-            f"<tr><td>{rank}</td><td>{t['trial']}</td><td>{html.escape(str(t['family']))}</td>"
-            f"<td>{html.escape(str(t['skip']))}</td><td>{_fmt(t['params'])}</td><td>{_fmt(t['flops'])}</td>"
-            f"<td>{_fmt(t['latency_ms'], 1)}</td><td>{_fmt(t['dev_accuracy'])}</td><td>{_fmt(t['test_accuracy'])}</td>"
-            f"<td>{_fmt(t['train_seconds'], 1)}</td>"
-            f"<td><details><summary>spec</summary><pre>{html.escape(spec)}</pre></details></td></tr>")
+        spec = yaml.safe_dump(t.spec, sort_keys=False) if t.spec else "(not recorded)"
+        cells = (rank, t.trial, t.family, t.skip, render.count(t.params), render.count(t.flops),
+                 render.num(t.latency_ms), render.frac(t.dev_accuracy),
+                 render.frac(t.test_accuracy),
+                 *((render.frac(t.dev_score(score)), render.frac(t.test_score(score))) if extra else ()),
+                 render.num(t.train_seconds))
+        body.append("<tr>" + "".join(_cell(x) for x in cells)
+                    + f"<td><details><summary>spec</summary><pre>{html.escape(spec)}</pre></details></td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 
@@ -505,9 +503,9 @@ def render_html(data: StudyData, nums: dict) -> str:
 
     secs = sections(data, nums)
     c = nums["counts"]
-    best = nums["top"][0] if nums["top"] else None
-    best_text = (f"best: trial {best['trial']}, {html.escape(str(best['family']))} (skip {html.escape(str(best['skip']))}), "
-                 f"dev accuracy {best['dev_accuracy']:.4f}" if best else "no complete trial yet")
+    best = top(data, 1)
+    best_text = (f"best: trial {best[0].trial}, {html.escape(str(best[0].family))} (skip {html.escape(str(best[0].skip))}), "
+                 f"{data.dev_title} {render.frac(data.dev(best[0]))}" if best else "no complete trial yet")
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
              f"<title>rdzoo report: {html.escape(data.name)}</title><style>{STYLE}</style>"
              f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script></head><body>",
@@ -536,7 +534,7 @@ def write_html(data: StudyData, nums: dict, path: Path) -> Path:
     """Write `render_html`'s document to `path` (UTF-8); returns the path.
 
     Raises MissingExtra when plotly (the `report` extra) is not installed."""
-    _need_plotly()
+    need_plotly()
     text = render_html(data, nums)
     path.write_text(text, encoding="utf-8")
     return path
@@ -567,12 +565,13 @@ def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
 
+    dev = data.dev_title
     if nums["history"]:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         h = nums["history"]
-        ax.scatter([p["trial"] for p in h], [p["dev_accuracy"] for p in h], s=18, label="trial")
+        ax.scatter([p["trial"] for p in h], [p[data.score.dev] for p in h], s=18, label="trial")
         ax.step([p["trial"] for p in h], [p["best_so_far"] for p in h], where="post", color="C3", label="best so far")
-        ax.set(xlabel="trial", ylabel="dev accuracy", title=f"Optimization history of {data.name}")
+        ax.set(xlabel="trial", ylabel=dev, title=f"Optimization history of {data.name}")
         ax.legend()
         save(fig, "history")
     if nums["importances"]:
@@ -581,13 +580,12 @@ def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
         labels = [f"{r['param']} [{r['scope']}]" for r in rows][::-1]
         ax.barh(labels, [r["importance"] for r in rows][::-1],
                 color=[FAMILY_COLOURS.get(r["scope"], "#7f7f7f") for r in rows][::-1])
-        ax.set(xlabel="importance for dev accuracy (within its scope)", title="Parameter importances")
+        ax.set(xlabel=f"importance for {dev} (within its scope)", title="Parameter importances")
         save(fig, "importances")
     import optuna.visualization.matplotlib as ovm
 
     multi = len(data.study.directions) > 1
-    target = {"target": (lambda t: t.values[0]), "target_name": "dev accuracy"} if multi else \
-        {"target_name": "dev accuracy"}
+    target = {"target": (lambda t: t.values[0]), "target_name": dev} if multi else {"target_name": dev}
     for family, sub in family_studies(data.study).items():  # the HTML's figures, drawn by Optuna's matplotlib twins
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "experimental" and the single-objective target note
@@ -599,44 +597,44 @@ def write_png(data: StudyData, nums: dict, folder: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(7, 5))
         front = set(nums["pareto"])
         x_obj = data.objectives[1]
-        pts = [t for t in data.trials if t["state"] == "COMPLETE" and t["values"]]
+        pts = [t for t in data.trials if t.state == "COMPLETE" and t.objective_values]
         for on, style in ((False, {"color": "#bbbbbb", "label": "trial"}), (True, {"color": "C3", "label": "Pareto front"})):
-            sel = [t for t in pts if (t["trial"] in front) == on]
-            ax.scatter([t["values"][1] for t in sel], [t["values"][0] for t in sel], **style)
-        ax.set(xlabel=_objective_title(x_obj), ylabel="dev accuracy", title="Pareto front")
+            sel = [t for t in pts if (t.trial in front) == on]
+            ax.scatter([t.objective_values[1] for t in sel], [t.objective_values[0] for t in sel], **style)
+        ax.set(xlabel=_objective_title(x_obj, dev), ylabel=dev, title="Pareto front")
         ax.legend()
         save(fig, "pareto")
     for key, column, title in (("params", "params", "parameters"), ("latency", "latency_ms", "latency (ms)")):
-        points = [t for t in data.complete if t[column] is not None]
+        points = [t for t in data.complete if getattr(t, column) is not None]
         if not points:
             continue
         fig, ax = plt.subplots(figsize=(8, 5))
-        families = sorted({t["family"] or "?" for t in points})
-        skips = sorted({t["skip"] or "?" for t in points})
+        families = sorted({t.family or "?" for t in points})
+        skips = sorted({t.skip or "?" for t in points})
         for family in families:
             for i, skip in enumerate(skips):
-                g = [t for t in points if (t["family"] or "?") == family and (t["skip"] or "?") == skip]
+                g = [t for t in points if (t.family or "?") == family and (t.skip or "?") == skip]
                 if g:
-                    ax.scatter([t[column] for t in g], [t["dev_accuracy"] for t in g], label=f"{family} / {skip}",
+                    ax.scatter([getattr(t, column) for t in g], [data.dev(t) for t in g], label=f"{family} / {skip}",
                                color=_colour(family, families), marker=MPL_MARKERS[i % len(MPL_MARKERS)])
-        ax.set(xscale="log", xlabel=title, ylabel="dev accuracy", title=f"Dev accuracy against {title}")
+        ax.set(xscale="log", xlabel=title, ylabel=dev, title=f"{dev.capitalize()} against {title}")
         ax.legend(fontsize="small", title="family / skip")
         save(fig, key)
     if nums["by_skip"]:
         groups = nums["by_skip"]
         fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(groups) + 2), 5))
-        values = [[t["dev_accuracy"] for t in data.complete if (t["family"] or "?") == g["family"]
-                   and (t["skip"] or "?") == g["skip"]] for g in groups]
+        values = [[data.dev(t) for t in data.complete if (t.family or "?") == g["family"]
+                   and (t.skip or "?") == g["skip"]] for g in groups]
         ax.boxplot(values, tick_labels=[f"{g['family']}\n{g['skip']}" for g in groups])
         for i, v in enumerate(values, 1):
             ax.scatter([i] * len(v), v, s=12, color=_colour(groups[i - 1]["family"], []), zorder=3)
-        ax.set(ylabel="dev accuracy", title="Skip types within each family")
+        ax.set(ylabel=dev, title="Skip types within each family")
         save(fig, "skips")
     if nums["final"]:
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(nums["final"]) + 2), 5))
         ax.boxplot([c["dev"] for c in nums["final"]], tick_labels=[c["contender"] for c in nums["final"]], showmeans=True)
         for i, c in enumerate(nums["final"], 1):
             ax.scatter([i] * len(c["dev"]), c["dev"], s=14, zorder=3)
-        ax.set(ylabel="dev accuracy over seeds", title="Final stage")
+        ax.set(ylabel=f"{dev} over seeds", title="Final stage")
         save(fig, "final")
     return written

@@ -65,6 +65,19 @@ class Run:
 
         return [entity_spans(t, tags) for t, tags in zip(texts, self.predict(texts))]
 
+    def describe(self, texts: list[str]) -> list[dict]:
+        """What `rdzoo predict` gives for each text: {text, label}; a tagger's {text, words, tags}
+        (a tag None past max_len); an entity tagger's {text, entities} (`entities`)."""
+        from .text.conll import is_entity_tagset
+
+        if self.tagger and is_entity_tagset(self.label_names):
+            return [{"text": t, "entities": spans} for t, spans in zip(texts, self.entities(texts))]
+        labels = self.predict(texts)
+        if self.tagger:
+            pairs = [list(zip(t.split(), tags)) for t, tags in zip(texts, labels)]
+            return [{"text": t, "words": [w for w, _ in p], "tags": [g for _, g in p]} for t, p in zip(texts, pairs)]
+        return [{"text": t, "label": label} for t, label in zip(texts, labels)]
+
     def evaluate(self, split) -> dict:
         """The model's metrics on a text.dataset.Split (accuracy and macro-F1 as fractions; entity scores for
         an entity tagger) and `n`, the texts or words scored, as train.evaluate computes them.
@@ -161,3 +174,72 @@ def load_split(run: Run):
         raise WeightsError(f"{run.path}: incomplete run folder (config.json names {SPLIT_FILE}, which is missing)") from None
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path}: damaged split record ({exc})") from None
+
+
+def trained_spec(run: str | Path) -> dict:
+    """The spec a run folder was trained with, read from its weights file's metadata (complete:
+    vocabulary and classes filled in), as a spec dict.
+
+    Raises WeightsError when the folder holds no model.safetensors or its spec is invalid."""
+    from .spec import SpecError, from_dict
+
+    run = Path(run)
+    if not (run / "model.safetensors").is_file():
+        raise WeightsError(f"{run}: not a run folder (no model.safetensors); train one with `rdzoo train ... --out {run}`")
+    try:
+        spec = json.loads(read_metadata(run / "model.safetensors")["spec"])
+        return from_dict(spec).to_dict()
+    except (ValueError, KeyError, SpecError) as exc:
+        raise WeightsError(f"{run}: the spec in its weights is invalid: {exc}") from None
+
+
+def evaluate_run(run: Run, data: str | None = None, text_col: str | None = None, label_col: str | None = None,
+                 on_bad_line: str | None = None, label_names=None) -> tuple[dict, str]:
+    """`rdzoo eval`: score a run on a dataset's dev and test splits, reading what is not given
+    (the data, columns, bad-line rule, label names, the seed of a split held out of one file) as
+    the run was trained. Examples the run trained on are never scored as held out
+    (text.heldout.held_out). Returns the result (accuracy, macro-F1 and n per split, entity
+    precision, recall, F1 and F1 per type for an entity tagger, `held_out`, `data_report`) and
+    the one-line note on what was scored.
+
+    Raises DataError for data without a dev or test split, or that cannot be read."""
+    from .errors import DataError
+    from .text.data import Columns, load_data, name_as_trained
+    from .text.heldout import held_out, same_source
+
+    cfg = run.config
+    own = data is None or same_source(data, cfg.get("data"), cfg.get("data_path"))
+    data = data or cfg.get("data_path") or cfg.get("data") or "trec"  # a file: found from any folder
+    dataset = load_data(data, Columns(text_col or cfg.get("text_col"), label_col or cfg.get("label_col")),
+                        on_bad_line=on_bad_line or cfg.get("on_bad_line") or "error", seed=cfg.get("data_seed", 0),
+                        label_names=label_names)
+    if label_names is None:  # labels in the values the run's names came from (TREC's 0-5): named as in training
+        dataset = name_as_trained(dataset, trained_label_values(cfg), run.label_names, "the run's label names")
+    if not any(getattr(dataset, split) is not None and len(getattr(dataset, split)) for split in ("dev", "test")):
+        raise DataError(f"{data}: no dev or test split to evaluate on (a folder needs a dev or test file; one "
+                        "file has a test split held out)")
+    scored = held_out(dataset, load_split(run), data, own)
+    result = {"run": str(run.path), "data": data, "held_out": scored.to_json(), "data_report": dataset.report()}
+    for split in ("dev", "test"):
+        part = getattr(scored, split)
+        if part is not None and len(part):
+            m = run.evaluate(part)
+            result.update({f"{split}_accuracy": m["accuracy"], f"{split}_macro_f1": m["macro_f1"], f"{split}_n": m["n"]})
+            if "entities" in m:  # exact span and type, micro over entities, and F1 per type
+                e = m["entities"]
+                result.update({f"{split}_entity_precision": e["precision"], f"{split}_entity_recall": e["recall"],
+                               f"{split}_entity_f1": e["f1"], f"{split}_entities": e["support"],
+                               f"{split}_entity_f1_per_type": {k: v["f1"] for k, v in e["per_type"].items()}})
+    return result, scored.note
+
+
+def trained_label_values(cfg: dict) -> dict | None:
+    """The {value: name} map a run's labels were named with in training: recorded in its config.json, or, for a
+    run that predates the record, the --label-names it was given or its built-in data's label_names.txt."""
+    from .text.data import BUILTIN_DIR, LABEL_NAMES_FILE, builtin_names, read_label_names
+
+    recorded = cfg.get("label_values") or cfg.get("label_names")
+    builtin = cfg.get("data") if cfg.get("data") in builtin_names() and not cfg.get("data_path") else None
+    if recorded is None and builtin and (BUILTIN_DIR / builtin / LABEL_NAMES_FILE).is_file():
+        return read_label_names(BUILTIN_DIR / builtin / LABEL_NAMES_FILE)
+    return recorded

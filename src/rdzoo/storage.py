@@ -6,9 +6,8 @@ and the read queries (`query.py`) share:
 - storage URLs: a bare path is a SQLite file, `journal:///path` is Optuna's
   journal file whose results table lives in a SQLite file beside it; `check_url`,
   the one check every command's `--storage` goes through;
-- the results table's columns, defined once in `COLUMNS`, which column
-  holds each search objective (`OBJECTIVE_COLUMNS`) and each ranking score
-  (`SCORE_COLUMNS`);
+- the results table's columns, defined once in `COLUMNS` (records.TrialRecord's
+  fields);
 - engines tuned for several writers on SQLite (the busy timeout, and another
   program's write lock met where each transaction begins: an error, or inside
   `patient()` a wait), and opening Optuna's storage with heartbeats;
@@ -70,7 +69,7 @@ COLUMNS = (
     ("objective_values", "json"),  # the trial's values, for multi-objective studies
     ("error", "text"),
     ("finished_at", "float"),  # unix time the row was written
-    # the final stage (search.final): its runs live in the companion study `<study>-final`
+    # the final stage (nas.final): its runs live in the companion study `<study>-final`
     ("stage", "word"),  # "final" for a final-stage run, NULL for a search trial
     ("seed", "int"),  # the final run's train.seed
     ("contender", "name"),  # which architecture a final run retrains: "trial 17", "kim-cnn"
@@ -80,20 +79,6 @@ COLUMN_NAMES = tuple(name for name, _ in COLUMNS)
 JSON_COLUMNS = tuple(name for name, kind in COLUMNS if kind == "json")
 # columns that say which trial a row is; every other column comes from the trial's results
 IDENTITY_COLUMNS = ("study", "study_id", "trial", "trial_id", "datetime_start", "state")
-
-# a search objective -> the results column that holds its value
-OBJECTIVE_COLUMNS = {"accuracy": "dev_accuracy", "params": "params", "latency": "latency_ms", "flops": "flops",
-                     "memory": "peak_memory"}
-MAXIMIZED = ("accuracy",)
-# the dev score that ranks a study's results -> its columns (dev, test): entity F1 where the trials
-# scored entities (a search on entity-tagged data maximised it), else accuracy (score_of)
-SCORE_COLUMNS = {"accuracy": ("dev_accuracy", "test_accuracy"), "entity F1": ("dev_entity_f1", "entity_f1")}
-
-
-def score_of(rows: list[dict]) -> str:
-    """The score that ranks results rows: "entity F1" when every row has a dev entity F1, else
-    "accuracy"; SCORE_COLUMNS gives its columns."""
-    return "entity F1" if rows and all(r.get("dev_entity_f1") is not None for r in rows) else "accuracy"
 
 
 # --- URLs ------------------------------------------------------------------------------
@@ -110,7 +95,7 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(//)?(.*)", re.DOTALL)
 def check_url(url: str) -> str:
     """The storage URL as rdzoo opens it (a bare path becomes `sqlite:///PATH`); every command
     checks its `--storage` here (through `results_url`, `make_storage` and
-    `search.SearchConfig`) before any work.
+    `nas.SearchConfig`) before any work.
 
     Refused, with what is allowed (`URL_FORMS`) and, where there is one, the URL most likely
     meant: a database SQLAlchemy has no dialect for (`sqllite:///x.db`, `redis://...`, and
@@ -235,9 +220,6 @@ def check_schema_version(url: str, version: int | None) -> None:
 
 # --- Optuna's schema --------------------------------------------------------------------
 
-UPGRADE_HINT = "optuna storage upgrade --storage"
-
-
 @functools.lru_cache(maxsize=1)
 def optuna_revisions() -> tuple[str, ...]:
     """The revisions of Optuna's RDB schema that the installed Optuna knows, oldest first (the
@@ -245,12 +227,11 @@ def optuna_revisions() -> tuple[str, ...]:
     `down_revision` lines of its alembic scripts, which is what Optuna's own check compares
     a database's `alembic_version` with: importing Optuna and alembic to ask would take
     0.5 s, twice what a query command takes in all."""
-    import importlib.util
+    from .optuna_compat import alembic_scripts
 
-    spec = importlib.util.find_spec("optuna")
-    if spec is None or not spec.submodule_search_locations:
+    folder = alembic_scripts()
+    if folder is None:
         return ()
-    folder = Path(spec.submodule_search_locations[0]) / "storages" / "_rdb" / "alembic" / "versions"
     after = {}  # down_revision -> revision
     for script in folder.glob("*.py"):
         text = script.read_text(encoding="utf-8")
@@ -292,6 +273,8 @@ def optuna_schema_error(url: str, older: bool, found: str | None = None) -> Stor
         optuna = "this Optuna"
     schema = f" ({found})" if found else ""
     if older:
+        from .optuna_compat import UPGRADE_HINT
+
         return StoreError(f"{shown_url(url)}: its Optuna tables have an older schema{schema} than {optuna} reads; "
                           f"upgrade them with `{UPGRADE_HINT} {shown_url(normalize_url(url))}` (after a copy of the "
                           "database), then run the command again")
@@ -476,17 +459,18 @@ def make_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS):
     except (sa.exc.DatabaseError, ImportError, OSError) as exc:
         raise storage_error(url, exc) from None
     except RuntimeError as exc:  # Optuna's check of its schema: "optuna storage upgrade" or "pip install -U optuna"
-        made = re.search(r"set up by optuna ([^)\s]+)", str(exc))
-        found = f"made by Optuna {made.group(1)}" if made else None
-        if UPGRADE_HINT in str(exc):
-            raise optuna_schema_error(url, True, found) from None
-        if "pip install -U optuna" in str(exc):
-            raise optuna_schema_error(url, False, found) from None
-        raise
+        from .optuna_compat import schema_error
+
+        other = schema_error(exc)
+        if other is None:
+            raise
+        raise optuna_schema_error(url, *other) from None
 
 
 def _open_storage(url: str, heartbeat: int):
     import optuna
+
+    from .optuna_compat import heartbeat_options
 
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -498,8 +482,7 @@ def _open_storage(url: str, heartbeat: int):
     sqlite = sqlite_path(url) is not None
     storage = retry_creation(lambda: optuna.storages.RDBStorage(
         url, engine_kwargs={"connect_args": {"timeout": busy_timeout()}} if sqlite else {"pool_pre_ping": True},
-        heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)))
+        **heartbeat_options(heartbeat, 3 * heartbeat, max_retry=2)))
     if sqlite:
         serialize_sqlite_writes(storage.engine)
     return storage
@@ -533,7 +516,10 @@ def recover_dead_workers(study, orphan_after: float = ORPHAN_SECONDS) -> int:
             dead = worker.get("host") == host and not _alive(worker.get("pid"))
         if not dead:
             continue
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except ValueError:  # another worker finished or recovered it a moment ago
+            continue
         keep = {"start": t.user_attrs["start"]} if "start" in t.user_attrs else {}  # a retried start model stays one
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, **keep}, skip_if_exists=False)
         failed += 1
@@ -576,14 +562,16 @@ def load_journal_tables(conn, journal: Path) -> None:
     storage = JournalStorage(JournalFileBackend(str(journal)))
     studies, trials, attrs, keys, directions, values = [], [], [], [], [], []
     for s in storage.get_all_studies():
-        studies.append((s._study_id, s.study_name))
-        attrs += [(s._study_id, k, json.dumps(v)) for k, v in s.user_attrs.items()]
-        directions += [(s._study_id, i, d.name) for i, d in enumerate(s.directions)]
-        for t in storage.get_all_trials(s._study_id, deepcopy=False):
-            trials.append((t._trial_id, t.number, s._study_id, t.state.name, _text(t.datetime_start),
+        study_id = storage.get_study_id_from_name(s.study_name)  # the ids through the storage's public API
+        studies.append((study_id, s.study_name))
+        attrs += [(study_id, k, json.dumps(v)) for k, v in s.user_attrs.items()]
+        directions += [(study_id, i, d.name) for i, d in enumerate(s.directions)]
+        for t in storage.get_all_trials(study_id, deepcopy=False):
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+            trials.append((trial_id, t.number, study_id, t.state.name, _text(t.datetime_start),
                            _text(t.datetime_complete)))
-            keys += [(t._trial_id, k) for k in t.user_attrs]
-            values += [(t._trial_id, i, v) for i, v in enumerate(t.values or []) if math.isfinite(v)]
+            keys += [(trial_id, k) for k in t.user_attrs]
+            values += [(trial_id, i, v) for i, v in enumerate(t.values or []) if math.isfinite(v)]
     drop_journal_tables(conn)
     for statement in (
             "CREATE TEMP TABLE studies (study_id INTEGER PRIMARY KEY, study_name TEXT UNIQUE NOT NULL)",

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .errors import StoreError
-from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, IDENTITY_COLUMNS, JSON_COLUMNS, SCHEMA_VERSION,
-                      TARGETS_TABLE, check_schema_version, drop_journal_tables, journal_path, load_journal_tables,
-                      make_engine, results_url, retry_creation, sqlite_path, storage_error)
+from .records import SCORES, TrialRecord
+from .storage import (COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, SCHEMA_VERSION, TARGETS_TABLE, check_schema_version,
+                      drop_journal_tables, journal_path, load_journal_tables, make_engine, results_url,
+                      retry_creation, sqlite_path, storage_error)
 
 # the SQL type of each kind of column in storage.COLUMNS
 TYPES = {"name": lambda: sa.String(512), "word": lambda: sa.String(32), "state": lambda: sa.String(16),
@@ -38,12 +39,22 @@ results = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     *(sa.Column(name, TYPES[kind](), nullable=name not in REQUIRED, unique=name == "trial_id") for name, kind in COLUMNS),
 )
-# `rdzoo best` orders by dev accuracy, ties by trial number: indexes in exactly that order
-# let the database read the top N off the index instead of sorting every matching row
-sa.Index("ix_rdzoo_results_study_top", results.c.study_id, results.c.state, results.c.dev_accuracy.desc(),
-         results.c.trial)
-sa.Index("ix_rdzoo_results_study_family_top", results.c.study_id, results.c.family, results.c.state,
-         results.c.dev_accuracy.desc(), results.c.trial)
+
+
+def top_index(score, family: bool) -> str:
+    """The name of the index `rdzoo best` reads a study's top N by `score` (a records.Score) off,
+    within one family when `family`."""
+    suffix = "" if score.dev == "dev_accuracy" else f"_{score.dev}"  # accuracy's keeps the name it always had
+    return f"ix_rdzoo_results_study{'_family' if family else ''}_top{suffix}"
+
+
+# `rdzoo best` orders by the study's score, ties by trial number: an index in exactly that order
+# for each score lets the database read the top N off it instead of sorting every matching row
+for _score in SCORES.values():
+    sa.Index(top_index(_score, False), results.c.study_id, results.c.state, results.c[_score.dev].desc(),
+             results.c.trial)
+    sa.Index(top_index(_score, True), results.c.study_id, results.c.family, results.c.state,
+             results.c[_score.dev].desc(), results.c.trial)
 sa.Index("ix_rdzoo_results_finished", results.c.finished_at)
 OLD_INDEXES = ("ix_rdzoo_results_top", "ix_rdzoo_results_family_top", "ix_rdzoo_results_trial")  # by name, schema 1
 schema = sa.Table(
@@ -152,21 +163,14 @@ class Store:
 
     # --- writing ------------------------------------------------------------------
 
-    def record(self, study: str, trial_number: int, trial_id: int, state: str, info: dict,
-               values: list[float] | None = None, error: str | None = None, *, study_id: int | None = None,
-               datetime_start=None) -> None:
-        """Write (or refresh) the row of a finished trial.
-
-        `info` is the trial's `rdzoo` user attribute: each column not naming the trial is
-        taken from its key of the same name. `study_id` and `datetime_start` (Optuna's)
-        are looked up from the trial id when not given.
-        """
-        if study_id is None or datetime_start is None:
-            study_id, datetime_start = self._trial_key(trial_id)
-        row = {name: info.get(name) for name in COLUMN_NAMES if name not in IDENTITY_COLUMNS}
-        row.update(study=study, study_id=study_id, trial=trial_number, trial_id=trial_id,
-                   datetime_start=datetime_start, state=state, objective_values=values,
-                   error=error or info.get("error"), finished_at=time.time())
+    def record(self, rec: TrialRecord) -> None:
+        """Write (or refresh) the row of a finished trial, `rec` (its study name, trial number,
+        trial id and state set). Optuna's `study_id` and `datetime_start` are looked up from the
+        trial id when the record lacks them."""
+        if rec.study_id is None or rec.datetime_start is None:
+            study_id, datetime_start = self._trial_key(rec.trial_id)
+            rec = rec.replace(study_id=study_id, datetime_start=datetime_start)
+        row = {**rec.__dict__, "finished_at": time.time()}
         for name in JSON_COLUMNS:
             row[name] = json.dumps(row[name]) if row[name] is not None else None
         try:
@@ -174,7 +178,7 @@ class Store:
                 conn.execute(results.insert().values(**row))
         except sa.exc.IntegrityError:  # the row exists (a retried callback, or a reused id): replace it
             with self.engine.begin() as conn:
-                conn.execute(sa.update(results).where(results.c.trial_id == trial_id).values(**row))
+                conn.execute(sa.update(results).where(results.c.trial_id == rec.trial_id).values(**row))
 
     def _trial_key(self, trial_id: int):
         with self._optuna_tables() as conn:
@@ -184,16 +188,19 @@ class Store:
             raise StoreError(f"{self.url}: Optuna holds no trial with id {trial_id}")
         return tuple(found)
 
-    def sync(self, study) -> int:
-        """Write rows for finished Optuna trials that have none (a worker died in between,
-        or the study was copied with its trials' user attributes)."""
-        have = dict(self._execute(sa.select(results.c.trial_id, results.c.datetime_start)
-                                  .where(results.c.study_id == study._study_id)))
+    def sync(self, study, storage) -> int:
+        """Write rows for the finished trials of an Optuna `study` that have none (a worker died in
+        between, the study was copied with its trials' user attributes, or a final-stage run was
+        just added); `storage` is the Optuna storage the study was opened on, which gives the ids.
+        Returns how many rows were written."""
+        study_id = storage.get_study_id_from_name(study.study_name)
+        have = dict(self._execute(sa.select(results.c.trial, results.c.datetime_start)
+                                  .where(results.c.study_id == study_id)))
         added = 0
         for t in study.get_trials(deepcopy=False):
-            if t.state.is_finished() and have.get(t._trial_id) != t.datetime_start and "rdzoo" in t.user_attrs:
-                self.record(study.study_name, t.number, t._trial_id, t.state.name, t.user_attrs["rdzoo"], t.values,
-                            study_id=study._study_id, datetime_start=t.datetime_start)
+            if t.state.is_finished() and have.get(t.number) != t.datetime_start and "rdzoo" in t.user_attrs:
+                trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+                self.record(TrialRecord.from_trial(t, study=study.study_name, study_id=study_id, trial_id=trial_id))
                 added += 1
         return added
 

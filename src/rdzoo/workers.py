@@ -5,7 +5,7 @@ trials only (quiet, no final stage) on the same study; the parent shows their
 trials from the study storage as they finish, waits, and says why they stopped.
 Processes, not threads: each holds its own GPU and its own interpreter, and a
 worker that dies loses only its running trial (the heartbeat re-queues it).
-Free of heavy imports: `run_workers` imports Optuna when it runs.
+Free of heavy imports: `run_workers` imports Optuna when it runs, `as_worker` torch.
 """
 
 from __future__ import annotations
@@ -31,10 +31,25 @@ def worker_command(options: list[str], study: str, device: str) -> list[str]:
             "--no-final", "--device", device]
 
 
+def as_worker(cfg) -> None:
+    """In a process that `run_workers` started, take what its parent set in the environment:
+    its index (which offsets its sampler's seed), its share of the cores (torch threads) and,
+    when the parent runs the final stage, that one follows (so its trials leave it time).
+    Changes `cfg` (a SearchConfig); nothing outside such a process."""
+    if WORKER_INDEX in os.environ:
+        cfg.worker = int(os.environ[WORKER_INDEX])
+    if os.environ.get(FINAL_BY_PARENT) == "1":
+        cfg.final_runs = "elsewhere"
+    if os.environ.get(THREADS):
+        import torch
+
+        torch.set_num_threads(int(os.environ[THREADS]))
+
+
 def run_workers(options: list[str], devices: list[str], cfg, display, *, env: dict | None = None,
-                final_follows: bool = False) -> tuple[dict | None, int, list[int]]:
+                final_follows: bool = False):
     """Start one worker per entry of `devices` (worker i gets `--device devices[i]` and index i)
-    on study `cfg.study` (a search.SearchConfig) in `cfg.storage`, feed `display` (display.py)
+    on study `cfg.study` (a nas.SearchConfig) in `cfg.storage`, feed `display` (display.py)
     with their trials as they finish, and wait for all of them.
 
     `options` are the `rdzoo search` options every worker gets (space, data, trials, timeout,
@@ -45,16 +60,16 @@ def run_workers(options: list[str], devices: list[str], cfg, display, *, env: di
     `final_follows`, that a final stage follows (so the workers' trials leave it time).
     Ctrl-C reaches the workers too: they record their trials and exit, and this waits for them.
 
-    Returns (outcome, code, codes): `outcome` as `search.run_search` returns it (study, finished,
-    ran, interrupted, seconds, stopped_by: interrupted, failures, target or timeout) plus
-    "workers" (their exit codes), or None when no worker opened the study; `code` 130 when
-    interrupted, 1 when a worker failed, else 0; `codes` each worker's exit status.
+    Returns a records.Outcome: why they stopped (stopped_by: interrupted, failures when a worker
+    failed, target or timeout), the study's trials, this run's (as the display saw them) and
+    each worker's exit status (`workers`); `opened` False when no worker opened the study.
     """
     import subprocess
     import time
 
     from .display import PARENT_SHOWS, SilentDisplay, watch_workers
-    from .search import count_finished
+    from .nas.loop import study_counts
+    from .records import ACCURACY, Outcome
     from .storage import patient
 
     shows = not isinstance(display, SilentDisplay)  # the parent shows every trial; else the workers print their failures
@@ -79,12 +94,13 @@ def run_workers(options: list[str], devices: list[str], cfg, display, *, env: di
     codes = [p.wait() for p in procs]
     failed = any(c not in (0, 130) for c in codes)
     code = 130 if interrupted or 130 in codes else 1 if failed else 0
+    seconds = time.perf_counter() - started
     if display.study is None:
-        return None, code, codes
-    finished = count_finished(display.study)
+        return Outcome(cfg.study, ACCURACY, 0, 0, "interrupted" if code == 130 else "failures", seconds,
+                       workers=codes, opened=False)
+    counts = study_counts(display.study)
     reason = ("interrupted" if code == 130 else "failures" if failed
-              else "target" if finished >= cfg.trials else "timeout")
-    outcome = {"study": cfg.study, "finished": finished, "ran": sum(display.ran.values()),
-               "interrupted": reason == "interrupted", "seconds": time.perf_counter() - started,
-               "stopped_by": reason, "workers": codes}
-    return outcome, code, codes
+              else "target" if counts.finished >= cfg.trials else "timeout")
+    this_run = display.this_run  # the trials the display was shown: those the workers finished
+    return Outcome(cfg.study, display.score, counts.finished, sum(this_run.to_json().values()), reason, seconds,
+                   timed_out=reason == "timeout", counts=counts, this_run=this_run, workers=codes)

@@ -1,0 +1,113 @@
+"""What one search is: `SearchConfig`, checked on construction, and its final stage's settings.
+
+Free of heavy imports, so that the command line can build and check a search before it loads
+torch or Optuna. Errors name the field (`SpecError` at `sampler`, `objectives`, ...), which the
+command line turns into its option.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SpecError
+from ..records import OBJECTIVES
+from ..space import Space
+from ..storage import HEARTBEAT_SECONDS, check_url
+
+SAMPLERS = ("tpe", "random", "nsga2", "gp")
+PRUNERS = ("hyperband", "median", "none")
+# who trains the final stage: this run after its trials, another process (the parent of
+# `--workers`' processes; the trials still keep its time), or nobody (--no-final)
+FINAL_RUNS = ("here", "elsewhere", "never")
+
+
+@dataclass(frozen=True)
+class FinalStage:
+    """The final stage's settings: the best `contenders` distinct architectures of the search
+    and the `baseline` (a zoo name or spec file; None for none) retrained with `seeds` fresh
+    seeds each."""
+
+    contenders: int = 3
+    seeds: int = 3
+    baseline: str | None = "kim-cnn"
+
+
+@dataclass
+class SearchConfig:
+    """One search: the space, the data's name, the study and storage URL, how many finished
+    trials (`trials`, the study's target) and for how long (`timeout` in seconds, the final
+    stage included), the sampler, pruner and objectives, the seed, an epochs override,
+    `max_params` and `max_memory` (bytes of peak memory; a trial above it is pruned after its
+    first epoch), heartbeat (seconds; a silent worker's trial is failed after 3x this), the
+    device and precision this worker trains at, this worker's index among `--workers`' (it
+    offsets the sampler's seed), the final stage's settings and who runs it (`final_runs`:
+    FINAL_RUNS), `reserve` (study -> seconds the trials leave for what follows them; by
+    default the final stage's estimate) and `deadline` (time.monotonic() by which the whole
+    search ends; set from `timeout` when the config is made).
+
+    Raises:
+        SpecError: at `storage`, `sampler`, `pruner`, `objectives` or `final_runs`, naming what
+            is allowed.
+    """
+
+    space: Space
+    data_name: str
+    study: str
+    storage: str
+    trials: int = 50
+    timeout: float | None = None
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    seed: int | None = None
+    epochs: int | None = None
+    objectives: list[str] = field(default_factory=lambda: ["accuracy"])
+    max_params: float = 2e9
+    n_jobs: int = 1
+    heartbeat: int = HEARTBEAT_SECONDS
+    device: str = "auto"
+    precision: str = "auto"
+    max_memory: float | None = None
+    worker: int = 0
+    final: FinalStage = field(default_factory=FinalStage)
+    final_runs: str = "here"
+    reserve: object = None
+    deadline: float | None = None
+
+    def __post_init__(self):
+        check_url(self.storage)  # a malformed URL is refused before the data is read or a trial trains
+        for name, value, allowed in (("sampler", self.sampler, SAMPLERS), ("pruner", self.pruner, PRUNERS),
+                                     ("final_runs", self.final_runs, FINAL_RUNS)):
+            if value not in allowed:
+                raise SpecError(name, f"{value!r} is not one of: {', '.join(allowed)}")
+        objectives = self.objectives
+        if not objectives or objectives[0] != "accuracy" or any(o not in OBJECTIVES for o in objectives) \
+                or len(set(objectives)) != len(objectives):
+            raise SpecError("objectives", f"{','.join(objectives)!r}: start with accuracy, then any of "
+                            f"{', '.join(o for o in OBJECTIVES if o != 'accuracy')}")
+        # `--timeout` counts from the command's start, so trials, final stage and all read one clock
+        if self.deadline is None and self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
+
+    @property
+    def multi(self) -> bool:
+        """Several objectives: a Pareto front, no pruning and no final stage."""
+        return len(self.objectives) > 1
+
+    @property
+    def final_follows(self) -> bool:
+        """A final stage follows the trials (here or in another process), so they keep its time."""
+        return self.final_runs != "never" and not self.multi
+
+    @property
+    def epochs_or_space(self) -> int:
+        """The epochs a trial trains: the override, else the space's fixed `train.epochs` (10)."""
+        return self.epochs or int((self.space.fixed.get("train") or {}).get("epochs", 10))
+
+
+def default_study(space: str, data: str) -> str:
+    """The study name a search gets unless it is given one: SPACE-DATA, where DATA is a built-in
+    dataset's name, or the stem of a data file or folder ("sst2", "reviews" for ~/d/reviews.csv)."""
+    label = data if "/" not in data and not data.endswith((".txt", ".csv", ".tsv", ".jsonl")) else Path(data).stem
+    return f"{space}-{label}"

@@ -1,0 +1,229 @@
+"""The search's final stage.
+
+One run of a search picks the best of many short, noisy dev scores, and the maximum of noisy
+scores is biased upward (the winner's curse); on a 500-sentence test set one run's standard
+error is about 1.3 points. So after the trials, the top K distinct architectures of the study
+and a baseline (a zoo model, `kim-cnn` by default) are trained again at their full recipe with
+the same S fresh seeds each. A seed also draws the held-out dev split when the data has none, so
+run i of every contender sees the same data: differences from the baseline are paired by seed.
+
+Each run is stored as a trial of the companion Optuna study `<study>-final` (parameters `seed`
+and `source`, the search trial it retrains or -1 for a baseline outside the top K; value: the
+study's dev score), added whole with `Study.add_trial`, so Optuna's own tools read it, and as a
+row of `rdzoo_results` with `stage = 'final'`. A run is stored only when it has finished, so a
+final stage that is killed loses only the run in progress, and running the same command again
+trains just the missing runs. The verdict on the stored runs is `nas.verdict`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+
+from ..records import SCORE_ATTR, FinalRun, TrialRecord
+
+DEFAULT_K = 3
+DEFAULT_SEEDS = 3
+DEFAULT_BASELINE = "kim-cnn"
+
+
+@dataclass
+class Contender:
+    """One architecture of the final stage: a search trial's spec or the baseline's, the search
+    trial it comes from (`source`, -1 for a baseline outside the top K), its family and skip
+    type, and the zoo model a start trial was."""
+
+    label: str  # "trial 17", "trial 0 = kim-cnn", "kim-cnn"
+    spec: dict  # the spec dict to retrain (train.seed is set per run)
+    source: int
+    baseline: bool = False
+    family: str | None = None
+    skip: str | None = None
+    start: str | None = None
+
+
+def run_key(spec: dict) -> str:
+    """What makes two runs the same training, seed aside: the spec without its name, its
+    description, its seed and the sizes the data fills in (vocabulary, classes)."""
+    d = json.loads(json.dumps(spec))
+    for key in ("name", "description"):
+        d.pop(key, None)
+    (d.get("train") or {}).pop("seed", None)
+    (d.get("embedding") or {}).pop("vocab_size", None)
+    if isinstance(d.get("head"), dict):
+        d["head"].pop("num_classes", None)
+    return json.dumps(d, sort_keys=True)
+
+
+def arch_key(spec: dict) -> str:
+    """The architecture alone (no training recipe): what "distinct" means for the top K."""
+    d = json.loads(run_key(spec))
+    d.pop("train", None)
+    return json.dumps(d, sort_keys=True)
+
+
+def final_seeds(n: int, screening_seed: int = 0) -> list[int]:
+    """n fresh seeds, the same for every contender: 1, 2, ... skipping the seed the search's
+    trials trained with (rerunning it would carry their lucky draw into the final stage)."""
+    out, s = [], 1
+    while len(out) < n:
+        if s != screening_seed:
+            out.append(s)
+        s += 1
+    return out
+
+
+def baseline_spec(name: str | None, epochs: int | None = None) -> dict | None:
+    """The baseline's spec dict (a zoo name or spec file, `epochs` overriding its train.epochs);
+    None for no baseline. Raises SpecError for one that does not load: before the trials."""
+    if not name:
+        return None
+    from ..spec import load
+
+    return load(name, [f"train.epochs={epochs}"] if epochs else []).to_dict()
+
+
+def plan(study, k: int, baseline: dict | None, baseline_name: str | None) -> list[Contender]:
+    """The top `k` distinct architectures of a finished search (complete trials, best dev
+    first; one trial per architecture, its best) and the baseline, which shares a
+    contender's runs when the search found exactly it."""
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if (t.user_attrs.get("rdzoo") or {}).get("spec") and "repeat_of" not in t.user_attrs
+              and t.values and math.isfinite(t.values[0])]
+    trials.sort(key=lambda t: (-t.values[0], t.number))
+    out, seen = [], set()
+    for t in trials:
+        rec = TrialRecord.from_attrs(t.user_attrs["rdzoo"])
+        key = arch_key(rec.spec)
+        if key in seen:
+            continue
+        seen.add(key)
+        start = t.user_attrs.get("start")
+        out.append(Contender(f"trial {t.number}" + (f" = {start}" if start else ""), rec.spec, t.number,
+                             family=rec.family, skip=rec.skip, start=start))
+        if len(out) == k:
+            break
+    if baseline is not None:
+        same = [c for c in out if run_key(c.spec) == run_key(baseline)]
+        if same:
+            same[0].baseline = True
+        else:
+            enc = baseline.get("encoder") or {}
+            out.append(Contender(baseline_name or baseline.get("name", "baseline"), baseline, -1, baseline=True,
+                                 family=baseline.get("family"), skip=enc.get("skip") if isinstance(enc, dict) else None))
+    return out
+
+
+def estimate_seconds(study, k: int, seeds: int, baseline: dict | None) -> float:
+    """Seconds the final stage would take if the trials stopped now: each contender's
+    recorded training time (a complete trial trained its full recipe) times the seeds.
+    A baseline the search has not trained counts as its slowest contender."""
+    contenders = plan(study, k, baseline, "baseline")
+    known = {}
+    for t in study.get_trials(deepcopy=False):
+        info = t.user_attrs.get("rdzoo") or {}
+        if t.state.name == "COMPLETE" and info.get("spec") and info.get("train_seconds"):
+            known.setdefault(run_key(info["spec"]), info["train_seconds"])
+    times = [known.get(run_key(c.spec)) for c in contenders]
+    slowest = max((x for x in times if x is not None), default=0.0)
+    return seeds * sum(slowest if x is None else x for x in times)
+
+
+def reserve(cfg):
+    """study -> the seconds the trials of `cfg` (a SearchConfig) keep for its final stage: what
+    the stage would take now, plus a typical trial once per seed, in case the next trial becomes
+    a contender. Raises SpecError for a baseline that does not load."""
+    from .loop import typical_trial_seconds
+
+    settings = cfg.final
+    base = baseline_spec(settings.baseline, cfg.epochs)
+    return lambda study: (estimate_seconds(study, settings.contenders, settings.seeds, base)
+                          + settings.seeds * typical_trial_seconds(study))
+
+
+def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, baseline: str | None = DEFAULT_BASELINE,
+              on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None) -> FinalRun:
+    """Train every contender with every seed that is not stored yet; return what was done.
+
+    `cfg` is the search's SearchConfig (its storage, study, epochs and max_params);
+    `on_run(done, total, label, seed)` is called before each run; `only_seeds` limits this call
+    to some of the seeds (processes that share one final stage, a seed each). With a `deadline`
+    (time.monotonic() seconds) a seed starts only if all its runs fit before it, by
+    `estimate_seconds` for one seed, so a stage cut short still pairs every contender; the
+    seeds left out are returned as `cut`. Raises what `train.fit` raises; the runs finished
+    before are kept.
+    """
+    import optuna
+
+    from ..device import resolve_device, resolve_precision
+    from ..storage import make_storage, patient
+    from ..store import Store
+    from .loop import quiet_optuna, study_score
+    from .objective import measure
+
+    quiet_optuna()
+    storage = make_storage(cfg.storage, cfg.heartbeat)
+    study = optuna.load_study(study_name=cfg.study, storage=storage)
+    base_spec = baseline_spec(baseline, cfg.epochs)
+    contenders = plan(study, k, base_spec, base_spec["name"] if base_spec else None)
+    screening = int(((cfg.space.fixed.get("train") or {}).get("seed", 0)))
+    seed_list = final_seeds(seeds, screening)
+    score = study_score(study)
+    final = optuna.create_study(study_name=f"{cfg.study}-final", storage=storage, load_if_exists=True,
+                                direction="maximize")
+    final.set_user_attr("search_study", cfg.study)
+    final.set_user_attr(SCORE_ATTR, score.name)
+    store = Store.open(cfg.storage, create=True)
+    store.sync(final, storage)
+    done = {(t.user_attrs.get("final", {}).get("key"), t.params.get("seed"))
+            for t in final.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    todo = [(c, s) for s in seed_list for c in contenders if (run_key(c.spec), s) not in done
+            and (only_seeds is None or s in only_seeds)]  # seed-major:
+    # a stage cut short still has whole seeds, each paired across every contender
+    total, ran = len(contenders) * len(seed_list), 0
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    cut = []
+    for seed in dict.fromkeys(s for _, s in todo):
+        runs = [c for c, s in todo if s == seed]
+        if deadline is not None and time.monotonic() + estimate_seconds(study, k, 1, base_spec) > deadline:
+            cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
+            continue
+        for c in runs:
+            if on_run:
+                on_run(total - len(todo) + ran, total, c.label, seed)
+            with patient():  # a trained run waits out another program's write lock rather than being lost
+                _train_one(cfg, data, final, storage, store, c, seed, score,
+                           lambda result: measure(result, device, precision), device, precision)
+            ran += 1
+    return FinalRun([c.label for c in contenders], seed_list, ran, total, cut)
+
+
+def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score, measure, device, precision) -> None:
+    """Train contender `c` with `seed` and store the run as a finished trial of `final`, with its row."""
+    import optuna
+
+    from ..spec import from_dict
+    from ..train import fit
+    from .objective import results_record
+
+    raw = json.loads(json.dumps(c.spec))
+    raw["train"] = {**(raw.get("train") or {}), "seed": seed}
+    raw["name"] = f"{final.study_name}-{c.label.split(' = ')[0].replace(' ', '-')}-seed-{seed}"
+    spec = from_dict(raw, max_params=max(cfg.max_params, 2e9))
+    result = fit(spec, data, device=device, precision=precision)
+    base = TrialRecord(family=result.spec.family, skip=result.spec.skip, stage="final", seed=seed,
+                       contender=c.label, baseline=c.baseline)
+    record = results_record(result, base, measure(result))
+    dists = {"seed": optuna.distributions.IntDistribution(0, 2**31 - 1),
+             "source": optuna.distributions.IntDistribution(-1, 2**31 - 1)}
+    # added whole (never RUNNING), so a killed final stage leaves nothing to recover
+    final.add_trial(optuna.trial.create_trial(
+        params={"seed": seed, "source": c.source}, distributions=dists, value=record.dev_score(score),
+        user_attrs={"rdzoo": record.attrs(),
+                    "final": {"key": run_key(c.spec), "contender": c.label, "baseline": c.baseline}}))
+    store.sync(final, storage)  # its row, written as for a search trial
