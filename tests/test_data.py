@@ -587,6 +587,8 @@ def _cli(*args, code=0):
 
 TINY_TRAIN = ["--set", "embedding.dim=16", "--set", "encoder.stem_channels=16", "--set", "train.batch_size=16",
               "--epochs", "1", "-q"]
+# the same with batches of 64, for the whole of TREC (a key is given once)
+TINY_TRAIN_64 = [a.replace("train.batch_size=16", "train.batch_size=64") for a in TINY_TRAIN]
 
 
 def _reviews(tmp_path):
@@ -673,7 +675,7 @@ def test_a_trec_run_evaluates_the_trec_files_in_their_integer_labels(tmp_path):
     from rdzoo.text.data import BUILTIN_DIR
 
     out = tmp_path / "run"
-    _cli("train", "kim-cnn", "--data", "trec", *TINY_TRAIN, "--set", "train.batch_size=64", "--out", out)
+    _cli("train", "kim-cnn", "--data", "trec", *TINY_TRAIN_64, "--out", out)
     own = json.loads(_cli("eval", out, "--json").stdout)
     plain = tmp_path / "trec-digits"  # the same files without their label_names.txt: labels 0-5
     plain.mkdir()
@@ -689,7 +691,7 @@ def test_a_trec_run_evaluates_the_trec_files_in_their_integer_labels(tmp_path):
     assert json.loads(_cli("eval", out, "--data", plain, "--json").stdout)["test_accuracy"] == own["test_accuracy"]
     # the other way: a run trained on the digits evaluates the built-in, named set (it knows the values)
     digits = tmp_path / "digits-run"
-    _cli("train", "kim-cnn", "--data", plain, *TINY_TRAIN, "--set", "train.batch_size=64", "--out", digits)
+    _cli("train", "kim-cnn", "--data", plain, *TINY_TRAIN_64, "--out", digits)
     assert json.loads((digits / "config.json").read_text())["label_values"] is None
     own = json.loads(_cli("eval", digits, "--json").stdout)
     ev = json.loads(_cli("eval", digits, "--data", "trec", "--json").stdout)

@@ -10,6 +10,7 @@ import random
 import re
 import subprocess
 import sys
+from pathlib import Path
 from statistics import mean
 
 import pytest
@@ -214,20 +215,21 @@ def test_teacher_outputs_are_computed_once_per_key_and_reused_by_another_process
     texts = synthetic.train.texts[:50]
     settings = {"seed": 0}
     first = targets_mod.teacher_targets([run], texts, settings, ["neg", "pos"], tmp_path)
-    assert calls == [50] and first.logits.shape == (50, 2) and first.path.parent == tmp_path
+    path = Path(first.source)
+    assert calls == [50] and first.logits.shape == (50, 2) and path.parent == tmp_path
     umask = os.umask(0o022)
     os.umask(umask)
-    assert first.path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as the run's other files are
-    stamp = first.path.stat().st_mtime_ns
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as the run's other files are
+    stamp = path.stat().st_mtime_ns
     again = targets_mod.teacher_targets([run], texts, settings, ["neg", "pos"], tmp_path)
-    assert calls == [50] and torch.equal(again.logits, first.logits) and first.path.stat().st_mtime_ns == stamp
+    assert calls == [50] and torch.equal(again.logits, first.logits) and path.stat().st_mtime_ns == stamp
     # the columns follow the student's label order
     swapped = targets_mod.teacher_targets([run], texts, settings, ["pos", "neg"], tmp_path)
     assert calls == [50, 50] and torch.equal(swapped.logits, first.logits.flip(-1))
     # other texts or settings: another key
     targets_mod.teacher_targets([run], texts, {"seed": 1}, ["neg", "pos"], tmp_path)
     assert calls == [50, 50, 50] and len(list(tmp_path.glob("*.safetensors"))) == 3
-    assert not list(tmp_path.glob("*.tmp"))  # written through a temporary file renamed into place
+    assert not list(tmp_path.glob("*.tmp"))  # written through a temporary file linked into place
     # an ensemble's targets are its members' mean logits
     pair = targets_mod.teacher_targets([run, run], texts, settings, ["neg", "pos"], tmp_path)
     torch.testing.assert_close(pair.logits, first.logits)
@@ -306,7 +308,7 @@ def test_a_tagger_student_learns_from_per_word_targets_with_and_without_a_crf(ta
     for crf in (False, True):
         s = spec.load("densenet-tagger", {**TAGGER, "head.crf": crf, "train.distill.augment_copies": 1,
                                           "train.distill.loss": "kl"})
-        student, info = fit_student(s, tagged, [str(tagger_run)], targets_dir=tmp_path)
+        student, info = fit_student(s, tagged, [str(tagger_run)], targets=tmp_path)
         assert info["transfer"]["augmented"] == 300
         assert student.metrics["dev_accuracy"] > 0.8 and all(h["loss"] > 0 for h in student.history)
 
@@ -367,6 +369,10 @@ def test_a_teacher_that_cannot_teach_the_data_is_one_clear_error(tmp_path, synth
         (["--data", "synthetic", "--set", "train.distill.alpha=0.5"], "train.distill is set: .*--teacher"),
         (["--data", "synthetic", "--unlabeled", str(tmp_path)], "--unlabeled texts are labelled by a teacher"),
         (["--data", "synthetic", "--teacher", str(teacher_run), "--cv", "3"], "--cv .* --teacher"),
+        (["--data", "synthetic", "--teacher", str(teacher_run), "--targets", "sqllite:///x.db"],
+         "--targets: 'sqllite:///x.db': no database .*did you mean 'sqlite:///x.db'"),
+        (["--data", "synthetic", "--teacher", str(teacher_run), "--targets", str(teacher_run / "model.safetensors")],
+         "--targets: .*model.safetensors is a file, not a folder; a database is named by its URL"),
     ]:
         code, out, err = cli("train", "kim-cnn", "--epochs", "100000", *args)  # fails before training
         assert code == 2 and out == "" and err.count("\n") == 1, err
@@ -391,6 +397,25 @@ def test_cli_trains_a_student_saves_what_it_learnt_from_and_reuses_the_teacher_o
     code, stdout, err = cli(*args)
     assert code == 0, err
     assert json.loads(stdout)["distill"]["targets"] == str(cached) and cached.stat().st_mtime_ns == stamp
+
+
+def test_cli_keeps_the_teacher_outputs_in_a_study_database_for_every_later_student(tmp_path, teacher_run, cli,
+                                                                                    monkeypatch):
+    import sqlite3
+
+    sets = [x for k, v in {**FAST, "train.epochs": 1}.items() for x in ("--set", f"{k}={v}")]
+    url = f"sqlite:///{tmp_path}/study.db"
+    args = ["train", "kim-cnn", "--data", "synthetic", *sets, "--teacher", str(teacher_run), "--targets", url, "--json"]
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    where = json.loads(stdout)["distill"]["targets"]
+    assert re.fullmatch(re.escape(url) + r" \(table rdzoo_targets, key [0-9a-f]{24}\)", where), where
+    (size,) = sqlite3.connect(tmp_path / "study.db").execute("SELECT size FROM rdzoo_targets").fetchone()
+    assert size > 2000 * 2 * 4  # 2,000 texts' two float32 logits
+    monkeypatch.setattr(targets_mod, "teacher_outputs", lambda *a, **k: pytest.fail("the teacher ran again"))
+    code, stdout, err = cli(*args[:-1], "--set", "train.clip_grad=0.5", "--json")  # another student, same texts
+    assert code == 0, err
+    assert json.loads(stdout)["distill"]["targets"] == where
 
 
 def test_a_checkpoint_teacher_reads_masked_words_as_its_mask_and_the_student_takes_its_word_vectors(tmp_path,

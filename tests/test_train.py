@@ -36,11 +36,17 @@ def test_synthetic_task_is_learned_in_three_epochs(trained):
 
 @pytest.mark.parametrize("name, overrides", [
     ("densenet-text-tiny", {"embedding.dim": 32, "encoder.growth_rate": 8, "encoder.stem_channels": 16, "train.lr": 1e-2}),
-    ("transformer-text-tiny", {"encoder.d_model": 64, "encoder.heads": 2, "train.lr": 2e-3}),
+    # the zoo's transformer recipe (transformer-sent: lr 1e-3): at 2e-3 and 4 epochs the model left chance
+    # only in epoch 2, often rested on the bag-of-words plateau (0.79) and was still climbing when the
+    # schedule ended, so where it stopped (0.80-1.0) followed the seed and the thread count; 8 epochs at
+    # 1e-3 reach 0.99-1.0 over ten seeds on 1 and 2 threads
+    ("transformer-text-tiny", {"encoder.d_model": 64, "encoder.heads": 2, "train.lr": 1e-3, "train.epochs": 8}),
     ("resnet-text-10", {"embedding.dim": 32, "encoder.channels": 32, "train.lr": 1e-2}),
 ])
 def test_every_family_learns_the_synthetic_task(synthetic, name, overrides):
-    result = fit(spec.load(name, {**overrides, "train.epochs": 4, "train.batch_size": 32}), synthetic)
+    # chance is 0.50; negation flips 40% of the labels, and the best a sum over single words can do is
+    # 0.79 (call every text with "not" negative), so 0.9 needs a word seen with its neighbour
+    result = fit(spec.load(name, {"train.epochs": 4, "train.batch_size": 32, **overrides}), synthetic)
     assert result.metrics["test_accuracy"] >= 0.9, result.history
 
 

@@ -239,7 +239,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
           teacher: Annotated[Optional[list[str]], typer.Option("--teacher", help="Learn from this teacher too: a run folder, or a zoo name or spec to fine-tune on the training split first (repeatable: their mean logits).")] = None,
           unlabeled: Annotated[Optional[Path], typer.Option("--unlabeled", help="In-domain text without labels, one a line, for the teacher to label (with --teacher).")] = None,
           teacher_dir: Annotated[Path, typer.Option("--teacher-dir", help="Where teachers fine-tuned by --teacher are kept and found again.")] = Path("runs/teachers"),
-          targets_dir: Annotated[Optional[Path], typer.Option("--targets-dir", help="Where the teachers' outputs are cached (default: TEACHER_RUN/targets).")] = None,
+          targets: Annotated[Optional[str], typer.Option("--targets", "--targets-dir", help="Where the teachers' outputs are cached: a folder, or a storage URL (as --storage) whose database keeps them for every worker of a study (default: the folder TEACHER_RUN/targets).")] = None,
           as_json: JsonOpt = False):
     """Train a model on text data (built-in TREC-6 by default) and report accuracy; with --teacher,
     as a student of a teacher's logits (train.distill)."""
@@ -250,7 +250,7 @@ def train(name: Annotated[str, typer.Argument(help="Zoo name or spec file.")],
     s = spec_mod.load(name, list(set_ or []) + ([f"train.seed={seed}"] if seed is not None else []))
     dev, prec = where_to_run(device, precision)
     how = Training(data, text_col, label_col, on_bad_line, label_names, epochs, cv, out, overwrite, teacher or [],
-                   unlabeled, teacher_dir, targets_dir, progress=not (quiet or as_json))
+                   unlabeled, teacher_dir, targets, progress=not (quiet or as_json))
     _check_training(s, how)
     dataset = load_dataset(data, text_col, label_col, on_bad_line, seed=s.train.seed, label_names=label_names)
     result, unsaved = train_run(s, dataset, how, dev, prec)
@@ -654,7 +654,7 @@ def dashboard(storage: StorageOpt = "sqlite:///rdzoo.db",
 
 # a library parameter that a SpecError names (nas.SearchConfig's fields, nas.best's) -> the option that sets it
 OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--objectives", "study": "--study",
-             "storage": "--storage", "teachers": "--teacher", "pareto": "--pareto"}
+             "storage": "--storage", "teachers": "--teacher", "pareto": "--pareto", "targets": "--targets"}
 
 
 def in_cli_terms(exc: Exception) -> str:

@@ -29,7 +29,7 @@ class Training:
     teachers: list = field(default_factory=list)
     unlabeled: Path | None = None
     teacher_dir: Path = Path("runs/teachers")
-    targets_dir: Path | None = None
+    targets: str | Path | None = None
     progress: bool = True
 
 
@@ -71,7 +71,7 @@ def train_run(spec, dataset, how: Training, device, precision) -> tuple[dict, st
             extra, notes = read_unlabeled(how.unlabeled, dataset.tagging)
             report["notes"] += notes
         fitted, distilled = fit_student(spec, dataset, how.teachers, unlabeled=extra, teacher_dir=how.teacher_dir,
-                                        targets_dir=how.targets_dir, epochs=how.epochs, progress=how.progress,
+                                        targets=how.targets, epochs=how.epochs, progress=how.progress,
                                         device=device, precision=precision)
     else:
         fitted = fit(spec, dataset, epochs=how.epochs, progress=how.progress, device=device, precision=precision)

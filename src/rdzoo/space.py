@@ -252,6 +252,16 @@ def _params(raw: Any, path: str) -> dict[str, Param]:
     return out
 
 
+def _check_chosen_once(common: dict, branch: dict, family: str) -> None:
+    """A trial samples each key in one place: the same key (or a section and a key inside it) in
+    `choose` and in a family's branch would leave one of the two silently unused."""
+    places = [(key, f"choose.{key}") for key in common] + [(key, f"choose.family.{family}.{key}") for key in branch]
+    for i, (key, where) in enumerate(places):
+        for other, other_where in places[:i]:
+            if key == other or key.startswith(other + ".") or other.startswith(key + "."):
+                raise SpecError(where, f"{other_where} sets it too; choose each key in one place")
+
+
 def parse_space(data: Any, where: str = "space") -> Space:
     """A search space's parsed YAML -> Space; `where` names it in messages and gives its default name.
 
@@ -278,18 +288,20 @@ def parse_space(data: Any, where: str = "space") -> Space:
         branches = {family: {}}
     if not isinstance(branches, dict) or not branches:
         raise SpecError("choose.family", f"expected a branch per family, e.g. resnet: {{...}}; families: {', '.join(FAMILIES)}")
+    common = _params(choose, "choose")
     families = {}
     for family, params in branches.items():
         if not isinstance(family, str) or family not in FAMILIES:
             raise SpecError(f"choose.family.{family}", f"unknown family; one of: {', '.join(FAMILIES)}{did_you_mean(family, FAMILIES)}")
         families[family] = _params(params, f"choose.family.{family}")
+        _check_chosen_once(common, families[family], family)
     name = data.get("name", Path(where).stem)
     if not isinstance(name, str):
         raise SpecError("name", f"expected a string, got {name!r}")
     start = data.get("start") or []
     if not isinstance(start, list) or not all(isinstance(s, str) and s for s in start):
         raise SpecError("start", f"expected a list of zoo model names, got {start!r}")
-    return Space(name, str(data.get("description", "")), fixed, _params(choose, "choose"), families, tuple(start))
+    return Space(name, str(data.get("description", "")), fixed, common, families, tuple(start))
 
 
 def space_path(source: str) -> Path:

@@ -1,7 +1,7 @@
 """YAML specs -> frozen, validated dataclasses.
 
 A spec describes one text encoder completely: embedding, encoder (one dataclass
-per family), head and training settings. Loading is `yaml.safe_load` only,
+per family), head and training settings. Loading is `yamlio.parse_yaml` (safe, one meaning),
 `base:` inherits another spec, and dotted overrides (`encoder.growth_rate=24`)
 patch any key. Every problem is a `SpecError` naming the key path, the bad
 value and what is allowed. The parameter count is checked against
@@ -117,6 +117,7 @@ class Train:
     patience: int = bounded(0, 0, 100000)  # early stopping on dev accuracy; 0: off
     dev_fraction: float = bounded(0.1, 0.0, 0.5, lo_open=True)  # held out when data has no dev split
     seed: int = bounded(0, 0, 2**31 - 1)
+    bucket: bool = True  # batches of similar lengths (batching.batches' bucket iterator); false: random batches
     distill: Distill | None = None  # a student's settings (--teacher); None: the gold labels alone
 
 
@@ -202,17 +203,15 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
         if not isinstance(value, bool):
             raise SpecError(path, f"expected true or false, got {_describe(value)}")
         return value
-    if tp in (int, float) and isinstance(value, str):
-        value = _number(value)  # YAML 1.1 reads 1e-3 as a string
     if tp is int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
-            raise SpecError(path, f"expected an integer, got {_describe(value)}")
+            raise SpecError(path, f"expected an integer, got {_describe(value)}{_unquote_hint(value)}")
         return _check_range(value, path, meta)
     if tp is float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise SpecError(path, f"expected a number, got {_describe(value)}")
+            raise SpecError(path, f"expected a number, got {_describe(value)}{_unquote_hint(value)}")
         if not math.isfinite(value):
             raise SpecError(path, f"expected a finite number, got {value}")
         return _check_range(float(value), path, meta)
@@ -225,13 +224,15 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
     raise TypeError(f"unsupported field type {tp!r}")  # a bug in the dataclasses above
 
 
-def _number(text: str) -> Any:
-    for parse in (int, float):
-        try:
-            return parse(text.replace("_", ""))
-        except ValueError:
-            pass
-    return text
+def _unquote_hint(value: Any) -> str:
+    """A number written as text ('3', "1e-3") is text, as YAML reads it (1e-3 unquoted is a number)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (text: write the number without quotes)"
 
 
 def _type_name(tp: Any) -> str:
@@ -453,6 +454,38 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, parse_yaml(raw, f"override {key}") if raw.strip() else ""
 
 
+def parse_overrides(texts: list[str] | tuple) -> dict[str, Any]:
+    """`key.path=value` texts -> {key path: value}. Each key may be set once: a key given twice, or
+    inside a mapping given for a section that another text also sets (`head=none` and
+    `head.pool=max`), has no one meaning, so it raises SpecError naming both texts."""
+    out: dict[str, Any] = {}
+    given: dict[str, str] = {}  # every key path a text sets -> that text
+    for text in texts:
+        key, value = parse_override(text)
+        paths = [path for path, _ in _leaves(key, value)]
+        for path in paths:
+            for other, other_text in given.items():
+                if path == other or path.startswith(other + ".") or other.startswith(path + "."):
+                    raise SpecError(key, f"set twice, by {other_text!r} and {text!r}; give each key once")
+        given.update((path, text) for path in paths)
+        out[key] = value
+    return out
+
+
+def _leaves(key: str, value: Any) -> list[tuple[str, Any]]:
+    """(dotted key path, value) for each key a value at `key` sets: a mapping sets each of its
+    leaves (it merges into the section, see merge_spec), any other value the key itself."""
+    if isinstance(value, dict) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{key}.{k}", v)]
+    return [(key, value)]
+
+
+def _value_at(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
 def merge_spec(base: dict, update: dict) -> dict:
     """deep_merge for spec dicts, except that a new `family` replaces the old family's `encoder`
     keys instead of merging into them, in the spec and in its neck (another family's keys would
@@ -470,7 +503,7 @@ def apply_overrides(data: dict, overrides: dict | list[str] | tuple = ()) -> dic
     `neck.family`) that changes drops the old family's encoder keys; family keys are set first,
     so the other overrides may set the new family's."""
     if isinstance(overrides, (list, tuple)):
-        overrides = dict(parse_override(o) for o in overrides)
+        overrides = parse_overrides(overrides)
     out = dict(data)
     for dotted, value in sorted(overrides.items(), key=lambda kv: kv[0].rpartition(".")[2] != "family"):
         parts = dotted.split(".")
@@ -505,9 +538,28 @@ def resolve_bases(data: Any, where: str, seen: tuple[str, ...] = ()) -> dict:
         raise SpecError("base", f"inheritance cycle: {' -> '.join(seen + (base,))}")
     parent = resolve_bases(_read_source(base, relative_to=where), base, seen + (base,))
     merged = merge_spec(parent, {k: v for k, v in data.items() if k != "base"})
+    parent_name = parent.get("name", base)
     if "name" not in data:
-        merged["name"] = f"{parent.get('name', base)}-custom"
+        merged["name"] = f"{parent_name}-custom"
+    if "description" not in data:
+        merged["description"] = _derived_description(parent_name, parent, data)
     return merged
+
+
+def _derived_description(parent_name: str, parent: dict, data: dict) -> str:
+    """What a derived spec without a description of its own is: the base's description is
+    about the base (its widths, depths, recipe), so it is kept only where the spec changes no
+    key's value; otherwise the spec is described as the base with the keys it changes, the
+    base's own description after them, so `rdzoo show` and a run's config never describe a
+    model it is not."""
+    described = parent.get("description") if isinstance(parent.get("description"), str) else ""
+    changed = [path for k, v in data.items() if k not in ("base", "name")
+               for path, value in _leaves(k, v) if _value_at(parent, path) != value]
+    if not changed:
+        return described
+    more = len(changed) - 4
+    listed = ", ".join(changed[:4]) + (f" and {more} more key{'s' if more > 1 else ''}" if more > 0 else "")
+    return f"{parent_name} with {listed} changed" + (f" ({parent_name}: {described})" if described else "")
 
 
 def _read_source(source: str, relative_to: str | None = None) -> Any:

@@ -39,6 +39,7 @@ DEFAULT_STORAGE = "sqlite:///rdzoo.db"
 HEARTBEAT_SECONDS = 20
 ORPHAN_SECONDS = 60  # a live worker names itself within milliseconds of starting a trial
 BUSY_TIMEOUT = 60.0  # seconds a SQLite connection waits for another's write lock; RDZOO_BUSY_TIMEOUT overrides
+TARGETS_TABLE = "rdzoo_targets"  # cached teacher outputs (distill.cache), beside the results table
 
 # The results table `rdzoo_results`, one line per column: name and type. Adding a column
 # is one line here: store.py creates it (and adds it to a table an older rdzoo made),

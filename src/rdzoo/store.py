@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from .errors import StoreError
 from .records import SCORES, TrialRecord
-from .storage import (COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, SCHEMA_VERSION, check_schema_version,
+from .storage import (COLUMNS, DEFAULT_STORAGE, JSON_COLUMNS, SCHEMA_VERSION, TARGETS_TABLE, check_schema_version,
                       drop_journal_tables, journal_path, load_journal_tables, make_engine, results_url,
                       retry_creation, sqlite_path, storage_error)
 
@@ -120,7 +120,7 @@ class Store:
             with self.engine.connect() as conn:
                 version = conn.execute(sa.select(sa.func.max(schema.c.version))).scalar()
             check_schema_version(self.url, version)
-        elif tables - {"rdzoo_results", "rdzoo_schema"} and "studies" not in tables:
+        elif tables - {"rdzoo_results", "rdzoo_schema", TARGETS_TABLE} and "studies" not in tables:
             raise StoreError(f"{self.url}: not an rdzoo or Optuna database (tables: {', '.join(sorted(tables)[:6])})")
         elif not create and not tables:
             raise StoreError(f"{self.url}: empty database; run `rdzoo search` first")

@@ -1,6 +1,6 @@
 """Fit and evaluate a spec on text data.
 
-The loop: length-bucketed batches, an optimizer from timm's
+The loop: length-bucketed batches (`train.bucket`; else random ones), an optimizer from timm's
 `create_optimizer_v2` (AdamW by default; lamb, radam, adadelta, lookahead_*
 ...), linear warm-up then cosine or linear decay from timm's schedulers,
 label smoothing, gradient clipping, Kim's max-norm on the classifier, early
@@ -412,7 +412,8 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
             # running sums on the device: reading a GPU tensor waits for every step queued before it
             epoch_loss, n_batches = torch.zeros((), dtype=acc_dtype, device=device), 0
             guard = _FiniteGuard(device, train_cfg, eager=sync_every == 1)
-            for tokens, y, group in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng):
+            for tokens, y, group in batches(train_ids, train_y, train_cfg.batch_size, shuffle=True, rng=rng,
+                                            bucket=train_cfg.bucket):
                 tokens = drop_words(tokens, train_cfg.word_dropout)
                 tokens_seen += int((word_ids(tokens) != PAD_ID).sum())  # counted on the host, before the copy
                 tokens, y = to_device(tokens, device), to_device(y, device)

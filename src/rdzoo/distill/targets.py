@@ -1,6 +1,6 @@
 """Teacher outputs over a transfer set, computed once and cached.
 
-`teacher_targets(teachers, texts, settings, label_names, cache_dir)` returns the
+`teacher_targets(teachers, texts, settings, label_names, cache)` returns the
 teachers' mean logits for each text (an ensemble's targets are its members' mean
 logits): one row a text for classifiers; for taggers one row a word, the rows of all
 texts stacked, with `offsets` marking where each text's rows begin. Each teacher reads
@@ -10,11 +10,13 @@ with another tokenizer gets targets by example and word, never by token id. A wo
 a teacher's `embedding.max_len` has no score: its row is NaN, and the student's soft
 loss leaves it out.
 
-The cache is one safetensors file, `<cache_dir>/<key>.safetensors`, where the key hashes
-each teacher's weights and tokenizer files, the label order, the texts and the settings
-that made them (the storage place is the caller's: by default `<first teacher's
-run>/targets/`). It is written to a temporary file in the same folder and renamed into place (`os.replace`),
-so a reader in another process sees the whole file or none.
+The targets are kept under a key that hashes each teacher's weights and tokenizer files,
+the label order, the texts and the settings that made them, as the bytes of one
+safetensors file, in a cache (`distill.cache`) the caller names: a folder (by default
+`<first teacher's run>/targets/`), or a storage URL whose database keeps them in the
+table `rdzoo_targets`, so that every worker of a study reads the same outputs. They are
+computed once per key: the first process to store them wins, and one that computed them
+at the same moment goes on with the stored ones.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from ..errors import StoreError
 
 FORMAT = "rdzoo.targets/1"
 TEACHER_BATCH = 256  # texts a forward pass
@@ -39,11 +41,12 @@ class Targets:
 
     `logits` is (texts, classes) for a classifier; for a tagger (words of all texts, tags)
     with `offsets` (texts + 1,): text i's words are rows offsets[i]:offsets[i + 1], NaN for a
-    word no teacher saw. `path`: the cache file they were read from or written to."""
+    word no teacher saw. `source`: where the cache keeps them (a file, or a database's table
+    and key: `distill.cache`)."""
 
     logits: torch.Tensor
     offsets: torch.Tensor | None = None
-    path: Path | None = None
+    source: str | None = None
 
     def __len__(self) -> int:
         return len(self.logits) if self.offsets is None else len(self.offsets) - 1
@@ -63,7 +66,7 @@ class Targets:
               length: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The targets of the texts in `group` (a batch's indices) and where they hold: a
         classifier's (B, classes) and a (B,) mask of ones; a tagger's (B, length, tags) and
-        (B, length) mask, word j of text i placed at the student's token positions[i][j] (its
+        (B, length) mask, word j of text i placed at the student's token `positions[i][j]` (its
         first sub-word), zero and masked where the student has no word or no teacher saw it."""
         if self.offsets is None:
             return self.logits[group], torch.ones(len(group), dtype=torch.bool)
@@ -160,61 +163,61 @@ def cache_key(teachers: list, texts: list, settings: dict, label_names: list[str
     return digest.hexdigest()[:24]
 
 
-def read_targets(path: Path, n_texts: int) -> Targets | None:
-    """The cached targets at `path`, or None when there is no such file or it does not hold
-    `n_texts` texts' targets (then they are computed again)."""
+def decode_targets(payload: bytes, n_texts: int) -> Targets | None:
+    """The targets in a cached payload (a safetensors file's bytes), or None when it cannot be
+    read or does not hold `n_texts` texts' targets (a damaged entry: they are computed again)."""
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
-    if not path.is_file():
-        return None
     try:
-        tensors = load_file(str(path))
+        tensors = load(payload)
     except (SafetensorError, OSError, ValueError, RuntimeError):
         return None
-    targets = Targets(tensors.get("logits"), tensors.get("offsets"), path)
-    if targets.logits is None or len(targets) != n_texts:
+    targets = Targets(tensors.get("logits"), tensors.get("offsets"))
+    if targets.logits is None or targets.logits.dim() != 2 or len(targets) != n_texts:
+        return None
+    if targets.offsets is not None and (targets.offsets.dim() != 1 or int(targets.offsets[-1]) != len(targets.logits)):
         return None
     return targets
 
 
-def write_targets(targets: Targets, path: Path, metadata: dict) -> None:
-    """Write `targets` to `path` atomically: a temporary file in the same folder, renamed into
-    place, so concurrent readers never see half a file. Raises OSError when it cannot be written."""
-    from safetensors.torch import save_file
+def encode_targets(targets: Targets, metadata: dict) -> bytes:
+    """`targets` as a safetensors file's bytes, `metadata` (JSON-able values) in its header."""
+    from safetensors.torch import save
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"logits": targets.logits.contiguous()}
     if targets.offsets is not None:
         tensors["offsets"] = targets.offsets.contiguous()
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, **{k: json.dumps(v) for k, v in metadata.items()}})
-        umask = os.umask(0o022)  # reading the umask means setting it: put it straight back
-        os.umask(umask)
-        tmp.chmod(0o666 & ~umask)  # save_file creates 0600: give it the mode of the run's other files
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return save(tensors, metadata={"format": FORMAT, **{k: json.dumps(v) for k, v in metadata.items()}})
 
 
 def teacher_targets(teachers: list, texts: list, settings: dict, label_names: list[str],
-                    cache_dir: str | Path | None = None, *, device=None, precision=None,
+                    cache: str | Path | None = None, *, device=None, precision=None,
                     progress: bool = False) -> Targets:
     """The teachers' mean logits for `texts`, from the cache when it holds them, else computed
     (in batches, with a progress bar when `progress`) and cached.
 
     `teachers`: runs.Run objects loaded from their folders (their weights file is part of the
     key); `settings`: what made the texts (augmentation settings and seed), part of the key;
-    `label_names`: the student's label order; `cache_dir`: where the file lives (default
-    `<first teacher's run>/targets`). Raises ValueError for teachers whose labels differ
-    from `label_names`, OSError when the cache cannot be written."""
+    `label_names`: the student's label order; `cache`: a folder, or a storage URL whose
+    database keeps them (`distill.cache.open_cache`; default: the folder `<first teacher's
+    run>/targets`). Where another process stored the same key first, its targets are
+    returned, so every process reads one value. A damaged entry is computed again.
+
+    Raises ValueError for teachers whose labels differ from `label_names`, SpecError at
+    `targets` for a cache that cannot be named so, OSError when a folder cannot be written,
+    StoreError when a database cannot be used."""
+    from .cache import open_cache
+
     key = cache_key(teachers, texts, settings, label_names)
-    folder = Path(cache_dir) if cache_dir is not None else Path(teachers[0].path) / "targets"
-    path = folder / f"{key}.safetensors"
-    cached = read_targets(path, len(texts))
-    if cached is not None:
-        return cached
+    store = open_cache(cache if cache is not None else Path(teachers[0].path) / "targets")
+    payload = store.get(key)
+    if payload is not None:
+        cached = decode_targets(payload, len(texts))
+        if cached is not None:
+            cached.source = store.where(key)
+            return cached
+        store.discard(key, payload)
     bar = _Bar(len(texts) * len(teachers), f"teacher outputs ({len(texts):,} texts)") if progress else None
     try:
         outputs = [teacher_outputs(run, texts, label_names, device, precision, bar.advance if bar else None)
@@ -222,10 +225,17 @@ def teacher_targets(teachers: list, texts: list, settings: dict, label_names: li
     finally:
         if bar:
             bar.close()
-    logits = torch.stack([o[0] for o in outputs]).mean(0)
-    targets = Targets(logits, outputs[0][1], path)
-    write_targets(targets, path, {"teachers": [str(run.path) for run in teachers], "texts": len(texts),
-                                  "label_names": label_names, "settings": settings})
+    targets = Targets(torch.stack([o[0] for o in outputs]).mean(0), outputs[0][1], store.where(key))
+    payload = encode_targets(targets, {"teachers": [str(run.path) for run in teachers], "texts": len(texts),
+                                       "label_names": label_names, "settings": settings})
+    stored = store.put(key, payload)
+    if stored is not payload:  # another process was first: its targets, so that every reader has the same
+        first = decode_targets(stored, len(texts))
+        if first is None:
+            raise StoreError(f"{store.where(key)}: the teacher outputs another process stored are damaged and "
+                             "could not be replaced; delete them and run again")
+        first.source = targets.source
+        return first
     return targets
 
 

@@ -28,18 +28,26 @@ def pad(seqs: list[list[int]] | list[list[list[int]]], value: int = 0) -> torch.
 
 
 def batches(ids: list[list[int]], labels: list[int] | list[list[int]] | None, batch_size: int,
-            shuffle: bool = False, rng: random.Random | None = None):
+            shuffle: bool = False, rng: random.Random | None = None, bucket: bool = True):
     """Yield (tokens (B, T), labels (B,) or, for tag lists, (B, T) padded with IGNORE, or None,
-    indices) with similar lengths in a batch."""
+    indices), each batch padded to its longest text.
+
+    Unshuffled, the texts go in order of length. Shuffled with `bucket` (the bucket iterator
+    of torchtext, fairseq and AllenNLP): the texts are shuffled, sorted by length within
+    windows of BUCKET batches, cut into batches, and the batches shuffled, so a batch holds
+    texts of similar lengths (little padding) and the order still changes each epoch.
+    Shuffled without `bucket`: random batches. `rng` (default Random(0)) draws both orders."""
     index = list(range(len(ids)))
     if shuffle:
         rng = rng or random.Random(0)
         rng.shuffle(index)
-        window = batch_size * BUCKET
-        index = [i for w in range(0, len(index), window)
-                 for i in sorted(index[w: w + window], key=lambda i: len(ids[i]))]
+        if bucket:
+            window = batch_size * BUCKET
+            index = [i for w in range(0, len(index), window)
+                     for i in sorted(index[w: w + window], key=lambda i: len(ids[i]))]
         groups = [index[i: i + batch_size] for i in range(0, len(index), batch_size)]
-        rng.shuffle(groups)
+        if bucket:
+            rng.shuffle(groups)
     else:
         index.sort(key=lambda i: len(ids[i]))
         groups = [index[i: i + batch_size] for i in range(0, len(index), batch_size)]
