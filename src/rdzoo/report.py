@@ -431,7 +431,7 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
         fin = Section("final", "Final stage", f"Each contender retrained with several seeds: the {dev} of each seed, "
                       "the box's dashed line is the mean and sd. " + " ".join(render.verdict_lines(data.verdict)))
         fin.figure = _final_figure(nums["final"], dev)
-        fin.html = _final_table(data.verdict)
+        fin.html = (_tiers_table(data.verdict) if data.verdict.tiers else "") + _final_table(data.verdict)
         out.append(fin)
 
     out.append(Section("top", f"Top {len(nums['top'])} trials", f"By {dev}; open a row's spec to read it, "
@@ -461,6 +461,24 @@ def _final_table(v: Verdict) -> str:
                                             render.pm(s.test_mean, s.test_sd).replace("+-", "±"), render.versus(s)))
         + "</tr>" for rank, s in enumerate(v.ranking, 1))
     return f"<table>{head}{rows}</table>"
+
+
+def _tiers_table(v: Verdict) -> str:
+    """The latency verdict as an HTML table, as `rdzoo search` and `best` print it
+    (`render.latency_table`): at <= X ms the most accurate model, its test score, its test
+    differences from the baseline without the teacher and from the teacher (~: unpaired)."""
+    base, teacher = v.baseline or "baseline", v.teacher.contender if v.teacher else "teacher"
+    head = ("<tr><th>at &lt;= ms</th><th>model</th>"
+            f"<th>test {html.escape(v.score.short)} % mean ± sd</th><th>vs {html.escape(base)} (no teacher)</th>"
+            f"<th>vs {html.escape(teacher)}</th></tr>")
+    rows = "".join(
+        "<tr>" + "".join(_cell(x) for x in (
+            render.ms(t.max_latency_ms), render.tier_model(t), render.tier_score(t).replace("+-", "±"),
+            "baseline" if t.contender == v.baseline else render.difference(t.vs_baseline),
+            "teacher" if t.kind == "teacher" else render.difference(t.vs_teacher))) + "</tr>" for t in v.tiers)
+    return (f"<p>The most accurate model at each latency (one sentence, batch 1, one thread).</p>"
+            f"<table>{head}{rows}</table>"
+            "<p class='note'>~ unpaired: no seed in common, the difference of the means.</p>")
 
 
 def _top_table(rows: list[TrialRecord], score: Score) -> str:

@@ -191,9 +191,10 @@ def quiet_storage_threads():
     return previous
 
 
-def run_trials(cfg: SearchConfig, data, display=None) -> Outcome:
+def run_trials(cfg: SearchConfig, data, display=None, teaching=None) -> Outcome:
     """Run trials until the study has `cfg.trials` finished ones, the deadline passes, every trial
     fails, or Ctrl-C; returns the Outcome (its best and verdict left empty: `nas.run` fills them).
+    With `teaching` (a nas.teach.Teaching) every trial trains as a student of its teacher.
 
     `display` (display.py) is told when the storage is open (`started(study, finished, score)`),
     when a trial starts (`trial_started(number, family, finished)`) and finishes
@@ -233,7 +234,7 @@ def run_trials(cfg: SearchConfig, data, display=None) -> Outcome:
         if display:
             display.trial_finished(frozen, rec, study_counts(study_).finished, best_value(study_))
 
-    objective = Objective(cfg, data, score, on_start, budget=lambda s: trial_budget(cfg, s))
+    objective = Objective(cfg, data, score, on_start, budget=lambda s: trial_budget(cfg, s), teaching=teaching)
     interrupted, gave_up, cut = False, False, False
     # one worker queues the start models: workers that all queued them would race to queue each twice
     if study_counts(study).finished < cfg.trials and cfg.space.start and cfg.worker == 0:
