@@ -250,3 +250,70 @@ def test_the_final_stage_spreads_its_contenders_over_the_latency_front():
     assert [x.source for x in front(trials, 10)] == [6, 0, 1, 3, 4, 5]
     assert [x.source for x in front(trials, 3)] == [6, 1, 5] or [x.source for x in front(trials, 3)] == [6, 3, 5]
     assert [x.source for x in front(trials, 1)] == [5]  # one: the most accurate
+
+
+# --- the main job: `rdzoo search` with no options -----------------------------------------------
+
+
+def search_args(files, *more):
+    return ["search", "--space", str(files / "tiny.yaml"), "--data", "synthetic", "--trials", "2", "--epochs", "1",
+            "--storage", f"sqlite:///{files}/s.db", "--study", "t", *more]
+
+
+def test_the_main_job_without_the_checkpoint_package_says_how_to_install_it_and_searches_as_before(files, monkeypatch):
+    monkeypatch.delenv("RDZOO_TEACHER")
+    monkeypatch.setattr(teach, "installed", lambda module: False)
+    result = CliRunner().invoke(app, search_args(files, "--no-final"))
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "no teacher" in line]
+    assert said == [f"no teacher: minilm-l6's checkpoint is not installed; `{teach.INSTALL}` makes every trial a "
+                    "student of it (--teacher none hides this line)"]
+    attrs = dict(rows(files / "s.db", "SELECT key, value_json FROM study_user_attributes"))
+    assert json.loads(attrs["objectives"]) == ["accuracy"] and "teacher" not in attrs
+
+
+def test_the_main_job_learns_from_minilm_when_its_checkpoint_package_is_installed(files, monkeypatch):
+    pytest.importorskip(teach.DEFAULT_PACKAGE)
+    monkeypatch.delenv("RDZOO_TEACHER")
+    cfg = config(files, teachers=None)
+    lines = []
+    teach.settle(cfg, lines.append)
+    assert cfg.teachers == ["minilm-l6"] and cfg.objectives == ["accuracy", "sentence_latency"] and lines == []
+
+
+def test_the_main_job_with_a_default_teacher_ends_with_the_latency_verdict(files, monkeypatch):
+    """The whole path of `rdzoo search` with no --teacher where the default teacher is installed,
+    with a small spec standing in for minilm-l6 (whose fine-tuning takes minutes)."""
+    monkeypatch.delenv("RDZOO_TEACHER")
+    monkeypatch.setattr(teach, "installed", lambda module: True)
+    monkeypatch.setattr(teach, "DEFAULT_TEACHER", str(files / "teacher.yaml"))
+    (files / "base.yaml").write_text(TEACHER)
+    result = CliRunner().invoke(app, search_args(files, "--final", "2", "--final-seeds", "1", "--baseline",
+                                                 str(files / "base.yaml")))
+    assert result.exit_code == 0, result.output
+    assert "the most accurate model at each latency" in result.stdout and "teacher (teacher" in result.stdout
+    assert len(list((files / "teachers").iterdir())) == 1
+    # the same command again: the study's teacher, said in one line, nothing fine-tuned or computed again
+    calls = counted(monkeypatch)
+    again = CliRunner().invoke(app, search_args(files, "--final", "2", "--final-seeds", "1", "--baseline",
+                                                str(files / "base.yaml")))
+    assert again.exit_code == 0, again.output
+    assert [line for line in again.stderr.splitlines() if "learns from teacher" in line] == [
+        "study t learns from teacher teacher, as it was searched (recorded with the study); --teacher none needs "
+        "another --study"]
+    assert calls == [] and len(list((files / "teachers").iterdir())) == 1
+
+
+def test_the_timeout_covers_the_teachers_fine_tuning_and_a_cut_teacher_is_not_kept(files, monkeypatch, capsys):
+    from rdzoo.cli import main
+
+    (files / "slow.yaml").write_text(TEACHER.replace("epochs: 1", "epochs: 50"))
+    monkeypatch.setattr(sys, "argv", ["rdzoo", *search_args(files, "--teacher", str(files / "slow.yaml"),
+                                                            "--timeout", "1s")])
+    with pytest.raises(SystemExit) as stop:
+        main()  # through the command line's error boundary
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "rdzoo: error: the teacher slow was still fine-tuning when --timeout 0:00:01 ran out (epoch " in err
+    assert "give a longer --timeout" in err
+    assert not (files / "teachers").exists() or not any((files / "teachers").iterdir())  # nothing cut short kept

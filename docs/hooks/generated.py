@@ -235,7 +235,7 @@ def families() -> str:
 def zoo() -> str:
     """The named models, as `rdzoo list` shows them (an entry whose checkpoint is not installed: its reason)."""
     from rdzoo import plan, registry, spec
-    from rdzoo.display import human
+    from rdzoo.render import human
     from rdzoo.errors import SpecError
 
     rows = ["| name | family | skip | parameters | description |", "|---|---|---|---|---|"]

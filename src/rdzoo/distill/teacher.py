@@ -171,8 +171,11 @@ def resolve_teachers(names: list[str], data, *, teacher_dir: str | Path = "runs/
                 hint = "" if Path(name).expanduser().exists() else "not a run folder (no model.safetensors), and "
                 raise SpecError("teachers", f"{name}: {hint}{exc}") from None
             left = None if stop_at is None else max(stop_at - time.monotonic(), 0.0)
-            folder, fine_tuned = fine_tune(teacher_spec, data, teacher_dir, epochs=epochs, progress=progress,
-                                           device=device, precision=precision, max_seconds=left)
+            try:
+                folder, fine_tuned = fine_tune(teacher_spec, data, teacher_dir, epochs=epochs, progress=progress,
+                                               device=device, precision=precision, max_seconds=left)
+            except OutOfTime as exc:  # by the name it was given
+                raise OutOfTime(name, exc.done) from None
         run = load_run(folder)
         try:
             metrics = json.loads((folder / "metrics.json").read_text())

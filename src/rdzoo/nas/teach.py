@@ -260,7 +260,7 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
         teachers = resolve_teachers(list(cfg.teachers), split, teacher_dir=folder, progress=progress, device=device,
                                     precision=precision, max_seconds=left)
     except OutOfTime as exc:
-        raise TrainingError(f"the teacher {exc.name} was still fine-tuning when --timeout {clock(cfg.timeout)} ran out "
+        raise TrainingError(f"the teacher {_short(exc.name)} was still fine-tuning when --timeout {clock(cfg.timeout)} ran out "
                             f"({exc.done}); it is kept only once its recipe finishes: give a longer --timeout "
                             "(it is fine-tuned once and kept in " f"{folder}), or --teacher none") from None
     fine_tune_seconds = time.monotonic() - started if any(t.fine_tuned for t in teachers) else 0.0
