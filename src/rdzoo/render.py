@@ -226,13 +226,20 @@ def latency_table(v, title: str):
     short = v.score.short
     base = v.baseline or "baseline"
     teacher = v.teacher.contender if v.teacher else "teacher"
-    table = Table("at <= ms", "model", f"test {short} %", f"vs {base} (no teacher)", f"vs {teacher}", title=title,
-                  box=None, caption="~ unpaired: no seed in common, the difference of the means", caption_justify="left")
+    table = Table("at <= ms", "model", f"test {short} %", f"vs {base} (no teacher)", f"vs teacher {teacher}",
+                  title=title, box=None, caption="~ unpaired: no seed in common, the difference of the means",
+                  caption_justify="left")
     for t in v.tiers:
-        table.add_row(ms(t.max_latency_ms), tier_model(t), tier_score(t),
-                      "baseline" if t.contender == v.baseline else difference(t.vs_baseline),
-                      "teacher" if t.kind == "teacher" else difference(t.vs_teacher))
+        table.add_row(ms(t.max_latency_ms), tier_model(t), tier_score(t), *tier_versus(v, t))
     return table
+
+
+def tier_versus(v, t) -> tuple[str, str]:
+    """A Tier's two differences as table cells: from the baseline without the teacher ('baseline'
+    on its own row) and from the teacher ('teacher' on its own row)."""
+    own_baseline = t.kind == "plain" and t.contender == v.baseline
+    return ("baseline" if own_baseline else difference(t.vs_baseline),
+            "teacher" if t.kind == "teacher" else difference(t.vs_teacher))
 
 
 def latency_title(study: str) -> str:

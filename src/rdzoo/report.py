@@ -470,12 +470,11 @@ def _tiers_table(v: Verdict) -> str:
     base, teacher = v.baseline or "baseline", v.teacher.contender if v.teacher else "teacher"
     head = ("<tr><th>at &lt;= ms</th><th>model</th>"
             f"<th>test {html.escape(v.score.short)} % mean ± sd</th><th>vs {html.escape(base)} (no teacher)</th>"
-            f"<th>vs {html.escape(teacher)}</th></tr>")
+            f"<th>vs teacher {html.escape(teacher)}</th></tr>")
     rows = "".join(
         "<tr>" + "".join(_cell(x) for x in (
             render.ms(t.max_latency_ms), render.tier_model(t), render.tier_score(t).replace("+-", "±"),
-            "baseline" if t.contender == v.baseline else render.difference(t.vs_baseline),
-            "teacher" if t.kind == "teacher" else render.difference(t.vs_teacher))) + "</tr>" for t in v.tiers)
+            *render.tier_versus(v, t))) + "</tr>" for t in v.tiers)
     return (f"<p>The most accurate model at each latency (one sentence, batch 1, one thread).</p>"
             f"<table>{head}{rows}</table>"
             "<p class='note'>~ unpaired: no seed in common, the difference of the means.</p>")
