@@ -155,9 +155,16 @@ def test_every_trial_records_one_sentences_latency_and_it_can_be_an_objective(fi
     cfg = config(files, objectives=["accuracy", "sentence_latency"], trials=2)
     outcome = run_trials(cfg, data)
     assert outcome.counts.complete == 2
-    got = rows(files / "s.db", "SELECT sentence_latency_ms, objective_values FROM rdzoo_results")
-    for latency, values in got:
+    got = rows(files / "s.db", "SELECT sentence_latency_ms, objective_values, dev_accuracy FROM rdzoo_results")
+    for latency, values, _ in got:
         assert latency > 0 and json.loads(values)[1] == latency
+    # the live view's best is the best score of the front's trade-offs
+    import optuna
+
+    from rdzoo.nas.loop import best_value
+
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    assert best_value(study) == max(dev for _, _, dev in got)
 
 
 # --- the default teacher, and none -------------------------------------------------------------

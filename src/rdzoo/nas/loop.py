@@ -107,10 +107,11 @@ def study_counts(study) -> TrialCounts:
 
 
 def best_value(study) -> float | None:
-    """The best dev score of a single-objective study so far; None before one completes or for a
-    multi-objective study (it has a front, not one best)."""
+    """The best dev score of the study so far (of a multi-objective study, the best first
+    objective, the score, among its front's trade-offs); None before a trial completes."""
     if len(study.directions) > 1:
-        return None
+        values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+        return max(values) if values else None
     try:
         return study.best_value
     except ValueError:
