@@ -231,6 +231,12 @@ def test_the_final_stage_retrains_the_latency_front_as_students_and_the_verdict_
     assert final and all(r["sentence_latency_ms"] > 0 and "vs_teacher" in r for r in final)
     report = json.loads(CliRunner().invoke(app, ["report", *args, "--json"]).output)
     assert report["verdict"]["tiers"] == v.to_json()["tiers"]
+    assert all(t["sentence_latency_ms"] > 0 for t in report["top"])
+    pytest.importorskip("plotly")
+    written = CliRunner().invoke(app, ["report", *args, "-o", str(files / "r.html")])
+    assert written.exit_code == 0, written.output
+    page = (files / "r.html").read_text()
+    assert "at &lt;= ms" in page and "vs teacher teacher-1 + teacher-2" in page and "<th>sent ms</th>" in page
 
 
 def test_a_difference_without_a_common_seed_is_the_unpaired_difference_of_the_means():

@@ -508,7 +508,7 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
          min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev score (entity F1 for entity data; a fraction).")] = None,
          max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
-         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: the study's score: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
+         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, sentence_latency_ms, train_seconds, peak_memory (default: the study's score: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters; the final stage's ranking first."""

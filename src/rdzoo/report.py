@@ -212,8 +212,8 @@ def top(data: StudyData, n: int) -> list[TrialRecord]:
     return sorted(data.complete, key=lambda t: (-data.dev(t), t.trial))[:n]
 
 
-TRIAL_KEYS = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
-              "macro_f1", "train_seconds", "epochs", "dev_entity_f1", "entity_f1")
+TRIAL_KEYS = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "sentence_latency_ms",
+              "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs", "dev_entity_f1", "entity_f1")
 
 
 def _trial_json(t: TrialRecord) -> dict:
@@ -441,7 +441,8 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
 
 
 def _objective_title(objective: str, dev: str) -> str:
-    return {"accuracy": dev, "latency": "latency (ms)"}.get(objective, objective)
+    return {"accuracy": dev, "latency": "latency (ms)", "sentence_latency": "one sentence's latency (ms)"}.get(
+        objective, objective)
 
 
 def _cell(text) -> str:
@@ -487,13 +488,14 @@ def _top_table(rows: list[TrialRecord], score: Score) -> str:
         return "<p class='note'>No complete trial yet.</p>"
     extra = score.name != "accuracy"
     head = ("<tr><th>#</th><th>trial</th><th>family</th><th>skip</th><th>params</th><th>FLOPs</th><th>ms</th>"
-            "<th>dev acc</th><th>test acc</th>" + (f"<th>dev {score.short}</th><th>test {score.short}</th>" if extra else "")
+            "<th>sent ms</th><th>dev acc</th><th>test acc</th>" + (f"<th>dev {score.short}</th><th>test {score.short}</th>" if extra else "")
             + "<th>train s</th><th>spec</th></tr>")
     body = []
     for rank, t in enumerate(rows, 1):
         spec = yaml.safe_dump(t.spec, sort_keys=False) if t.spec else "(not recorded)"
         cells = (rank, t.trial, t.family, t.skip, f"{t.params:,}" if t.params is not None else "-",
-                 f"{t.flops:,}" if t.flops is not None else "-", render.num(t.latency_ms), render.frac(t.dev_accuracy),
+                 f"{t.flops:,}" if t.flops is not None else "-", render.num(t.latency_ms),
+                 render.ms(t.sentence_latency_ms), render.frac(t.dev_accuracy),
                  render.frac(t.test_accuracy),
                  *((render.frac(t.dev_score(score)), render.frac(t.test_score(score))) if extra else ()),
                  render.num(t.train_seconds))
