@@ -306,6 +306,8 @@ def test_the_main_job_with_a_default_teacher_ends_with_the_latency_verdict(files
     assert result.exit_code == 0, result.output
     assert "the most accurate model at each latency" in result.stdout and "teacher (teacher" in result.stdout
     assert len(list((files / "teachers").iterdir())) == 1
+    assert f"teacher teacher: fine-tuning it on the training split, once (kept in {files / 'teachers'})" \
+        in result.stderr.splitlines()
     # the same command again: the study's teacher, said in one line, nothing fine-tuned or computed again
     calls = counted(monkeypatch)
     again = CliRunner().invoke(app, search_args(files, "--final", "2", "--final-seeds", "1", "--baseline",
@@ -315,6 +317,7 @@ def test_the_main_job_with_a_default_teacher_ends_with_the_latency_verdict(files
         "study t learns from teacher teacher, as it was searched (recorded with the study); --teacher none needs "
         "another --study"]
     assert calls == [] and len(list((files / "teachers").iterdir())) == 1
+    assert "fine-tuning" not in again.stderr
 
 
 def test_the_timeout_covers_the_teachers_fine_tuning_and_a_cut_teacher_is_not_kept(files, monkeypatch, capsys):

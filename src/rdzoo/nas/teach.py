@@ -255,14 +255,19 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
     split = with_dev(data, screening)
     folder = Path(cfg.teacher_dir) if cfg.teacher_dir is not None else teacher_dir(cfg.storage)
     left = None if cfg.deadline is None else max(cfg.deadline - time.monotonic(), 0.0)
+    if say:
+        for name in cfg.teachers:
+            if not kept(name, split, folder):  # minutes for minilm-l6 on a CPU: say so before, not after
+                say(f"teacher {_short(name)}: fine-tuning it on the training split, once (kept in {folder})")
     started = time.monotonic()
     try:
         teachers = resolve_teachers(list(cfg.teachers), split, teacher_dir=folder, progress=progress, device=device,
                                     precision=precision, max_seconds=left)
     except OutOfTime as exc:
-        raise TrainingError(f"the teacher {_short(exc.name)} was still fine-tuning when --timeout {clock(cfg.timeout)} ran out "
-                            f"({exc.done}); it is kept only once its recipe finishes: give a longer --timeout "
-                            "(it is fine-tuned once and kept in " f"{folder}), or --teacher none") from None
+        raise TrainingError(f"the teacher {_short(exc.name)} was still fine-tuning when --timeout "
+                            f"{clock(cfg.timeout)} ran out ({exc.done}); it is kept only once its recipe finishes: "
+                            f"give a longer --timeout (it is fine-tuned once and kept in {folder}), or --teacher "
+                            "none") from None
     fine_tune_seconds = time.monotonic() - started if any(t.fine_tuned for t in teachers) else 0.0
     for t in teachers:
         if t.fine_tuned and say:
@@ -285,6 +290,20 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
                                 directions=["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives])
     study.set_user_attr(TEACHER_ATTR, info.to_attr())
     return teaching
+
+
+def kept(name: str, data, folder: Path) -> bool:
+    """Whether teacher `name` needs no fine-tuning on `data`: a run folder, or a spec whose
+    fine-tuned run `folder` holds already (or that does not load: resolve_teachers says why)."""
+    from .. import spec as spec_mod
+    from ..distill.teacher import is_run, teacher_key
+
+    if is_run(name):
+        return True
+    try:
+        return is_run(Path(folder).expanduser() / teacher_key(spec_mod.load(name), data))
+    except SpecError:
+        return True
 
 
 def measure_teachers(cfg, teachers: list, data) -> TeacherInfo:
