@@ -262,6 +262,7 @@ def run_search(device: str, trials: int, timeout: int, epochs: int | None = None
         args = [sys.executable, "-m", "rdzoo.cli", "search", "--space", str(space), "--data", "synthetic",
                 "--trials", str(trials), "--device", device, "--storage", storage, "--seed", "0", "--top", "10",
                 "--json", "--pruner", "none", "--final", "2", "--final-seeds", "2",  # the final stage on the device too
+                "--teacher", "none",
                 *(["--epochs", str(epochs)] if epochs else [])]
         start = time.perf_counter()
         try:

@@ -71,7 +71,9 @@ with torch.no_grad():
 
 def rdzoo(src: Path, folder: Path, *args: str) -> str:
     """Run `rdzoo ARGS` with `src` first on the path; its standard output."""
-    env = {**os.environ, "PYTHONPATH": str(src.resolve()), "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    # a search without a teacher in both versions (an older one ignores RDZOO_TEACHER)
+    env = {**os.environ, "PYTHONPATH": str(src.resolve()), "OMP_NUM_THREADS": "1", "COLUMNS": "200",
+           "RDZOO_TEACHER": "none"}
     done = subprocess.run([sys.executable, "-m", "rdzoo.cli", *args], cwd=folder, env=env, capture_output=True,
                           text=True, timeout=3600)
     if done.returncode != 0:

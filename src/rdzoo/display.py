@@ -119,6 +119,13 @@ class BaseDisplay:
         program holds the database's write lock). On stderr."""
         render.write_err(text)
 
+    def note(self, text: str) -> None:
+        """A line about how the search is set up (its teacher) before the trials start, on stderr;
+        every display but a silent one shows it."""
+        render.write_err(text)
+
+    progress = False  # whether long work before the trials (a teacher's fine-tuning) shows a progress bar
+
 
 class QuietDisplay(BaseDisplay):
     """--quiet and --json: nothing while it runs except failed trials (warnings, on stderr)."""
@@ -139,6 +146,9 @@ class SilentDisplay(QuietDisplay):
     def show(self, record: TrialRecord) -> None:
         """Show nothing."""
 
+    def note(self, text: str) -> None:
+        """Nothing: the parent process says it."""
+
 
 class LogDisplay(BaseDisplay):
     """One plain line per finished trial on stderr, for logs: no cursor movement, flushed each line."""
@@ -156,6 +166,8 @@ class LogDisplay(BaseDisplay):
 
 class LiveDisplay(BaseDisplay):
     """On a terminal: progress, ETA, the running trial and the last finished trials, redrawn in place."""
+
+    progress = True
 
     def __init__(self, cfg, console):
         super().__init__(cfg)

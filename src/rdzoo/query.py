@@ -26,9 +26,9 @@ from .storage import (COLUMN_NAMES, COLUMNS, DEFAULT_STORAGE, SCHEMA_VERSION, bu
                       check_schema_version, first_line, is_locked, journal_path, load_journal_tables, results_url,
                       shown_url, sqlite_path, storage_error)
 
-SORTABLE = (*(c for s in SCORES.values() for c in (s.dev, s.test)), "params", "flops", "latency_ms",
+SORTABLE = (*(c for s in SCORES.values() for c in (s.dev, s.test)), "params", "flops", "latency_ms", "sentence_latency_ms",
             "train_seconds", "trial", "peak_memory")
-ASCENDING = ("params", "flops", "latency_ms", "train_seconds", "trial", "peak_memory")
+ASCENDING = ("params", "flops", "latency_ms", "sentence_latency_ms", "train_seconds", "trial", "peak_memory")
 
 # a row as Optuna holds its trial now: the study's current name, the number and the state from Optuna
 _NOW = {"study": "s.study_name", "trial": "t.number", "state": "t.state"}

@@ -47,6 +47,7 @@ SCORES = {s.name: s for s in (
 )}
 ACCURACY = SCORES["accuracy"]
 SCORE_ATTR = "score"  # the Optuna study user attribute that names a study's score
+TEACHER_ATTR = "teacher"  # the study user attribute of a search's teacher (nas.teach.TeacherInfo.to_attr)
 
 
 def score_named(name: str | None) -> Score | None:
@@ -93,6 +94,7 @@ OBJECTIVES = {
     "accuracy": Goal(None, maximize=True),
     "params": Goal("params"),
     "latency": Goal("latency_ms"),
+    "sentence_latency": Goal("sentence_latency_ms"),
     "flops": Goal("flops"),
     "memory": Goal("peak_memory"),
 }
@@ -253,9 +255,13 @@ class StudySummary:
 
 @dataclass(frozen=True)
 class Paired:
-    """A contender against the baseline over the seeds both ran: the mean and sample sd of the
-    per-seed differences (contender minus baseline; fractions) on test and dev, and each one's
-    call: ahead or behind when the mean is more than 2 standard errors from zero, else level."""
+    """A contender against the baseline (or the teacher) over the seeds both ran: the mean and
+    sample sd of the per-seed differences (contender minus the other; fractions) on test and
+    dev, and each one's call: ahead or behind when the mean is more than 2 standard errors from
+    zero, else level. Where the two ran no seed in common the difference is unpaired
+    (`paired` False, `n` 0): the difference of their means, its call from both spreads ("-"
+    where neither has one); None where one side has no value (the teacher's dev score is on
+    another split)."""
 
     baseline: str
     n: int
@@ -265,6 +271,7 @@ class Paired:
     dev_diff_sd: float | None
     call: str
     dev_call: str
+    paired: bool = True
 
     def to_json(self) -> dict:
         """The fields as a dict."""
@@ -297,11 +304,65 @@ class Standing:
     spec: dict | None
     dev: list = field(default_factory=list, repr=False)
     test: list = field(default_factory=list, repr=False)
+    sentence_latency_ms: float | None = None  # the median over its runs; ms, one sentence, one thread
+    taught: bool = False  # trained as a student of the search's teacher (its spec carries train.distill)
+    vs_teacher: Paired | None = None
 
 
 # the fields of a Standing that --json shows, in their order
-STANDING_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "flops", "latency_ms", "dev_mean",
-                   "dev_sd", "test_mean", "test_sd", "seeds", "n", "train_seconds", "vs_baseline", "spec")
+STANDING_FIELDS = ("contender", "baseline", "trial", "family", "skip", "params", "flops", "latency_ms",
+                   "sentence_latency_ms", "taught", "dev_mean", "dev_sd", "test_mean", "test_sd", "seeds", "n",
+                   "train_seconds", "vs_baseline", "vs_teacher", "spec")
+
+
+@dataclass(frozen=True)
+class TeacherStanding:
+    """The search's teacher as a row of the verdict: its name (`contender`; several runs: their
+    ensemble), its run folders, each run's seed and test score (the study's score; fractions),
+    their mean and sd (None for one run), its dev score(s) on the split it was picked on, its
+    parameters and one sentence's latency (ms; every member of an ensemble)."""
+
+    contender: str
+    runs: list
+    seeds: list
+    test: list
+    test_mean: float | None
+    test_sd: float | None
+    n: int
+    dev: list
+    params: int | None
+    sentence_latency_ms: float | None
+
+    def to_json(self) -> dict:
+        """The fields as a dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One row of the latency verdict: at <= `max_latency_ms` (a sentence, ms), the most accurate
+    model (by mean dev score among the final stage's models at most that slow; for the
+    teacher's row, the teacher): its name, `kind` ("student" of the teacher, "plain" without
+    it, or "teacher"), family, skip type, parameters, its test score's mean and sd over its
+    `n` seeds, and its test difference (Paired) from the baseline trained without the teacher
+    and from the teacher: paired by seed where both ran a seed, else unpaired and marked."""
+
+    max_latency_ms: float | None
+    contender: str
+    kind: str
+    family: str | None
+    skip: str | None
+    params: int | None
+    test_mean: float | None
+    test_sd: float | None
+    n: int
+    seeds: list
+    vs_baseline: Paired | None = None
+    vs_teacher: Paired | None = None
+
+    def to_json(self) -> dict:
+        """The fields as a dict (the differences as Paired's dicts)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -320,7 +381,9 @@ class Verdict:
     """The final stage's verdict: the contenders ranked by mean dev score (`ranking`), the one
     recommended (the top, or the baseline when the top was not ahead of it on dev beyond the
     seeds' noise: `kept_baseline`), the baseline's name, the score they are ranked by, and the
-    skip type that won in each family."""
+    skip type that won in each family; for a search with a teacher or sentence latency among its
+    objectives, the latency verdict (`tiers`, Tier rows from the fastest model up to the
+    teacher) and the teacher's row (`teacher`)."""
 
     score: Score
     ranking: list
@@ -328,6 +391,8 @@ class Verdict:
     kept_baseline: bool
     baseline: str | None
     skips: dict
+    tiers: list = field(default_factory=list)
+    teacher: TeacherStanding | None = None
 
     def standing_json(self, s: Standing) -> dict:
         """One contender for --json: `stage` "final", its fields, its means repeated under the score's
@@ -341,12 +406,15 @@ class Verdict:
 
     def to_json(self) -> dict:
         """The verdict for --json: recommended, baseline, kept_baseline, score, ranking, skips
-        (each family's winner with its dev score under the score's dev column)."""
+        (each family's winner with its dev score under the score's dev column), tiers (the
+        latency verdict's rows; [] for a search without one) and teacher (its row, or None)."""
         return {"recommended": self.standing_json(self.recommended), "baseline": self.baseline,
                 "kept_baseline": self.kept_baseline, "score": self.score.name,
                 "ranking": [self.standing_json(s) for s in self.ranking],
                 "skips": {f: {"skip": w.skip, self.score.dev: w.dev, "trial": w.trial, "tried": w.tried}
-                          for f, w in self.skips.items()}}
+                          for f, w in self.skips.items()},
+                "tiers": [t.to_json() for t in self.tiers],
+                "teacher": self.teacher.to_json() if self.teacher else None}
 
 
 @dataclass(frozen=True)

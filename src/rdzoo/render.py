@@ -72,6 +72,11 @@ def points(diff) -> str:
     return f"{100 * diff:+.1f}"
 
 
+def ms(value) -> str:
+    """Milliseconds with three significant digits ('0.412', '12.3'); '-' for None."""
+    return "-" if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
 # --- output -----------------------------------------------------------------------------------
 
 
@@ -132,16 +137,19 @@ def best_table(rows, score, title: str):
 
     extra = score.name != "accuracy"  # the study's own score beside the accuracies
     necks = any(neck_of(r) not in (None, "-") for r in rows)  # a neck column where some trial has one
+    sentence = any(r.sentence_latency_ms is not None for r in rows)  # one sentence's ms, where recorded
     # one space between columns and none at the edges: the table fits 80 columns whole
     # instead of cutting "transformer" to "transfo…"
-    table = Table("#", "trial", "family", "skip", *(("neck",) if necks else ()), "params", "FLOPs", "ms", "memory",
+    table = Table("#", "trial", "family", "skip", *(("neck",) if necks else ()), "params", "FLOPs", "ms",
+                  *(("sent ms",) if sentence else ()), "memory",
                   "dev acc", "test acc", *((f"dev {score.name}", f"test {score.name}") if extra else ()), "train s",
                   title=title, box=None, collapse_padding=True, pad_edge=False)
     for column in table.columns[2:4]:
         column.no_wrap, column.overflow = True, "fold"
     for rank, r in enumerate(rows, 1):
         table.add_row(str(rank), str(r.trial), r.family or "-", r.skip or "-", *((neck_of(r) or "-",) if necks else ()),
-                      human(r.params or 0), human(r.flops or 0), num(r.latency_ms), human_bytes(r.peak_memory),
+                      human(r.params or 0), human(r.flops or 0), num(r.latency_ms),
+                      *((ms(r.sentence_latency_ms),) if sentence else ()), human_bytes(r.peak_memory),
                       frac(r.dev_accuracy), frac(r.test_accuracy),
                       *((frac(r.dev_score(score)), frac(r.test_score(score))) if extra else ()), num(r.train_seconds))
     return table if rows else "no completed trials match"
@@ -165,13 +173,92 @@ def final_table(v, title: str):
 
     short = v.score.short
     necks = any(neck_of(s) not in (None, "-") for s in v.ranking)
-    table = Table("#", "contender", "family", "skip", *(("neck",) if necks else ()), "params", "ms", f"dev {short} %",
-                  f"test {short} %", "seeds", "vs baseline (test)", title=title, box=None)
+    sentence = any(s.sentence_latency_ms is not None for s in v.ranking)
+    table = Table("#", "contender", "family", "skip", *(("neck",) if necks else ()), "params", "ms",
+                  *(("sent ms",) if sentence else ()), f"dev {short} %", f"test {short} %", "seeds",
+                  "vs baseline (test)", title=title, box=None)
     for rank, s in enumerate(v.ranking, 1):
         table.add_row(f"{rank}*" if s is v.recommended else str(rank), s.contender, s.family or "-", s.skip or "-",
                       *((neck_of(s) or "-",) if necks else ()), human(s.params or 0), num(s.latency_ms),
+                      *((ms(s.sentence_latency_ms),) if sentence else ()),
                       pm(s.dev_mean, s.dev_sd), pm(s.test_mean, s.test_sd), str(s.n), versus(s))
     return table
+
+
+def difference(p) -> str:
+    """A records.Paired test difference in points: '+1.2 sd 0.8 ahead (3 seeds)' paired by seed,
+    '~-4.1 behind' unpaired (the difference of the means: no seed in common), '-' for none."""
+    if p is None or p.test_diff is None:
+        return "-"
+    if not p.paired:
+        return f"~{points(p.test_diff)} {p.call}".rstrip(" -")
+    sd = f" sd {100 * p.test_diff_sd:.1f}" if p.test_diff_sd is not None else ""
+    return f"{points(p.test_diff)}{sd} {p.call} ({p.n} seed{'s' if p.n != 1 else ''})"
+
+
+TIER_KINDS = {"student": "student", "plain": "no teacher", "teacher": "teacher"}
+
+
+def tier_model(t) -> str:
+    """A Tier's model in words: 'trial 12 (student, resnet/gated, 38.2k params)'."""
+    parts = [TIER_KINDS.get(t.kind, t.kind)]
+    if t.family:
+        parts.append(f"{t.family}/{t.skip}" if t.skip else t.family)
+    if t.params is not None:
+        parts.append(f"{human(t.params)} params")
+    return f"{t.contender} ({', '.join(parts)})"
+
+
+def tier_score(t) -> str:
+    """A Tier's test score in %: '88.1 +- 0.5 (3 seeds)'; the teacher's '95.2 (1 run, seed 0)' or, for
+    several runs, their mean and sd, '95.0 +- 0.2 (3 runs, seeds 1, 2, 3, each alone)'."""
+    if t.test_mean is None:
+        return "-"
+    seeds = ", ".join(map(str, t.seeds))
+    if t.kind == "teacher":  # its runs as given: one, or an ensemble's members each scored alone
+        runs = f"1 run, seed {seeds}" if t.n == 1 else f"{t.n} runs, seeds {seeds}, each alone"
+    else:
+        runs = f"{t.n} seed{'s' if t.n != 1 else ''}"
+    return f"{pm(t.test_mean, t.test_sd)} ({runs})"
+
+
+def latency_table(v, title: str):
+    """The latency verdict (a records.Verdict's `tiers`) as a rich table: at <= X ms, the most
+    accurate model, its test score (mean +- sd over seeds, %), and its test difference from the
+    baseline trained without the teacher and from the teacher, in points (~: unpaired)."""
+    from rich.table import Table
+
+    short = v.score.short
+    base = v.baseline or "baseline"
+    teacher = v.teacher.contender if v.teacher else "teacher"
+    table = Table("at <= ms", "model", f"test {short} %", f"vs {base} (no teacher)", f"vs teacher {teacher}",
+                  title=title, box=None, caption="~ unpaired: no seed in common, the difference of the means",
+                  caption_justify="left")
+    for t in v.tiers:
+        table.add_row(ms(t.max_latency_ms), tier_model(t), tier_score(t), *tier_versus(v, t))
+    return table
+
+
+def tier_versus(v, t) -> tuple[str, str]:
+    """A Tier's two differences as table cells: from the baseline without the teacher ('baseline'
+    on its own row) and from the teacher ('teacher' on its own row)."""
+    own_baseline = t.kind == "plain" and t.contender == v.baseline
+    return ("baseline" if own_baseline else difference(t.vs_baseline),
+            "teacher" if t.kind == "teacher" else difference(t.vs_teacher))
+
+
+def latency_title(study: str) -> str:
+    """The latency verdict's title."""
+    return f"the most accurate model at each latency, {study} (one sentence, batch 1, one thread)"
+
+
+def tiers_line(v) -> str:
+    """One line on the latency verdict (a records.Verdict with `tiers`): how many rows, from what
+    latency to what, and where the table is."""
+    first, last = v.tiers[0], v.tiers[-1]
+    return (f"  at each latency: {len(v.tiers)} row{'s' if len(v.tiers) != 1 else ''}, from {first.contender} at "
+            f"<= {ms(first.max_latency_ms)} ms to {last.contender} at <= {ms(last.max_latency_ms)} ms (the table "
+            "'the most accurate model at each latency')")
 
 
 def final_title(study: str) -> str:
@@ -209,6 +296,8 @@ def verdict_lines(v) -> list[str]:
     if v.skips:
         lines.append("  best skip by family: " + ", ".join(
             f"{fam} {w.skip} ({pct(w.dev)} dev, trial {w.trial})" for fam, w in sorted(v.skips.items())))
+    if v.tiers:
+        lines.append(tiers_line(v))
     return lines
 
 
@@ -252,6 +341,8 @@ def leaderboard(board, as_json: bool) -> None:
         return emit_json(board.to_json())
     out = console()
     if board.verdict:
+        if board.verdict.tiers:
+            out.print(latency_table(board.verdict, latency_title(board.study)))
         out.print(final_table(board.verdict, final_title(board.study)))
     if board.pareto:
         title = f"Pareto front of {board.study} ({', '.join(board.objectives)})"
@@ -334,7 +425,7 @@ def stop_text(outcome, cfg) -> str:
 
 
 BEST_KEYS = ("trial", "family", "skip", "params", "dev_accuracy", "test_accuracy", "dev_entity_f1", "entity_f1",
-             "latency_ms")
+             "latency_ms", "sentence_latency_ms")
 
 
 def search_summary(outcome, cfg, storage_option: str | None) -> dict:
@@ -401,6 +492,8 @@ def search_end(outcome, cfg, top: int, as_json: bool, data_report: dict | None, 
     sys.stdout.write("\n".join(summary_lines(s, outcome.score, shown)) + "\n")
     out = console()
     if outcome.verdict is not None:
+        if outcome.verdict.tiers:
+            out.print(latency_table(outcome.verdict, latency_title(cfg.study)))
         out.print(final_table(outcome.verdict, final_title(cfg.study)))
     if top > 0:
         out.print(best_table(outcome.best[:top], outcome.score, f"best of study {cfg.study}"))

@@ -212,8 +212,8 @@ def top(data: StudyData, n: int) -> list[TrialRecord]:
     return sorted(data.complete, key=lambda t: (-data.dev(t), t.trial))[:n]
 
 
-TRIAL_KEYS = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "dev_accuracy", "test_accuracy",
-              "macro_f1", "train_seconds", "epochs", "dev_entity_f1", "entity_f1")
+TRIAL_KEYS = ("trial", "state", "family", "skip", "params", "flops", "latency_ms", "sentence_latency_ms",
+              "dev_accuracy", "test_accuracy", "macro_f1", "train_seconds", "epochs", "dev_entity_f1", "entity_f1")
 
 
 def _trial_json(t: TrialRecord) -> dict:
@@ -431,7 +431,7 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
         fin = Section("final", "Final stage", f"Each contender retrained with several seeds: the {dev} of each seed, "
                       "the box's dashed line is the mean and sd. " + " ".join(render.verdict_lines(data.verdict)))
         fin.figure = _final_figure(nums["final"], dev)
-        fin.html = _final_table(data.verdict)
+        fin.html = (_tiers_table(data.verdict) if data.verdict.tiers else "") + _final_table(data.verdict)
         out.append(fin)
 
     out.append(Section("top", f"Top {len(nums['top'])} trials", f"By {dev}; open a row's spec to read it, "
@@ -441,7 +441,8 @@ def sections(data: StudyData, nums: dict) -> list[Section]:
 
 
 def _objective_title(objective: str, dev: str) -> str:
-    return {"accuracy": dev, "latency": "latency (ms)"}.get(objective, objective)
+    return {"accuracy": dev, "latency": "latency (ms)", "sentence_latency": "one sentence's latency (ms)"}.get(
+        objective, objective)
 
 
 def _cell(text) -> str:
@@ -463,6 +464,23 @@ def _final_table(v: Verdict) -> str:
     return f"<table>{head}{rows}</table>"
 
 
+def _tiers_table(v: Verdict) -> str:
+    """The latency verdict as an HTML table, as `rdzoo search` and `best` print it
+    (`render.latency_table`): at <= X ms the most accurate model, its test score, its test
+    differences from the baseline without the teacher and from the teacher (~: unpaired)."""
+    base, teacher = v.baseline or "baseline", v.teacher.contender if v.teacher else "teacher"
+    head = ("<tr><th>at &lt;= ms</th><th>model</th>"
+            f"<th>test {html.escape(v.score.short)} % mean ± sd</th><th>vs {html.escape(base)} (no teacher)</th>"
+            f"<th>vs teacher {html.escape(teacher)}</th></tr>")
+    rows = "".join(
+        "<tr>" + "".join(_cell(x) for x in (
+            render.ms(t.max_latency_ms), render.tier_model(t), render.tier_score(t).replace("+-", "±"),
+            *render.tier_versus(v, t))) + "</tr>" for t in v.tiers)
+    return (f"<p>The most accurate model at each latency (one sentence, batch 1, one thread).</p>"
+            f"<table>{head}{rows}</table>"
+            "<p class='note'>~ unpaired: no seed in common, the difference of the means.</p>")
+
+
 def _top_table(rows: list[TrialRecord], score: Score) -> str:
     import yaml
 
@@ -470,13 +488,13 @@ def _top_table(rows: list[TrialRecord], score: Score) -> str:
         return "<p class='note'>No complete trial yet.</p>"
     extra = score.name != "accuracy"
     head = ("<tr><th>#</th><th>trial</th><th>family</th><th>skip</th><th>params</th><th>FLOPs</th><th>ms</th>"
-            "<th>dev acc</th><th>test acc</th>" + (f"<th>dev {score.short}</th><th>test {score.short}</th>" if extra else "")
+            "<th>sent ms</th><th>dev acc</th><th>test acc</th>" + (f"<th>dev {score.short}</th><th>test {score.short}</th>" if extra else "")
             + "<th>train s</th><th>spec</th></tr>")
     body = []
     for rank, t in enumerate(rows, 1):
         spec = yaml.safe_dump(t.spec, sort_keys=False) if t.spec else "(not recorded)"
-        cells = (rank, t.trial, t.family, t.skip, render.count(t.params), render.count(t.flops),
-                 render.num(t.latency_ms), render.frac(t.dev_accuracy),
+        cells = (rank, t.trial, t.family, t.skip, render.count(t.params), render.count(t.flops), render.num(t.latency_ms),
+                 render.ms(t.sentence_latency_ms), render.frac(t.dev_accuracy),
                  render.frac(t.test_accuracy),
                  *((render.frac(t.dev_score(score)), render.frac(t.test_score(score))) if extra else ()),
                  render.num(t.train_seconds))

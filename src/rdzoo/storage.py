@@ -58,6 +58,7 @@ COLUMNS = (
     ("params", "bigint"),
     ("flops", "bigint"),
     ("latency_ms", "float"),
+    ("sentence_latency_ms", "float"),  # one sentence, batch 1, one thread, on the CPU (profile.sentence_latency_ms)
     ("dev_accuracy", "float"),
     ("test_accuracy", "float"),
     ("macro_f1", "float"),

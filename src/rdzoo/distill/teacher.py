@@ -26,6 +26,15 @@ from ..errors import SpecError, WeightsError
 FORMAT = "rdzoo.teacher/1"
 
 
+class OutOfTime(Exception):
+    """A teacher's fine-tuning passed its time (`fine_tune`'s max_seconds) before its recipe's last
+    epoch: `name` the teacher, `done` how far it got in words. Nothing was kept."""
+
+    def __init__(self, name: str, done: str):
+        super().__init__(f"{name}: {done}")
+        self.name, self.done = name, done
+
+
 @dataclass
 class Teacher:
     """A teacher ready to score: its loaded run (runs.Run), the name it was given, whether this
@@ -75,11 +84,15 @@ def teacher_key(spec, data) -> str:
 
 
 def fine_tune(spec, data, teacher_dir: str | Path, *, epochs: int | None = None, progress: bool = False,
-              device=None, precision=None) -> tuple[Path, bool]:
+              device=None, precision=None, max_seconds: float | None = None) -> tuple[Path, bool]:
     """The run folder of `spec` fine-tuned on `data`'s training split (dev picks its epoch; the test
     split is removed first): `<teacher_dir>/<teacher_key>`, trained now unless it is there.
-    Returns (folder, whether it was trained now). Raises what train.fit raises, and OSError
-    when the folder cannot be written."""
+    Returns (folder, whether it was trained now). With `max_seconds`, training that is still
+    short of its last epoch when they have passed stops at that epoch's end and nothing is
+    kept (a teacher cut short would be found again under its whole recipe's key): OutOfTime.
+    Raises what train.fit raises, and OSError when the folder cannot be written."""
+    import time
+
     from ..runs import save_run
     from ..train import fit
 
@@ -88,7 +101,14 @@ def fine_tune(spec, data, teacher_dir: str | Path, *, epochs: int | None = None,
     final = root / key
     if is_run(final):
         return final, False
-    fitted = fit(spec, replace(data, test=None), epochs=epochs, progress=progress,
+    total = epochs or spec.train.epochs
+    stop_at = None if max_seconds is None else time.monotonic() + max_seconds
+
+    def in_time(epoch: int, dev: float) -> None:
+        if stop_at is not None and epoch < total and time.monotonic() > stop_at:
+            raise OutOfTime(spec.name, f"epoch {epoch} of {total} done")
+
+    fitted = fit(spec, replace(data, test=None), epochs=epochs, progress=progress, on_epoch=in_time,
                  device=device or "auto", precision=precision or "auto")
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
@@ -124,10 +144,10 @@ def check_teacher(run, data, source: str) -> None:
 
 def resolve_teachers(names: list[str], data, *, teacher_dir: str | Path = "runs/teachers",
                      epochs: int | None = None, progress: bool = False, device=None,
-                     precision=None) -> list[Teacher]:
+                     precision=None, max_seconds: float | None = None) -> list[Teacher]:
     """Each name -> a Teacher: a run folder is loaded; anything else is loaded as a spec and
-    fine-tuned on `data` (`fine_tune`, `epochs` overriding its train.epochs). Every teacher is
-    checked against `data` (`check_teacher`).
+    fine-tuned on `data` (`fine_tune`, `epochs` overriding its train.epochs; all of them within
+    `max_seconds`, else OutOfTime). Every teacher is checked against `data` (`check_teacher`).
 
     Raises SpecError at `teachers` for a name that is neither a run nor a spec, a broken spec,
     or a teacher that does not fit the data; WeightsError for a damaged run folder."""
@@ -136,7 +156,10 @@ def resolve_teachers(names: list[str], data, *, teacher_dir: str | Path = "runs/
 
     if not names:
         raise SpecError("teachers", "name at least one teacher: a run folder, a zoo name or a spec file")
+    import time
+
     out = []
+    stop_at = None if max_seconds is None else time.monotonic() + max_seconds
     for name in names:
         fine_tuned, metrics = False, {}
         if is_run(name):
@@ -147,8 +170,12 @@ def resolve_teachers(names: list[str], data, *, teacher_dir: str | Path = "runs/
             except SpecError as exc:
                 hint = "" if Path(name).expanduser().exists() else "not a run folder (no model.safetensors), and "
                 raise SpecError("teachers", f"{name}: {hint}{exc}") from None
-            folder, fine_tuned = fine_tune(teacher_spec, data, teacher_dir, epochs=epochs, progress=progress,
-                                           device=device, precision=precision)
+            left = None if stop_at is None else max(stop_at - time.monotonic(), 0.0)
+            try:
+                folder, fine_tuned = fine_tune(teacher_spec, data, teacher_dir, epochs=epochs, progress=progress,
+                                               device=device, precision=precision, max_seconds=left)
+            except OutOfTime as exc:  # by the name it was given
+                raise OutOfTime(name, exc.done) from None
         run = load_run(folder)
         try:
             metrics = json.loads((folder / "metrics.json").read_text())

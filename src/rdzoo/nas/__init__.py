@@ -5,7 +5,8 @@
     outcome.verdict.recommended.spec
 
 - `config`: `SearchConfig` (one search, checked on construction) and `FinalStage`;
-- `objective`: one trial (sample, check, train, measure, record);
+- `teach`: the search's teacher (chosen, fine-tuned or found once) and its outputs per transfer set;
+- `objective`: one trial (sample, check, time one sentence, train, measure, record);
 - `loop`: the trials of one process (`run_trials`), the study, the deadline;
 - `final`: the final stage (the top K and a baseline retrained with shared seeds);
 - `verdict`: the recommendation, from the stored runs alone.
@@ -26,10 +27,11 @@ __all__ = ["Chosen", "FinalStage", "SearchConfig", "best", "chosen", "default_st
 
 def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[int] | None = None,
         worker_options: list[str] | None = None, top: int = 5):
-    """Run a search: its trials (in this process, or in `workers` processes, one per device,
-    taking `gpus` in turn), then, unless `cfg.final_runs` leaves it to another process or there
-    are several objectives, its final stage; returns the records.Outcome with the study's best
-    `top` trials and the verdict.
+    """Run a search: its teacher settled and made ready (`teach.settle`, `teach.prepare`: every
+    trial then trains as its student), its trials (in this process, or in `workers` processes,
+    one per device, taking `gpus` in turn), then, unless `cfg.final_runs` leaves it to another
+    process or the objectives have no final stage (`cfg.final_follows`), its final stage;
+    returns the records.Outcome with the study's best `top` trials and the verdict.
 
     `data` is the text.data.TextData the trials train on; `display` (display.py) shows the trials
     as they finish and the final stage's runs; `worker_options` are the `rdzoo search` options
@@ -39,14 +41,17 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
     "failures" (`outcome.failure()` is the error to raise).
 
     Raises:
-        SpecError: a setting the study was run with differs, or the baseline does not load.
+        SpecError: a setting the study was run with differs (its teacher too), the baseline does
+            not load, or a teacher is not there or does not fit the data.
         DeviceError: the device or precision is not there.
         StoreError: the storage cannot be opened or written.
+        TrainingError: the teacher's fine-tuning did not finish within the timeout.
     """
     from .. import workers as procs
     from ..device import parse_device, resolve_device, resolve_precision, worker_devices
     from ..query import Results
     from . import final as final_stage
+    from . import teach
     from . import verdict as verdicts
     from .loop import run_trials
 
@@ -54,27 +59,32 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
     devices = worker_devices(workers, cfg.device, _gpu_count(parse_device(cfg.device)[0]), gpus)
     cfg.device = devices[0]
     resolve_precision(cfg.precision, resolve_device(cfg.device))  # one error before any work
+    note = getattr(display, "note", None)
+    teach.settle(cfg, note)
     if cfg.final_follows:
-        reserve = final_stage.reserve(cfg)  # loads the baseline: a misspelt one fails now, not after the trials
-        if cfg.reserve is None and cfg.timeout is not None:
-            cfg.reserve = reserve
+        final_stage.baseline_spec(cfg.final.baseline)  # a misspelt baseline fails now, not after the trials
+    # the teacher once, before any trial or worker: its fine-tuning comes off --timeout
+    teaching = teach.prepare(cfg, data, progress=getattr(display, "progress", False), say=note)
+    if cfg.final_follows and cfg.reserve is None and cfg.timeout is not None:
+        cfg.reserve = final_stage.reserve(cfg, teaching)
     if workers > 1:
+        options = worker_settings(list(worker_options or []), cfg)
         from ..display import SilentDisplay
 
-        outcome = procs.run_workers(list(worker_options or []), devices, cfg, display or SilentDisplay(cfg),
-                                    final_follows=cfg.final_runs == "here" and not cfg.multi)
+        outcome = procs.run_workers(options, devices, cfg, display or SilentDisplay(cfg),
+                                    final_follows=cfg.final_runs == "here" and cfg.final_follows)
     else:
         import contextlib
 
         with display if display is not None else contextlib.nullcontext():
-            outcome = run_trials(cfg, data, display)
+            outcome = run_trials(cfg, data, display, teaching)
     if outcome.stopped_by in ("target", "timeout") and outcome.exit_code == 0 and cfg.final_runs == "here" \
-            and not cfg.multi:
+            and cfg.final_follows:
         settings = cfg.final
         try:
             outcome.final = final_stage.run_final(cfg, data, k=settings.contenders, seeds=settings.seeds,
                                                   baseline=settings.baseline, deadline=cfg.deadline,
-                                                  on_run=getattr(display, "final_run", None))
+                                                  on_run=getattr(display, "final_run", None), teaching=teaching)
         except KeyboardInterrupt:
             outcome.stopped_by, outcome.stopped_in = "interrupted", "final"
             return outcome
@@ -83,6 +93,28 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
         outcome.best = results.best(cfg.study, top=max(top, 1), score=outcome.score)
         outcome.verdict = verdicts.of_study(results, cfg.study)
     return outcome
+
+
+def worker_settings(options: list[str], cfg: SearchConfig) -> list[str]:
+    """The `rdzoo search` options of each `--workers` process: `options` as given, with the
+    teacher and objectives this process settled (a default teacher is decided once, here) and
+    the time left of `--timeout` (the teacher's fine-tuning here used some of it)."""
+    import time
+
+    settled = {"--teacher", "--objectives"} | ({"--timeout"} if cfg.deadline is not None else set())
+    out, i = [], 0
+    while i < len(options):
+        if options[i] in settled:
+            i += 2  # an option and its value
+            continue
+        out.append(options[i])
+        i += 1
+    for name in cfg.teachers or ["none"]:
+        out += ["--teacher", name]
+    out += ["--objectives", ",".join(cfg.objectives)]
+    if cfg.deadline is not None:
+        out += ["--timeout", str(max(int(cfg.deadline - time.monotonic()), 1))]
+    return out
 
 
 def _gpu_count(kind: str) -> int:

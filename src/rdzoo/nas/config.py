@@ -38,9 +38,14 @@ class FinalStage:
 class SearchConfig:
     """One search: the space, the data's name, the study and storage URL, how many finished
     trials (`trials`, the study's target) and for how long (`timeout` in seconds, the final
-    stage included), the sampler, pruner and objectives, the seed, an epochs override,
+    stage included), the sampler, pruner and objectives (None: the study's, else accuracy and
+    sentence_latency with a teacher, accuracy alone without), the seed, an epochs override,
     `max_params` and `max_memory` (bytes of peak memory; a trial above it is pruned after its
-    first epoch), heartbeat (seconds; a silent worker's trial is failed after 3x this), the
+    first epoch), `max_latency` (milliseconds one sentence may take, `profile.sentence_latency_ms`;
+    a trial above it is pruned before it trains), the `teachers` every trial learns from (run
+    folders, zoo names or specs; [] for none; None: the study's, else `nas.teach.DEFAULT_TEACHER`
+    when its checkpoint package is installed), where teachers fine-tuned here are kept
+    (`teacher_dir`; None: `nas.teach.teacher_dir` of the storage), heartbeat (seconds; a silent worker's trial is failed after 3x this), the
     device and precision this worker trains at, this worker's index among `--workers`' (it
     offsets the sampler's seed), the final stage's settings and who runs it (`final_runs`:
     FINAL_RUNS), `reserve` (study -> seconds the trials leave for what follows them; by
@@ -62,13 +67,16 @@ class SearchConfig:
     pruner: str = "hyperband"
     seed: int | None = None
     epochs: int | None = None
-    objectives: list[str] = field(default_factory=lambda: ["accuracy"])
+    objectives: list[str] | None = None
     max_params: float = 2e9
     n_jobs: int = 1
     heartbeat: int = HEARTBEAT_SECONDS
     device: str = "auto"
     precision: str = "auto"
     max_memory: float | None = None
+    max_latency: float | None = None
+    teachers: list[str] | None = field(default_factory=list)
+    teacher_dir: Path | None = None
     worker: int = 0
     final: FinalStage = field(default_factory=FinalStage)
     final_runs: str = "here"
@@ -81,29 +89,51 @@ class SearchConfig:
                                      ("final_runs", self.final_runs, FINAL_RUNS)):
             if value not in allowed:
                 raise SpecError(name, f"{value!r} is not one of: {', '.join(allowed)}")
-        objectives = self.objectives
-        if not objectives or objectives[0] != "accuracy" or any(o not in OBJECTIVES for o in objectives) \
-                or len(set(objectives)) != len(objectives):
-            raise SpecError("objectives", f"{','.join(objectives)!r}: start with accuracy, then any of "
-                            f"{', '.join(o for o in OBJECTIVES if o != 'accuracy')}")
+        if self.max_latency is not None and not self.max_latency > 0:
+            raise SpecError("max_latency", f"{self.max_latency!r}: give a positive number of milliseconds")
+        if self.objectives is None and self.teachers is not None:
+            self.objectives = default_objectives(self.teachers)
+        if self.objectives is not None:
+            check_objectives(self.objectives)
         # `--timeout` counts from the command's start, so trials, final stage and all read one clock
         if self.deadline is None and self.timeout is not None:
             self.deadline = time.monotonic() + self.timeout
 
     @property
     def multi(self) -> bool:
-        """Several objectives: a Pareto front, no pruning and no final stage."""
-        return len(self.objectives) > 1
+        """Several objectives: a Pareto front and no pruning."""
+        return len(self.objectives or ["accuracy"]) > 1
+
+    @property
+    def latency_front(self) -> bool:
+        """The objectives are the score and one sentence's latency: the final stage retrains
+        contenders spread over the Pareto front of the two."""
+        return "sentence_latency" in (self.objectives or [])
 
     @property
     def final_follows(self) -> bool:
-        """A final stage follows the trials (here or in another process), so they keep its time."""
-        return self.final_runs != "never" and not self.multi
+        """A final stage follows the trials (here or in another process), so they keep its time:
+        a single-objective search's top K, or the latency front's contenders."""
+        return self.final_runs != "never" and (not self.multi or self.latency_front)
 
     @property
     def epochs_or_space(self) -> int:
         """The epochs a trial trains: the override, else the space's fixed `train.epochs` (10)."""
         return self.epochs or int((self.space.fixed.get("train") or {}).get("epochs", 10))
+
+
+def default_objectives(teachers: list[str]) -> list[str]:
+    """What a search optimises when --objectives is not given: with a teacher, the most
+    accurate student at each latency (accuracy and sentence_latency); without, accuracy."""
+    return ["accuracy", "sentence_latency"] if teachers else ["accuracy"]
+
+
+def check_objectives(objectives: list[str]) -> None:
+    """SpecError at `objectives` unless they start with accuracy and name each of OBJECTIVES once."""
+    if not objectives or objectives[0] != "accuracy" or any(o not in OBJECTIVES for o in objectives) \
+            or len(set(objectives)) != len(objectives):
+        raise SpecError("objectives", f"{','.join(objectives)!r}: start with accuracy, then any of "
+                        f"{', '.join(o for o in OBJECTIVES if o != 'accuracy')}")
 
 
 def default_study(space: str, data: str) -> str:

@@ -7,6 +7,13 @@ and a baseline (a zoo model, `kim-cnn` by default) are trained again at their fu
 the same S fresh seeds each. A seed also draws the held-out dev split when the data has none, so
 run i of every contender sees the same data: differences from the baseline are paired by seed.
 
+A search with one sentence's latency among its objectives (a search with a teacher, by default)
+has a Pareto front, not one best: its contenders are up to K of the front's architectures,
+spread over latency from the fastest to the most accurate (`front`). With a teacher every
+contender retrains as a student of it, each seed with its own transfer set (made from that
+seed's training split, its teacher outputs computed once and cached), and the baseline trains
+without it, so the verdict says what the teacher adds over the known model.
+
 Each run is stored as a trial of the companion Optuna study `<study>-final` (parameters `seed`
 and `source`, the search trial it retrains or -1 for a baseline outside the top K; value: the
 study's dev score), added whole with `Study.add_trial`, so Optuna's own tools read it, and as a
@@ -42,6 +49,8 @@ class Contender:
     family: str | None = None
     skip: str | None = None
     start: str | None = None
+    dev: float | None = None  # its trial's dev score
+    latency: float | None = None  # its trial's sentence latency, ms
 
 
 def run_key(spec: dict) -> str:
@@ -85,10 +94,12 @@ def baseline_spec(name: str | None, epochs: int | None = None) -> dict | None:
     return load(name, [f"train.epochs={epochs}"] if epochs else []).to_dict()
 
 
-def plan(study, k: int, baseline: dict | None, baseline_name: str | None) -> list[Contender]:
+def plan(study, k: int, baseline: dict | None, baseline_name: str | None, latency: bool = False) -> list[Contender]:
     """The top `k` distinct architectures of a finished search (complete trials, best dev
-    first; one trial per architecture, its best) and the baseline, which shares a
-    contender's runs when the search found exactly it."""
+    first; one trial per architecture, its best), or with `latency` up to `k` of the Pareto
+    front of dev score and sentence latency, spread over latency (`front`), and the baseline,
+    which shares a contender's runs when the search found exactly it (a student never is the
+    baseline: its spec carries `train.distill`)."""
     from optuna.trial import TrialState
 
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -105,8 +116,11 @@ def plan(study, k: int, baseline: dict | None, baseline_name: str | None) -> lis
         start = t.user_attrs.get("start")
         out.append(Contender(f"trial {t.number}" + (f" = {start}" if start else ""), rec.spec, t.number,
                              family=rec.family, skip=rec.skip, start=start))
-        if len(out) == k:
+        out[-1].dev, out[-1].latency = t.values[0], rec.sentence_latency_ms
+        if len(out) == k and not latency:
             break
+    if latency:
+        out = front(out, k)
     if baseline is not None:
         same = [c for c in out if run_key(c.spec) == run_key(baseline)]
         if same:
@@ -118,11 +132,29 @@ def plan(study, k: int, baseline: dict | None, baseline_name: str | None) -> lis
     return out
 
 
-def estimate_seconds(study, k: int, seeds: int, baseline: dict | None) -> float:
+def front(contenders: list[Contender], k: int) -> list[Contender]:
+    """Up to `k` of the Pareto front of `contenders` (each with its `dev` score, higher better,
+    and sentence `latency` in ms, lower better; one per architecture): the front sorted from
+    the fastest, and, when it is longer than `k`, `k` of it evenly spaced along it, the fastest
+    and the most accurate always among them."""
+    timed = sorted((c for c in contenders if c.latency is not None), key=lambda c: (c.latency, -c.dev, c.source))
+    best, kept = -math.inf, []
+    for c in timed:  # from the fastest: a contender is on the front when it is more accurate than every faster one
+        if c.dev > best:
+            kept.append(c)
+            best = c.dev
+    if len(kept) <= k:
+        return kept
+    if k == 1:
+        return kept[-1:]
+    return [kept[i] for i in sorted({round(j * (len(kept) - 1) / (k - 1)) for j in range(k)})]
+
+
+def estimate_seconds(study, k: int, seeds: int, baseline: dict | None, latency: bool = False) -> float:
     """Seconds the final stage would take if the trials stopped now: each contender's
     recorded training time (a complete trial trained its full recipe) times the seeds.
     A baseline the search has not trained counts as its slowest contender."""
-    contenders = plan(study, k, baseline, "baseline")
+    contenders = plan(study, k, baseline, "baseline", latency)
     known = {}
     for t in study.get_trials(deepcopy=False):
         info = t.user_attrs.get("rdzoo") or {}
@@ -133,21 +165,27 @@ def estimate_seconds(study, k: int, seeds: int, baseline: dict | None) -> float:
     return seeds * sum(slowest if x is None else x for x in times)
 
 
-def reserve(cfg):
+def reserve(cfg, teaching=None):
     """study -> the seconds the trials of `cfg` (a SearchConfig) keep for its final stage: what
     the stage would take now, plus a typical trial once per seed, in case the next trial becomes
-    a contender. Raises SpecError for a baseline that does not load."""
+    a contender, plus, with `teaching` (a nas.teach.Teaching), the teacher's outputs over each
+    seed's transfer set (as long as the search's took). Raises SpecError for a baseline that
+    does not load."""
     from .loop import typical_trial_seconds
 
     settings = cfg.final
     base = baseline_spec(settings.baseline, cfg.epochs)
-    return lambda study: (estimate_seconds(study, settings.contenders, settings.seeds, base)
-                          + settings.seeds * typical_trial_seconds(study))
+    teacher = teaching.info.targets_seconds if teaching is not None else 0.0
+    return lambda study: (estimate_seconds(study, settings.contenders, settings.seeds, base, cfg.latency_front)
+                          + settings.seeds * (typical_trial_seconds(study) + teacher))
 
 
 def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, baseline: str | None = DEFAULT_BASELINE,
-              on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None) -> FinalRun:
+              on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None,
+              teaching=None) -> FinalRun:
     """Train every contender with every seed that is not stored yet; return what was done.
+    With `teaching` (a nas.teach.Teaching) a contender whose spec carries `train.distill` (a
+    search trial's student) retrains as a student of its teacher; the baseline trains alone.
 
     `cfg` is the search's SearchConfig (its storage, study, epochs and max_params);
     `on_run(done, total, label, seed)` is called before each run; `only_seeds` limits this call
@@ -169,7 +207,7 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     storage = make_storage(cfg.storage, cfg.heartbeat)
     study = optuna.load_study(study_name=cfg.study, storage=storage)
     base_spec = baseline_spec(baseline, cfg.epochs)
-    contenders = plan(study, k, base_spec, base_spec["name"] if base_spec else None)
+    contenders = plan(study, k, base_spec, base_spec["name"] if base_spec else None, cfg.latency_front)
     screening = int(((cfg.space.fixed.get("train") or {}).get("seed", 0)))
     seed_list = final_seeds(seeds, screening)
     score = study_score(study)
@@ -190,7 +228,9 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     cut = []
     for seed in dict.fromkeys(s for _, s in todo):
         runs = [c for c, s in todo if s == seed]
-        if deadline is not None and time.monotonic() + estimate_seconds(study, k, 1, base_spec) > deadline:
+        teacher = teaching.info.targets_seconds if teaching is not None else 0.0
+        if deadline is not None and time.monotonic() + estimate_seconds(study, k, 1, base_spec, cfg.latency_front) \
+                + teacher > deadline:
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
             continue
         for c in runs:
@@ -198,13 +238,15 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
                 on_run(total - len(todo) + ran, total, c.label, seed)
             with patient():  # a trained run waits out another program's write lock rather than being lost
                 _train_one(cfg, data, final, storage, store, c, seed, score,
-                           lambda result: measure(result, device, precision), device, precision)
+                           lambda result: measure(result, device, precision), device, precision, teaching)
             ran += 1
     return FinalRun([c.label for c in contenders], seed_list, ran, total, cut)
 
 
-def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score, measure, device, precision) -> None:
-    """Train contender `c` with `seed` and store the run as a finished trial of `final`, with its row."""
+def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score, measure, device, precision,
+               teaching=None) -> None:
+    """Train contender `c` with `seed` (a student of `teaching`'s teacher where its spec carries
+    `train.distill`) and store the run as a finished trial of `final`, with its row."""
     import optuna
 
     from ..spec import from_dict
@@ -215,7 +257,8 @@ def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score,
     raw["train"] = {**(raw.get("train") or {}), "seed": seed}
     raw["name"] = f"{final.study_name}-{c.label.split(' = ')[0].replace(' ', '-')}-seed-{seed}"
     spec = from_dict(raw, max_params=max(cfg.max_params, 2e9))
-    result = fit(spec, data, device=device, precision=precision)
+    train = teaching.fit if teaching is not None and spec.train.distill is not None else fit
+    result = train(spec, data, device=device, precision=precision)
     base = TrialRecord(family=result.spec.family, skip=result.spec.skip, stage="final", seed=seed,
                        contender=c.label, baseline=c.baseline)
     record = results_record(result, base, measure(result))

@@ -107,10 +107,11 @@ def study_counts(study) -> TrialCounts:
 
 
 def best_value(study) -> float | None:
-    """The best dev score of a single-objective study so far; None before one completes or for a
-    multi-objective study (it has a front, not one best)."""
+    """The best dev score of the study so far (of a multi-objective study, the best first
+    objective, the score, among its front's trade-offs); None before a trial completes."""
     if len(study.directions) > 1:
-        return None
+        values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values]
+        return max(values) if values else None
     try:
         return study.best_value
     except ValueError:
@@ -191,9 +192,10 @@ def quiet_storage_threads():
     return previous
 
 
-def run_trials(cfg: SearchConfig, data, display=None) -> Outcome:
+def run_trials(cfg: SearchConfig, data, display=None, teaching=None) -> Outcome:
     """Run trials until the study has `cfg.trials` finished ones, the deadline passes, every trial
     fails, or Ctrl-C; returns the Outcome (its best and verdict left empty: `nas.run` fills them).
+    With `teaching` (a nas.teach.Teaching) every trial trains as a student of its teacher.
 
     `display` (display.py) is told when the storage is open (`started(study, finished, score)`),
     when a trial starts (`trial_started(number, family, finished)`) and finishes
@@ -233,7 +235,7 @@ def run_trials(cfg: SearchConfig, data, display=None) -> Outcome:
         if display:
             display.trial_finished(frozen, rec, study_counts(study_).finished, best_value(study_))
 
-    objective = Objective(cfg, data, score, on_start, budget=lambda s: trial_budget(cfg, s))
+    objective = Objective(cfg, data, score, on_start, budget=lambda s: trial_budget(cfg, s), teaching=teaching)
     interrupted, gave_up, cut = False, False, False
     # one worker queues the start models: workers that all queued them would race to queue each twice
     if study_counts(study).finished < cfg.trials and cfg.space.start and cfg.worker == 0:

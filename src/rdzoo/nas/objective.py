@@ -1,9 +1,11 @@
 """The Optuna objective: sample a spec, check it, train it, measure it, record it.
 
 Every trial samples a spec from the search space (define-by-run), validates it and checks
-`max_params` before building anything, trains it with `train.fit` while reporting the study's
-dev score per epoch for pruning, and returns that score (accuracy, or entity F1 on entity
-data: the study's `records.Score`) and any further objectives. Test scores are recorded, never
+`max_params` before building anything, builds it once to time one sentence through it (and
+prunes it there, untrained, when that is above `--max-latency`), trains it with `train.fit`
+(as a student of the search's teacher, `nas.teach.Teaching`, when there is one) while
+reporting the study's dev score per epoch for pruning, and returns that score (accuracy, or
+entity F1 on entity data: the study's `records.Score`) and any further objectives. Test scores are recorded, never
 optimised. What a trial did is kept as its `rdzoo` user attribute, a `records.TrialRecord`'s
 `attrs()`, from which the results table's row is written.
 """
@@ -37,12 +39,14 @@ class Objective:
     """Optuna objective: sample -> validate -> train -> measure, for a search `cfg` (a
     SearchConfig) on `data` (a TextData) ranked by `score`; `on_start(number, family)` is called
     once a trial is sampled; `budget(study)` gives the seconds the trials may still use (None:
-    no limit), past which a trial stops at its epoch's end."""
+    no limit), past which a trial stops at its epoch's end; `teaching` (a nas.teach.Teaching;
+    None: none) makes every trial a student of the search's teacher."""
 
-    def __init__(self, cfg, data, score: Score, on_start=None, budget=None):
+    def __init__(self, cfg, data, score: Score, on_start=None, budget=None, teaching=None):
         from ..device import resolve_device, resolve_precision
 
         self.cfg, self.data, self.score, self.on_start, self.budget = cfg, data, score, on_start, budget
+        self.teaching = teaching
         self.device = resolve_device(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
 
@@ -94,7 +98,14 @@ class Objective:
         from ..train import fit
 
         score, cfg = self.score, self.cfg
-        base = TrialRecord(family=spec.family, skip=spec.skip)
+        # one sentence's latency, from the model built but not trained: a trial above --max-latency
+        # costs a build and a few forward passes, never an epoch
+        sentence = sentence_latency(spec, self.data)
+        base = TrialRecord(family=spec.family, skip=spec.skip, sentence_latency_ms=sentence)
+        if cfg.max_latency is not None and sentence > cfg.max_latency:
+            error = f"sentence latency {sentence:.2f} ms above --max-latency {cfg.max_latency:g} ms"
+            _save(trial, base.replace(spec=spec.to_dict(), params=count_params(spec), error=error))
+            raise optuna.TrialPruned(error)
         start_model = trial.user_attrs.get("start")  # a zoo model the space starts from: trained whole, never pruned
 
         def stop(epoch: int, dev: float, peak: int, error: str | None, reason: str):
@@ -124,15 +135,16 @@ class Objective:
         start = time.perf_counter()
         budget = self.budget(trial.study) if self.budget else None
         stop_at = None if budget is None else time.monotonic() + budget
+        train = self.teaching.fit if self.teaching is not None else fit
         try:
-            result = fit(spec, self.data, on_epoch=report, device=self.device, precision=self.precision)
+            result = train(spec, self.data, on_epoch=report, device=self.device, precision=self.precision)
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # a crash, out of memory (fit freed the cache), a NaN loss: recorded, the search goes on
             _save(trial, base.replace(spec=spec.to_dict(), params=count_params(spec), error=error_text(exc),
                                       peak_memory=MemoryMeter(self.device).peak()))
             raise
-        record = results_record(result, base, measure(result, self.device, self.precision))
+        record = results_record(result, base, measure(result, self.device, self.precision, sentence=sentence))
         if not math.isfinite(record.dev_score(score)):
             _save(trial, record.replace(error=f"dev {score.name} is not finite"))
             raise TrainingError(f"dev {score.name} is not finite")
@@ -155,18 +167,41 @@ def _save(trial, record: TrialRecord) -> None:
     trial.set_user_attr("rdzoo", record.attrs())
 
 
-def measure(result, device=None, precision=None) -> dict:
+def measure(result, device=None, precision=None, sentence: float | None = None) -> dict:
     """FLOPs of one sequence and latency (ms) of a batch, both of PROFILE_LENGTH tokens, on
     `device` (a torch.device; None: the CPU) at `precision` (a device.Precision: the one the
-    model trained at); the latency is the median of stable repeats on one thread (LATENCY)."""
+    model trained at); the latency is the median of stable repeats on one thread (LATENCY).
+    `sentence_latency_ms` is `sentence` where the trial timed it before training, else
+    `sentence_latency` of the trained spec."""
     from .. import profile
 
     length = min(PROFILE_LENGTH, result.spec.embedding.max_len)
     tokens = profile.dummy_batch(result.spec, 1, length).to(device or "cpu")
     batch = profile.dummy_batch(result.spec, PROFILE_BATCH, length).to(device or "cpu")
     with precision.autocast() if precision is not None else contextlib.nullcontext():
-        return {"flops": profile.flops(result.model, tokens),
-                "latency_ms": profile.latency(result.model, batch, **LATENCY) * 1000}
+        out = {"flops": profile.flops(result.model, tokens),
+               "latency_ms": profile.latency(result.model, batch, **LATENCY) * 1000}
+    out["sentence_latency_ms"] = sentence if sentence is not None else sentence_latency(result.spec)
+    return out
+
+
+def sentence_latency(spec, data=None) -> float:
+    """Milliseconds one sentence takes through a model built from `spec` on the CPU, untrained
+    (`profile.sentence_latency_ms`: batch 1, one thread, the deployment figure), with `data`'s
+    classes and, on tagging data, a tag a word, as `train.fit` will build it: what the trained
+    model costs (the weights' values do not change it), known before any training."""
+    from .. import profile
+    from ..families import build_model
+
+    if data is not None:
+        changes = {"head.num_classes": len(data.label_names)}
+        if data.tagging:
+            changes["head.pool"] = "token"
+            if getattr(spec.encoder, "pooler", False):
+                changes["encoder.pooler"] = False
+        spec = spec.replace(changes)
+    model = build_model(spec).eval()
+    return profile.sentence_latency_ms(model)
 
 
 def _earlier_same(trial):
