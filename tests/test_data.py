@@ -438,6 +438,17 @@ def test_a_label_that_is_not_a_value_is_a_bad_line(tmp_path, name, raw, line, wh
     assert sorted(set(split.labels)) == ["0", "1"]  # no class of its own
 
 
+@pytest.mark.parametrize("key", ["label", "text"])
+def test_a_json_line_that_gives_a_key_twice_is_a_bad_line(tmp_path, key):
+    """json.loads keeps the last of a key given twice; a line that says two things means neither."""
+    twice = {"label": b'{"text": "c d", "label": 0, "label": 1}', "text": b'{"text": "c", "label": 1, "text": "d"}'}
+    path = write(tmp_path / "d.jsonl", b'{"text": "a b", "label": 0}\n' + twice[key] + b'\n{"text": "e", "label": 1}\n')
+    with pytest.raises(DataError, match=rf"d.jsonl, line 2: key '{key}' is given twice in one object"):
+        read_file(path)
+    split, skipped, _, _ = read_file(path, on_bad_line="skip")
+    assert [s.line for s in skipped] == [2] and split.texts == ["a b", "e"]
+
+
 def test_label_names_name_a_number_however_it_is_spelt(tmp_path):
     write(tmp_path / "d.jsonl", b'{"text": "a b", "label": 0}\n{"text": "c d", "label": 1.0}\n'
                                 b'{"text": "e f", "label": 1}\n{"text": "g h", "label": 0}\n')

@@ -26,13 +26,31 @@ def _json_label(value) -> str:
     return label_value(value if isinstance(value, str) else json.dumps(value))
 
 
+class _TwiceError(ValueError):
+    """A key given twice in one JSON object."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    # json keeps the last of a key given twice without a word; a line that says two things is refused
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _TwiceError(f"key {key!r} is given twice in one object; give each key once")
+        seen[key] = value
+    return seen
+
+
 def read(lines: list[str], where: str, bad: BadLines, columns: Columns, scheme: str | None) -> tuple[Split, list[str]]:
     """JSON Lines, one object a line, the text and label in the chosen fields (`Columns`) -> (split, [])."""
     text_key, label_key = columns.text or "text", columns.label or "label"
     examples = Examples(where, bad, _json_label)
     for n, line in record_lines(lines, where, bad):
         try:
-            obj = json.loads(line, parse_int=_Spelt, parse_float=_Spelt, parse_constant=_Spelt)
+            obj = json.loads(line, parse_int=_Spelt, parse_float=_Spelt, parse_constant=_Spelt,
+                             object_pairs_hook=_unique_keys)
+        except _TwiceError as exc:
+            bad(where, n, str(exc))
+            continue
         except json.JSONDecodeError as exc:
             hint = ("; a JSON array or an object over several lines is not JSON Lines (one object a line)"
                     if line.strip() in ("[", "{") else "")
