@@ -103,6 +103,24 @@ def test_failing_trials_are_recorded_and_the_search_goes_on(tmp_path, data):
     assert optuna_failed == len(rows) == 10  # it went on after the first failure, then gave up
 
 
+def test_a_trial_that_fails_before_it_trains_records_why(tmp_path, data, monkeypatch):
+    """An error before training (here, timing the built model) is the trial's recorded error, not
+    "no recorded error"."""
+    from rdzoo.nas import objective
+
+    def broken(spec, data):
+        raise RuntimeError("the model could not be timed")
+
+    monkeypatch.setattr(objective, "sentence_latency", broken)
+    outcome = run_trials(config(tmp_path, trials=1), data)
+    with pytest.raises(TrainingError, match="failed, the last with RuntimeError: the model could not be timed"):
+        raise outcome.failure()
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/s.db")
+    with engine.connect() as conn:
+        errors = [e for (e,) in conn.execute(sa.text("SELECT error FROM rdzoo_results WHERE state = 'FAIL'"))]
+    assert len(errors) == 10 and all("could not be timed" in e for e in errors), errors
+
+
 def test_invalid_samples_are_pruned_with_their_reason(tmp_path, data):
     space = json.loads(json.dumps(TINY))
     space["choose"]["family"] = {"resnet": {"encoder.stages": {"choice": [[1, 1]]}, "encoder.channels": [8]}}

@@ -113,17 +113,9 @@ def env(as_json: JsonOpt = False):
 def list_cmd(pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'densenet*'.")] = "*",
              as_json: JsonOpt = False):
     """List the named models in the zoo with family, skip type and parameter count."""
-    from . import plan, registry, spec
+    from .registry import zoo_rows
 
-    rows = []
-    for name in registry.list_models(pattern):
-        try:
-            s = spec.load(name)
-        except SpecError as exc:  # a pretrained entry whose checkpoint is not installed: listed with the reason
-            rows.append({"name": name, "family": "-", "skip": "-", "params": None, "description": exc.message})
-            continue
-        rows.append({"name": name, "family": s.family, "skip": s.skip, "params": plan.count_params(s),
-                     "vocab_size": s.embedding.vocab_size, "description": s.description})
+    rows = zoo_rows(pattern)
     emit_json(rows) if as_json else render.zoo(rows, pattern)
 
 
@@ -202,25 +194,17 @@ def data(source: Annotated[Optional[str], typer.Argument(help="A dataset to insp
          as_json: JsonOpt = False):
     """List the built-in datasets with their sizes, or inspect one dataset."""
     from .errors import DataError
-    from .text.conll import entity_counts, is_entity_tagset
-    from .text.data import builtin_names
+    from .text.data import builtin_names, describe
 
     rows = []
     for name in ([source] if source else builtin_names()):
         try:
-            d = load_dataset(name, text_col, label_col, on_bad_line, seed=seed, label_names=label_names)
+            rows.append(describe(name, load_dataset(name, text_col, label_col, on_bad_line, seed=seed,
+                                                    label_names=label_names)))
         except DataError as exc:
             if source:  # the one dataset asked for: its error is the answer
                 raise
             rows.append({"name": name, "error": in_cli_terms(exc)})  # a listing shows every built-in, readable or not
-            continue
-        report = d.report()
-        entity = d.tagging and is_entity_tagset(d.label_names)
-        rows.append({"name": name, **d.sizes(), "classes": len(d.label_names), "labels": d.label_names,
-                     "task": "entity tagging" if entity else "tagging" if d.tagging else "classification", **report})
-        if entity:  # entities per type and split
-            rows[-1]["entities"] = {split: dict(sorted(entity_counts(getattr(d, split).labels).items()))
-                                    for split in ("train", "dev", "test") if getattr(d, split) is not None}
     emit_json(rows) if as_json else render.datasets(rows)
 
 

@@ -66,3 +66,22 @@ def build(source, overrides=(), **kwargs):
 
 def _parse_all(items):
     return [parse_override(item) for item in items]
+
+
+def zoo_rows(pattern: str = "*") -> list[dict]:
+    """One row a zoo model matching `pattern` (fnmatch): name, family, skip, parameters (counted from
+    the spec, no tensor built), vocabulary cap and description; an entry that does not load (a
+    pretrained one whose checkpoint is not installed) is listed with its reason as description."""
+    from .errors import SpecError
+    from .plan import count_params
+
+    rows = []
+    for name in list_models(pattern):
+        try:
+            s = load(name)
+        except SpecError as exc:
+            rows.append({"name": name, "family": "-", "skip": "-", "params": None, "description": exc.message})
+            continue
+        rows.append({"name": name, "family": s.family, "skip": s.skip, "params": count_params(s),
+                     "vocab_size": s.embedding.vocab_size, "description": s.description})
+    return rows

@@ -77,7 +77,14 @@ class Objective:
             skip = (raw.get("encoder") or {}).get("skip")
             _save(trial, TrialRecord(family=family, skip=skip, spec=raw, error=f"invalid spec: {exc}"))
             raise optuna.TrialPruned(f"invalid spec: {exc}") from None
-        return self._train(trial, spec)
+        try:
+            return self._train(trial, spec)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            if "rdzoo" not in trial.user_attrs:  # it failed before it recorded anything: keep why, for the results
+                _save(trial, TrialRecord(family=spec.family, skip=spec.skip, spec=spec.to_dict(), error=error_text(exc)))
+            raise
 
     def _check_target(self, trial):
         """Two workers that both saw one trial missing both started one: the later closes."""
@@ -192,6 +199,7 @@ def sentence_latency(spec, data=None) -> float:
     model costs (the weights' values do not change it), known before any training."""
     from .. import profile
     from ..families import build_model
+    from ..spec import load
 
     if data is not None:
         changes = {"head.num_classes": len(data.label_names)}
@@ -199,7 +207,7 @@ def sentence_latency(spec, data=None) -> float:
             changes["head.pool"] = "token"
             if getattr(spec.encoder, "pooler", False):
                 changes["encoder.pooler"] = False
-        spec = spec.replace(changes)
+        spec = load(spec, changes)
     model = build_model(spec).eval()
     return profile.sentence_latency_ms(model)
 

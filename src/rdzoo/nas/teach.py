@@ -219,10 +219,11 @@ class Teaching:
     def fit(self, spec, data, **options):
         """train.fit of `spec` on `data` as a student (`train.distill` set to its defaults where the
         spec has none); `options` are fit's keywords. Returns fit's FitResult."""
+        from ..spec import load
         from ..train import fit
 
         if spec.train.distill is None:
-            spec = spec.replace({"train.distill": {}})
+            spec = load(spec, {"train.distill": {}})
         data, transfer, soft = self.outputs(spec.train, data)
         return fit(spec, data, transfer=transfer, targets=soft, **options)
 

@@ -48,7 +48,7 @@ from .labels import (LABEL_NAMES_FILE, label_mapping, label_value, name_as_train
 from .limits import MAX_LINE
 from .lines import COMPRESSED, Decoding, format_of, read_lines
 
-__all__ = ["BUILTIN_DIR", "builtin_names", "load_data", "tag_scheme", "DataError", "SPLITS", "Skipped", "Split",
+__all__ = ["BUILTIN_DIR", "builtin_names", "describe", "load_data", "tag_scheme", "DataError", "SPLITS", "Skipped", "Split",
            "TextData", "check", "label_set", "dev_note", "kfold", "split_off", "FORMATS", "BadLines", "Columns",
            "Format", "known_formats", "read_file", "register", "LABEL_NAMES_FILE", "label_mapping", "label_value",
            "name_as_trained", "name_labels", "read_label_names", "MAX_LINE", "COMPRESSED", "Decoding", "format_of",
@@ -155,3 +155,18 @@ def tag_scheme(split: Split) -> str:
 
     tags = label_set(split) if split.tagged else set()
     return scheme(tags) if is_entity_tagset(tags) else "plain"
+
+
+def describe(name: str, data: TextData) -> dict:
+    """What `rdzoo data` shows of a loaded data set: its sizes, classes (or tags), the task it is read
+    as (classification, tagging, entity tagging) with the load report, and for entity data the
+    entities of each type in each split."""
+    from .conll import entity_counts, is_entity_tagset
+
+    entity = data.tagging and is_entity_tagset(data.label_names)
+    row = {"name": name, **data.sizes(), "classes": len(data.label_names), "labels": data.label_names,
+           "task": "entity tagging" if entity else "tagging" if data.tagging else "classification", **data.report()}
+    if entity:
+        row["entities"] = {split: dict(sorted(entity_counts(getattr(data, split).labels).items()))
+                           for split in ("train", "dev", "test") if getattr(data, split) is not None}
+    return row
