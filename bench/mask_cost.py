@@ -30,7 +30,7 @@ def worker(src: str, name: str, steps: int) -> dict:
     torch.set_num_threads(1)  # one thread: on a shared machine, spinning threads make timings noise
 
     from rdzoo import spec
-    from rdzoo.families import build_model
+    from rdzoo.registry import build_model
     from rdzoo.text.batching import pad
 
     torch.manual_seed(0)

@@ -244,7 +244,7 @@ def test_memory_meter_sees_a_large_allocation(device):
 
 
 def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(small, device, monkeypatch):
-    import rdzoo.families
+    import rdzoo.registry
     import rdzoo.train
 
     freed = []
@@ -252,7 +252,7 @@ def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(sm
     def build(s):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 512.00 MiB. GPU 0 has ...")
 
-    monkeypatch.setattr(rdzoo.families, "build_model", build)
+    monkeypatch.setattr(rdzoo.registry, "build_model", build)
     monkeypatch.setattr(rdzoo.train, "free_cache", lambda dev: freed.append(str(dev)))
     with pytest.raises(TrainingError, match=rf"out of memory on {device}.* at train.batch_size 32 asking for "
                                             r"512.00 MiB more .*lower train.batch_size"):
@@ -262,11 +262,11 @@ def test_out_of_memory_in_fit_frees_the_cache_and_names_batch_size_and_memory(sm
 
 @needs_optuna
 def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tmp_path, small, device, monkeypatch):
-    import rdzoo.families
+    import rdzoo.registry
     import rdzoo.train
     from rdzoo.nas import objective
 
-    real_build, calls, freed = rdzoo.families.build_model, [], []
+    real_build, calls, freed = rdzoo.registry.build_model, [], []
 
     class OutOfMemory(torch.nn.Module):
         def __init__(self, model):
@@ -283,7 +283,7 @@ def test_out_of_memory_fails_the_trial_frees_the_cache_and_the_search_goes_on(tm
         model = real_build(s)
         return OutOfMemory(model) if len(calls) == 1 else model  # the first trial runs out of memory
 
-    monkeypatch.setattr(rdzoo.families, "build_model", build)
+    monkeypatch.setattr(rdzoo.registry, "build_model", build)
     monkeypatch.setattr(rdzoo.train, "free_cache", lambda dev: freed.append(str(dev)))
     # the model a trial builds to time one sentence before training is not the one that trains
     monkeypatch.setattr(objective, "sentence_latency", lambda spec, data=None: 1.0)

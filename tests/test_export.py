@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from rdzoo import export, spec
 from rdzoo.cli import app
 from rdzoo.errors import ExportError
-from rdzoo.families import build_model
+from rdzoo.registry import build_model
 from rdzoo.text.batching import pad
 
 SMALL = {"embedding.vocab_size": 60, "embedding.max_len": 40}

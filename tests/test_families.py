@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 
 import rdzoo
 from rdzoo import plan, spec
-from rdzoo.families import FAMILIES, build_model
+from rdzoo.families import FAMILIES
+from rdzoo.registry import build_model
 from rdzoo.profile import count_params, dummy_batch, flops
 
 SMALL = {"embedding.vocab_size": 50}

@@ -12,7 +12,8 @@ from torch import nn
 import rdzoo
 from rdzoo import plan, spec
 from rdzoo.counts import linear
-from rdzoo.families import FAMILIES, Family, build_model, get_family, register
+from rdzoo.families import FAMILIES, Family, get_family, register
+from rdzoo.registry import build_model
 from rdzoo.families.base import TextModel
 from rdzoo.families.family import conv_defaults
 from rdzoo.families.skip_layers import RULES, skip_rule
@@ -38,8 +39,8 @@ def toy_params(s) -> int:
 class ToyText(TextModel):
     """(B, T) ids -> logits through `layers` linear layers with the spec's skip rule."""
 
-    def __init__(self, s):
-        super().__init__(s)
+    def __init__(self, s, **parts):
+        super().__init__(s, **parts)
         d = s.embedding.dim
         self.stem = nn.Identity()
         self.stages = nn.ModuleList(nn.Linear(d, d) for _ in range(s.encoder.layers))

@@ -1,7 +1,9 @@
 """The import graph points one way: no module of rdzoo imports, directly or through others,
 a module that imports it back, counting imports inside functions, imports under
 `if TYPE_CHECKING:` (a module typed against another sits above it as surely as one that calls
-it) and modules named in `import_module("...")` strings. And every module imports on its own."""
+it), modules named in `import_module("...")` strings and modules named by a "module:Class"
+string (the family table's way of naming a model class it imports only when a model is
+built). And every module imports on its own."""
 
 import ast
 import subprocess
@@ -42,10 +44,19 @@ def _import_module_string(node: ast.AST, package: str) -> str | None:
     return _absolute(package, level, text[level:] or None) if level else text
 
 
+def _class_string(node: ast.AST) -> str | None:
+    """The module a string constant "rdzoo.module:Class" names, else None."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return None
+    module, colon, name = node.value.partition(":")
+    return module if colon and module.startswith("rdzoo.") and name.isidentifier() else None
+
+
 def imported(name: str, path: Path, known: dict) -> set[str]:
     """The rdzoo modules that `name` imports anywhere in its body: at module level, inside
-    functions, under `if TYPE_CHECKING:`, and by `import_module("...")`; a module's own parent
-    packages are left out (Python imports them first anyway)."""
+    functions, under `if TYPE_CHECKING:`, by `import_module("...")`, and those it names by a
+    "rdzoo.module:Class" string; a module's own parent packages are left out (Python imports
+    them first anyway)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -55,7 +66,7 @@ def imported(name: str, path: Path, known: dict) -> set[str]:
             targets = subs if len(subs) == len(node.names) else [target, *subs]
         elif isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
-        elif (target := _import_module_string(node, package)) is not None:
+        elif (target := _import_module_string(node, package) or _class_string(node)) is not None:
             targets = [target]
         else:
             continue
@@ -122,6 +133,14 @@ def test_a_typing_only_import_and_an_import_module_string_are_edges(tmp_path):
     assert graph["rdzoo.a"] == {"rdzoo.b"} and graph["rdzoo.b"] == {"rdzoo.sub.c"}
     assert graph["rdzoo.sub.c"] == {"rdzoo.sub.d", "rdzoo.a"} and graph["rdzoo.sub.d"] == set()
     assert find_cycle(graph) == ["rdzoo.a", "rdzoo.b", "rdzoo.sub.c", "rdzoo.a"]
+
+
+def test_a_module_class_string_is_an_edge_from_the_module_that_names_it(tmp_path):
+    graph = _package(tmp_path, {"table.py": "MODEL = 'rdzoo.sub.model:Text'\n",
+                                "sub/model.py": "from .. import table\n",
+                                "other.py": "HELP = 'see rdzoo.table: the table'  # prose, not a class name\n"})
+    assert graph["rdzoo.table"] == {"rdzoo.sub.model"} and graph["rdzoo.other"] == set()
+    assert find_cycle(graph) == ["rdzoo.sub.model", "rdzoo.table", "rdzoo.sub.model"]
 
 
 @pytest.mark.slow

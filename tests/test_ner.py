@@ -262,7 +262,7 @@ def test_crf_decodes_only_valid_bio_even_against_the_scores():
 def test_crf_is_in_the_parameter_count():
     s = spec.load("densenet-tagger", ["embedding.dim=16", "encoder.stem_channels=8", "encoder.growth_rate=8",
                                       "head.num_classes=13", "head.crf=true", "embedding.vocab_size=50"])
-    from rdzoo.families import build_model
+    from rdzoo.registry import build_model
 
     model = build_model(s)
     assert plan.count_params(s) == sum(p.numel() for p in model.parameters())

@@ -16,7 +16,7 @@ from torch import nn
 
 import rdzoo
 from rdzoo import spec
-from rdzoo.families import build_model
+from rdzoo.registry import build_model
 from rdzoo.families.layers import MaskedBatchNorm1d, avg_pool_half, max_pool_half
 from rdzoo.families import FAMILIES
 from rdzoo.families.skip_layers import ReZero

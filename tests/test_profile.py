@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from rdzoo import profile, spec
 from rdzoo.cli import app
-from rdzoo.families import build_model
+from rdzoo.registry import build_model
 
 TINY = {"family": "transformer", "embedding": {"vocab_size": 60, "max_len": 64},
         "encoder": {"layers": 1, "d_model": 16, "heads": 2, "ff": 32}, "head": {"num_classes": 2}}

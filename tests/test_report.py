@@ -493,7 +493,7 @@ def test_weight_files_get_the_mode_of_the_other_run_files(tmp_path):
     from safetensors.torch import load_file
 
     from rdzoo import spec
-    from rdzoo.families import build_model
+    from rdzoo.registry import build_model
     from rdzoo.weights import save
 
     old = os.umask(0o022)

@@ -168,3 +168,9 @@ def test_yaml_text_fuzz_raises_only_spec_error(tmp_path):
                  yaml.safe_dump({"family": "resnet", "encoder": {"stages": [10**9]}})]:
         with pytest.raises(SpecError):
             load_text(tmp_path, text)
+
+
+@pytest.mark.parametrize("name, key", [("densenet-sent", "encoder.block_config"), ("kim-cnn", "encoder.stem_kernels")])
+def test_a_list_that_needs_an_item_refuses_an_empty_one(name, key):
+    with pytest.raises(SpecError, match=rf"^{key}: needs at least 1 item, got none"):
+        spec.load(name, {key: []})

@@ -152,7 +152,7 @@ def test_weight_average_is_what_is_scored_and_kept(synthetic, trained):
 
 
 def test_word_dropout_trains_the_unknown_word_vector(synthetic, trained):
-    from rdzoo.families import build_model
+    from rdzoo.registry import build_model
     from rdzoo.text.tokenize import UNK_ID
     from rdzoo.train import drop_words, seed_everything
 

@@ -7,7 +7,7 @@ import torch
 
 import rdzoo
 from rdzoo import spec, weights
-from rdzoo.families import build_model
+from rdzoo.registry import build_model
 from rdzoo.profile import dummy_batch
 
 

@@ -1,6 +1,6 @@
 """A spec's parameter count in plain Python, before any tensor exists.
 
-The embedding and the head are shared by every family and counted here; the
+The embedding and the head (`heads.py`) are shared by every family and counted here; the
 encoder's count and width come from its family (`families.FAMILIES`, each
 family's plan), and a neck's from the neck's family (`neck.py`). `rdzoo list` shows counts instantly and `max_params` refuses
 absurd specs without allocating; the tests check every count against the built
@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import neck
-from .counts import linear
+from . import heads, neck
 from .families import get_family
 from .text.tokenize import CHAR_BUCKETS
 
@@ -38,34 +37,14 @@ def encoder_width(spec: "Spec") -> int:
     return neck.width(spec) if spec.neck else neck.body_width(spec)
 
 
-def head_widths(spec: "Spec") -> list[int]:
-    """Widths from the pooled features to the logits (the last is num_classes or absent)."""
-    head = spec.head
-    widths = [encoder_width(spec) * (head.k if head.pool == "kmax" else 1), *head.hidden]
-    if head.num_classes:
-        widths.append(head.num_classes)
-    return widths
-
-
-def has_crf(spec: "Spec") -> bool:
-    """A CRF sits on a tagger's tag scores: head.crf with head.pool token and a classifier."""
-    return spec.head.crf and spec.head.pool == "token" and spec.head.num_classes > 0
-
-
 def head_params(spec: "Spec") -> int:
-    """The hidden layers and classifier, and a CRF's K x K transitions and 2K start and end scores."""
-    widths = head_widths(spec)
-    n = sum(linear(a, b) for a, b in zip(widths, widths[1:]))
-    if has_crf(spec):  # transition scores between tags, and start and end scores (crf.CRF)
-        k = spec.head.num_classes
-        n += k * k + 2 * k
-    return n
+    """The head's parameters at the encoder's width (`heads.head_params`)."""
+    return heads.head_params(spec, encoder_width(spec))
 
 
 def num_features(spec: "Spec") -> int:
     """Width of the pre-logits features (after pooling and hidden layers)."""
-    head = spec.head
-    return head.hidden[-1] if head.hidden else head_widths(spec)[0]
+    return heads.num_features(spec, encoder_width(spec))
 
 
 def count_params(spec: "Spec") -> int:

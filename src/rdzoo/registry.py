@@ -14,7 +14,7 @@ from __future__ import annotations
 from .spec import load, parse_override
 from .zoo import UnknownModelError, list_models, resource_dir, spec_path, zoo_index
 
-__all__ = ["build", "create_model", "list_models", "spec_path", "zoo_index", "resource_dir", "UnknownModelError"]
+__all__ = ["build", "build_model", "create_model", "list_models", "spec_path", "zoo_index", "resource_dir", "UnknownModelError"]
 
 
 def create_model(spec, *, tokenizer=None, label_names: list[str] | None = None, pretrained: bool = True,
@@ -22,7 +22,7 @@ def create_model(spec, *, tokenizer=None, label_names: list[str] | None = None, 
     """A validated Spec -> its nn.Module (a `families.base.TextModel`), ready to train or run.
 
     In order: torch's generator seeded with `seed` (None: left as it is, e.g. seeded by
-    `train.fit` already); the family's model (`families.build_model`); with `pretrained`,
+    `train.fit` already); the family's model (`build_model`); with `pretrained`,
     a `pretrained:` checkpoint's body (`pretrained.load_body`), else `embedding.pretrained`
     word vectors for the vocabulary of `tokenizer` (`pretrained.init_word_vectors`; skipped
     without a tokenizer); `embedding.freeze`; and a tagger's CRF told the transitions the tag
@@ -30,14 +30,13 @@ def create_model(spec, *, tokenizer=None, label_names: list[str] | None = None, 
     loaded next (weights files and runs hold the trained ones). Raises WeightsError for
     checkpoint tensors that do not fit, SpecError for a checkpoint that cannot be found.
     """
-    from . import families
     from .pretrained import freeze, init_word_vectors, load_body
 
     if seed is not None:
         import torch
 
         torch.manual_seed(seed)
-    model = families.build_model(spec)
+    model = build_model(spec)
     if pretrained and spec.pretrained:
         load_body(model, spec)
     elif pretrained and spec.embedding.pretrained and tokenizer is not None:
@@ -47,6 +46,27 @@ def create_model(spec, *, tokenizer=None, label_names: list[str] | None = None, 
     if crf is not None and label_names is not None:
         crf.constrain(label_names)
     return model
+
+
+def build_model(spec):
+    """A validated Spec -> its family's untrained nn.Module (a `families.base.TextModel`:
+    (B, T) token ids -> logits), with no checkpoint, word vectors or freezing: those are
+    `create_model`'s. The family table names the model class, as a class or a "module:Class"
+    string imported now; it is given the head's input width (`plan.encoder_width`) and, for
+    a spec with a `neck:`, a function that builds the neck's encoder by this same road
+    (`neck.as_spec`), so that model modules need neither the table nor the plan.
+    """
+    import importlib
+
+    from . import neck, plan
+    from .families import get_family
+
+    model = get_family(spec.family).model
+    if isinstance(model, str):
+        module, _, name = model.partition(":")
+        model = getattr(importlib.import_module(module), name)
+    build_neck = (lambda: build_model(neck.as_spec(spec))) if spec.neck else None
+    return model(spec, encoder_width=plan.encoder_width(spec), neck=build_neck)
 
 
 def build(source, overrides=(), **kwargs):

@@ -1,16 +1,15 @@
-"""The family table: every encoder family by name, and the one entry point that builds its model.
+"""The family table: every encoder family by name.
 
 A family is registered once (`register`) and then read everywhere: spec loading
 checks `family:` and the `encoder:` section against it, plans count its
 parameters, search spaces branch on it and `rdzoo best --family` lists it. The
 built-in families are `resnet`, `densenet` and `transformer`; each package holds its
-torch-free part (`__init__.py`: encoder section, rules, plan) and its `model.py`.
-Importing this package does not import torch.
+torch-free part (`__init__.py`: encoder section, rules, plan) and its `model.py`,
+named by a "module:Class" string that `registry.build_model` imports when a model is
+built. Importing this package does not import torch.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from ..errors import SpecError
 from ..names import did_you_mean
@@ -35,15 +34,6 @@ def get_family(name: str, key: str = "family") -> Family:
     if name not in FAMILIES:
         raise SpecError(key, f"{name!r} is not one of: {', '.join(FAMILIES)}{did_you_mean(name, FAMILIES)}")
     return FAMILIES[name]
-
-
-def build_model(spec):
-    """A validated Spec -> its family's nn.Module (a `base.TextModel`: (B, T) token ids -> logits)."""
-    model = get_family(spec.family).model
-    if isinstance(model, str):
-        module, _, name = model.partition(":")
-        model = getattr(importlib.import_module(module), name)
-    return model(spec)
 
 
 for _family in (RESNET, DENSENET, TRANSFORMER):

@@ -8,10 +8,12 @@ pre-logits features.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-from .. import plan
+from .. import heads
 from ..crf import CRF
 from ..text.batching import word_ids
 from ..text.embedding import TextEmbedding
@@ -45,18 +47,18 @@ def masked_pool(x: torch.Tensor, mask: torch.Tensor, pool: str, k: int) -> torch
 class ClassifierHead(nn.Module):
     """Pooling, BERT's pooler, hidden layers and the classifier: (B, T, C) features and their
     (B, T) mask -> (B, classes) logits, or (B, T, classes) tag scores with pool token (a
-    [CLS] token dropped); `crf` is the tagger's CRF or None."""
-    def __init__(self, spec):
+    [CLS] token dropped); `crf` is the tagger's CRF or None. `width` is C, the channels of
+    the features it reads (the plan's `encoder_width`)."""
+    def __init__(self, spec, width: int):
         super().__init__()
         head = spec.head
         self.pool, self.k = head.pool, head.k
         # encoder sections that have them: a [CLS] token to drop before tagging, BERT's pooler
         self.cls_token = getattr(spec.encoder, "cls_token", False)
         pooler = getattr(spec.encoder, "pooler", False)
-        width = plan.encoder_width(spec)
         # BERT's pooler: dense + tanh on the first token
         self.pooler = nn.Sequential(nn.Linear(width, width), nn.Tanh()) if pooler else nn.Identity()
-        widths = plan.head_widths(spec)
+        widths = heads.head_widths(spec, width)
         act = get_act_layer(spec.encoder.act)
         hidden = []
         for a, b in zip(widths[: len(head.hidden)], head.hidden):
@@ -64,7 +66,7 @@ class ClassifierHead(nn.Module):
         self.hidden = nn.Sequential(*hidden)
         self.drop = nn.Dropout(head.dropout)
         self.fc = nn.Linear(widths[-2], widths[-1]) if head.num_classes else nn.Identity()
-        self.crf = CRF(head.num_classes) if plan.has_crf(spec) else None  # scores tag sequences; train.py uses it
+        self.crf = CRF(head.num_classes) if heads.has_crf(spec) else None  # scores tag sequences; train.py uses it
 
     def forward(self, x, mask, pre_logits: bool = False):
         """(B, T, C), (B, T) mask -> logits as above; `pre_logits`: the (B, num_features) features
@@ -78,16 +80,26 @@ class ClassifierHead(nn.Module):
 
 
 class TextModel(nn.Module):
-    """Base of the families: subclasses build `self.stem`/`self.stages` and define `encode`."""
+    """Base of the families: subclasses build `self.stem`/`self.stages` and define `encode`.
 
-    def __init__(self, spec, init_std: float | None = None):
+    A family's model is built by `registry.build_model`, which passes what only the family
+    table knows: `encoder_width`, the channels the head reads (the neck's, else the body's:
+    `plan.encoder_width`), and `neck`, a function that builds the neck's encoder (a model
+    of the neck's family) or None. A subclass takes them as `**parts` and hands them on,
+    so models need no table and the table's string names of models make no import circle.
+    """
+
+    def __init__(self, spec, *, encoder_width: int, neck: Callable[[], nn.Module] | None = None,
+                 init_std: float | None = None):
         super().__init__()
+        if spec.neck and neck is None:
+            raise ValueError(f"{spec.name}: the spec has a neck but no function to build it was given")
         self.spec = spec
-        self.num_features = plan.num_features(spec)
+        self.num_features = heads.num_features(spec, encoder_width)
         self.num_classes = spec.head.num_classes
         self.embed = TextEmbedding(spec.embedding, init_std=init_std)
-        self.neck = Neck(spec) if spec.neck else None
-        self.head = ClassifierHead(spec)
+        self.neck = Neck(neck()) if spec.neck else None  # built here, so a seed gives the same weights as ever
+        self.head = ClassifierHead(spec, encoder_width)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, E) embeddings, (B, T) mask (True = a token) -> ((B, T', C) features, (B, T')
@@ -130,16 +142,13 @@ class TextModel(nn.Module):
 
 
 class Neck(nn.Module):
-    """The neck of `spec` (neck.py): its family's encoder over the body's states, (B, T, C)
-    features and (B, T) mask -> ((B, T', C') features, (B, T') mask). `encoder` is that
-    family's model without an embedding or head of its own (the spec's `neck.encoder`)."""
+    """A neck (neck.py): a model of any family over the body's states, (B, T, C) features and
+    (B, T) mask -> ((B, T', C') features, (B, T') mask). `encoder` is that family's model of
+    the spec's `neck.encoder` (`neck.as_spec`); its embedding and head are dropped here."""
 
-    def __init__(self, spec):
+    def __init__(self, encoder: nn.Module):
         super().__init__()
-        from . import build_model
-        from ..neck import as_spec
-
-        self.encoder = build_model(as_spec(spec))
+        self.encoder = encoder
         del self.encoder.embed, self.encoder.head  # the body's states are its input; the model's head reads its output
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -32,8 +32,9 @@ class Family:
     name: the spec's `family:` value. encoder: the frozen dataclass of its `encoder:`
     section; it must have `skip` (a name in `skips.SKIP_TYPES`) and `act` keys.
     skips: the skip types it supports (the section gives the default).
-    model: the nn.Module class built from a validated Spec, or "module:Class" to import it
-    only then (keeps torch out of spec loading); `model(spec)` returns a `base.TextModel`.
+    model: the `base.TextModel` subclass built from a validated Spec, or "module:Class" to
+    import it only then (keeps torch out of spec loading); `registry.build_model` calls
+    `model(spec, encoder_width=..., neck=...)` (see `base.TextModel`).
     encoder_params(spec): the encoder's parameter count, without embedding and head.
     width(spec): channels of the encoder's output features (the head's input).
     resolve(spec): the spec with the family's defaults filled in (embedding width,

@@ -198,7 +198,7 @@ def sentence_latency(spec, data=None) -> float:
     classes and, on tagging data, a tag a word, as `train.fit` will build it: what the trained
     model costs (the weights' values do not change it), known before any training."""
     from .. import profile
-    from ..families import build_model
+    from ..registry import build_model
     from ..spec import load
 
     if data is not None:

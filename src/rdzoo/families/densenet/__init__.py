@@ -29,7 +29,7 @@ class DenseNetEncoder:
 
     stem_channels: int = bounded(64, 1, 65536)
     stem_kernel: int = bounded(3, 1, 1024)
-    block_config: list[int] = bounded([6, 12, 24, 16], 1, 1000, max_items=64)
+    block_config: list[int] = bounded([6, 12, 24, 16], 1, 1000, max_items=64, min_items=1)
     growth_rate: int = bounded(32, 1, 65536)
     bottleneck: int = bounded(4, 0, 64)  # 1x1 conv to bottleneck*growth_rate; 0 = none
     compression: float = bounded(0.5, 0.0, 1.0, lo_open=True)  # theta

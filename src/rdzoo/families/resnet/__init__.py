@@ -29,7 +29,7 @@ class ResNetEncoder:
     """The `encoder:` section of a resnet spec; widths in channels, kernel sizes in tokens."""
 
     stem_channels: int = bounded(64, 0, 65536)  # 0: the embedding feeds the stages
-    stem_kernels: list[int] = bounded([3], 1, 1024, max_items=16)
+    stem_kernels: list[int] = bounded([3], 1, 1024, max_items=16, min_items=1)
     stages: list[int] = bounded([2, 2, 2, 2], 1, 1000, max_items=64)  # blocks per stage
     channels: list[int] | int = bounded([64, 128, 256, 512], 1, 65536, max_items=64)
     block: Literal["basic", "bottleneck"] = "basic"

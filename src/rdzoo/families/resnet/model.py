@@ -101,8 +101,8 @@ class ResNetText(TextModel):
     """Embedding, stem, stages of residual blocks (the plan's widths), halving the length between
     stages, and the shared head; (B, T) ids -> logits. See `TextModel` for the interface."""
 
-    def __init__(self, spec):
-        super().__init__(spec)
+    def __init__(self, spec, **parts):
+        super().__init__(spec, **parts)
         enc = spec.encoder
         norm_layer, act_layer = get_norm_layer(enc.norm), get_act_layer(enc.act)
         bias = enc.norm == "none"

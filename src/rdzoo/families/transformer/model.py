@@ -145,8 +145,8 @@ class TransformerText(TextModel):
     head; (B, T) ids -> logits. Linear weights start at N(0, 0.02) as BERT's, except a skip
     rule's own (its init) and DeepNet's gains. See `TextModel` for the interface."""
 
-    def __init__(self, spec):
-        super().__init__(spec, init_std=INIT_STD)
+    def __init__(self, spec, **parts):
+        super().__init__(spec, init_std=INIT_STD, **parts)
         enc = spec.encoder
         skip = get_skip(enc.skip)
         d = enc.d_model
