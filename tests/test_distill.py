@@ -20,7 +20,7 @@ from rdzoo import spec
 from rdzoo.distill import augment, targets as targets_mod
 from rdzoo.distill.augment import MASK, transfer_set
 from rdzoo.distill.student import fit_student
-from rdzoo.distill.teacher import fine_tune, resolve_teachers
+from rdzoo.distill.teacher import fine_tune, resolve_teachers, teacher_key
 from rdzoo.errors import SpecError
 from rdzoo.runs import load_run, save_run
 from rdzoo.text.batching import pad
@@ -346,6 +346,38 @@ def test_a_teacher_named_by_a_spec_is_fine_tuned_on_the_training_split_once_and_
     folder, trained = fine_tune(spec.load(str(teacher_spec)), other, tmp_path / "teachers")
     assert trained and folder != first.run.path
     assert len(list((tmp_path / "teachers").iterdir())) == 2  # no temporary folder left behind
+
+
+def test_a_shortened_teacher_has_its_own_key_and_is_found_again_by_its_epochs(synthetic, tmp_path):
+    from rdzoo.distill.teacher import kept_epochs
+
+    data = TextData("few", synthetic.train.subset(list(range(200))), synthetic.dev, synthetic.test)
+    s = spec.load("kim-cnn", {"embedding.dim": 16, "encoder.stem_channels": 8, "train.epochs": 3})
+    assert kept_epochs(s, data, tmp_path) is None
+    folder, trained = fine_tune(s, data, tmp_path, epochs=2)
+    assert trained and json.loads((folder / "config.json").read_text())["epochs"] == 2
+    assert json.loads((folder / "metrics.json").read_text())["epochs"] == 2
+    assert folder.name != teacher_key(s, data)  # not found as the whole recipe's teacher
+    assert kept_epochs(s, data, tmp_path) == 2 and fine_tune(s, data, tmp_path, epochs=2) == (folder, False)
+
+
+def test_an_epoch_is_timed_on_batches_spread_over_the_split_and_scaled_to_its_size(synthetic, monkeypatch):
+    from rdzoo.distill import teacher as teacher_mod
+    from rdzoo.train import FitResult
+
+    seen = []
+
+    def fit(s, data, **kwargs):
+        seen.append((data, kwargs["epochs"]))
+        return FitResult(s, None, None, [], {"train_seconds": 2.0})
+
+    monkeypatch.setattr("rdzoo.train.fit", fit)
+    s = spec.load("kim-cnn", {"train.batch_size": 10})
+    assert teacher_mod.epoch_seconds(s, synthetic, batches=3) == pytest.approx(2.0 * len(synthetic.train) / 30)
+    (data, epochs), = seen
+    assert epochs == 1 and len(data.train) == 30 and len(data.dev) == 10 and data.test is None
+    step = len(synthetic.train) / 30
+    assert data.train.texts == [synthetic.train.texts[int(i * step)] for i in range(30)]  # spread, not the first 30
 
 
 # --- bad input --------------------------------------------------------------------------

@@ -324,6 +324,8 @@ def test_the_timeout_covers_the_teachers_fine_tuning_and_a_cut_teacher_is_not_ke
     from rdzoo.cli import main
 
     (files / "slow.yaml").write_text(TEACHER.replace("epochs: 1", "epochs: 50"))
+    # an epoch timed shorter than it runs: fine-tuning starts, and the deadline stops it
+    monkeypatch.setattr("rdzoo.distill.teacher.epoch_seconds", lambda *a, **k: 0.001)
     monkeypatch.setattr(sys, "argv", ["rdzoo", *search_args(files, "--teacher", str(files / "slow.yaml"),
                                                             "--timeout", "1s")])
     with pytest.raises(SystemExit) as stop:
@@ -335,3 +337,66 @@ def test_the_timeout_covers_the_teachers_fine_tuning_and_a_cut_teacher_is_not_ke
     assert "rdzoo: error: the teacher slow was still fine-tuning when --timeout 0:00:01 ran out (epoch " in err
     assert "give a longer --timeout" in err
     assert not (files / "teachers").exists() or not any((files / "teachers").iterdir())  # nothing cut short kept
+
+
+def timed(monkeypatch, seconds: float) -> list:
+    """Every epoch of a teacher timed at `seconds`; the list collects the specs timed."""
+    timed_specs = []
+
+    def epoch_seconds(spec, data, **kwargs):
+        timed_specs.append(spec)
+        return seconds
+
+    monkeypatch.setattr("rdzoo.distill.teacher.epoch_seconds", epoch_seconds)
+    return timed_specs
+
+
+def test_a_teacher_is_fine_tuned_for_the_epochs_that_fit_its_share_of_the_timeout_and_kept_so(files, monkeypatch):
+    monkeypatch.delenv("RDZOO_TEACHER")
+    monkeypatch.setattr(teach, "installed", lambda module: True)
+    (files / "four.yaml").write_text(TEACHER.replace("epochs: 1", "epochs: 4"))
+    monkeypatch.setattr(teach, "DEFAULT_TEACHER", str(files / "four.yaml"))
+    specs = timed(monkeypatch, 100.0)  # 40% of 10 minutes holds two epochs of 100 s
+    result = CliRunner().invoke(app, search_args(files, "--no-final", "--timeout", "10m"))
+    assert result.exit_code == 0, result.output
+    assert [s.train.epochs for s in specs] == [4]
+    assert "teacher four: about 0:01:40 an epoch here; fine-tuning 2 of its recipe's 4 epochs, to keep within 40% " \
+           "of --timeout 0:10:00" in result.stderr.splitlines()
+    (kept,) = (files / "teachers").iterdir()
+    assert json.loads((kept / "config.json").read_text())["epochs"] == 2
+    # the study again, with no --timeout: its two-epoch teacher is found, not timed or fine-tuned again
+    again = CliRunner().invoke(app, search_args(files, "--no-final", "--trials", "3"))
+    assert again.exit_code == 0, again.output
+    assert len(specs) == 1 and "fine-tuning" not in again.stderr and len(list((files / "teachers").iterdir())) == 1
+
+
+def test_the_default_teacher_that_does_not_fit_the_timeout_leaves_a_plain_search_said_in_one_line(files, monkeypatch):
+    monkeypatch.delenv("RDZOO_TEACHER")
+    monkeypatch.setattr(teach, "installed", lambda module: True)
+    monkeypatch.setattr(teach, "DEFAULT_TEACHER", str(files / "teacher.yaml"))
+    timed(monkeypatch, 1000.0)
+    result = CliRunner().invoke(app, search_args(files, "--no-final", "--timeout", "10m"))
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if line.startswith("no teacher")]
+    assert len(said) == 1 and said[0].startswith("no teacher: one epoch of teacher takes about 0:16:40 here")
+    assert "--timeout 42m or more gives it one" in said[0]
+    attrs = dict(rows(files / "s.db", "SELECT key, value_json FROM study_user_attributes"))
+    assert json.loads(attrs["objectives"]) == ["accuracy"] and "teacher" not in attrs
+    assert not (files / "teachers").exists()
+    assert rows(files / "s.db", "SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'") == [(2,)]
+
+
+def test_a_named_teacher_that_does_not_fit_the_timeout_is_refused_before_it_trains(files, monkeypatch, capsys):
+    from rdzoo.cli import main
+
+    timed(monkeypatch, 1000.0)
+    monkeypatch.setattr(sys, "argv", ["rdzoo", *search_args(files, "--teacher", str(files / "teacher.yaml"),
+                                                            "--timeout", "10m")])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "rdzoo: error: teacher teacher: one epoch takes about 0:16:40 here, more than the 40% of --timeout 0:10:00 "
+        "a teacher may use; give --timeout 42m or more, a teacher already trained (a run folder), or --teacher none")
+    assert not (files / "teachers").exists()

@@ -87,6 +87,7 @@ def fine_tune(spec, data, teacher_dir: str | Path, *, epochs: int | None = None,
               device=None, precision=None, max_seconds: float | None = None) -> tuple[Path, bool]:
     """The run folder of `spec` fine-tuned on `data`'s training split (dev picks its epoch; the test
     split is removed first): `<teacher_dir>/<teacher_key>`, trained now unless it is there.
+    `epochs` shortens the recipe (its schedule too), and the key is that of the shortened spec.
     Returns (folder, whether it was trained now). With `max_seconds`, training that is still
     short of its last epoch when they have passed stops at that epoch's end and nothing is
     kept (a teacher cut short would be found again under its whole recipe's key): OutOfTime.
@@ -96,24 +97,28 @@ def fine_tune(spec, data, teacher_dir: str | Path, *, epochs: int | None = None,
     from ..runs import save_run
     from ..train import fit
 
+    from ..spec import load
+
+    if epochs is not None and epochs != spec.train.epochs:  # a shorter recipe is another teacher: its own key
+        spec = load(spec, {"train.epochs": epochs})
     root = Path(teacher_dir).expanduser()
     key = teacher_key(spec, data)
     final = root / key
     if is_run(final):
         return final, False
-    total = epochs or spec.train.epochs
+    total = spec.train.epochs
     stop_at = None if max_seconds is None else time.monotonic() + max_seconds
 
     def in_time(epoch: int, dev: float) -> None:
         if stop_at is not None and epoch < total and time.monotonic() > stop_at:
             raise OutOfTime(spec.name, f"epoch {epoch} of {total} done")
 
-    fitted = fit(spec, replace(data, test=None), epochs=epochs, progress=progress, on_epoch=in_time,
+    fitted = fit(spec, replace(data, test=None), progress=progress, on_epoch=in_time,
                  device=device or "auto", precision=precision or "auto")
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     config = {"data": data.name, "teacher_key": key, "data_fingerprint": data_fingerprint(data),
-              "epochs": epochs or spec.train.epochs,
+              "epochs": spec.train.epochs,
               "note": "fine-tuned as a teacher on the training split; dev picked its epoch; the test split was removed"}
     save_run(fitted, tmp, config)
     try:
@@ -123,6 +128,37 @@ def fine_tune(spec, data, teacher_dir: str | Path, *, epochs: int | None = None,
         if not is_run(final):
             raise
     return final, True
+
+
+def kept_epochs(spec, data, teacher_dir: str | Path) -> int | None:
+    """The most epochs, up to `spec`'s recipe, of a run of `spec` fine-tuned on `data` that
+    `teacher_dir` keeps (a teacher shortened to fit a --timeout is found again); None for none."""
+    from ..spec import load
+
+    root = Path(teacher_dir).expanduser()
+    for epochs in range(spec.train.epochs, 0, -1):
+        shortened = spec if epochs == spec.train.epochs else load(spec, {"train.epochs": epochs})
+        if is_run(root / teacher_key(shortened, data)):
+            return epochs
+    return None
+
+
+def epoch_seconds(spec, data, *, batches: int = 4, device=None, precision=None) -> float:
+    """Seconds one epoch of fine-tuning `spec` on `data`'s training split takes on `device`, an
+    estimate: `train.fit` for one epoch on `batches` batches of training texts spread over the
+    split (so their lengths are the split's), with as many dev texts, scaled by the split's
+    size. The first steps' warm-up makes it err long, the safe side for a time budget.
+    Raises what train.fit raises."""
+    from ..train import fit
+
+    n = min(len(data.train), batches * spec.train.batch_size)
+    step = len(data.train) / n
+    sample = data.train.subset([int(i * step) for i in range(n)])
+    dev = data.dev if data.dev is not None and len(data.dev) else data.train
+    dev = dev.subset(list(range(min(len(dev), spec.train.batch_size))))
+    fitted = fit(spec, replace(data, train=sample, dev=dev, test=None), epochs=1,
+                 device=device or "auto", precision=precision or "auto")
+    return fitted.metrics["train_seconds"] * len(data.train) / n
 
 
 def check_teacher(run, data, source: str) -> None:

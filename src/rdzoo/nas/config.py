@@ -76,6 +76,7 @@ class SearchConfig:
     max_memory: float | None = None
     max_latency: float | None = None
     teachers: list[str] | None = field(default_factory=list)
+    default_teacher: bool = False  # `teachers` is DEFAULT_TEACHER, chosen for the user (teach.settle)
     teacher_dir: Path | None = None
     worker: int = 0
     final: FinalStage = field(default_factory=FinalStage)
