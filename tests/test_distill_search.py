@@ -131,6 +131,29 @@ def test_a_study_keeps_its_teacher(files, data):
         teach.given(["none", teacher])
 
 
+def test_seeds_that_draw_no_copies_from_one_split_share_the_teachers_outputs(files, data, monkeypatch):
+    from dataclasses import replace
+
+    from rdzoo import spec
+
+    calls = counted(monkeypatch)
+    cfg = config(files, teachers=[str(files / "teacher.yaml")])
+    teach.settle(cfg)
+    teaching = teach.prepare(cfg, data)  # the search's own set: seed 0 of the space
+    assert len(calls) == 1 and teaching.seeds_share_outputs and teaching.seed_seconds() == 0.0
+    student = spec.load("kim-cnn", {"embedding.dim": 8, "encoder.stem_channels": 8, "train.epochs": 1})
+    for seed in (1, 2):  # the final stage's seeds: the data's own dev split, no copies, the same set
+        teaching.outputs(spec.load(student, {"train.seed": seed, "train.distill": {}}).train, data)
+    assert len(calls) == 1
+    copies = spec.load(student, {"train.seed": 1, "train.distill.augment_copies": 1}).train
+    teaching.outputs(copies, data)  # copies are drawn by the seed: a set of its own
+    assert len(calls) == 2
+    no_dev = replace(data, dev=None)  # each seed holds its own dev split out: another training split
+    for seed in (1, 2):
+        teaching.outputs(spec.load(student, {"train.seed": seed, "train.distill": {}}).train, no_dev)
+    assert len(calls) == 4
+
+
 # --- one sentence's latency -------------------------------------------------------------------
 
 

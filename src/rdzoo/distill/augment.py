@@ -152,8 +152,9 @@ def transfer_set(texts: list, labels: list, settings, seed: int, unlabeled: list
     unlabeled = list(unlabeled or [])
     out_texts += unlabeled
     out_labels += [None] * len(unlabeled)
+    # the seed only draws copies: without them, one set (and one cache key) serves every seed
     return TransferSet(out_texts, out_labels, len(texts), copies_in_all, len(unlabeled),
-                       {**{k: getattr(settings, k) for k in AUGMENT_KEYS}, "seed": seed})
+                       {**{k: getattr(settings, k) for k in AUGMENT_KEYS}, "seed": seed if copies_in_all else None})
 
 
 def read_unlabeled(path: str | Path, tagged: bool) -> tuple[list, list[str]]:

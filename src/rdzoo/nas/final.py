@@ -169,13 +169,13 @@ def reserve(cfg, teaching=None):
     """study -> the seconds the trials of `cfg` (a SearchConfig) keep for its final stage: what
     the stage would take now, plus a typical trial once per seed, in case the next trial becomes
     a contender, plus, with `teaching` (a nas.teach.Teaching), the teacher's outputs over each
-    seed's transfer set (as long as the search's took). Raises SpecError for a baseline that
+    seed's transfer set (`Teaching.seed_seconds`: none where the seeds share one). Raises SpecError for a baseline that
     does not load."""
     from .loop import typical_trial_seconds
 
     settings = cfg.final
     base = baseline_spec(settings.baseline, cfg.epochs)
-    teacher = teaching.info.targets_seconds if teaching is not None else 0.0
+    teacher = teaching.seed_seconds() if teaching is not None else 0.0
     return lambda study: (estimate_seconds(study, settings.contenders, settings.seeds, base, cfg.latency_front)
                           + settings.seeds * (typical_trial_seconds(study) + teacher))
 
@@ -228,7 +228,7 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     cut = []
     for seed in dict.fromkeys(s for _, s in todo):
         runs = [c for c, s in todo if s == seed]
-        teacher = teaching.info.targets_seconds if teaching is not None else 0.0
+        teacher = teaching.seed_seconds() if teaching is not None else 0.0
         if deadline is not None and time.monotonic() + estimate_seconds(study, k, 1, base_spec, cfg.latency_front) \
                 + teacher > deadline:
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it

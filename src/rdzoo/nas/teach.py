@@ -23,6 +23,7 @@ same for every trial is made once per search run here, not once per trial:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
@@ -189,7 +190,7 @@ class Teaching:
     """The teachers of one search run, loaded once (distill.teacher.Teacher each), and their outputs
     per transfer set: `student(spec, data)` gives what `train.fit` needs to train `spec` as a
     student, making the transfer set and its targets the first time its (augmentation settings,
-    seed, dev fraction) are asked for, from the cache `targets` (a storage URL or folder) when
+    training split, and seed where copies are drawn) are asked for, from the cache `targets` (a storage URL or folder) when
     another process made them before. `info` is the study's TeacherInfo; `made` counts the
     transfer sets this process made."""
 
@@ -198,6 +199,13 @@ class Teaching:
         self.device, self.precision = device, precision
         self.sets: dict = {}
         self.made = 0
+        self.seeds_share_outputs = False  # set by `prepare`: a final seed needs no outputs of its own
+
+    def seed_seconds(self) -> float:
+        """Seconds the teacher's outputs for one more final-stage seed take: none where every seed
+        trains on the same transfer set (a dev split of the data's own, no augmented copies),
+        else as long as the search's own took."""
+        return 0.0 if self.seeds_share_outputs else self.info.targets_seconds
 
     def outputs(self, train, data):
         """(`data` with its dev split held out as train.fit holds it out with `train`'s seed and
@@ -209,7 +217,10 @@ class Teaching:
 
         data = with_dev(data, train)
         settings = train.distill
-        key = json.dumps([{k: getattr(settings, k) for k in AUGMENT_KEYS}, train.seed, train.dev_fraction])
+        # one set per training split and augmentation: seeds that draw no copies from the same split share it
+        texts = hashlib.sha256(json.dumps(data.train.texts, ensure_ascii=False).encode()).hexdigest()
+        key = json.dumps([{k: getattr(settings, k) for k in AUGMENT_KEYS}, train.seed if settings.augment_copies
+                          else None, texts])
         if key not in self.sets:
             transfer = transfer_set(data.train.texts, data.train.labels, settings, train.seed)
             soft = teacher_targets([t.run for t in self.teachers], transfer.texts, transfer.settings, data.label_names,
@@ -286,6 +297,8 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
     runs = [str(t.run.path) for t in teachers]
     info = recorded if recorded is not None and recorded.runs == runs else measure_teachers(cfg, teachers, data)
     teaching = Teaching(teachers, info, check_url(cfg.storage), device, precision)
+    teaching.seeds_share_outputs = data.dev is not None and len(data.dev) > 0 and \
+        not (screening.distill is not None and screening.distill.augment_copies)
     # the search's own transfer set now, once: its time is known before the first trial starts
     started = time.monotonic()
     teaching.outputs(screening, data)
