@@ -3,7 +3,8 @@
     python bench/trials_per_budget.py --data trec --budget 8m --old 06c7555 --variants none teacher
 
 Each pair runs `rdzoo search --trials 50 --no-final --seed 0 --timeout BUDGET` at once, one
-process a core (taskset, one thread each), each in a fresh folder: the old code (a git
+process a core (taskset, one thread each; `--cores 0 0` puts both on one core, which they
+share), each in a fresh folder: the old code (a git
 worktree of the revision `--old`, made under bench/out/old-REV if missing) and this checkout
 with `--teacher none` (`none`) or with the default teacher already fine-tuned and kept
 (`teacher`: `--teacher-dir` names a folder that holds it, e.g. the main job's `teachers/`, so
@@ -65,6 +66,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["none"], choices=["none", "teacher"],
                         help="this checkout's runs, each beside one run of the old code")
     parser.add_argument("--teacher-dir", default=None, help="for `teacher`: a folder holding the kept teacher")
+    parser.add_argument("--cores", type=int, nargs=2, default=[0, 1],
+                        help="the cores of the old and the new run (the same core twice: they share it)")
     parser.add_argument("--results", default=str(HERE / "results" / "trials_per_budget.jsonl"))
     args = parser.parse_args()
 
@@ -80,7 +83,7 @@ def main() -> None:
         runs = {"old": (trees["old"], common), "new": (trees["new"], [*common, *new_args])}
         folders = {k: HERE / "out" / "trials_per_budget" / f"{stamp}-{args.data}-{variant}-{k}" for k in runs}
         began = time.perf_counter()
-        procs = {k: start(src, folders[k], a, core) for core, (k, (src, a)) in enumerate(runs.items())}
+        procs = {k: start(src, folders[k], a, core) for core, (k, (src, a)) in zip(args.cores, runs.items())}
         walls = {}
         while len(walls) < len(procs):
             for k, p in procs.items():
@@ -92,7 +95,7 @@ def main() -> None:
             row = {"part": "trials_per_budget", "data": args.data, "budget": args.budget, "pair": variant,
                    "code": k if k == "new" else f"old {args.old}", "teacher": variant == "teacher" and k == "new",
                    "exit": procs[k].returncode, "wall_seconds": walls[k], **counts(folders[k] / "s.db"),
-                   "threads": 1, "date": time.strftime("%Y-%m-%d")}
+                   "threads": 1, "cores": args.cores, "date": time.strftime("%Y-%m-%d")}
             rows.append(row)
             print(json.dumps(row), flush=True)
         with open(args.results, "a") as f:
