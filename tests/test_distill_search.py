@@ -402,7 +402,7 @@ def test_the_default_teacher_that_does_not_fit_the_timeout_leaves_a_plain_search
     assert result.exit_code == 0, result.output
     said = [line for line in result.stderr.splitlines() if line.startswith("no teacher")]
     assert len(said) == 1 and said[0].startswith("no teacher: one epoch of teacher takes about 0:16:40 here")
-    assert "--timeout 42m or more gives it one" in said[0]
+    assert "(a new --study with --timeout 42m or more learns from it;" in said[0]
     attrs = dict(rows(files / "s.db", "SELECT key, value_json FROM study_user_attributes"))
     assert json.loads(attrs["objectives"]) == ["accuracy"] and "teacher" not in attrs
     assert not (files / "teachers").exists()

@@ -370,7 +370,7 @@ def teacher_epochs(cfg, data, folder: Path, left: float | None, device, precisio
         if say:
             say(f"no teacher: one epoch of {names} takes about {clock(per_epoch)} here, more than "
                 f"{TEACHER_SHARE:.0%} of --timeout {clock(cfg.timeout)}; the search goes on without it "
-                f"(--timeout {need} or more gives it one, --teacher none hides this line)")
+                f"(a new --study with --timeout {need} or more learns from it; --teacher none hides this line)")
         return 0
     raise TrainingError(f"teacher {names}: one epoch takes about {clock(per_epoch)} here, more than the "
                         f"{TEACHER_SHARE:.0%} of --timeout {clock(cfg.timeout)} a teacher may use; give --timeout "
