@@ -10,6 +10,10 @@ bench/results/distill.jsonl (or --results); a summary per variant ends the run.
 
     python bench/distill.py --data trec --seeds 0 --copies 0 20
     python bench/distill.py --data trec --seeds 0 1 2 --copies 0 --vectors
+    python bench/distill.py --data sst2 --seeds 0 1 2 --copies 0 --distill loss=kl --no-alone
+
+`--distill` changes the taught students' train.distill only; `--no-alone` pairs them with
+the students alone that an earlier run recorded (training on the CPU is deterministic).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs="+", default=[0], help="train.distill.augment_copies to try")
     parser.add_argument("--vectors", action="store_true", help="students start from the checkpoint's word vectors")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every student (key=value)")
+    parser.add_argument("--distill", nargs="*", default=[],
+                        help="train.distill overrides for the taught students only (key=value, e.g. loss=kl)")
+    parser.add_argument("--no-alone", action="store_true", help="leave out the students without a teacher")
     parser.add_argument("--teacher", default=str(TEACHER))
     parser.add_argument("--teacher-dir", default=str(HERE / "out" / "teachers"))
     parser.add_argument("--device", default="auto")
@@ -59,17 +66,21 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
 
     data = load_data(args.data)
+    key = (args.data, args.student, args.vectors, args.set)
     base = [f"embedding.pretrained={CHECKPOINT}"] if args.vectors else []
     scores: dict[str, list[float]] = {}
     for seed in args.seeds:
         common = [f"train.seed={seed}", *base, *args.set]
-        variants = [("alone", None)] + [(f"taught, {c} copies", c) for c in args.copies]
+        suffix = "".join(f", {kv}" for kv in args.distill)
+        variants = ([] if args.no_alone else [("alone", None)]) + \
+            [(f"taught, {c} copies{suffix}", c) for c in args.copies]
         for name, copies in variants:
             start = time.perf_counter()
             if copies is None:
                 fitted, info = fit(spec.load(args.student, common), data, device=args.device), None
             else:
-                s = spec.load(args.student, [*common, f"train.distill.augment_copies={copies}"])
+                s = spec.load(args.student, [*common, f"train.distill.augment_copies={copies}",
+                                             *(f"train.distill.{kv}" for kv in args.distill)])
                 fitted, info = fit_student(s, data, [args.teacher], teacher_dir=args.teacher_dir, device=args.device)
             m = fitted.metrics
             row = {"part": "distill", "data": args.data, "student": args.student, "vectors": args.vectors,
@@ -83,8 +94,17 @@ def main() -> None:
                            teacher_test=round(100 * teacher.evaluate(data.test)["accuracy"], 2))
             scores.setdefault(name, []).append(row["test_accuracy"])
             record(row)
+    if args.no_alone:  # the same students alone, as an earlier run of this bench recorded them
+        earlier = {}
+        for line in results.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("part") == "distill" and r.get("variant") == "alone" and (r["data"], r["student"], r["vectors"],
+                                                                              r["set"]) == key:
+                earlier[r["seed"]] = r["test_accuracy"]
+        if all(seed in earlier for seed in args.seeds):
+            scores = {"alone": [earlier[seed] for seed in args.seeds], **scores}
     summary = {name: mean_sd(values) for name, values in scores.items()}
-    alone = scores["alone"]
+    alone = scores.get("alone", [])
     gains = {name: mean_sd([a - b for a, b in zip(values, alone)]) for name, values in scores.items() if name != "alone"}
     record({"part": "distill-summary", "data": args.data, "student": args.student, "vectors": args.vectors,
             "seeds": args.seeds, "test_accuracy": summary, "paired_gain": gains})
