@@ -414,3 +414,24 @@ def test_a_search_and_its_best_from_python(tmp_path, data):
     assert board.score.name == "accuracy" and board.trials[0].dev_accuracy >= board.trials[1].dev_accuracy
     out = CliRunner().invoke(app, ["best", "--storage", storage, "--study", "api", "--top", "2", "--json"])
     assert json.loads(out.stdout) == json.loads(json.dumps(board.to_json(), default=str))
+
+
+def test_the_typical_trial_is_a_drawn_one_once_three_are_complete():
+    import optuna
+
+    from rdzoo.nas.loop import typical_trial_seconds
+
+    study = optuna.create_study()
+    assert typical_trial_seconds(study) == 0.0
+
+    def add(seconds, start=None):
+        attrs = {"rdzoo": {"train_seconds": seconds}, **({"start": start} if start else {})}
+        study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs=attrs))
+
+    for i, seconds in enumerate([88, 68, 67, 161, 154]):  # TREC's start models on half a core
+        add(seconds, start=f"model-{i}")
+    add(20)
+    add(12)
+    assert typical_trial_seconds(study) == 68  # two drawn trials: the median of all seven
+    add(31)
+    assert typical_trial_seconds(study) == 20  # three: the drawn ones stand for the next

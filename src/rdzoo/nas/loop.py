@@ -150,12 +150,20 @@ def trial_budget(cfg: SearchConfig, study) -> float | None:
     return remaining - cfg.reserve(study) if cfg.reserve is not None else remaining
 
 
+TYPICAL_FROM_DRAWN = 3  # drawn trials that stand for the next one, once there are this many
+
+
 def typical_trial_seconds(study) -> float:
-    """The median training time (seconds) of the study's complete trials; 0 before the first."""
+    """The median training time (seconds) of the study's complete trials, 0 before the first:
+    of its drawn trials once TYPICAL_FROM_DRAWN of them are complete, since the start models
+    (user attr `start`: the zoo's models at full size) can cost several times what the space
+    draws (88-161 s against 12-31 s on TREC) and the next trial is a drawn one."""
     from statistics import median
 
-    seconds = [t.user_attrs["rdzoo"]["train_seconds"] for t in study.get_trials(deepcopy=False)
-               if t.state == TrialState.COMPLETE and (t.user_attrs.get("rdzoo") or {}).get("train_seconds")]
+    done = [t for t in study.get_trials(deepcopy=False)
+            if t.state == TrialState.COMPLETE and (t.user_attrs.get("rdzoo") or {}).get("train_seconds")]
+    drawn = [t for t in done if "start" not in t.user_attrs]
+    seconds = [t.user_attrs["rdzoo"]["train_seconds"] for t in (drawn if len(drawn) >= TYPICAL_FROM_DRAWN else done)]
     return median(seconds) if seconds else 0.0
 
 
