@@ -74,7 +74,7 @@ def _convert(tp: Any, value: Any, path: str, meta: dict) -> Any:
         if len(value) > meta.get("max_items", 256):
             raise SpecError(path, f"{len(value)} items is too many (at most {meta['max_items']})")
         if len(value) < meta.get("min_items", 0):
-            raise SpecError(path, f"needs at least {meta['min_items']} item{'s' if meta['min_items'] > 1 else ''}, got none")
+            raise SpecError(path, f"needs at least {meta['min_items']} item{'s' if meta['min_items'] > 1 else ''}, got {len(value) or 'none'}")
         (item_tp,) = typing.get_args(tp)
         return [_convert(item_tp, v, f"{path}[{i}]", meta) for i, v in enumerate(value)]
     if dataclasses.is_dataclass(tp):

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -92,12 +93,9 @@ def fine_tune(spec, data, teacher_dir: str | Path, *, epochs: int | None = None,
     short of its last epoch when they have passed stops at that epoch's end and nothing is
     kept (a teacher cut short would be found again under its whole recipe's key): OutOfTime.
     Raises what train.fit raises, and OSError when the folder cannot be written."""
-    import time
-
     from ..runs import save_run
-    from ..train import fit
-
     from ..spec import load
+    from ..train import fit
 
     if epochs is not None and epochs != spec.train.epochs:  # a shorter recipe is another teacher: its own key
         spec = load(spec, {"train.epochs": epochs})
@@ -192,8 +190,6 @@ def resolve_teachers(names: list[str], data, *, teacher_dir: str | Path = "runs/
 
     if not names:
         raise SpecError("teachers", "name at least one teacher: a run folder, a zoo name or a spec file")
-    import time
-
     out = []
     stop_at = None if max_seconds is None else time.monotonic() + max_seconds
     for name in names:

@@ -226,11 +226,12 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     cut = []
+    # one seed's runs, by the search's recorded times (the search study does not change here)
+    one_seed = None if deadline is None else estimate_seconds(study, k, 1, base_spec, cfg.latency_front) + \
+        (teaching.seed_seconds() if teaching is not None else 0.0)
     for seed in dict.fromkeys(s for _, s in todo):
         runs = [c for c, s in todo if s == seed]
-        teacher = teaching.seed_seconds() if teaching is not None else 0.0
-        if deadline is not None and time.monotonic() + estimate_seconds(study, k, 1, base_spec, cfg.latency_front) \
-                + teacher > deadline:
+        if deadline is not None and time.monotonic() + one_seed > deadline:
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
             continue
         for c in runs:

@@ -270,13 +270,14 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
     split = with_dev(data, screening)
     folder = Path(cfg.teacher_dir) if cfg.teacher_dir is not None else teacher_dir(cfg.storage)
     left = None if cfg.deadline is None else max(cfg.deadline - time.monotonic(), 0.0)
-    epochs = teacher_epochs(cfg, split, folder, left, device, precision, say)
+    kept = {name: kept_epochs(name, split, folder) for name in cfg.teachers}
+    epochs = teacher_epochs(cfg, split, kept, left, device, precision, say)
     if epochs == 0:  # the default teacher does not fit this --timeout: a plain search, said in one line
         cfg.teachers, cfg.objectives = [], default_objectives([])
         return None
     if say:
-        for name in cfg.teachers:
-            if kept_epochs(name, split, folder) is None:  # minutes for minilm-l6 on a CPU: say so before, not after
+        for name, done in kept.items():
+            if done is None:  # minutes for minilm-l6 on a CPU: say so before, not after
                 say(f"teacher {_short(name)}: fine-tuning it on the training split, once (kept in {folder})")
     started = time.monotonic()
     try:
@@ -329,11 +330,12 @@ def kept_epochs(name: str, data, folder: Path) -> int | None:
         return 0
 
 
-def teacher_epochs(cfg, data, folder: Path, left: float | None, device, precision, say=None) -> int | None:
+def teacher_epochs(cfg, data, kept: dict, left: float | None, device, precision, say=None) -> int | None:
     """The epochs the search's teachers are fine-tuned for (None: their recipes'); 0 when the
     default teacher does not fit the time and the search goes on without it.
 
-    A teacher kept before is reused at the epochs it was kept with. Under `--timeout`, the
+    `kept` is each teacher's `kept_epochs`: a teacher kept before is reused at the epochs it
+    was kept with. Under `--timeout`, the
     teachers still to fine-tune get at most TEACHER_SHARE of the time `left` (seconds), the
     trials and the final stage the rest: each epoch is timed first (`distill.teacher.
     epoch_seconds`) and the recipe shortened to what fits (its schedule with it: an epoch or two
@@ -346,10 +348,9 @@ def teacher_epochs(cfg, data, folder: Path, left: float | None, device, precisio
     from ..distill.teacher import epoch_seconds
     from ..render import clock
 
-    done = [kept_epochs(name, data, folder) for name in cfg.teachers]
-    if any(d for d in done):
-        return max(d for d in done if d)  # one teacher of the study was kept: the rest as it was
-    fresh = [name for name, d in zip(cfg.teachers, done) if d is None]
+    if any(kept.values()):
+        return max(d for d in kept.values() if d)  # one teacher of the study was kept: the rest as it was
+    fresh = [name for name, d in kept.items() if d is None]
     if not fresh or left is None:
         return None
     specs = [spec_mod.load(name) for name in fresh]
