@@ -105,7 +105,8 @@ def main() -> None:
             scores = {"alone": [earlier[seed] for seed in args.seeds], **scores}
     summary = {name: mean_sd(values) for name, values in scores.items()}
     alone = scores.get("alone", [])
-    gains = {name: mean_sd([a - b for a, b in zip(values, alone)]) for name, values in scores.items() if name != "alone"}
+    gains = {name: mean_sd([a - b for a, b in zip(values, alone)]) for name, values in scores.items()
+             if name != "alone" and alone}  # no pairs without the students alone
     record({"part": "distill-summary", "data": args.data, "student": args.student, "vectors": args.vectors,
             "seeds": args.seeds, "test_accuracy": summary, "paired_gain": gains})
 
