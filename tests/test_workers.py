@@ -94,3 +94,33 @@ def test_worker_command_and_default_study_name():
     assert default_study("tiny", "synthetic") == "tiny-synthetic"
     assert default_study("tiny", "~/data/reviews.csv") == "tiny-reviews"
     assert default_study("tiny", "data/trec/") == "tiny-trec"
+
+
+def test_the_parent_of_workers_shows_the_best_score_of_a_two_objective_study(tmp_path):
+    import optuna
+
+    from rdzoo.display import watch_workers
+
+    storage = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="t", storage=storage, directions=["maximize", "minimize"])
+    bests = []
+
+    class Recording:  # what watch_workers tells a display
+        def started(self, study, finished, score=None):
+            pass
+
+        def trial_finished(self, frozen, record, finished, best):
+            bests.append(best)
+
+    class Worker:  # finishes two students of a teacher while it runs, then exits
+        polls = 0
+
+        def poll(self):
+            Worker.polls += 1
+            if Worker.polls == 2:
+                for values in ([0.7, 1.0], [0.9, 2.0], [0.8, 0.5]):
+                    study.add_trial(optuna.trial.create_trial(values=values))
+            return None if Worker.polls <= 2 else 0
+
+    watch_workers([Worker()], storage, "t", Recording(), every=0.01)
+    assert bests == [0.7, 0.9, 0.9]  # the best first objective, the score, as it comes

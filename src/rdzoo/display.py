@@ -252,8 +252,8 @@ def watch_workers(procs, storage: str, study_name: str, display, every: float = 
                     continue
                 seen.add(t.number)
                 finished += t.state in FINISHED  # counted one by one: a poll can bring several
-                if t.state.name == "COMPLETE" and len(study.directions) == 1:  # the score: maximized
-                    best = t.value if best is None else max(best, t.value)
+                if t.state.name == "COMPLETE" and t.values:  # the score, the first objective (best_value's)
+                    best = t.values[0] if best is None else max(best, t.values[0])
                 display.trial_finished(t, TrialRecord.from_trial(t, study=study_name), finished, best)
         if not running:
             return
