@@ -104,8 +104,9 @@ def best(study: str | None = None, storage: str = DEFAULT_STORAGE, *, top: int =
     from .nas import best as leaderboard
     from .query import Results
 
+    results = Results(storage)
     if study is None:
-        study = Results(storage).latest_study()
-    if study is None or not Results(storage).has_study(study):
+        study = results.latest_study()
+    if study is None or not results.has_study(study):
         raise SpecError("study", f"no study {study!r} in {storage}")
-    return leaderboard(storage, study, top=top, **filters)
+    return leaderboard(results, study, top=top, **filters)

@@ -504,7 +504,8 @@ def best(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
 
     for option, value, allowed in (("--family", family, FAMILIES), ("--skip", skip, SKIP_TYPES), ("--sort", sort, SORTABLE)):
         _check_choice(option, value, allowed)
-    board = nas.best(storage, _resolve_study(Results(storage), study), top=top, sort=sort, pareto=pareto, family=family,
+    results = Results(storage)
+    board = nas.best(results, _resolve_study(results, study), top=top, sort=sort, pareto=pareto, family=family,
                      skip=skip, max_params=parse_count(max_params), min_accuracy=min_accuracy,
                      max_memory=parse_bytes(max_memory))
     render.leaderboard(board, as_json)
@@ -611,13 +612,15 @@ def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
            as_json: Annotated[bool, typer.Option("--json", help="Print the numbers behind the figures as JSON.")] = False):
     """Write one self-contained HTML report of a study: history, importances, score against size and latency, skip types, the final stage's verdict, top trials."""
     from . import report as rep
+    from .query import Results
 
-    study = _report_study(storage, study)
+    results = Results(storage)
+    study = _resolve_study(results, study)
     out = out if out is not None or as_json or png else Path("report.html")
     if out is not None:
         rep.need_plotly()  # before reading the study: say what to install at once
         make_folder(out.parent, "-o")
-    data = rep.load(storage, study)
+    data = rep.load(results, study)
     nums = rep.numbers(data, top)
     written = []
     with _writing("-o", out):
@@ -625,22 +628,6 @@ def report(study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
     with _writing("--png", png):
         written += rep.write_png(data, nums, png) if png is not None else []
     render.report_written(nums, written, as_json)
-
-
-def _report_study(storage, study):
-    """--study of `report`, checked against every study Optuna holds (one without trials too)."""
-    from . import report as rep
-    from .query import Results
-
-    results = Results(storage)
-    if study is None:
-        return _resolve_study(results, study)
-    names = rep.study_names(storage)
-    if study not in names:
-        from .names import did_you_mean
-
-        raise UsageError(f"no study {study!r} in {results.url}{did_you_mean(study, names) or '; studies: ' + ', '.join(names)}")
-    return study
 
 
 @app.command()

@@ -77,9 +77,10 @@ class StudyData:
         return f"dev {self.score.name}"
 
 
-def load(storage: str, study: str) -> StudyData:
-    """Read a study: Optuna's trials with the results table's row of each (by trial number), its
-    score and its final stage's verdict (`nas.verdict.of_study`, as `search` and `best` show it).
+def load(results, study: str) -> StudyData:
+    """Read a study through `results` (a query.Results on its storage): Optuna's trials with
+    the results table's row of each (by trial number), its score and its final stage's verdict
+    (`nas.verdict.of_study`, as `search` and `best` show it).
 
     Rows whose trial Optuna no longer holds are left out; states are Optuna's.
     Raises StoreError when the study is not in Optuna's tables."""
@@ -87,11 +88,11 @@ def load(storage: str, study: str) -> StudyData:
 
     from .nas.loop import quiet_optuna
     from .nas.verdict import of_study
-    from .query import Results, shown_url
+    from .query import shown_url
     from .storage import make_storage
 
     quiet_optuna()
-    results = Results(storage)
+    storage = results.storage
     try:
         ostudy = optuna.load_study(study_name=study, storage=make_storage(storage))
     except KeyError:
@@ -112,17 +113,6 @@ def load(storage: str, study: str) -> StudyData:
     objectives = ostudy.user_attrs.get("objectives") or ["accuracy"]
     return StudyData(study, shown_url(storage), ostudy, list(objectives), trials, results.score(study),
                      of_study(results, study))
-
-
-def study_names(storage: str) -> list[str]:
-    """The studies Optuna holds in a storage, sorted."""
-    import optuna
-
-    from .nas.loop import quiet_optuna
-    from .storage import make_storage
-
-    quiet_optuna()
-    return sorted(optuna.get_all_study_names(make_storage(storage)))
 
 
 # --- the numbers ----------------------------------------------------------------------------

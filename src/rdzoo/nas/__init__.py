@@ -126,8 +126,9 @@ def _gpu_count(kind: str) -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def best(storage: str, study: str, *, top: int = 5, sort: str | None = None, pareto: bool = False, **filters):
-    """A study's best trials and its final stage's verdict, as a records.Leaderboard.
+def best(results, study: str, *, top: int = 5, sort: str | None = None, pareto: bool = False, **filters):
+    """A study's best trials and its final stage's verdict, as a records.Leaderboard, read
+    through `results` (a query.Results, opened once by the caller, as for `chosen`).
 
     `filters` (family, skip, max_params, min_accuracy: a floor on the study's dev score,
     max_memory in bytes) pick single trials, so the verdict is left out when any is set;
@@ -139,11 +140,9 @@ def best(storage: str, study: str, *, top: int = 5, sort: str | None = None, par
         StoreError: the storage cannot be read, or the study's trials have no rdzoo results.
     """
     from ..errors import SpecError
-    from ..query import Results
     from ..records import Leaderboard
     from .verdict import of_study
 
-    results = Results(storage)
     score = results.score(study)
     objectives = results.objectives(study)
     if pareto:
