@@ -270,6 +270,15 @@ def test_a_difference_without_a_common_seed_is_the_unpaired_difference_of_the_me
     unpaired = compare([1, 2], [0.8, 0.9], [0], [0.99], "teacher")
     assert not unpaired.paired and unpaired.n == 0 and unpaired.test_diff == pytest.approx(-0.14)
     assert unpaired.call == "behind"  # 0.14 below: more than twice the students' standard error (0.05)
+    # the final table's column marks an unpaired difference as the latency table does
+    from types import SimpleNamespace
+
+    from rdzoo.render import difference, versus
+
+    assert versus(SimpleNamespace(vs_baseline=unpaired, baseline=False)) == difference(unpaired) == "~-14.0 behind"
+    assert versus(SimpleNamespace(vs_baseline=paired, baseline=False)) == "+15.0 sd 7.1 ahead"
+    assert difference(paired) == "+15.0 sd 7.1 ahead (2 seeds)"
+    assert versus(SimpleNamespace(vs_baseline=paired, baseline=True)) == "baseline"
 
 
 def test_the_final_stage_spreads_its_contenders_over_the_latency_front():

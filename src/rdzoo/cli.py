@@ -167,17 +167,6 @@ def load_dataset(data: str, text_col=None, label_col=None, on_bad_line="error", 
     return load_data(data, Columns(text_col, label_col), on_bad_line=on_bad_line, seed=seed, label_names=label_names)
 
 
-def data_report(dataset, train_cfg=None) -> dict:
-    """What the loader did (lines not UTF-8, lines skipped, splits held out), for a command's --json;
-    with a spec's train settings, the dev split that training holds out too."""
-    from .text.data import dev_note
-
-    report = dataset.report()
-    if train_cfg is not None:
-        report["notes"] += dev_note(dataset, train_cfg.dev_fraction, train_cfg.seed)
-    return report
-
-
 def _space_train(space_obj):
     """The train settings a search space fixes, for the note on the dev split trials hold out."""
     from .spec import Train
@@ -403,6 +392,7 @@ def search(ctx: typer.Context,
     from .nas import FinalStage, SearchConfig, default_study, run
     from .nas.teach import given
     from .space import load_space
+    from .text.data import data_report
 
     space_obj = load_space(space)
     cfg = SearchConfig(space_obj, data, study or default_study(space_obj.name, data), storage, trials=trials,

@@ -41,16 +41,14 @@ def train_run(spec, dataset, how: Training, device, precision) -> tuple[dict, st
     saved (a full disk), the reason: what was trained is still reported.
 
     Raises what train.fit, train.cross_validate and distill.student.fit_student raise."""
-    from .text.data import dev_note
+    from .text.data import data_report
     from .train import check_optimizer, cross_validate, fit
 
-    report = dataset.report()
+    report = data_report(dataset, None if how.cv else spec.train)
     if how.cv:
         report["notes"].append(f"--cv {how.cv}: {how.cv} folds of the {len(dataset.train)} training examples (seed "
                                f"{spec.train.seed}); each fold trains on the rest and holds "
                                f"{spec.train.dev_fraction:.0%} of it out as dev")
-    else:
-        report["notes"] += dev_note(dataset, spec.train.dev_fraction, spec.train.seed)
     check_optimizer(spec.train.optimizer)
     split = None
     if how.out is not None:  # the files' sha256 taken now, right after they were read

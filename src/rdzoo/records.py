@@ -132,17 +132,16 @@ class _TrialRecordMethods:
         return cls(**{k: v for k, v in attrs.items() if k in FIELD_NAMES and k not in IDENTITY_COLUMNS}, **identity)
 
     @classmethod
-    def from_trial(cls, frozen, *, study: str, study_id: int | None = None, trial_id: int | None = None,
-                   fail_reason: str | None = None) -> "TrialRecord":
+    def from_trial(cls, frozen, *, study: str, study_id: int | None = None,
+                   trial_id: int | None = None) -> "TrialRecord":
         """The record of an Optuna FrozenTrial: its `rdzoo` user attribute, its number, state,
-        start time and values, and, for a failed trial without an error of its own,
-        `fail_reason` (else "failed")."""
+        start time and values, and, for a failed trial without an error of its own, "failed"."""
         record = cls.from_attrs(frozen.user_attrs.get("rdzoo") or {}, study=study, study_id=study_id,
                                 trial=frozen.number, trial_id=trial_id, state=frozen.state.name,
                                 datetime_start=frozen.datetime_start)
         error = record.error
         if frozen.state.name == "FAIL" and not error:
-            error = fail_reason or "failed"
+            error = "failed"
         return record.replace(objective_values=frozen.values, error=error)
 
     def attrs(self) -> dict:

@@ -156,14 +156,10 @@ def best_table(rows, score, title: str):
 
 
 def versus(s) -> str:
-    """A Standing's paired test difference from the baseline: '+1.2 sd 0.8 ahead', 'baseline' or '-'."""
-    vs = s.vs_baseline
-    if vs is None or vs.test_diff is None:
-        return "-"
-    if s.baseline:
-        return "baseline"
-    sd = f" sd {100 * vs.test_diff_sd:.1f}" if vs.test_diff_sd is not None else ""
-    return f"{points(vs.test_diff)}{sd} {vs.call}"
+    """A Standing's test difference from the baseline: '+1.2 sd 0.8 ahead' (paired by seed; the
+    table has a seeds column), '~-4.1 behind' unpaired, 'baseline' or '-' (`difference`)."""
+    text = difference(s.vs_baseline, seeds=False)
+    return "baseline" if s.baseline and text != "-" else text
 
 
 def final_table(v, title: str):
@@ -185,15 +181,16 @@ def final_table(v, title: str):
     return table
 
 
-def difference(p) -> str:
-    """A records.Paired test difference in points: '+1.2 sd 0.8 ahead (3 seeds)' paired by seed,
-    '~-4.1 behind' unpaired (the difference of the means: no seed in common), '-' for none."""
+def difference(p, seeds: bool = True) -> str:
+    """A records.Paired test difference in points: '+1.2 sd 0.8 ahead (3 seeds)' paired by seed
+    (without the seed count when `seeds` is False), '~-4.1 behind' unpaired (the difference of
+    the means: no seed in common), '-' for none."""
     if p is None or p.test_diff is None:
         return "-"
     if not p.paired:
         return f"~{points(p.test_diff)} {p.call}".rstrip(" -")
     sd = f" sd {100 * p.test_diff_sd:.1f}" if p.test_diff_sd is not None else ""
-    return f"{points(p.test_diff)}{sd} {p.call} ({p.n} seed{'s' if p.n != 1 else ''})"
+    return f"{points(p.test_diff)}{sd} {p.call}" + (f" ({p.n} seed{'s' if p.n != 1 else ''})" if seeds else "")
 
 
 TIER_KINDS = {"student": "student", "plain": "no teacher", "teacher": "teacher"}

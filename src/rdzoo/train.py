@@ -266,6 +266,13 @@ def cross_validate(spec: Spec, data: TextData, k: int, *, epochs: int | None = N
     return result
 
 
+def tagger_head(spec: Spec) -> dict:
+    """The overrides that make `spec` a tagger, as `fit` makes it on tagged data: a tag for every
+    word (head.pool token), without BERT's pooler (it reads [CLS] for a sentence label; a tagger
+    has no use for it)."""
+    return {"head.pool": "token", **({"encoder.pooler": False} if getattr(spec.encoder, "pooler", False) else {})}
+
+
 def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precision, transfer=None,
          targets=None) -> FitResult:
     from .registry import create_model
@@ -289,9 +296,7 @@ def _fit(spec, data, *, epochs, progress, on_epoch, max_seconds, device, precisi
     label_names = data.label_names
     lookup = {name: i for i, name in enumerate(label_names)}
     if data.tagging:  # the data picks the head: a tag for every word instead of one label a text
-        # (BERT's pooler reads [CLS] for a sentence label; a tagger has no use for it)
-        pooler = {"encoder.pooler": False} if getattr(spec.encoder, "pooler", False) else {}
-        spec = load(spec, {"head.pool": "token", **pooler})
+        spec = load(spec, tagger_head(spec))
     elif spec.head.pool == "token":
         raise SpecError("head.pool", f"token tags every word, but {data.name} has one label a text; "
                                      "use max, mean, first or kmax")

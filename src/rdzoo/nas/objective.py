@@ -200,14 +200,10 @@ def sentence_latency(spec, data=None) -> float:
     from .. import profile
     from ..registry import build_model
     from ..spec import load
+    from ..train import tagger_head
 
     if data is not None:
-        changes = {"head.num_classes": len(data.label_names)}
-        if data.tagging:
-            changes["head.pool"] = "token"
-            if getattr(spec.encoder, "pooler", False):
-                changes["encoder.pooler"] = False
-        spec = load(spec, changes)
+        spec = load(spec, {"head.num_classes": len(data.label_names), **(tagger_head(spec) if data.tagging else {})})
     model = build_model(spec).eval()
     return profile.sentence_latency_ms(model)
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .dataset import SPLITS, Skipped, Split, TextData, check, label_set
-from .folds import dev_note, kfold, split_off
+from .folds import data_report, dev_note, kfold, split_off
 from .formats import FORMATS, BadLines, Columns, Format, known_formats, read_file, register
 from .labels import (LABEL_NAMES_FILE, label_mapping, label_value, name_as_trained, name_labels,
                      read_label_names)
@@ -49,7 +49,7 @@ from .limits import MAX_LINE
 from .lines import COMPRESSED, Decoding, format_of, read_lines
 
 __all__ = ["BUILTIN_DIR", "builtin_names", "describe", "load_data", "tag_scheme", "DataError", "SPLITS", "Skipped", "Split",
-           "TextData", "check", "label_set", "dev_note", "kfold", "split_off", "FORMATS", "BadLines", "Columns",
+           "TextData", "check", "label_set", "data_report", "dev_note", "kfold", "split_off", "FORMATS", "BadLines", "Columns",
            "Format", "known_formats", "read_file", "register", "LABEL_NAMES_FILE", "label_mapping", "label_value",
            "name_as_trained", "name_labels", "read_label_names", "MAX_LINE", "COMPRESSED", "Decoding", "format_of",
            "read_lines"]

@@ -1,5 +1,5 @@
 """Held-out parts of a data set, seeded: a test split held out of one file (`split_off`), the
-dev split training holds out of train (`dev_note` says so), and K cross-validation folds of the
+dev split training holds out of train (`dev_note` says so; `data_report` adds it to the loader's report), and K cross-validation folds of the
 training split (`kfold`).
 """
 
@@ -18,6 +18,15 @@ def split_off(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     random.Random(seed).shuffle(index)
     n_out = max(1, round(len(index) * fraction))
     return split.subset(sorted(index[n_out:])), split.subset(sorted(index[:n_out]))
+
+
+def data_report(data: TextData, train_cfg=None) -> dict:
+    """What the loader did (lines not UTF-8, lines skipped, splits held out), for a command's --json;
+    with a spec's train settings (`spec.Train`), the dev split that training holds out too."""
+    report = data.report()
+    if train_cfg is not None:
+        report["notes"] += dev_note(data, train_cfg.dev_fraction, train_cfg.seed)
+    return report
 
 
 def dev_note(data: TextData, fraction: float, seed: int) -> list[str]:
