@@ -341,6 +341,14 @@ def test_the_recommendation_leaves_the_baseline_only_when_ahead_of_it_on_dev(dev
     assert ("was not ahead of it on dev" in text) is kept
 
 
+def test_one_seed_measures_no_noise_so_nothing_is_called_ahead_or_behind_and_the_baseline_stays():
+    base = [_final_row("kim-cnn", 1, 0.80, 0.90, baseline=True)]
+    found = [_final_row("trial 7", 1, 0.85, 0.80)]  # +5 dev, -10 test, on the one seed the stage had time for
+    v = verdict(base + found)
+    assert v.ranking[0].contender == "trial 7" and v.kept_baseline and v.recommended.contender == "kim-cnn"
+    assert (v.ranking[0].vs_baseline.call, v.ranking[0].vs_baseline.dev_call) == ("level", "level")
+
+
 def test_on_entity_data_the_final_stage_ranks_and_pairs_by_entity_f1():
     # word accuracy favours trial 3, entity F1 (what an entity search maximised) trial 5
     rows = []

@@ -289,7 +289,7 @@ def verdict_lines(v) -> list[str]:
                      f"{v.score.name}")
     else:
         sd = f" (sd {100 * vs.test_diff_sd:.1f})" if vs.test_diff_sd is not None else ""
-        lines.append(f"  vs {vs.baseline}: test {points(vs.test_diff)} points{sd}, paired over {vs.n} seeds: {vs.call}")
+        lines.append(f"  vs {vs.baseline}: test {points(vs.test_diff)} points{sd}, paired over {vs.n} seed{'s' if vs.n != 1 else ''}: {vs.call}")
     if v.skips:
         lines.append("  best skip by family: " + ", ".join(
             f"{fam} {w.skip} ({pct(w.dev)} dev, trial {w.trial})" for fam, w in sorted(v.skips.items())))

@@ -179,7 +179,8 @@ def _sd(xs: list[float]) -> float | None:
 
 
 def _call(diff, sd, n, same) -> str:
-    if same or diff is None or n == 0:
+    # one seed in common gives no sd: no measure of the seeds' noise, so no call beyond it
+    if same or diff is None or n == 0 or sd is None:
         return "level"
     se = (sd or 0.0) / math.sqrt(n)
     if abs(diff) <= LEVEL_SE * se or abs(diff) < 1e-12:
