@@ -294,7 +294,7 @@ def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
     top = [spent[c.source] for c in final_plan(study, 2, BASE, "b") if c.source >= 0]
     assert len(top) == 2
     # the top 2 and a baseline the search never trained (counted as the slowest contender), 2 seeds
-    assert estimate_seconds(study, 2, 2, BASE) == pytest.approx(2 * (sum(top) + max(top)))
+    assert estimate_seconds(study, 2, [1, 2], BASE) == pytest.approx(2 * (sum(top) + max(top)))
     other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
     outcome = run_trials(other, data)
     assert outcome.ran == 0 and outcome.timed_out
@@ -403,6 +403,20 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     assert done.ran == 3 and done.cut == [2, 3]
     rows = Results(cfg.storage).final("t")
     assert sorted({r.seed for r in rows}) == [1] and len(rows) == 3  # whole seeds only: every contender paired
+    # a rerun keeps time for the two seeds left out, not for the whole stage again
+    from rdzoo.nas import FinalStage
+    from rdzoo.nas.final import done_runs, estimate_seconds, reserve
+    from rdzoo.nas.loop import typical_trial_seconds
+
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    base = spec.load(write(tmp_path, "b.yaml", BASE)).to_dict()
+    done_final = done_runs(optuna.load_study(study_name="t-final", storage=cfg.storage))
+    left = estimate_seconds(study, 2, [2, 3], base)
+    assert len(done_final) == 3 and 0 < left < estimate_seconds(study, 2, [1, 2, 3], base)
+    assert estimate_seconds(study, 2, [1, 2, 3], base, done=done_final) == pytest.approx(left)
+    assert done.cut_seconds == pytest.approx(left, abs=0.1)
+    cfg.final = FinalStage(2, 3, write(tmp_path, "b.yaml", BASE))
+    assert reserve(cfg)(study) == pytest.approx(left + 3 * typical_trial_seconds(study))
     # with no deadline the same call adds the seeds left out, and nothing is trained twice
     again = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE))
     assert again.ran == 6 and again.cut == []

@@ -441,13 +441,15 @@ class Leaderboard:
 @dataclass(frozen=True)
 class FinalRun:
     """What one call of the final stage did: its contenders' labels, the seeds, the runs it
-    trained now, the runs of the whole stage, and the seeds left out to end by the deadline."""
+    trained now, the runs of the whole stage, the seeds left out to end by the deadline and
+    the seconds their runs would take (by the trials' recorded times)."""
 
     contenders: list
     seeds: list
     ran: int
     runs: int
     cut: list = field(default_factory=list)
+    cut_seconds: float = 0.0
 
     def to_json(self) -> dict:
         """The fields as a dict."""

@@ -484,18 +484,20 @@ def search_end(outcome, cfg, top: int, as_json: bool, data_report: dict | None, 
     shown = verdict_lines(outcome.verdict) if outcome.verdict is not None or outcome.final else None
     cut = outcome.final.cut if outcome.final else None
     if cut:
+        them = "them" if len(cut) > 1 else "it"
         shown.append(f"final stage: seed{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))} left out to end by "
-                     "--timeout; run the same command with a longer --timeout to add them")
-    sys.stdout.write("\n".join(summary_lines(s, outcome.score, shown)) + "\n")
+                     f"--timeout (about {clock(outcome.final.cut_seconds)} of runs); the same command adds {them}, keeping "
+                     f"that time for {them} before more trials")
     out = console()
+    for note in (data_report or {}).get("notes", []):  # what the scores below were measured on, first
+        out.print(f"data: {note}", markup=False, highlight=False)
+    sys.stdout.write("\n".join(summary_lines(s, outcome.score, shown)) + "\n")
     if outcome.verdict is not None:
         if outcome.verdict.tiers:
             out.print(latency_table(outcome.verdict, latency_title(cfg.study)))
         out.print(final_table(outcome.verdict, final_title(cfg.study)))
     if top > 0:
         out.print(best_table(outcome.best[:top], outcome.score, f"best of study {cfg.study}"))
-    for note in (data_report or {}).get("notes", []):
-        out.print(f"data: {note}", markup=False, highlight=False)
 
 
 # --- export and report ------------------------------------------------------------------------

@@ -150,9 +150,11 @@ def front(contenders: list[Contender], k: int) -> list[Contender]:
     return [kept[i] for i in sorted({round(j * (len(kept) - 1) / (k - 1)) for j in range(k)})]
 
 
-def estimate_seconds(study, k: int, seeds: int, baseline: dict | None, latency: bool = False) -> float:
+def estimate_seconds(study, k: int, seeds: list[int], baseline: dict | None, latency: bool = False,
+                     done: frozenset = frozenset()) -> float:
     """Seconds the final stage would take if the trials stopped now: each contender's
-    recorded training time (a complete trial trained its full recipe) times the seeds.
+    recorded training time (a complete trial trained its full recipe) for each of `seeds` but
+    the runs `done` already ((run_key, seed) pairs, `done_runs`: a rerun trains only the rest).
     A baseline the search has not trained counts as its slowest contender."""
     contenders = plan(study, k, baseline, "baseline", latency)
     known = {}
@@ -160,23 +162,46 @@ def estimate_seconds(study, k: int, seeds: int, baseline: dict | None, latency: 
         info = t.user_attrs.get("rdzoo") or {}
         if t.state.name == "COMPLETE" and info.get("spec") and info.get("train_seconds"):
             known.setdefault(run_key(info["spec"]), info["train_seconds"])
-    times = [known.get(run_key(c.spec)) for c in contenders]
-    slowest = max((x for x in times if x is not None), default=0.0)
-    return seeds * sum(slowest if x is None else x for x in times)
+    times = {run_key(c.spec): known.get(run_key(c.spec)) for c in contenders}
+    slowest = max((x for x in times.values() if x is not None), default=0.0)
+    return sum(slowest if x is None else x for key, x in times.items() for s in seeds if (key, s) not in done)
+
+
+def done_runs(final) -> frozenset:
+    """The (run_key, seed) pairs a final-stage study `final` (an optuna.Study) holds finished."""
+    from optuna.trial import TrialState
+
+    return frozenset((t.user_attrs.get("final", {}).get("key"), t.params.get("seed"))
+                     for t in final.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def stage_seeds(cfg) -> list[int]:
+    """The final stage's seeds for search `cfg`: its FinalStage's count of `final_seeds`, past
+    the seed its trials trained with (the space's fixed train.seed, 0 by default)."""
+    return final_seeds(cfg.final.seeds, int((cfg.space.fixed.get("train") or {}).get("seed", 0)))
 
 
 def reserve(cfg, teaching=None):
     """study -> the seconds the trials of `cfg` (a SearchConfig) keep for its final stage: what
-    the stage would take now, plus a typical trial once per seed, in case the next trial becomes
-    a contender, plus, with `teaching` (a nas.teach.Teaching), the teacher's outputs over each
-    seed's transfer set (`Teaching.seed_seconds`: none where the seeds share one). Raises SpecError for a baseline that
-    does not load."""
+    the stage would take now (the runs an earlier, cut final stage left: a rerun keeps time for
+    those only), plus a typical trial once per seed, in case the next trial becomes a contender,
+    plus, with `teaching` (a nas.teach.Teaching), the teacher's outputs over each seed's
+    transfer set (`Teaching.seed_seconds`: none where the seeds share one). Raises SpecError for
+    a baseline that does not load."""
+    import optuna
+
+    from ..storage import make_storage
     from .loop import typical_trial_seconds
 
     settings = cfg.final
     base = baseline_spec(settings.baseline, cfg.epochs)
     teacher = teaching.seed_seconds() if teaching is not None else 0.0
-    return lambda study: (estimate_seconds(study, settings.contenders, settings.seeds, base, cfg.latency_front)
+    seeds = stage_seeds(cfg)
+    try:  # what a final stage of this study stored before; this process adds none while its trials run
+        done = done_runs(optuna.load_study(study_name=f"{cfg.study}-final", storage=make_storage(cfg.storage)))
+    except KeyError:
+        done = frozenset()
+    return lambda study: (estimate_seconds(study, settings.contenders, seeds, base, cfg.latency_front, done)
                           + settings.seeds * (typical_trial_seconds(study) + teacher))
 
 
@@ -192,7 +217,7 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     to some of the seeds (processes that share one final stage, a seed each). With a `deadline`
     (time.monotonic() seconds) a seed starts only if all its runs fit before it, by
     `estimate_seconds` for one seed, so a stage cut short still pairs every contender; the
-    seeds left out are returned as `cut`. Raises what `train.fit` raises; the runs finished
+    seeds left out are returned as `cut`, with the seconds their runs would take. Raises what `train.fit` raises; the runs finished
     before are kept.
     """
     import optuna
@@ -208,8 +233,7 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     study = optuna.load_study(study_name=cfg.study, storage=storage)
     base_spec = baseline_spec(baseline, cfg.epochs)
     contenders = plan(study, k, base_spec, base_spec["name"] if base_spec else None, cfg.latency_front)
-    screening = int(((cfg.space.fixed.get("train") or {}).get("seed", 0)))
-    seed_list = final_seeds(seeds, screening)
+    seed_list = final_seeds(seeds, int((cfg.space.fixed.get("train") or {}).get("seed", 0)))
     score = study_score(study)
     final = optuna.create_study(study_name=f"{cfg.study}-final", storage=storage, load_if_exists=True,
                                 direction="maximize")
@@ -217,22 +241,22 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     final.set_user_attr(SCORE_ATTR, score.name)
     store = Store.open(cfg.storage, create=True)
     store.sync(final, storage)
-    done = {(t.user_attrs.get("final", {}).get("key"), t.params.get("seed"))
-            for t in final.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    done = done_runs(final)
     todo = [(c, s) for s in seed_list for c in contenders if (run_key(c.spec), s) not in done
             and (only_seeds is None or s in only_seeds)]  # seed-major:
     # a stage cut short still has whole seeds, each paired across every contender
     total, ran = len(contenders) * len(seed_list), 0
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
-    cut = []
-    # one seed's runs, by the search's recorded times (the search study does not change here)
-    one_seed = None if deadline is None else estimate_seconds(study, k, 1, base_spec, cfg.latency_front) + \
-        (teaching.seed_seconds() if teaching is not None else 0.0)
+    cut, cut_seconds = [], 0.0
+    teacher = teaching.seed_seconds() if teaching is not None else 0.0
     for seed in dict.fromkeys(s for _, s in todo):
         runs = [c for c, s in todo if s == seed]
-        if deadline is not None and time.monotonic() + one_seed > deadline:
+        # this seed's runs still to train, by the search's recorded times (the search study does not change here)
+        if deadline is not None and time.monotonic() + teacher + \
+                estimate_seconds(study, k, [seed], base_spec, cfg.latency_front, done) > deadline:
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
+            cut_seconds += teacher + estimate_seconds(study, k, [seed], base_spec, cfg.latency_front, done)
             continue
         for c in runs:
             if on_run:
@@ -241,7 +265,7 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
                 _train_one(cfg, data, final, storage, store, c, seed, score,
                            lambda result: measure(result, device, precision), device, precision, teaching)
             ran += 1
-    return FinalRun([c.label for c in contenders], seed_list, ran, total, cut)
+    return FinalRun([c.label for c in contenders], seed_list, ran, total, cut, round(cut_seconds, 1))
 
 
 def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score, measure, device, precision,

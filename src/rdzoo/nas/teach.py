@@ -137,8 +137,8 @@ def settle(cfg, say=None) -> TeacherInfo | None:
         if recorded is not None:
             cfg.teachers = list(recorded.teachers)
             if say:
-                say(f"study {cfg.study} learns from teacher {recorded.label}, as it was searched (recorded with the "
-                    "study); --teacher none needs another --study")
+                kept = f", kept in {', '.join(recorded.runs)}" if recorded.runs else ""
+                say(f"study {cfg.study} learns from its teacher {recorded.label} again{kept}")
         elif exists:
             cfg.teachers = []  # a study searched without a teacher stays so
         elif installed(DEFAULT_PACKAGE):
@@ -161,9 +161,12 @@ def settle(cfg, say=None) -> TeacherInfo | None:
 
 def study_attrs(storage: str, study: str) -> dict | None:
     """The user attributes of `study` on `storage` (a URL); None when there is no such study."""
-    from ..storage import make_storage
+    from ..storage import check_url, make_storage, sqlite_path
     from .loop import quiet_optuna
 
+    path = sqlite_path(check_url(storage))
+    if path is not None and not path.expanduser().exists():
+        return None  # opening it would leave an empty database behind a search refused before it starts
     quiet_optuna()  # Optuna's warnings about its experimental heartbeat are not the user's business
     store = make_storage(storage)
     try:
