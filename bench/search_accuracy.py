@@ -197,8 +197,8 @@ def main():
     parser.add_argument("--data", nargs="*", default=["trec", "sst2"], choices=["trec", "sst2"])
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", default="20m", help="Time for trials and final stage, as `rdzoo search --timeout` "
-                        "(default 20m, its default; none: no limit).")
+    parser.add_argument("--timeout", default="30m", help="Time for trials and final stage, as `rdzoo search --timeout` "
+                        "(default 30m, its default; none: no limit).")
     parser.add_argument("--epochs", type=int, default=None, help="Override every model's epochs (plumbing checks).")
     parser.add_argument("--final", type=int, default=3)
     parser.add_argument("--final-seeds", type=int, default=3)

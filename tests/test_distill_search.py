@@ -223,6 +223,13 @@ def test_the_final_stage_retrains_the_latency_front_as_students_and_the_verdict_
     cfg = config(files, teachers=runs, trials=4, final=FinalStage(2, 2, str(files / "base.yaml")))
     outcome = run(cfg, data)
     assert outcome.final is not None and outcome.final.seeds == [1, 2]
+    # the students learnt on the final stage's augmented copies (FinalStage.copies); the baseline alone
+    assert outcome.final.copies == FinalStage().copies == 2
+    final_specs = [(json.loads(s), b) for s, b in rows(files / "s.db", "SELECT spec, baseline FROM rdzoo_results "
+                                                      "WHERE stage = 'final'")]
+    assert {(s["train"]["distill"] or {}).get("augment_copies") if s["train"].get("distill") else None
+            for s, b in final_specs} == {2, None}
+    assert all((s["train"].get("distill") is None) == bool(b) for s, b in final_specs)
     v = outcome.verdict
     assert v.teacher.seeds == [1, 2] and v.teacher.n == 2 and v.teacher.contender == "teacher-1 + teacher-2"
     by_name = {s.contender: s for s in v.ranking}
@@ -260,6 +267,52 @@ def test_the_final_stage_retrains_the_latency_front_as_students_and_the_verdict_
     assert written.exit_code == 0, written.output
     page = (files / "r.html").read_text()
     assert "at &lt;= ms" in page and "vs teacher teacher-1 + teacher-2" in page and "<th>sent ms</th>" in page
+
+
+def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for_every_seed(files, data,
+                                                                                           monkeypatch):
+    import time
+
+    import optuna
+
+    from rdzoo import spec
+    from rdzoo.nas import final as final_stage
+
+    (files / "base.yaml").write_text(TEACHER)
+    cfg = config(files, teachers=[str(files / "teacher.yaml")], trials=3, final_runs="never",
+                 final=FinalStage(2, 2, str(files / "base.yaml"), copies=3))
+    teach.settle(cfg)
+    teaching = teach.prepare(cfg, data)
+    run_trials(cfg, data, None, teaching)
+    study = optuna.load_study(study_name="t", storage=cfg.storage)
+    base = spec.load(str(files / "base.yaml")).to_dict()
+
+    def need(n):  # both seeds' runs with n copies, and the teacher's outputs for each seed's transfer set
+        return 2 * teaching.seed_seconds(n) + final_stage.estimate_seconds(study, 2, [1, 2], base, True, copies=n)
+
+    assert need(0) < need(1) < need(2) < need(3)
+    monkeypatch.setattr(time, "monotonic", lambda: 0.0)
+    said = []
+    done = final_stage.run_final(cfg, data, k=2, seeds=2, baseline=str(files / "base.yaml"), teaching=teaching,
+                                 copies=3, deadline=(need(1) + need(2)) / 2, say=said.append)
+    assert done.copies == 1 and done.cut == [] and done.ran == done.runs
+    assert said == ["final stage: its students learn from the teacher on 1 augmented copy of each training text "
+                    "(not 3: the most that fit --timeout)"]
+    final = optuna.load_study(study_name="t-final", storage=cfg.storage)
+    assert final.user_attrs["copies"] == 1
+    copies = {(json.loads(s)["train"].get("distill") or {}).get("augment_copies", "alone")
+              for (s,) in rows(files / "s.db", "SELECT spec FROM rdzoo_results WHERE stage = 'final'")}
+    assert copies == {1, "alone"}
+    # the stage keeps its copies: a rerun asked for more trains its students alike, and keeps time for that many
+    assert final_stage.stage_copies(final, 3) == 1
+    cfg.reserve = final_stage.reserve(cfg, teaching)
+    from rdzoo.nas.loop import typical_trial_seconds
+
+    assert cfg.reserve(study) == pytest.approx(2 * (typical_trial_seconds(study) * 2 + teaching.seed_seconds(1)))
+    # a student's run grows with its transfer set; a spec that is no student does not
+    assert final_stage.growth({"train": {"distill": {}}}, 2) == 3.0
+    assert final_stage.growth({"train": {"distill": {"augment_copies": 3}}}, 1) == 1.0
+    assert final_stage.growth({"train": {}}, 2) == 1.0
 
 
 def test_a_difference_without_a_common_seed_is_the_unpaired_difference_of_the_means():

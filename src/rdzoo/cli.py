@@ -359,7 +359,7 @@ def search(ctx: typer.Context,
            space: Annotated[str, typer.Option("--space", "-s", help="A named search space or a YAML file.")] = "default",
            data: DataOpt = "trec",
            trials: Annotated[int, typer.Option("--trials", "-n", min=1, help="Target number of finished trials in the study.")] = 50,
-           timeout: Annotated[str, typer.Option(help="Time for the whole search, final stage included: 3600, 90m, 1h, or none. The trials stop early enough for the final stage to fit (estimated from its contenders' recorded training times).")] = "20m",
+           timeout: Annotated[str, typer.Option(help="Time for the whole search, final stage included: 3600, 90m, 1h, or none. The trials stop early enough for the final stage to fit (estimated from its contenders' recorded training times).")] = "30m",
            study: Annotated[Optional[str], typer.Option("--study", help="Study name (default: SPACE-DATA).")] = None,
            storage: StorageOpt = "sqlite:///rdzoo.db",
            sampler: Annotated[str, typer.Option(help="tpe (multivariate, grouped), random, nsga2 or gp.")] = "tpe",
@@ -384,6 +384,7 @@ def search(ctx: typer.Context,
            final: Annotated[int, typer.Option("--final", min=1, help="Final stage: retrain this many of the best distinct architectures.")] = 3,
            final_seeds: Annotated[int, typer.Option("--final-seeds", min=1, help="Seeds per contender in the final stage (the same seeds for all, so differences are paired).")] = 3,
            baseline: Annotated[str, typer.Option("--baseline", help="Zoo model or spec file the final stage compares with, or none.")] = "kim-cnn",
+           final_copies: Annotated[int, typer.Option("--final-copies", min=0, max=1000, help="With a teacher: augmented copies of each training text the final stage's students learn on (fewer where they do not fit --timeout; 0 for none).")] = 2,
            no_final: Annotated[bool, typer.Option("--no-final", help="Skip the final stage (trials only).")] = False,
            as_json: JsonOpt = False):
     """Search architectures with Optuna; the help text is SEARCH_HELP."""
@@ -401,7 +402,8 @@ def search(ctx: typer.Context,
                        teachers=given(teacher), teacher_dir=teacher_dir, max_latency=parse_ms(max_latency),
                        max_params=parse_count(max_params) or 2e9, n_jobs=n_jobs, heartbeat=heartbeat, device=device,
                        precision=precision, max_memory=parse_bytes(max_memory),
-                       final=FinalStage(final, final_seeds, None if baseline.lower() == "none" else baseline),
+                       final=FinalStage(final, final_seeds, None if baseline.lower() == "none" else baseline,
+                                        final_copies),
                        final_runs="never" if no_final else "here")
     dataset = load_dataset(data, text_col, label_col, on_bad_line, label_names=label_names)
     # the parent of --workers shows every trial; quiet, the workers print their failures

@@ -442,7 +442,8 @@ class Leaderboard:
 class FinalRun:
     """What one call of the final stage did: its contenders' labels, the seeds, the runs it
     trained now, the runs of the whole stage, the seeds left out to end by the deadline and
-    the seconds their runs would take (by the trials' recorded times)."""
+    the seconds their runs would take (by the trials' recorded times), and the augmented
+    copies of each training text its students learnt from the teacher on."""
 
     contenders: list
     seeds: list
@@ -450,6 +451,7 @@ class FinalRun:
     runs: int
     cut: list = field(default_factory=list)
     cut_seconds: float = 0.0
+    copies: int = 0  # augmented copies of each training text its students trained on
 
     def to_json(self) -> dict:
         """The fields as a dict."""

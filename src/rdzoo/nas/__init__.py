@@ -84,7 +84,8 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
         try:
             outcome.final = final_stage.run_final(cfg, data, k=settings.contenders, seeds=settings.seeds,
                                                   baseline=settings.baseline, deadline=cfg.deadline,
-                                                  on_run=getattr(display, "final_run", None), teaching=teaching)
+                                                  on_run=getattr(display, "final_run", None), teaching=teaching,
+                                                  copies=settings.copies, say=note)
         except KeyboardInterrupt:
             outcome.stopped_by, outcome.stopped_in = "interrupted", "final"
             return outcome

@@ -21,17 +21,31 @@ PRUNERS = ("hyperband", "median", "none")
 # who trains the final stage: this run after its trials, another process (the parent of
 # `--workers`' processes; the trials still keep its time), or nobody (--no-final)
 FINAL_RUNS = ("here", "elsewhere", "never")
+# augmented copies of each training text the final stage's students learn on (train.distill.augment_copies):
+# without them a student of a teacher fine-tuned on the same texts learns little beyond the labels
+FINAL_COPIES = 2
+MAX_COPIES = 1000  # as train.distill.augment_copies
 
 
 @dataclass(frozen=True)
 class FinalStage:
     """The final stage's settings: the best `contenders` distinct architectures of the search
     and the `baseline` (a zoo name or spec file; None for none) retrained with `seeds` fresh
-    seeds each."""
+    seeds each; with a teacher, its students learn on `copies` augmented copies of each
+    training text (fewer where they do not fit --timeout).
+
+    Raises:
+        SpecError: at `copies`, for a negative or absurd number.
+    """
 
     contenders: int = 3
     seeds: int = 3
     baseline: str | None = "kim-cnn"
+    copies: int = FINAL_COPIES
+
+    def __post_init__(self):
+        if not 0 <= self.copies <= MAX_COPIES:
+            raise SpecError("final_copies", f"{self.copies!r}: give 0 to {MAX_COPIES} augmented copies of each text")
 
 
 @dataclass

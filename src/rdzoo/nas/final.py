@@ -34,6 +34,7 @@ from ..records import SCORE_ATTR, FinalRun, TrialRecord
 DEFAULT_K = 3
 DEFAULT_SEEDS = 3
 DEFAULT_BASELINE = "kim-cnn"
+COPIES_ATTR = "copies"  # the `-final` study's user attribute: its students' augmented copies
 
 
 @dataclass
@@ -151,11 +152,12 @@ def front(contenders: list[Contender], k: int) -> list[Contender]:
 
 
 def estimate_seconds(study, k: int, seeds: list[int], baseline: dict | None, latency: bool = False,
-                     done: frozenset = frozenset()) -> float:
+                     done: frozenset = frozenset(), copies: int = 0) -> float:
     """Seconds the final stage would take if the trials stopped now: each contender's
-    recorded training time (a complete trial trained its full recipe) for each of `seeds` but
-    the runs `done` already ((run_key, seed) pairs, `done_runs`: a rerun trains only the rest).
-    A baseline the search has not trained counts as its slowest contender."""
+    recorded training time (a complete trial trained its full recipe), a student's grown with
+    the transfer set by `copies` (`growth`), for each of `seeds` but the runs `done` already
+    ((run_key, seed) pairs, `done_runs`: a rerun trains only the rest). A baseline the search
+    has not trained counts as its slowest contender."""
     contenders = plan(study, k, baseline, "baseline", latency)
     known = {}
     for t in study.get_trials(deepcopy=False):
@@ -164,7 +166,20 @@ def estimate_seconds(study, k: int, seeds: list[int], baseline: dict | None, lat
             known.setdefault(run_key(info["spec"]), info["train_seconds"])
     times = {run_key(c.spec): known.get(run_key(c.spec)) for c in contenders}
     slowest = max((x for x in times.values() if x is not None), default=0.0)
-    return sum(slowest if x is None else x for key, x in times.items() for s in seeds if (key, s) not in done)
+    grows = {run_key(c.spec): growth(c.spec, copies) for c in contenders}
+    return sum((slowest if x is None else x) * grows[key] for key, x in times.items() for s in seeds
+               if (key, s) not in done)
+
+
+def growth(spec: dict, copies: int) -> float:
+    """How much longer a final run of trial spec `spec` trains than its trial did when students
+    train on `copies` augmented copies of each training text: the transfer set's growth (an
+    epoch is one pass over it), 1 for a spec that is no student (no `train.distill`)."""
+    distill = (spec.get("train") or {}).get("distill")
+    if not isinstance(distill, dict):
+        return 1.0
+    had = int(distill.get("augment_copies") or 0)
+    return (1 + max(had, copies)) / (1 + had)
 
 
 def done_runs(final) -> frozenset:
@@ -183,11 +198,11 @@ def stage_seeds(cfg) -> list[int]:
 
 def reserve(cfg, teaching=None):
     """study -> the seconds the trials of `cfg` (a SearchConfig) keep for its final stage: what
-    the stage would take now (the runs an earlier, cut final stage left: a rerun keeps time for
-    those only), plus a typical trial once per seed, in case the next trial becomes a contender,
-    plus, with `teaching` (a nas.teach.Teaching), the teacher's outputs over each seed's
-    transfer set (`Teaching.seed_seconds`: none where the seeds share one). Raises SpecError for
-    a baseline that does not load."""
+    the stage would take now, its students with the final stage's augmented copies (the runs an
+    earlier, cut final stage left: a rerun keeps time for those only), plus a typical trial once
+    per seed, in case the next trial becomes a contender, plus, with `teaching` (a
+    nas.teach.Teaching), the teacher's outputs over each seed's transfer set
+    (`Teaching.seed_seconds`). Raises SpecError for a baseline that does not load."""
     import optuna
 
     from ..storage import make_storage
@@ -195,22 +210,44 @@ def reserve(cfg, teaching=None):
 
     settings = cfg.final
     base = baseline_spec(settings.baseline, cfg.epochs)
-    teacher = teaching.seed_seconds() if teaching is not None else 0.0
     seeds = stage_seeds(cfg)
     try:  # what a final stage of this study stored before; this process adds none while its trials run
-        done = done_runs(optuna.load_study(study_name=f"{cfg.study}-final", storage=make_storage(cfg.storage)))
+        final = optuna.load_study(study_name=f"{cfg.study}-final", storage=make_storage(cfg.storage))
+        done, copies = done_runs(final), stage_copies(final, settings.copies)
     except KeyError:
-        done = frozenset()
-    return lambda study: (estimate_seconds(study, settings.contenders, seeds, base, cfg.latency_front, done)
-                          + settings.seeds * (typical_trial_seconds(study) + teacher))
+        done, copies = frozenset(), settings.copies
+    copies = copies if teaching is not None else 0
+    teacher = teaching.seed_seconds(copies) if teaching is not None else 0.0
+    return lambda study: (estimate_seconds(study, settings.contenders, seeds, base, cfg.latency_front, done, copies)
+                          + settings.seeds * (typical_trial_seconds(study) * (1 + copies) + teacher))
+
+
+def stage_copies(final, copies: int) -> int:
+    """The augmented copies of a final-stage study `final`'s students: as its first runs were
+    trained (recorded as its `copies` attribute; 0 for runs stored before there was one), else
+    `copies`: every seed of a stage trains its students alike, so they stay paired."""
+    recorded = final.user_attrs.get(COPIES_ATTR)
+    if recorded is None and done_runs(final):
+        return 0
+    return copies if recorded is None else int(recorded)
+
+
+def sized_copies(want: int, fits) -> int:
+    """The most augmented copies from `want` down to 0 for which `fits(copies)` holds; 0 when
+    none does (then the seeds that do not fit are cut, as without copies)."""
+    return next((c for c in range(want, 0, -1) if fits(c)), 0)
 
 
 def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, baseline: str | None = DEFAULT_BASELINE,
               on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None,
-              teaching=None) -> FinalRun:
+              teaching=None, copies: int = 0, say=None) -> FinalRun:
     """Train every contender with every seed that is not stored yet; return what was done.
     With `teaching` (a nas.teach.Teaching) a contender whose spec carries `train.distill` (a
-    search trial's student) retrains as a student of its teacher; the baseline trains alone.
+    search trial's student) retrains as a student of its teacher, on a transfer set with
+    `copies` augmented copies of each training text (Tang et al. 2019: the copies are where the
+    teacher's outputs tell the student more than the labels), fewer when they do not fit the
+    `deadline` (`sized_copies`; `say(text)` is told in one line), and the same for every seed
+    of the stage (`stage_copies`); the baseline trains alone.
 
     `cfg` is the search's SearchConfig (its storage, study, epochs and max_params);
     `on_run(done, total, label, seed)` is called before each run; `only_seeds` limits this call
@@ -249,29 +286,53 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     cut, cut_seconds = [], 0.0
-    teacher = teaching.seed_seconds() if teaching is not None else 0.0
-    for seed in dict.fromkeys(s for _, s in todo):
+    students = teaching is not None and any(_student(c.spec) for c in contenders)
+    want = stage_copies(final, copies) if students else 0
+    seeds_left = list(dict.fromkeys(s for _, s in todo))
+
+    def seconds(seed_list: list[int], n: int) -> float:  # these seeds' runs still to train, with n copies
+        teacher = teaching.seed_seconds(n) * len(seed_list) if students else 0.0
+        return teacher + estimate_seconds(study, k, seed_list, base_spec, cfg.latency_front, done, n)
+
+    n_copies = want
+    if deadline is not None and want and final.user_attrs.get(COPIES_ATTR) is None:  # sized once, with the first runs
+        n_copies = sized_copies(want, lambda n: time.monotonic() + seconds(seeds_left, n) <= deadline)
+    if students and final.user_attrs.get(COPIES_ATTR) is None and seeds_left:
+        final.set_user_attr(COPIES_ATTR, n_copies)
+    if say and students and n_copies:
+        fewer = f" (not {want}: the most that fit --timeout)" if n_copies < want else ""
+        say(f"final stage: its students learn from the teacher on {n_copies} augmented "
+            f"cop{'ies' if n_copies > 1 else 'y'} of each training text{fewer}")
+    elif say and students and want:
+        say(f"final stage: its students train without augmented copies (not {want}: none fit --timeout)")
+    for seed in seeds_left:
         runs = [c for c, s in todo if s == seed]
-        # this seed's runs still to train, by the search's recorded times (the search study does not change here)
-        if deadline is not None and time.monotonic() + teacher + \
-                estimate_seconds(study, k, [seed], base_spec, cfg.latency_front, done) > deadline:
+        # by the search's recorded times (the search study does not change here)
+        if deadline is not None and time.monotonic() + seconds([seed], n_copies) > deadline:
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
-            cut_seconds += teacher + estimate_seconds(study, k, [seed], base_spec, cfg.latency_front, done)
+            cut_seconds += seconds([seed], n_copies)
             continue
         for c in runs:
             if on_run:
                 on_run(total - len(todo) + ran, total, c.label, seed)
             with patient():  # a trained run waits out another program's write lock rather than being lost
                 _train_one(cfg, data, final, storage, store, c, seed, score,
-                           lambda result: measure(result, device, precision), device, precision, teaching)
+                           lambda result: measure(result, device, precision), device, precision, teaching, n_copies)
             ran += 1
-    return FinalRun([c.label for c in contenders], seed_list, ran, total, cut, round(cut_seconds, 1))
+    return FinalRun([c.label for c in contenders], seed_list, ran, total, cut, round(cut_seconds, 1),
+                    n_copies if students else 0)
+
+
+def _student(spec: dict) -> bool:
+    """Whether a contender's spec trains as a student (it carries `train.distill`)."""
+    return isinstance((spec.get("train") or {}).get("distill"), dict)
 
 
 def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score, measure, device, precision,
-               teaching=None) -> None:
+               teaching=None, copies: int = 0) -> None:
     """Train contender `c` with `seed` (a student of `teaching`'s teacher where its spec carries
-    `train.distill`) and store the run as a finished trial of `final`, with its row."""
+    `train.distill`, with at least `copies` augmented copies of each training text) and store
+    the run as a finished trial of `final`, with its row."""
     import optuna
 
     from ..spec import from_dict
@@ -280,6 +341,9 @@ def _train_one(cfg, data, final, storage, store, c: Contender, seed: int, score,
 
     raw = json.loads(json.dumps(c.spec))
     raw["train"] = {**(raw.get("train") or {}), "seed": seed}
+    if copies and _student(raw):
+        distill = raw["train"]["distill"]
+        distill["augment_copies"] = max(int(distill.get("augment_copies") or 0), copies)
     raw["name"] = f"{final.study_name}-{c.label.split(' = ')[0].replace(' ', '-')}-seed-{seed}"
     spec = from_dict(raw, max_params=max(cfg.max_params, 2e9))
     train = teaching.fit if teaching is not None and spec.train.distill is not None else fit

@@ -204,11 +204,14 @@ class Teaching:
         self.made = 0
         self.seeds_share_outputs = False  # set by `prepare`: a final seed needs no outputs of its own
 
-    def seed_seconds(self) -> float:
-        """Seconds the teacher's outputs for one more final-stage seed take: none where every seed
-        trains on the same transfer set (a dev split of the data's own, no augmented copies),
-        else as long as the search's own took."""
-        return 0.0 if self.seeds_share_outputs else self.info.targets_seconds
+    def seed_seconds(self, copies: int = 0) -> float:
+        """Seconds the teacher's outputs for one more final-stage seed take when its students
+        learn on `copies` augmented copies of each training text: none where every seed trains
+        on the same transfer set (a dev split of the data's own, no copies), else as long as
+        the search's own took, times the transfer set's growth (1 + copies)."""
+        if self.seeds_share_outputs and not copies:
+            return 0.0
+        return self.info.targets_seconds * (1 + copies)
 
     def outputs(self, train, data):
         """(`data` with its dev split held out as train.fit holds it out with `train`'s seed and
