@@ -164,10 +164,10 @@ def study_attrs(storage: str, study: str) -> dict | None:
     from ..storage import check_url, make_storage, sqlite_path
     from .loop import quiet_optuna
 
+    quiet_optuna()  # Optuna's warnings about its experimental heartbeat are not the user's business
     path = sqlite_path(check_url(storage))
     if path is not None and not path.expanduser().exists():
         return None  # opening it would leave an empty database behind a search refused before it starts
-    quiet_optuna()  # Optuna's warnings about its experimental heartbeat are not the user's business
     store = make_storage(storage)
     try:
         study_id = store.get_study_id_from_name(study)
@@ -298,6 +298,7 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
     for t in teachers:
         if t.fine_tuned and say:
             say(f"teacher {t.source}: fine-tuned in {clock(fine_tune_seconds)}, kept in {t.run.path}")
+    quiet_optuna()
     storage = make_storage(cfg.storage, cfg.heartbeat)
     attrs = study_attrs(cfg.storage, cfg.study) or {}
     recorded = TeacherInfo.from_attr(attrs.get(TEACHER_ATTR))
