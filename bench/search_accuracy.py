@@ -120,8 +120,7 @@ def run_set(name: str, args) -> dict | None:
         timed("trials", lambda: run_trials(cfg, data))
     if args.stage in ("all", "final"):
         timed(f"final{args.only_seed or ''}", lambda: run_final(
-            cfg, data, k=args.final, seeds=args.final_seeds, baseline="kim-cnn",
-            only_seeds=[args.only_seed] if args.only_seed else None))
+            cfg, data, only_seeds=[args.only_seed] if args.only_seed else None))
     if args.stage in ("all", "zoo"):
         seeds = final_seeds(args.final_seeds)
         models = args.models or SENT

@@ -293,8 +293,7 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
     assert need(0) < need(1) < need(2) < need(3)
     monkeypatch.setattr(time, "monotonic", lambda: 0.0)
     said = []
-    done = final_stage.run_final(cfg, data, k=2, seeds=2, baseline=str(files / "base.yaml"), teaching=teaching,
-                                 copies=3, deadline=(need(1) + need(2)) / 2, say=said.append)
+    done = final_stage.run_final(cfg, data, teaching=teaching, deadline=(need(1) + need(2)) / 2, say=said.append)
     assert done.copies == 1 and done.cut == [] and done.ran == done.runs
     assert said == ["final stage: its students learn from the teacher on 1 augmented copy of each training text "
                     "(not 3: the most that fit --timeout)"]

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from rdzoo import plan, spec
 from rdzoo.cli import app
-from rdzoo.nas import SearchConfig
+from rdzoo.nas import FinalStage, SearchConfig
 from rdzoo.nas.final import final_seeds, run_final, run_key
 from rdzoo.nas.loop import make_sampler, run_trials, trial_seed
 from rdzoo.nas.objective import Objective
@@ -64,7 +64,8 @@ def finished(tmp_path_factory, data):
     cfg = config(tmp)
     run_trials(cfg, data)
     base = write(tmp, "tiny-kim.yaml", BASE)
-    done = run_final(cfg, data, k=2, seeds=2, baseline=base)
+    cfg.final = FinalStage(2, 2, base)
+    done = run_final(cfg, data)
     return cfg, base, done
 
 
@@ -107,7 +108,7 @@ def test_verdict_pairs_by_seed_against_the_baseline(finished):
 def test_final_stage_resumes_after_an_interruption(tmp_path, data, monkeypatch):
     import rdzoo.train
 
-    cfg = config(tmp_path)
+    cfg = config(tmp_path, final=FinalStage(2, 2, None))
     run_trials(cfg, data)
     real, calls = rdzoo.train.fit, []
 
@@ -119,16 +120,16 @@ def test_final_stage_resumes_after_an_interruption(tmp_path, data, monkeypatch):
 
     monkeypatch.setattr(rdzoo.train, "fit", fit_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        run_final(cfg, data, k=2, seeds=2, baseline=None)
+        run_final(cfg, data)
     assert len(Results(cfg.storage).final("t")) == 2
     monkeypatch.setattr(rdzoo.train, "fit", real)
-    again = run_final(cfg, data, k=2, seeds=2, baseline=None)
+    again = run_final(cfg, data)
     assert again.ran == 2 and again.runs == 4  # only the missing runs
     rows = Results(cfg.storage).final("t")
     assert sorted((r.contender, r.seed) for r in rows) == sorted(
         {(r.contender, r.seed) for r in rows})  # no run twice
     assert len(rows) == 4
-    assert run_final(cfg, data, k=2, seeds=2, baseline=None).ran == 0
+    assert run_final(cfg, data).ran == 0
 
 
 def test_best_json_and_export_of_the_recommended_spec(finished, tmp_path):
@@ -159,7 +160,8 @@ def test_a_baseline_the_search_found_shares_its_runs(tmp_path, data):
     run_trials(cfg, data)
     best = Results(cfg.storage).best("t", top=1)[0]
     base = write(tmp_path, "same.yaml", {**best.spec, "name": "same"})
-    done = run_final(cfg, data, k=1, seeds=1, baseline=base)
+    cfg.final = FinalStage(1, 1, base)
+    done = run_final(cfg, data)
     assert done.runs == 1  # one contender that is also the baseline
     v = verdict(Results(cfg.storage).final("t"))
     assert v.recommended.baseline and v.recommended.vs_baseline.call == "level"
@@ -399,12 +401,12 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     def on_run(done, total, contender, seed):
         clock[0] += 35.0  # each run "takes" 35 s: one seed of 3 runs ends at 105 s, past the deadline
 
-    done = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE), on_run=on_run, deadline=100.0)
+    cfg.final = FinalStage(2, 3, write(tmp_path, "b.yaml", BASE))
+    done = run_final(cfg, data, on_run=on_run, deadline=100.0)
     assert done.ran == 3 and done.cut == [2, 3]
     rows = Results(cfg.storage).final("t")
     assert sorted({r.seed for r in rows}) == [1] and len(rows) == 3  # whole seeds only: every contender paired
     # a rerun keeps time for the two seeds left out, not for the whole stage again
-    from rdzoo.nas import FinalStage
     from rdzoo.nas.final import done_runs, estimate_seconds, reserve
     from rdzoo.nas.loop import typical_trial_seconds
 
@@ -415,8 +417,7 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     assert len(done_final) == 3 and 0 < left < estimate_seconds(study, 2, [1, 2, 3], base)
     assert estimate_seconds(study, 2, [1, 2, 3], base, done=done_final) == pytest.approx(left)
     assert done.cut_seconds == pytest.approx(left, abs=0.1)
-    cfg.final = FinalStage(2, 3, write(tmp_path, "b.yaml", BASE))
     assert reserve(cfg)(study) == pytest.approx(left + 3 * typical_trial_seconds(study))
     # with no deadline the same call adds the seeds left out, and nothing is trained twice
-    again = run_final(cfg, data, k=2, seeds=3, baseline=write(tmp_path, "b.yaml", BASE))
+    again = run_final(cfg, data)
     assert again.ran == 6 and again.cut == []

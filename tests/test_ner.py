@@ -397,10 +397,12 @@ def test_search_on_entities_maximises_dev_entity_f1_and_best_shows_it(tmp_path):
     out = CliRunner().invoke(app, ["studies", "--storage", str(db)], env={"COLUMNS": "200"})
     assert f"{floor:.4f} F1" in out.output
     # the final stage retrains the best with fresh seeds and ranks by the same score
+    from rdzoo.nas import FinalStage
     from rdzoo.nas.final import run_final
     from rdzoo.nas.verdict import of_study
 
-    run_final(cfg, data, k=1, seeds=2, baseline=None)
+    cfg.final = FinalStage(1, 2, None)
+    run_final(cfg, data)
     final_rows = store.final("t")
     assert len(final_rows) == 2 and all(r.dev_entity_f1 is not None and r.entity_f1 is not None for r in final_rows)
     finals = optuna.load_study(study_name="t-final", storage=f"sqlite:///{db}")

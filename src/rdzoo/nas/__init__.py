@@ -80,12 +80,9 @@ def run(cfg: SearchConfig, data, *, display=None, workers: int = 1, gpus: list[i
             outcome = run_trials(cfg, data, display, teaching)
     if outcome.stopped_by in ("target", "timeout") and outcome.exit_code == 0 and cfg.final_runs == "here" \
             and cfg.final_follows:
-        settings = cfg.final
         try:
-            outcome.final = final_stage.run_final(cfg, data, k=settings.contenders, seeds=settings.seeds,
-                                                  baseline=settings.baseline, deadline=cfg.deadline,
-                                                  on_run=getattr(display, "final_run", None), teaching=teaching,
-                                                  copies=settings.copies, say=note)
+            outcome.final = final_stage.run_final(cfg, data, deadline=cfg.deadline, teaching=teaching, say=note,
+                                                  on_run=getattr(display, "final_run", None))
         except KeyboardInterrupt:
             outcome.stopped_by, outcome.stopped_in = "interrupted", "final"
             return outcome

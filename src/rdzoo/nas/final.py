@@ -31,9 +31,6 @@ from dataclasses import dataclass
 
 from ..records import SCORE_ATTR, FinalRun, TrialRecord
 
-DEFAULT_K = 3
-DEFAULT_SEEDS = 3
-DEFAULT_BASELINE = "kim-cnn"
 COPIES_ATTR = "copies"  # the `-final` study's user attribute: its students' augmented copies
 
 
@@ -238,19 +235,19 @@ def sized_copies(want: int, fits) -> int:
     return next((c for c in range(want, 0, -1) if fits(c)), 0)
 
 
-def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, baseline: str | None = DEFAULT_BASELINE,
-              on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None,
-              teaching=None, copies: int = 0, say=None) -> FinalRun:
+def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, deadline: float | None = None,
+              teaching=None, say=None) -> FinalRun:
     """Train every contender with every seed that is not stored yet; return what was done.
     With `teaching` (a nas.teach.Teaching) a contender whose spec carries `train.distill` (a
-    search trial's student) retrains as a student of its teacher, on a transfer set with
-    `copies` augmented copies of each training text (Tang et al. 2019: the copies are where the
+    search trial's student) retrains as a student of its teacher, on a transfer set with the
+    stage's augmented copies of each training text (Tang et al. 2019: the copies are where the
     teacher's outputs tell the student more than the labels), fewer when they do not fit the
     `deadline` (`sized_copies`; `say(text)` is told in one line), and the same for every seed
     of the stage (`stage_copies`); the baseline trains alone.
 
-    `cfg` is the search's SearchConfig (its storage, study, epochs and max_params);
-    `on_run(done, total, label, seed)` is called before each run; `only_seeds` limits this call
+    `cfg` is the search's SearchConfig: its storage, study, epochs, max_params and its final
+    stage's settings (`cfg.final`, a FinalStage: the contenders K, the seeds, the baseline and
+    the copies); `on_run(done, total, label, seed)` is called before each run; `only_seeds` limits this call
     to some of the seeds (processes that share one final stage, a seed each). With a `deadline`
     (time.monotonic() seconds) a seed starts only if all its runs fit before it, by
     `estimate_seconds` for one seed, so a stage cut short still pairs every contender; the
@@ -268,9 +265,10 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     quiet_optuna()
     storage = make_storage(cfg.storage, cfg.heartbeat)
     study = optuna.load_study(study_name=cfg.study, storage=storage)
-    base_spec = baseline_spec(baseline, cfg.epochs)
+    k = cfg.final.contenders
+    base_spec = baseline_spec(cfg.final.baseline, cfg.epochs)
     contenders = plan(study, k, base_spec, base_spec["name"] if base_spec else None, cfg.latency_front)
-    seed_list = final_seeds(seeds, int((cfg.space.fixed.get("train") or {}).get("seed", 0)))
+    seed_list = stage_seeds(cfg)
     score = study_score(study)
     final = optuna.create_study(study_name=f"{cfg.study}-final", storage=storage, load_if_exists=True,
                                 direction="maximize")
@@ -287,7 +285,7 @@ def run_final(cfg, data, *, k: int = DEFAULT_K, seeds: int = DEFAULT_SEEDS, base
     precision = resolve_precision(cfg.precision, device)
     cut, cut_seconds = [], 0.0
     students = teaching is not None and any(_student(c.spec) for c in contenders)
-    want = stage_copies(final, copies) if students else 0
+    want = stage_copies(final, cfg.final.copies) if students else 0
     seeds_left = list(dict.fromkeys(s for _, s in todo))
 
     def seconds(seed_list: list[int], n: int) -> float:  # these seeds' runs still to train, with n copies
