@@ -2,6 +2,7 @@
 and the CLI prints the option that sets it in its place (cli.OPTION_OF, cli.in_cli_terms)."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,25 @@ def test_the_cli_prints_a_data_error_with_its_option(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("rdzoo: error: ") and "(set it with --text-col)" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("parse, text, value", [
+    ("parse_duration", "90", 90.0), ("parse_duration", "30m", 1800.0), ("parse_duration", "1.5h", 5400.0),
+    ("parse_duration", "none", None), ("parse_count", "2M", 2e6), ("parse_count", "500k", 5e5),
+    ("parse_count", "1.5e6", 1.5e6), ("parse_ms", "5ms", 5.0), ("parse_ms", "800us", 0.8), ("parse_ms", "2s", 2000.0),
+    ("parse_ms", "0.5", 0.5)])
+def test_numbers_with_units_on_the_command_line(parse, text, value):
+    from rdzoo import cli
+
+    assert getattr(cli, parse)(text) == value
+
+
+@pytest.mark.parametrize("parse, text, message", [
+    ("parse_duration", "abc", "--timeout 'abc': expected seconds or a number with s, m, h or d"),
+    ("parse_duration", "0", "--timeout '0': must be positive"), ("parse_count", "x", "'x' is not a count"),
+    ("parse_ms", "s", "--max-latency 's': expected milliseconds"), ("parse_ms", "-1ms", "must be a positive time")])
+def test_a_number_with_a_unit_that_does_not_read_is_one_error_naming_the_option(parse, text, message):
+    from rdzoo import cli
+
+    with pytest.raises(cli.UsageError, match=re.escape(message)):
+        getattr(cli, parse)(text)

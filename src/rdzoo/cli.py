@@ -290,14 +290,23 @@ StorageOpt = Annotated[str, typer.Option("--storage", help="Database URL (any SQ
 StudyOpt = Annotated[Optional[str], typer.Option("--study", help="Study name (default: the most recently updated).")]
 
 
+def _number_with_unit(text: str, units: dict) -> float:
+    """'30m' with units {"m": 60, ...} -> 1800.0: the number before the longest unit `text`
+    ends with, times that unit's scale (1 with none). Raises ValueError for anything else."""
+    value, scale = text.strip(), 1.0
+    for unit in sorted(units, key=len, reverse=True):  # "ms" before "s"
+        if value.endswith(unit):
+            value, scale = value[: -len(unit)], units[unit]
+            break
+    return float(value) * scale
+
+
 def parse_duration(text: str | None) -> float | None:
     """'90', '90s', '30m', '1.5h' -> seconds; None or 'none' -> None (no limit)."""
     if text is None or text.lower() == "none":
         return None
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     try:
-        seconds = float(value) * units[unit]
+        seconds = _number_with_unit(text, {"s": 1, "m": 60, "h": 3600, "d": 86400})
     except ValueError:
         raise UsageError(f"--timeout {text!r}: expected seconds or a number with s, m, h or d (e.g. 30m, 1h)") from None
     if seconds <= 0:
@@ -309,10 +318,8 @@ def parse_count(text: str | None) -> float | None:
     """'2M', '500k', '1.5e6' -> a number."""
     if text is None:
         return None
-    units = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9}
-    value, scale = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
     try:
-        return float(value) * scale
+        return _number_with_unit(text, {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9})
     except ValueError:
         raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
 
@@ -321,14 +328,8 @@ def parse_ms(text: str | None, option: str = "--max-latency") -> float | None:
     """'5ms', '5', '0.5ms', '2s', '800us' -> milliseconds; None -> None."""
     if text is None:
         return None
-    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    value, scale = text.strip(), 1.0
-    for unit in ("us", "ms", "s"):  # "ms" and "us" before "s"
-        if value.endswith(unit):
-            value, scale = value[: -len(unit)], units[unit]
-            break
     try:
-        ms = float(value) * scale
+        ms = _number_with_unit(text, {"us": 1e-3, "ms": 1.0, "s": 1e3})
     except ValueError:
         raise UsageError(f"{option} {text!r}: expected milliseconds, e.g. 5ms, 0.8ms or 5") from None
     if not ms > 0 or ms == float("inf"):
