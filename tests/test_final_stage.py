@@ -250,7 +250,7 @@ def test_two_seeded_workers_draw_different_architectures():
     study = optuna.create_study()
     drawn = []
     for worker in (0, 1):  # both start on an empty study with --seed 0, as --workers 2 does
-        study.sampler = make_sampler("tpe", trial_seed(0, worker, 0), False)
+        study.sampler = make_sampler("tpe", trial_seed(0, worker, 0))
         trials = [study.ask() for _ in range(3)]
         for t in trials:
             space.sample(t)

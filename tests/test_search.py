@@ -342,7 +342,7 @@ def test_search_errors_name_the_library_parameter_and_the_cli_its_option(tmp_pat
     from rdzoo.cli import in_cli_terms
     from rdzoo.nas.loop import make_pruner, make_sampler
 
-    for make, path in ((lambda: make_sampler("tps", None, False), "sampler"), (lambda: make_pruner("meridian", 3), "pruner")):
+    for make, path in ((lambda: make_sampler("tps", None), "sampler"), (lambda: make_pruner("meridian", 3), "pruner")):
         with pytest.raises(SpecError) as caught:
             make()
         assert caught.value.path == path and "is not one of" in caught.value.message

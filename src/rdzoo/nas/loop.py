@@ -27,9 +27,9 @@ WORKER_SEED_STRIDE = 100_003  # a prime: worker w's trial seeds never meet worke
 STUDY_SETTINGS = ("space", "data", "objectives", SCORE_ATTR)  # a resumed study must have been run with the same
 
 
-def make_sampler(name: str, seed: int | None, multi: bool):
-    """An Optuna sampler by name (tpe, random, ...) seeded with `seed`; `multi`: several objectives.
-    Raises SpecError at `sampler` for an unknown name."""
+def make_sampler(name: str, seed: int | None):
+    """An Optuna sampler by name (tpe, random, ...) seeded with `seed` (each takes one objective or
+    several). Raises SpecError at `sampler` for an unknown name."""
     if name == "tpe":
         # multivariate + group: the family decides which parameters exist (Optuna's advice for
         # conditional spaces); constant_liar keeps parallel workers from sampling the same point
@@ -77,7 +77,7 @@ def open_study(cfg: SearchConfig, storage, score):
     directions = ["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives]
     study = optuna.create_study(
         study_name=cfg.study, storage=storage, load_if_exists=True, directions=directions,
-        sampler=make_sampler(cfg.sampler, cfg.seed, cfg.multi),
+        sampler=make_sampler(cfg.sampler, cfg.seed),
         pruner=optuna.pruners.NopPruner() if cfg.multi else make_pruner(cfg.pruner, cfg.epochs_or_space))
     if [d.name.lower() for d in study.directions] != directions:
         raise SpecError("objectives", f"study {cfg.study!r} already optimizes {len(study.directions)} objective(s); "
@@ -264,8 +264,7 @@ def run_trials(cfg: SearchConfig, data, display=None, teaching=None) -> Outcome:
                 time.sleep(min(cfg.heartbeat, 5))
                 continue
             if cfg.seed is not None:
-                study.sampler = make_sampler(cfg.sampler, trial_seed(cfg.seed, cfg.worker, len(study.trials)),
-                                             cfg.multi)
+                study.sampler = make_sampler(cfg.sampler, trial_seed(cfg.seed, cfg.worker, len(study.trials)))
             # a trial's writes wait out another program's write lock instead of dropping the trial
             with patient(getattr(display, "warn", None)):
                 study.optimize(objective, n_trials=1, timeout=remaining, n_jobs=cfg.n_jobs,
