@@ -331,6 +331,14 @@ def studies_json(rows) -> list[dict]:
     return out
 
 
+def verdict_tables(out, verdict, study: str) -> None:
+    """Print a final stage's tables on console `out`: the most accurate model at each latency
+    (where the verdict has its tiers), then the final ranking."""
+    if verdict.tiers:
+        out.print(latency_table(verdict, latency_title(study)))
+    out.print(final_table(verdict, final_title(study)))
+
+
 def leaderboard(board, as_json: bool) -> None:
     """`rdzoo best`: a records.Leaderboard as JSON (the final stage's contenders first, then the
     trials) or as the final stage's table and the trials' table."""
@@ -338,9 +346,7 @@ def leaderboard(board, as_json: bool) -> None:
         return emit_json(board.to_json())
     out = console()
     if board.verdict:
-        if board.verdict.tiers:
-            out.print(latency_table(board.verdict, latency_title(board.study)))
-        out.print(final_table(board.verdict, final_title(board.study)))
+        verdict_tables(out, board.verdict, board.study)
     if board.pareto:
         title = f"Pareto front of {board.study} ({', '.join(board.objectives)})"
     else:
@@ -493,9 +499,7 @@ def search_end(outcome, cfg, top: int, as_json: bool, data_report: dict | None, 
         out.print(f"data: {note}", markup=False, highlight=False)
     sys.stdout.write("\n".join(summary_lines(s, outcome.score, shown)) + "\n")
     if outcome.verdict is not None:
-        if outcome.verdict.tiers:
-            out.print(latency_table(outcome.verdict, latency_title(cfg.study)))
-        out.print(final_table(outcome.verdict, final_title(cfg.study)))
+        verdict_tables(out, outcome.verdict, cfg.study)
     if top > 0:
         out.print(best_table(outcome.best[:top], outcome.score, f"best of study {cfg.study}"))
 
