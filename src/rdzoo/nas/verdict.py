@@ -130,9 +130,7 @@ def compare(seeds: list, values: list, other_seeds: list, other_values: list, ot
     spreads = [stdev(x) ** 2 / len(x) for x in (a, b) if len(x) > 1]
     if not spreads:
         return Paired(other, 0, diff, None, None, None, "-", "-", paired=False)
-    se = math.sqrt(sum(spreads))
-    call = "level" if abs(diff) <= LEVEL_SE * se or abs(diff) < 1e-12 else "ahead" if diff > 0 else "behind"
-    return Paired(other, 0, diff, None, None, None, call, "-", paired=False)
+    return Paired(other, 0, diff, None, None, None, _beyond(diff, math.sqrt(sum(spreads))), "-", paired=False)
 
 
 def _by_seed(seeds: list, values: list) -> dict:
@@ -182,7 +180,12 @@ def _call(diff, sd, n, same) -> str:
     # one seed in common gives no sd: no measure of the seeds' noise, so no call beyond it
     if same or diff is None or n == 0 or sd is None:
         return "level"
-    se = (sd or 0.0) / math.sqrt(n)
+    return _beyond(diff, sd / math.sqrt(n))
+
+
+def _beyond(diff: float, se: float) -> str:
+    """A difference's call: ahead or behind where it is more than LEVEL_SE standard errors `se`
+    from zero, else level."""
     if abs(diff) <= LEVEL_SE * se or abs(diff) < 1e-12:
         return "level"
     return "ahead" if diff > 0 else "behind"
