@@ -307,7 +307,14 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
     cfg.reserve = final_stage.reserve(cfg, teaching)
     from rdzoo.nas.loop import typical_trial_seconds
 
-    assert cfg.reserve(study) == pytest.approx(2 * (typical_trial_seconds(study) * 2 + teaching.seed_seconds(1)))
+    margin = 2 * (typical_trial_seconds(study) * 2 + teaching.seed_seconds(1))
+    assert cfg.reserve(study) == pytest.approx(margin)
+    # under --timeout, a final stage with copies keeps at least FINAL_SHARE of the time left after the teacher
+    cfg.deadline = 10_000.0  # time.monotonic() is 0 here
+    assert final_stage.reserve(cfg, teaching)(study) == pytest.approx(final_stage.FINAL_SHARE * 10_000.0)
+    assert final_stage.reserve(cfg, None)(study) < 100  # a plain search: its final stage has no copies to spend it on
+    cfg.final = FinalStage(2, 2, str(files / "base.yaml"), copies=0)
+    assert final_stage.reserve(cfg, teaching)(study) == pytest.approx(margin)
     # a student's run grows with its transfer set; a spec that is no student does not
     assert final_stage.growth({"train": {"distill": {}}}, 2) == 3.0
     assert final_stage.growth({"train": {"distill": {"augment_copies": 3}}}, 1) == 1.0

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from ..records import SCORE_ATTR, FinalRun, TrialRecord
 
 COPIES_ATTR = "copies"  # the `-final` study's user attribute: its students' augmented copies
+# of the time --timeout leaves after the teacher, at least, for a final stage whose students learn on copies:
+# the trials get the rest (as the teacher gets at most nas.teach.TEACHER_SHARE)
+FINAL_SHARE = 0.4
 
 
 @dataclass
@@ -195,11 +198,14 @@ def stage_seeds(cfg) -> list[int]:
 
 def reserve(cfg, teaching=None):
     """study -> the seconds the trials of `cfg` (a SearchConfig) keep for its final stage: what
-    the stage would take now, its students with the final stage's augmented copies (the runs an
-    earlier, cut final stage left: a rerun keeps time for those only), plus a typical trial once
-    per seed, in case the next trial becomes a contender, plus, with `teaching` (a
-    nas.teach.Teaching), the teacher's outputs over each seed's transfer set
-    (`Teaching.seed_seconds`). Raises SpecError for a baseline that does not load."""
+    the stage would take now without augmented copies (the runs an earlier, cut final stage
+    left: a rerun keeps time for those only, with the copies that stage was recorded with),
+    plus a typical trial once per seed, in case the next trial becomes a contender, plus, with
+    `teaching` (a nas.teach.Teaching), the teacher's outputs over each seed's transfer set
+    (`Teaching.seed_seconds`). With a teacher and `cfg.final.copies`, at least FINAL_SHARE of
+    the time left now (after the teacher; `cfg.deadline`): the final stage spends what it has
+    on its students' copies (`run_final`), and the trials keep the rest. Raises SpecError for a
+    baseline that does not load."""
     import optuna
 
     from ..storage import make_storage
@@ -210,13 +216,17 @@ def reserve(cfg, teaching=None):
     seeds = stage_seeds(cfg)
     try:  # what a final stage of this study stored before; this process adds none while its trials run
         final = optuna.load_study(study_name=f"{cfg.study}-final", storage=make_storage(cfg.storage))
-        done, copies = done_runs(final), stage_copies(final, settings.copies)
+        done, copies = done_runs(final), final.user_attrs.get(COPIES_ATTR) or 0
     except KeyError:
-        done, copies = frozenset(), settings.copies
-    copies = copies if teaching is not None else 0
+        done, copies = frozenset(), 0
+    copies = int(copies) if teaching is not None else 0
     teacher = teaching.seed_seconds(copies) if teaching is not None else 0.0
-    return lambda study: (estimate_seconds(study, settings.contenders, seeds, base, cfg.latency_front, done, copies)
-                          + settings.seeds * (typical_trial_seconds(study) * (1 + copies) + teacher))
+    share = 0.0
+    if teaching is not None and settings.copies and cfg.deadline is not None:
+        share = FINAL_SHARE * max(cfg.deadline - time.monotonic(), 0.0)
+    return lambda study: max(share, estimate_seconds(study, settings.contenders, seeds, base, cfg.latency_front,
+                                                     done, copies)
+                             + settings.seeds * (typical_trial_seconds(study) * (1 + copies) + teacher))
 
 
 def stage_copies(final, copies: int) -> int:
