@@ -297,6 +297,13 @@ def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
     assert len(top) == 2
     # the top 2 and a baseline the search never trained (counted as the slowest contender), 2 seeds
     assert estimate_seconds(study, 2, [1, 2], BASE) == pytest.approx(2 * (sum(top) + max(top)))
+    # a baseline of an architecture a trial trained (another recipe: a start model trained as a student)
+    # counts as that trial's time, not the slowest
+    third = [t for t in study.trials if t.state.name == "COMPLETE" and t.number not in
+             [c.source for c in final_plan(study, 2, BASE, "b")]][0]
+    like_third = json.loads(json.dumps(third.user_attrs["rdzoo"]["spec"]))
+    like_third["train"]["lr"] = 0.123
+    assert estimate_seconds(study, 2, [1], like_third) == pytest.approx(sum(top) + spent[third.number])
     other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
     outcome = run_trials(other, data)
     assert outcome.ran == 0 and outcome.timed_out

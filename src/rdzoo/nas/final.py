@@ -157,14 +157,16 @@ def estimate_seconds(study, k: int, seeds: list[int], baseline: dict | None, lat
     recorded training time (a complete trial trained its full recipe), a student's grown with
     the transfer set by `copies` (`growth`), for each of `seeds` but the runs `done` already
     ((run_key, seed) pairs, `done_runs`: a rerun trains only the rest). A baseline the search
-    has not trained counts as its slowest contender."""
+    has not trained counts as a trial of its architecture (the start model it is, trained
+    as a student), else as the slowest contender."""
     contenders = plan(study, k, baseline, "baseline", latency)
-    known = {}
+    known, same_arch = {}, {}
     for t in study.get_trials(deepcopy=False):
         info = t.user_attrs.get("rdzoo") or {}
         if t.state.name == "COMPLETE" and info.get("spec") and info.get("train_seconds"):
             known.setdefault(run_key(info["spec"]), info["train_seconds"])
-    times = {run_key(c.spec): known.get(run_key(c.spec)) for c in contenders}
+            same_arch.setdefault(arch_key(info["spec"]), info["train_seconds"])
+    times = {run_key(c.spec): known.get(run_key(c.spec), same_arch.get(arch_key(c.spec))) for c in contenders}
     slowest = max((x for x in times.values() if x is not None), default=0.0)
     grows = {run_key(c.spec): growth(c.spec, copies) for c in contenders}
     return sum((slowest if x is None else x) * grows[key] for key, x in times.items() for s in seeds
