@@ -292,6 +292,9 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
 
     assert need(0) < need(1) < need(2) < need(3)
     monkeypatch.setattr(time, "monotonic", lambda: 0.0)
+    nothing = final_stage.run_final(cfg, data, teaching=teaching, deadline=-1.0)  # every seed cut: nothing decided
+    assert nothing.ran == 0 and nothing.cut == [1, 2]
+    assert "copies" not in optuna.load_study(study_name="t-final", storage=cfg.storage).user_attrs
     said = []
     done = final_stage.run_final(cfg, data, teaching=teaching, deadline=(need(1) + need(2)) / 2, say=said.append)
     assert done.copies == 1 and done.cut == [] and done.ran == done.runs

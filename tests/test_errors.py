@@ -104,7 +104,10 @@ def test_numbers_with_units_on_the_command_line(parse, text, value):
 
 @pytest.mark.parametrize("parse, text, message", [
     ("parse_duration", "abc", "--timeout 'abc': expected seconds or a number with s, m, h or d"),
-    ("parse_duration", "0", "--timeout '0': must be positive"), ("parse_count", "x", "'x' is not a count"),
+    ("parse_duration", "0", "--timeout '0': must be a positive, finite time"),
+    ("parse_duration", "1e400", "must be a positive, finite time"), ("parse_duration", "nan", "finite time"),
+    ("parse_count", "x", "--max-params 'x' is not a count"), ("parse_count", "0", "must be a positive count"),
+    ("parse_count", "-1", "must be a positive count"),
     ("parse_ms", "s", "--max-latency 's': expected milliseconds"), ("parse_ms", "-1ms", "must be a positive time")])
 def test_a_number_with_a_unit_that_does_not_read_is_one_error_naming_the_option(parse, text, message):
     from rdzoo import cli

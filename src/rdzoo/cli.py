@@ -308,20 +308,24 @@ def parse_duration(text: str | None) -> float | None:
     try:
         seconds = _number_with_unit(text, {"s": 1, "m": 60, "h": 3600, "d": 86400})
     except ValueError:
-        raise UsageError(f"--timeout {text!r}: expected seconds or a number with s, m, h or d (e.g. 30m, 1h)") from None
-    if seconds <= 0:
-        raise UsageError(f"--timeout {text!r}: must be positive")
+        raise UsageError(f"--timeout {text!r}: expected seconds or a number with s, m, h or d (e.g. 30m, 1h), "
+                         "or none") from None
+    if not 0 < seconds < float("inf"):  # nan and inf too
+        raise UsageError(f"--timeout {text!r}: must be a positive, finite time (or none for no limit)")
     return seconds
 
 
-def parse_count(text: str | None) -> float | None:
-    """'2M', '500k', '1.5e6' -> a number."""
+def parse_count(text: str | None, option: str = "--max-params") -> float | None:
+    """'2M', '500k', '1.5e6' -> a positive number; UsageError naming `option` for anything else."""
     if text is None:
         return None
     try:
-        return _number_with_unit(text, {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9})
+        count = _number_with_unit(text, {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9})
     except ValueError:
-        raise UsageError(f"{text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
+        raise UsageError(f"{option} {text!r} is not a count; use e.g. 2M, 500k or 1500000") from None
+    if not 0 < count < float("inf"):
+        raise UsageError(f"{option} {text!r}: must be a positive count, e.g. 2M")
+    return count
 
 
 def parse_ms(text: str | None, option: str = "--max-latency") -> float | None:

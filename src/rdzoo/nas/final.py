@@ -307,8 +307,6 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
     n_copies = want
     if deadline is not None and want and final.user_attrs.get(COPIES_ATTR) is None:  # sized once, with the first runs
         n_copies = sized_copies(want, lambda n: time.monotonic() + seconds(seeds_left, n) <= deadline)
-    if students and final.user_attrs.get(COPIES_ATTR) is None and seeds_left:
-        final.set_user_attr(COPIES_ATTR, n_copies)
     if say and students and n_copies:
         fewer = f" (not {want}: the most that fit --timeout)" if n_copies < want else ""
         say(f"final stage: its students learn from the teacher on {n_copies} augmented "
@@ -322,6 +320,8 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
             cut_seconds += seconds([seed], n_copies)
             continue
+        if students and final.user_attrs.get(COPIES_ATTR) is None:  # recorded with the stage's first run
+            final.set_user_attr(COPIES_ATTR, n_copies)
         for c in runs:
             if on_run:
                 on_run(total - len(todo) + ran, total, c.label, seed)
