@@ -306,7 +306,7 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
               for (s,) in rows(files / "s.db", "SELECT spec FROM rdzoo_results WHERE stage = 'final'")}
     assert copies == {1, "alone"}
     # the stage keeps its copies: a rerun asked for more trains its students alike, and keeps time for that many
-    assert final_stage.stage_copies(final, 3) == 1
+    assert final_stage.stage_copies(final.user_attrs.get("copies"), final_stage.done_runs(final), 3) == 1
     cfg.reserve = final_stage.reserve(cfg, teaching)
     from rdzoo.nas.loop import typical_trial_seconds
 

@@ -177,10 +177,9 @@ def growth(spec: dict, copies: int) -> float:
     """How much longer a final run of trial spec `spec` trains than its trial did when students
     train on `copies` augmented copies of each training text: the transfer set's growth (an
     epoch is one pass over it), 1 for a spec that is no student (no `train.distill`)."""
-    distill = (spec.get("train") or {}).get("distill")
-    if not isinstance(distill, dict):
+    if not _student(spec):
         return 1.0
-    had = int(distill.get("augment_copies") or 0)
+    had = int(spec["train"]["distill"].get("augment_copies") or 0)
     return (1 + max(had, copies)) / (1 + had)
 
 
@@ -218,10 +217,11 @@ def reserve(cfg, teaching=None):
     seeds = stage_seeds(cfg)
     try:  # what a final stage of this study stored before; this process adds none while its trials run
         final = optuna.load_study(study_name=f"{cfg.study}-final", storage=make_storage(cfg.storage))
-        done, copies = done_runs(final), final.user_attrs.get(COPIES_ATTR) or 0
+        done = done_runs(final)
+        copies = stage_copies(final.user_attrs.get(COPIES_ATTR), done, 0)  # a new stage's copies are sized later
     except KeyError:
         done, copies = frozenset(), 0
-    copies = int(copies) if teaching is not None else 0
+    copies = copies if teaching is not None else 0
     teacher = teaching.seed_seconds(copies) if teaching is not None else 0.0
     share = 0.0
     if teaching is not None and settings.copies and cfg.deadline is not None:
@@ -231,14 +231,14 @@ def reserve(cfg, teaching=None):
                              + settings.seeds * (typical_trial_seconds(study) * (1 + copies) + teacher))
 
 
-def stage_copies(final, copies: int) -> int:
-    """The augmented copies of a final-stage study `final`'s students: as its first runs were
-    trained (recorded as its `copies` attribute; 0 for runs stored before there was one), else
-    `copies`: every seed of a stage trains its students alike, so they stay paired."""
-    recorded = final.user_attrs.get(COPIES_ATTR)
-    if recorded is None and done_runs(final):
-        return 0
-    return copies if recorded is None else int(recorded)
+def stage_copies(recorded, done: frozenset, copies: int) -> int:
+    """The augmented copies of a final stage's students: as its first runs were trained
+    (`recorded`, the `-final` study's COPIES_ATTR; 0 where it has runs (`done`, `done_runs`)
+    stored before there was one), else `copies`: every seed of a stage trains its students
+    alike, so they stay paired."""
+    if recorded is None:
+        return 0 if done else copies
+    return int(recorded)
 
 
 def sized_copies(want: int, fits) -> int:
@@ -297,7 +297,8 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
     precision = resolve_precision(cfg.precision, device)
     cut, cut_seconds = [], 0.0
     students = teaching is not None and any(_student(c.spec) for c in contenders)
-    want = stage_copies(final, cfg.final.copies) if students else 0
+    recorded = final.user_attrs.get(COPIES_ATTR)  # read once: each read asks the storage
+    want = stage_copies(recorded, done, cfg.final.copies) if students else 0
     seeds_left = list(dict.fromkeys(s for _, s in todo))
 
     def seconds(seed_list: list[int], n: int) -> float:  # these seeds' runs still to train, with n copies
@@ -305,7 +306,7 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
         return teacher + estimate_seconds(study, k, seed_list, base_spec, cfg.latency_front, done, n)
 
     n_copies = want
-    if deadline is not None and want and final.user_attrs.get(COPIES_ATTR) is None:  # sized once, with the first runs
+    if deadline is not None and want and recorded is None:  # sized once, with the first runs
         n_copies = sized_copies(want, lambda n: time.monotonic() + seconds(seeds_left, n) <= deadline)
     if not seeds_left:
         say = None  # nothing to train: nothing to say about how
@@ -318,12 +319,14 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
     for seed in seeds_left:
         runs = [c for c, s in todo if s == seed]
         # by the search's recorded times (the search study does not change here)
-        if deadline is not None and time.monotonic() + seconds([seed], n_copies) > deadline:
+        need = seconds([seed], n_copies) if deadline is not None else 0.0
+        if deadline is not None and time.monotonic() + need > deadline:
             cut.append(seed)  # --timeout is a promise: this seed's runs would end past it
-            cut_seconds += seconds([seed], n_copies)
+            cut_seconds += need
             continue
-        if students and final.user_attrs.get(COPIES_ATTR) is None:  # recorded with the stage's first run
+        if students and recorded is None:  # recorded with the stage's first run
             final.set_user_attr(COPIES_ATTR, n_copies)
+            recorded = n_copies
         for c in runs:
             if on_run:
                 on_run(total - len(todo) + ran, total, c.label, seed)
