@@ -314,7 +314,6 @@ def prepare(cfg, data, *, progress: bool = False, say=None) -> Teaching | None:
     info = dataclasses.replace(info, fine_tune_seconds=max(info.fine_tune_seconds, fine_tune_seconds),
                                targets_seconds=max(info.targets_seconds, targets_seconds))
     teaching.info = info
-    quiet_optuna()
     study = optuna.create_study(study_name=cfg.study, storage=storage, load_if_exists=True,
                                 directions=["maximize" if o == "accuracy" else "minimize" for o in cfg.objectives])
     study.set_user_attr(TEACHER_ATTR, info.to_attr())
