@@ -343,6 +343,24 @@ def test_a_difference_without_a_common_seed_is_the_unpaired_difference_of_the_me
     assert versus(SimpleNamespace(vs_baseline=paired, baseline=True)) == "baseline"
 
 
+def test_a_model_the_teacher_dominates_is_no_row_of_the_latency_verdict():
+    from rdzoo.nas.verdict import tiers
+    from rdzoo.records import Standing, TeacherStanding
+
+    def standing(name, ms, dev):
+        return Standing(name, False, None, "resnet", "residual", 1000, None, None, dev, None, dev, None, [0], 1,
+                        None, None, None, [dev], [dev], sentence_latency_ms=ms, taught=True)
+
+    teacher = TeacherStanding("kim-cnn", ["t"], [0], [0.99], 0.99, None, 1, [0.98], 5000, 0.6)
+    fast, dominated, better = standing("trial 1", 0.2, 0.90), standing("trial 2", 0.9, 0.95), \
+        standing("trial 3", 1.5, 0.99)
+    rows = tiers([fast, dominated, better], None, teacher)
+    # trial 2 is slower than the teacher and less accurate on dev: not a row; trial 3 beats the teacher on dev
+    assert [(t.contender, t.kind) for t in rows] == [("trial 1", "student"), ("kim-cnn", "teacher"),
+                                                      ("trial 3", "student")]
+    assert [t.contender for t in tiers([fast, dominated], None, None)] == ["trial 1", "trial 2"]  # no teacher: both
+
+
 def test_the_final_stage_spreads_its_contenders_over_the_latency_front():
     from rdzoo.nas.final import Contender, front
 

@@ -210,6 +210,12 @@ def test_cli_export_of_a_run_without_format_writes_its_trained_spec(run_folder, 
     trained = spec.load(str(tmp_path / "trained.yaml"))
     assert trained.name == "trained" and trained.embedding.dim == 16
     assert trained.embedding.vocab_size < spec.load("kim-cnn").embedding.vocab_size  # the data's vocabulary
+    # the line saying what was written stays one line when piped (rich would break it at 80 columns)
+    deep = tmp_path / ("a-folder-whose-name-is-long-enough-to-pass-eighty-columns" * 2)
+    result = CliRunner().invoke(app, ["export", str(run_folder), "-o", str(deep / "trained.yaml")])
+    assert result.exit_code == 0, result.output
+    wrote = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(wrote) == 1 and wrote[0].startswith("wrote ") and wrote[0].endswith(f"the spec of run {run_folder}")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -102,8 +102,9 @@ def emit_json(obj) -> None:
 
 
 def say(text: str, err: bool = False) -> None:
-    """One plain line (no rich markup) on stdout, or on stderr with `err`."""
-    (console_err() if err else console()).print(text, markup=False, highlight=False)
+    """One plain line (no rich markup) on stdout, or on stderr with `err`; never broken at the
+    console's width (a pipe's is 80), so a log keeps each line whole."""
+    (console_err() if err else console()).print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def write_err(text: str) -> None:
@@ -253,8 +254,12 @@ def tiers_line(v) -> str:
     """One line on the latency verdict (a records.Verdict with `tiers`): how many rows, from what
     latency to what, and where the table is."""
     first, last = v.tiers[0], v.tiers[-1]
-    return (f"  at each latency: {len(v.tiers)} row{'s' if len(v.tiers) != 1 else ''}, from {first.contender} at "
-            f"<= {ms(first.max_latency_ms)} ms to {last.contender} at <= {ms(last.max_latency_ms)} ms (the table "
+
+    def name(t):  # the teacher can share a zoo name with the baseline
+        return f"the teacher {t.contender}" if t.kind == "teacher" else t.contender
+
+    return (f"  at each latency: {len(v.tiers)} row{'s' if len(v.tiers) != 1 else ''}, from {name(first)} at "
+            f"<= {ms(first.max_latency_ms)} ms to {name(last)} at <= {ms(last.max_latency_ms)} ms (the table "
             "'the most accurate model at each latency')")
 
 

@@ -95,10 +95,15 @@ def teacher_standing(info) -> TeacherStanding | None:
 def tiers(ranking: list[Standing], base: Standing | None, teacher: TeacherStanding | None) -> list[Tier]:
     """The latency verdict: from the fastest model of `ranking` (Standings with a sentence
     latency), a row each time a slower one has a better mean dev score (so each row is the most
-    accurate model at <= its latency), then the teacher's row, all sorted by latency."""
+    accurate model at <= its latency), then the teacher's row, all sorted by latency. A model
+    slower than the teacher is a row only where its mean dev score beats the teacher's: one the
+    teacher dominates (a small teacher on easy data) is not the most accurate at its latency."""
     rows, best = [], None
+    beat = teacher is not None and teacher.sentence_latency_ms is not None and bool(teacher.dev)
     for s in sorted((s for s in ranking if s.sentence_latency_ms is not None),
                     key=lambda s: (s.sentence_latency_ms, -s.dev_mean, s.contender)):
+        if beat and s.sentence_latency_ms >= teacher.sentence_latency_ms and s.dev_mean <= mean(teacher.dev):
+            continue
         if best is None or s.dev_mean > best.dev_mean:
             best = s
             rows.append(Tier(s.sentence_latency_ms, s.contender, "student" if s.taught else "plain", s.family, s.skip,
