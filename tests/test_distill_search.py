@@ -270,7 +270,7 @@ def test_the_final_stage_retrains_the_latency_front_as_students_and_the_verdict_
 
 
 def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for_every_seed(files, data,
-                                                                                           monkeypatch):
+                                                                                           monkeypatch, capsys):
     import time
 
     import optuna
@@ -295,6 +295,15 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
     nothing = final_stage.run_final(cfg, data, teaching=teaching, deadline=-1.0)  # every seed cut: nothing decided
     assert nothing.ran == 0 and nothing.cut == [1, 2]
     assert "copies" not in optuna.load_study(study_name="t-final", storage=cfg.storage).user_attrs
+    # the end names the cut seeds and how to add them, and no --no-final that was never given
+    from rdzoo import render
+    from rdzoo.records import Outcome, derive_score
+
+    outcome = Outcome("t", derive_score([]), 3, 3, "target", 1.0, final=nothing)
+    capsys.readouterr()
+    render.search_end(outcome, cfg, 0, False, None, None)
+    end = capsys.readouterr().out
+    assert "left out to end by --timeout" in end and "--no-final" not in end, end
     said = []
     done = final_stage.run_final(cfg, data, teaching=teaching, deadline=(need(1) + need(2)) / 2, say=said.append)
     assert done.copies == 1 and done.cut == [] and done.ran == done.runs

@@ -307,6 +307,13 @@ def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
     other = config(tmp_path, trials=5, timeout=3600, reserve=lambda s: 4000)
     outcome = run_trials(other, data)
     assert outcome.ran == 0 and outcome.timed_out
+    # the end says why the trials stopped: not that --timeout ran out, an hour before it does
+    from rdzoo.render import stop_text
+
+    assert stop_text(outcome, other) == ("the trials stopped with 0 of 5 finished, to leave the final stage its "
+                                         "share of --timeout 1:00:00; run the same command to continue")
+    other.final_runs = "never"  # --no-final: the trials had the whole time
+    assert stop_text(outcome, other).startswith("--timeout 1:00:00 ran out with 0 of 5")
 
 
 def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():

@@ -422,6 +422,9 @@ def stop_text(outcome, cfg) -> str:
     reason, finished = outcome.stopped_by, outcome.finished
     if reason == "target":
         return f"the study reached its target of {cfg.trials} finished trials (--trials)"
+    if reason == "timeout" and cfg.reserve is not None and cfg.final_follows and cfg.final_runs == "here":
+        return (f"the trials stopped with {finished} of {cfg.trials} finished, to leave the final stage its share "
+                f"of --timeout {clock(cfg.timeout)}; run the same command to continue")
     if reason == "timeout":
         return (f"--timeout {clock(cfg.timeout)} ran out with {finished} of {cfg.trials} trials finished; "
                 "run the same command to continue")
@@ -492,7 +495,8 @@ def search_end(outcome, cfg, top: int, as_json: bool, data_report: dict | None, 
         return emit_json({**outcome.to_json(), "summary": s, "best": [r.to_json() for r in outcome.best[:top]],
                           "verdict": outcome.verdict.to_json() if outcome.verdict else None,
                           **({"data_report": data_report} if data_report else {})})
-    shown = verdict_lines(outcome.verdict) if outcome.verdict is not None or outcome.final else None
+    # a final stage whose every seed was cut has no verdict yet, only the line on its cut seeds below
+    shown = verdict_lines(outcome.verdict) if outcome.verdict is not None else [] if outcome.final else None
     cut = outcome.final.cut if outcome.final else None
     if cut:
         them = "them" if len(cut) > 1 else "it"
