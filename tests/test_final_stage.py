@@ -420,6 +420,11 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     assert done.ran == 3 and done.cut == [2, 3]
     rows = Results(cfg.storage).final("t")
     assert sorted({r.seed for r in rows}) == [1] and len(rows) == 3  # whole seeds only: every contender paired
+    from rdzoo.nas import chosen
+
+    # the exported spec's description says the stage was cut, and how to finish it
+    assert "mean over 1 of its 3 seeds (seeds 2, 3 left out by --timeout; the same search command adds them)" in \
+        chosen(Results(cfg.storage), "t").description
     # a rerun keeps time for the two seeds left out, not for the whole stage again
     from rdzoo.nas.final import done_runs, estimate_seconds, reserve
     from rdzoo.nas.loop import typical_trial_seconds
@@ -435,3 +440,4 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     # with no deadline the same call adds the seeds left out, and nothing is trained twice
     again = run_final(cfg, data)
     assert again.ran == 6 and again.cut == []
+    assert "mean over 3 seeds (" in chosen(Results(cfg.storage), "t").description

@@ -180,6 +180,18 @@ class Chosen:
         return from_dict(spec)
 
 
+def _seeds_of(seeds: list, planned: list | None) -> str:
+    """'3 seeds', or for a final stage cut short '2 of its 3 seeds (seed 3 left out by --timeout;
+    the same search command adds it)'."""
+    n = len(seeds)
+    missing = [s for s in planned or [] if s not in seeds]
+    if not missing:
+        return f"{n} seed{'s' if n != 1 else ''}"
+    them = "them" if len(missing) > 1 else "it"
+    return (f"{n} of its {n + len(missing)} seeds (seed{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(str, missing))} left out by --timeout; the same search command adds {them})")
+
+
 def chosen(results, study: str, trial: int | None = None) -> Chosen | None:
     """The spec to export from a study (`results`: a query.Results): trial `trial`, or, with
     None, the final stage's recommendation (`nas.verdict`), else the best trial by the study's
@@ -189,6 +201,7 @@ def chosen(results, study: str, trial: int | None = None) -> Chosen | None:
         StoreError: the study's trials have no rdzoo results at all.
     """
     from .. import render
+    from .final import SEEDS_ATTR
     from .verdict import of_study
 
     score = results.score(study)
@@ -200,7 +213,8 @@ def chosen(results, study: str, trial: int | None = None) -> Chosen | None:
                        "params": r.params, "dev_mean": r.dev_mean, "test_mean": r.test_mean, "seeds": r.seeds},
                       f"{study}-recommended",
                       f"{r.contender} of study {study}, recommended by its final stage: dev {score.name} "
-                      f"{render.pct(r.dev_mean)}%, test {render.pct(r.test_mean)}% mean over {r.n} seeds "
+                      f"{render.pct(r.dev_mean)}%, test {render.pct(r.test_mean)}% mean over "
+                      f"{_seeds_of(r.seeds, results.study_attr(f'{study}-final', SEEDS_ATTR))} "
                       f"({render.count(r.params)} parameters)")
     if trial is None:
         rows = results.best(study, top=1, score=score)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ..records import SCORE_ATTR, FinalRun, TrialRecord
 
 COPIES_ATTR = "copies"  # the `-final` study's user attribute: its students' augmented copies
+SEEDS_ATTR = "seeds"  # ... and the seeds it trains (a stage cut by --timeout holds fewer)
 # of the time --timeout leaves after the teacher, at least, for a final stage whose students learn on copies:
 # the trials get the rest (as the teacher gets at most nas.teach.TEACHER_SHARE)
 FINAL_SHARE = 0.4
@@ -286,6 +287,7 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
                                 direction="maximize")
     final.set_user_attr("search_study", cfg.study)
     final.set_user_attr(SCORE_ATTR, score.name)
+    final.set_user_attr(SEEDS_ATTR, seed_list)
     store = Store.open(cfg.storage, create=True)
     store.sync(final, storage)
     done = done_runs(final)
