@@ -292,7 +292,9 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
 
     assert need(0) < need(1) < need(2) < need(3)
     monkeypatch.setattr(time, "monotonic", lambda: 0.0)
-    nothing = final_stage.run_final(cfg, data, teaching=teaching, deadline=-1.0)  # every seed cut: nothing decided
+    said = []
+    nothing = final_stage.run_final(cfg, data, teaching=teaching, deadline=-1.0, say=said.append)  # every seed cut
+    assert said == []  # nothing decided, and no word on copies for students that do not train
     assert nothing.ran == 0 and nothing.cut == [1, 2]
     assert "copies" not in optuna.load_study(study_name="t-final", storage=cfg.storage).user_attrs
     # the end names the cut seeds and how to add them, and no --no-final that was never given
@@ -304,6 +306,13 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
     render.search_end(outcome, cfg, 0, False, None, None)
     end = capsys.readouterr().out
     assert "left out to end by --timeout" in end and "--no-final" not in end, end
+    assert "the same command adds them, keeping that time" in end  # no --timeout: a rerun adds them
+    # a --timeout that one seed's runs do not fit in: a rerun would never add them, so the line says what would
+    assert nothing.cut_seconds > 0
+    cfg.timeout = nothing.cut_seconds / 4
+    render.search_end(outcome, cfg, 0, False, None, None)
+    end = capsys.readouterr().out
+    assert "more than --timeout" in end and "(or none) adds them" in end and "keeping that time" not in end, end
     said = []
     done = final_stage.run_final(cfg, data, teaching=teaching, deadline=(need(1) + need(2)) / 2, say=said.append)
     assert done.copies == 1 and done.cut == [] and done.ran == done.runs
@@ -368,6 +377,9 @@ def test_a_model_the_teacher_dominates_is_no_row_of_the_latency_verdict():
     assert [(t.contender, t.kind) for t in rows] == [("trial 1", "student"), ("kim-cnn", "teacher"),
                                                       ("trial 3", "student")]
     assert [t.contender for t in tiers([fast, dominated], None, None)] == ["trial 1", "trial 2"]  # no teacher: both
+    # a teacher without a dev score (a run folder without metrics.json) dominates nothing
+    unscored = TeacherStanding("kim-cnn", ["t"], [0], [0.99], 0.99, None, 1, [None], 5000, 0.6)
+    assert [t.contender for t in tiers([fast, dominated], None, unscored)] == ["trial 1", "kim-cnn", "trial 2"]
 
 
 def test_the_final_stage_spreads_its_contenders_over_the_latency_front():

@@ -106,6 +106,7 @@ def test_numbers_with_units_on_the_command_line(parse, text, value):
     ("parse_duration", "abc", "--timeout 'abc': expected seconds or a number with s, m, h or d"),
     ("parse_duration", "0", "--timeout '0': must be a positive, finite time"),
     ("parse_duration", "1e400", "must be a positive, finite time"), ("parse_duration", "nan", "finite time"),
+    ("parse_duration", "1_0", "--timeout '1_0': expected seconds"),
     ("parse_count", "x", "--max-params 'x' is not a count"), ("parse_count", "0", "must be a positive count"),
     ("parse_count", "-1", "must be a positive count"),
     ("parse_ms", "s", "--max-latency 's': expected milliseconds"), ("parse_ms", "-1ms", "must be a positive time")])

@@ -232,6 +232,12 @@ def test_cli_export_errors_are_one_line(args, message, run_folder, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_trial_number_past_any_trials_is_a_usage_error_not_a_traceback():
+    proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", "export", "--trial", "99999999999999999999"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "'--trial'" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_without_the_onnx_extra_the_cli_says_what_to_install(run_folder):
     code = ("import sys; sys.modules['onnxruntime'] = None; "  # an import of onnxruntime now fails
             f"sys.argv = ['rdzoo', 'export', {str(run_folder)!r}, '--format', 'onnx']; "

@@ -1,5 +1,6 @@
 """The final stage, its verdict, the spaces' start models, and no repeated work in seeded searches."""
 
+import dataclasses
 import json
 
 import optuna
@@ -312,8 +313,12 @@ def test_the_trials_leave_time_for_the_final_stage(finished, tmp_path, data):
 
     assert stop_text(outcome, other) == ("the trials stopped with 0 of 5 finished, to leave the final stage its "
                                          "share of --timeout 1:00:00; run the same command to continue")
-    other.final_runs = "never"  # --no-final: the trials had the whole time
-    assert stop_text(outcome, other).startswith("--timeout 1:00:00 ran out with 0 of 5")
+    assert outcome.for_final
+    (tmp_path / "late").mkdir()
+    late = config(tmp_path / "late", trials=5, timeout=1e-3, reserve=lambda s: 0.0)
+    assert not run_trials(late, data).for_final  # --timeout itself ran out: said so
+    ran_out = dataclasses.replace(outcome, for_final=False)  # the deadline itself passed
+    assert stop_text(ran_out, other).startswith("--timeout 1:00:00 ran out with 0 of 5")
 
 
 def test_latency_is_timed_on_a_fixed_thread_count_after_warm_up():
@@ -423,7 +428,7 @@ def test_the_final_stage_runs_only_the_seeds_that_fit_before_the_deadline(tmp_pa
     from rdzoo.nas import chosen
 
     # the exported spec's description says the stage was cut, and how to finish it
-    assert "mean over 1 of its 3 seeds (seeds 2, 3 left out by --timeout; the same search command adds them)" in \
+    assert "mean over 1 of its 3 seeds (seeds 2, 3 not trained yet; the same search command adds them)" in \
         chosen(Results(cfg.storage), "t").description
     # a rerun keeps time for the two seeds left out, not for the whole stage again
     from rdzoo.nas.final import done_runs, estimate_seconds, reserve

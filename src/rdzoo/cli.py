@@ -298,6 +298,8 @@ def _number_with_unit(text: str, units: dict) -> float:
         if value.endswith(unit):
             value, scale = value[: -len(unit)], units[unit]
             break
+    if "_" in value:  # float() reads '1_0' as 10: a typo, not a number
+        raise ValueError(text)
     return float(value) * scale
 
 
@@ -514,7 +516,7 @@ EXPORT_FORMATS = ("spec", "onnx")
 @app.command()
 def export(run: Annotated[Optional[Path], typer.Argument(help="A run folder written by `rdzoo train --out`, instead of a study's trial.")] = None,
            study: StudyOpt = None, storage: StorageOpt = "sqlite:///rdzoo.db",
-           trial: Annotated[Optional[int], typer.Option("--trial", "-t", help="Export this trial.")] = None,
+           trial: Annotated[Optional[int], typer.Option("--trial", "-t", min=0, max=2**31 - 1, help="Export this trial.")] = None,
            best_: Annotated[bool, typer.Option("--best", help="Export the final stage's recommended spec (the best mean dev score over seeds if it beats the baseline's beyond the seeds' noise, else the baseline); without a final stage, the best trial.")] = False,
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the spec here (default: print it); the ONNX file (default: RUN/model.onnx).")] = None,
            name: Annotated[Optional[str], typer.Option(help="The exported spec's name.")] = None,

@@ -473,7 +473,8 @@ class Outcome:
     `this_run` this run's finished ones; `best` the study's best trials by its `score` (best
     first); `final` what the final stage did and `verdict` its verdict (None before one ran).
     `error`: the last failed trial's error; `workers`: the exit codes of `--workers`' processes;
-    `opened`: False when no worker opened the study (each said why).
+    `opened`: False when no worker opened the study (each said why); `for_final`: the trials
+    stopped before `--timeout` ran out, to leave the final stage its share of it.
     """
 
     study: str
@@ -492,6 +493,7 @@ class Outcome:
     verdict: Verdict | None = None
     workers: list | None = None
     opened: bool = True
+    for_final: bool = False  # the trials stopped with time left, to leave the final stage its share
 
     @property
     def interrupted(self) -> bool:

@@ -9,6 +9,7 @@ one place. rich is imported inside the functions that draw, so that `rdzoo --hel
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -258,8 +259,10 @@ def tiers_line(v) -> str:
     def name(t):  # the teacher can share a zoo name with the baseline
         return f"the teacher {t.contender}" if t.kind == "teacher" else t.contender
 
-    return (f"  at each latency: {len(v.tiers)} row{'s' if len(v.tiers) != 1 else ''}, from {name(first)} at "
-            f"<= {ms(first.max_latency_ms)} ms to {name(last)} at <= {ms(last.max_latency_ms)} ms (the table "
+    span = (f"{name(first)} at <= {ms(first.max_latency_ms)} ms" if len(v.tiers) == 1 else
+            f"from {name(first)} at <= {ms(first.max_latency_ms)} ms to {name(last)} at <= "
+            f"{ms(last.max_latency_ms)} ms")
+    return (f"  at each latency: {len(v.tiers)} row{'s' if len(v.tiers) != 1 else ''}, {span} (the table "
             "'the most accurate model at each latency')")
 
 
@@ -422,7 +425,7 @@ def stop_text(outcome, cfg) -> str:
     reason, finished = outcome.stopped_by, outcome.finished
     if reason == "target":
         return f"the study reached its target of {cfg.trials} finished trials (--trials)"
-    if reason == "timeout" and cfg.reserve is not None and cfg.final_follows and cfg.final_runs == "here":
+    if reason == "timeout" and outcome.for_final:
         return (f"the trials stopped with {finished} of {cfg.trials} finished, to leave the final stage its share "
                 f"of --timeout {clock(cfg.timeout)}; run the same command to continue")
     if reason == "timeout":
@@ -500,9 +503,14 @@ def search_end(outcome, cfg, top: int, as_json: bool, data_report: dict | None, 
     cut = outcome.final.cut if outcome.final else None
     if cut:
         them = "them" if len(cut) > 1 else "it"
+        seed = outcome.final.cut_seconds / len(cut)
+        how = (f"the same command adds {them}, keeping that time for {them} before more trials"
+               if cfg.timeout is None or seed < cfg.timeout else  # else no run of this command ever fits one seed:
+               # twice a seed leaves the command's start (data, teacher found again) and a trial beside it
+               f"a seed takes about {clock(seed)}, more than --timeout {clock(cfg.timeout)} holds: the same command "
+               f"with --timeout {math.ceil(2 * seed / 60)}m (or none) adds {them}")
         shown.append(f"final stage: seed{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))} left out to end by "
-                     f"--timeout (about {clock(outcome.final.cut_seconds)} of runs); the same command adds {them}, keeping "
-                     f"that time for {them} before more trials")
+                     f"--timeout (about {clock(outcome.final.cut_seconds)} of runs); {how}")
     out = console()
     for note in (data_report or {}).get("notes", []):  # what the scores below were measured on, first
         out.print(f"data: {note}", markup=False, highlight=False)

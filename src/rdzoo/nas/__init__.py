@@ -181,15 +181,15 @@ class Chosen:
 
 
 def _seeds_of(seeds: list, planned: list | None) -> str:
-    """'3 seeds', or for a final stage cut short '2 of its 3 seeds (seed 3 left out by --timeout;
-    the same search command adds it)'."""
+    """'3 seeds', or for a final stage cut short (by --timeout, Ctrl-C or a failure) '2 of its 3
+    seeds (seed 3 not trained yet; the same search command adds it)'."""
     n = len(seeds)
     missing = [s for s in planned or [] if s not in seeds]
     if not missing:
         return f"{n} seed{'s' if n != 1 else ''}"
     them = "them" if len(missing) > 1 else "it"
     return (f"{n} of its {n + len(missing)} seeds (seed{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(map(str, missing))} left out by --timeout; the same search command adds {them})")
+            f"{', '.join(map(str, missing))} not trained yet; the same search command adds {them})")
 
 
 def chosen(results, study: str, trial: int | None = None) -> Chosen | None:

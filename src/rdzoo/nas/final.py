@@ -310,8 +310,8 @@ def run_final(cfg, data, *, on_run=None, only_seeds: list[int] | None = None, de
     n_copies = want
     if deadline is not None and want and recorded is None:  # sized once, with the first runs
         n_copies = sized_copies(want, lambda n: time.monotonic() + seconds(seeds_left, n) <= deadline)
-    if not seeds_left:
-        say = None  # nothing to train: nothing to say about how
+    if not seeds_left or (deadline is not None and time.monotonic() + seconds(seeds_left[:1], 0) > deadline):
+        say = None  # nothing to train (or not one seed fits, named at the end): nothing to say about how
     if say and students and n_copies:
         fewer = f" (not {want}: the most that fit --timeout)" if n_copies < want else ""
         say(f"final stage: its students learn from the teacher on {n_copies} augmented "

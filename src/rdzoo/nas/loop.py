@@ -244,7 +244,7 @@ def run_trials(cfg: SearchConfig, data, display=None, teaching=None) -> Outcome:
             display.trial_finished(frozen, rec, study_counts(study_).finished, best_value(study_))
 
     objective = Objective(cfg, data, score, on_start, budget=lambda s: trial_budget(cfg, s), teaching=teaching)
-    interrupted, gave_up, cut = False, False, False
+    interrupted, gave_up, cut, for_final = False, False, False, False
     # one worker queues the start models: workers that all queued them would race to queue each twice
     if study_counts(study).finished < cfg.trials and cfg.space.start and cfg.worker == 0:
         enqueue_starts(study, cfg.space)
@@ -253,8 +253,10 @@ def run_trials(cfg: SearchConfig, data, display=None, teaching=None) -> Outcome:
         while (counts := study_counts(study)).finished < cfg.trials:
             remaining = trial_budget(cfg, study)
             # a trial starts only where a typical one fits: one that cannot finish would be cut unused
-            if remaining is not None and remaining <= typical_trial_seconds(study):
+            if remaining is not None and remaining <= (typical := typical_trial_seconds(study)):
                 cut = True
+                # the final stage's reserve stopped them, not --timeout itself
+                for_final = cfg.reserve is not None and cfg.deadline - time.monotonic() > typical
                 break
             recover_dead_workers(study)
             if counts.finished + counts.running >= cfg.trials:
@@ -294,4 +296,4 @@ def run_trials(cfg: SearchConfig, data, display=None, teaching=None) -> Outcome:
               else "target" if counts.finished >= cfg.trials else "timeout")
     return Outcome(cfg.study, score, counts.finished, ran, reason, time.perf_counter() - started,
                    timed_out=cut or (cfg.deadline is not None and counts.finished < cfg.trials),
-                   error=last_error if gave_up else None, counts=counts, this_run=this_run)
+                   error=last_error if gave_up else None, counts=counts, this_run=this_run, for_final=for_final)

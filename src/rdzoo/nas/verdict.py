@@ -97,12 +97,16 @@ def tiers(ranking: list[Standing], base: Standing | None, teacher: TeacherStandi
     latency), a row each time a slower one has a better mean dev score (so each row is the most
     accurate model at <= its latency), then the teacher's row, all sorted by latency. A model
     slower than the teacher is a row only where its mean dev score beats the teacher's: one the
-    teacher dominates (a small teacher on easy data) is not the most accurate at its latency."""
+    teacher dominates (a small teacher on easy data) is not the most accurate at its latency.
+    (On data without a dev split the teacher's dev score is on its own held-out split: the
+    mean over the models' seeds is the fairest comparison there is. A teacher without a dev
+    score, a run folder without metrics, dominates nothing.)"""
     rows, best = [], None
-    beat = teacher is not None and teacher.sentence_latency_ms is not None and bool(teacher.dev)
+    teacher_dev = [d for d in (teacher.dev if teacher is not None else []) if d is not None]
+    bar = mean(teacher_dev) if teacher_dev and teacher.sentence_latency_ms is not None else None
     for s in sorted((s for s in ranking if s.sentence_latency_ms is not None),
                     key=lambda s: (s.sentence_latency_ms, -s.dev_mean, s.contender)):
-        if beat and s.sentence_latency_ms >= teacher.sentence_latency_ms and s.dev_mean <= mean(teacher.dev):
+        if bar is not None and s.sentence_latency_ms >= teacher.sentence_latency_ms and s.dev_mean <= bar:
             continue
         if best is None or s.dev_mean > best.dev_mean:
             best = s
