@@ -10,13 +10,15 @@ bench/results/distill.jsonl (or --results); a summary per variant ends the run.
 
     python bench/distill.py --data trec --seeds 0 --copies 0 20
     python bench/distill.py --data trec --seeds 0 1 2 --copies 0 --vectors
+    python bench/distill.py --data sst2 --seeds 0 1 2 --copies 0 --vectors bench/out/m2v-minilm-l6
     python bench/distill.py --data sst2 --seeds 0 1 2 --copies 0 --distill loss=kl --no-alone
     python bench/distill.py --data wnut17 --student densenet-sent --seeds 0 1 2 --copies 0 2
 
 On entity data (wnut17) the score is test entity F1, the teacher is
 `bench/specs/minilm-l6-ner-teacher.yaml` (a tagger: one teacher for every seed, as the data
 has its own dev split), and every student takes bench/ner.py's tagging recipe (`NER`, the
-narrowed `SIZE`, a CRF) with 15 epochs.
+narrowed `SIZE`, a CRF) with 15 epochs, but a student that is a checkpoint's body
+(bench/specs/minilm-l1-student.yaml), which keeps its spec's recipe.
 
 `--distill` changes the taught students' train.distill only; `--no-alone` pairs them with
 the students alone that an earlier run recorded (training on the CPU is deterministic).
@@ -49,7 +51,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--copies", type=int, nargs="+", default=[0], help="train.distill.augment_copies to try")
     parser.add_argument("--epochs", type=int, help=f"every student's epochs (default: the spec's; {NER_EPOCHS} on entity data)")
-    parser.add_argument("--vectors", action="store_true", help="students start from the checkpoint's word vectors")
+    parser.add_argument("--vectors", nargs="?", const=CHECKPOINT,
+                        help="students start from the checkpoint's word vectors, or from those of a folder "
+                             "(bench/model2vec_vectors.py writes one)")
     parser.add_argument("--set", nargs="*", default=[], help="overrides for every student (key=value)")
     parser.add_argument("--distill", nargs="*", default=[],
                         help="train.distill overrides for the taught students only (key=value, e.g. loss=kl)")
@@ -78,12 +82,16 @@ def main() -> None:
     data = load_data(args.data)
     entity = data.tagging and is_entity_tagset(data.label_names)
     teacher = args.teacher or str(NER_TEACHER if entity else TEACHER)
-    key = (args.data, args.student, args.vectors, args.set)
-    base = [f"embedding.pretrained={CHECKPOINT}"] if args.vectors else []
-    if entity:  # bench/ner.py's tagging recipe, shared by every student
+    # the rows' `vectors`: false, true (the checkpoint's input table) or the folder's name
+    vectors = bool(args.vectors) if args.vectors in (None, CHECKPOINT) else Path(args.vectors).name
+    key = (args.data, args.student, vectors, args.set)
+    source = args.vectors if args.vectors in (None, CHECKPOINT) else Path(args.vectors).resolve()
+    base = [f"embedding.pretrained={source}"] if args.vectors else []
+    body = spec.load(args.student).embedding.kind == "pretrained"  # a checkpoint's body keeps its own recipe
+    if entity and not body:  # bench/ner.py's tagging recipe, shared by every student
         from ner import NER, SIZE
         base = [*NER, *SIZE.get(args.student, []), "head.crf=true", *base]
-    epochs = args.epochs or (NER_EPOCHS if entity else None)
+    epochs = args.epochs or (NER_EPOCHS if entity and not body else None)
     base += [f"train.epochs={epochs}"] if epochs else []
     score = "entity_f1" if entity else "test_accuracy"
 
@@ -106,7 +114,7 @@ def main() -> None:
                                              *(f"train.distill.{kv}" for kv in args.distill)])
                 fitted, info = fit_student(s, data, [teacher], teacher_dir=args.teacher_dir, device=args.device)
             m = fitted.metrics
-            row = {"part": "distill", "data": args.data, "student": args.student, "vectors": args.vectors,
+            row = {"part": "distill", "data": args.data, "student": args.student, "vectors": vectors,
                    "variant": name, "seed": seed, "metric": score, "test_accuracy": round(100 * m[score], 2),
                    "dev_accuracy": round(100 * m[dev_score], 2), "train_seconds": m["train_seconds"],
                    "seconds": round(time.perf_counter() - start, 1), "device": m["device"], "set": args.set}
@@ -130,8 +138,17 @@ def main() -> None:
     alone = scores.get("alone", [])
     gains = {name: mean_sd([a - b for a, b in zip(values, alone)]) for name, values in scores.items()
              if name != "alone" and alone}  # no pairs without the students alone
-    record({"part": "distill-summary", "data": args.data, "student": args.student, "vectors": args.vectors,
-            "seeds": args.seeds, "test_accuracy": summary, "paired_gain": gains})
+    # one sentence's latency (batch 1, one thread, untrained weights: the values do not change it), the student's
+    # against the teacher's: the goals are set at a fraction of the teacher's
+    from rdzoo.nas.objective import sentence_latency
+    from rdzoo.runs import trained_spec
+
+    taught_spec = trained_spec(Path(teacher)) if Path(teacher).is_dir() else spec.load(teacher)
+    latency = {"student": round(sentence_latency(spec.load(args.student, base + args.set), data), 3),
+               "teacher": round(sentence_latency(taught_spec, data), 3)}
+    latency["teacher_over_student"] = round(latency["teacher"] / latency["student"], 1)
+    record({"part": "distill-summary", "data": args.data, "student": args.student, "vectors": vectors,
+            "seeds": args.seeds, "test_accuracy": summary, "paired_gain": gains, "sentence_latency_ms": latency})
 
 
 if __name__ == "__main__":
