@@ -291,6 +291,36 @@ def test_word_vectors_from_a_checkpoint_are_the_mean_of_subword_vectors(bert):
     assert not model.embed.word.weight[0].any()  # <pad> stays zero
 
 
+def test_word_vectors_from_a_model2vec_folder_are_the_mean_of_its_static_table(bert, tmp_path):
+    """A folder as Model2Vec's save_pretrained writes it: config.json (model_type model2vec,
+    hidden_dim), one fp16 `embeddings` table, the tokenizer.json whose ids are its rows."""
+    import json
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from rdzoo.registry import create_model
+    from rdzoo.text.tokenize import fit_tokenizer
+
+    static = tmp_path / "m2v"
+    static.mkdir()
+    shutil.copy(bert / "tokenizer.json", static / "tokenizer.json")
+    pieces = PretrainedTokenizer.from_folder(static, 40)
+    table = torch.randn(len(pieces), 24).half()
+    save_file({"embeddings": table}, str(static / "model.safetensors"))
+    (static / "config.json").write_text(json.dumps({"model_type": "model2vec", "hidden_dim": 24}))
+    s = spec.load("kim-cnn", {"embedding.pretrained": str(static)})
+    assert s.embedding.dim == 24  # the table's width, from hidden_dim
+    tok = fit_tokenizer(s.embedding, ["an unbelievable film", "the city"])
+    model = create_model(spec.load(s, {"embedding.vocab_size": len(tok)}), tokenizer=tok)
+    ids = [pieces.backend.token_to_id(p) for p in ("un", "##believ", "##able")]
+    torch.testing.assert_close(model.embed.word.weight[tok.vocab.index("unbelievable")], table[ids].float().mean(0))
+    assert not model.embed.word.weight[0].any()  # <pad> stays zero
+    save_file({"other": table}, str(static / "model.safetensors"))  # a Model2Vec folder without its table
+    with pytest.raises(WeightsError, match="no 2-d tensor 'embeddings'"):
+        spec.load("kim-cnn", {"embedding.pretrained": str(static)})
+
+
 def test_every_road_to_a_model_goes_through_create_model(bert, tmp_path, monkeypatch):
     """rdzoo.build, `rdzoo build`, train.fit and weights.load build through registry.create_model,
     the one place a checkpoint's tensors are copied in."""

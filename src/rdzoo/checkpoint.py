@@ -170,12 +170,29 @@ def _lowercase(folder: Path) -> bool:
         return True
 
 
-def checkpoint_width(ref: str) -> tuple[int, int]:
-    """(vocab_size, hidden_size) of a checkpoint's input embedding table, for embedding.pretrained.
+MODEL2VEC, STATIC_TABLE = "model2vec", "embeddings"  # a Model2Vec folder's model_type and its one tensor
 
-    Raises SpecError when the checkpoint is missing or its config.json lacks either integer."""
+
+def is_static(folder: Path) -> bool:
+    """Whether `folder` holds a Model2Vec static model (MinishLab/model2vec's `save_pretrained`:
+    config.json with model_type model2vec and hidden_dim, one `embeddings` table whose rows are
+    its tokenizer.json's ids) rather than a BERT-family checkpoint."""
+    return read_config(folder).get("model_type") == MODEL2VEC
+
+
+def checkpoint_width(ref: str) -> tuple[int, int]:
+    """(vocab_size, hidden_size) of a checkpoint's input embedding table, for embedding.pretrained;
+    of a Model2Vec folder's static table (`is_static`), its rows and `hidden_dim`.
+
+    Raises SpecError when the checkpoint is missing or its config.json lacks either integer;
+    WeightsError when a Model2Vec folder's weights hold no `embeddings` table."""
     folder = locate(ref)
     config = read_config(folder)
+    if config.get("model_type") == MODEL2VEC:
+        table = read_header(folder / WEIGHTS).get(STATIC_TABLE)
+        if not table or len(table.get("shape") or []) != 2:
+            raise WeightsError(f"{folder / WEIGHTS}: no 2-d tensor {STATIC_TABLE!r} (a Model2Vec model's table)")
+        return int(table["shape"][0]), _need(config, "hidden_dim", folder)
     return _need(config, "vocab_size", folder), _need(config, "hidden_size", folder)
 
 
