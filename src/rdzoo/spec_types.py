@@ -34,7 +34,8 @@ class Embedding:
     token_types: int = bounded(0, 0, 1024)
     norm: bool = False  # LayerNorm after the embedding sum (BERT)
     dropout: float = bounded(0.0, 0.0, 1.0)
-    # a checkpoint folder (or pkg:module/folder) whose input embeddings start the word vectors
+    # a checkpoint folder (or pkg:module/folder) whose input embeddings start the word vectors, or a
+    # Model2Vec folder whose static table does
     pretrained: str | None = None
     freeze: bool = False  # the embedding gets no updates
 
