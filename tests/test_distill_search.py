@@ -295,6 +295,11 @@ def test_the_final_stages_copies_shrink_to_fit_the_timeout_and_stay_the_same_for
     said = []
     nothing = final_stage.run_final(cfg, data, teaching=teaching, deadline=-1.0, say=said.append)  # every seed cut
     assert said == []  # nothing decided, and no word on copies for students that do not train
+    from rdzoo.nas import chosen
+    from rdzoo.query import Results
+
+    pending = chosen(Results(cfg.storage), "t")  # the best trial, said to be one while the stage is pending
+    assert pending.summary["stage"] == "search" and "final stage of t has no finished seed yet" in pending.note
     assert nothing.ran == 0 and nothing.cut == [1, 2]
     assert "copies" not in optuna.load_study(study_name="t-final", storage=cfg.storage).user_attrs
     # the end names the cut seeds and how to add them, and no --no-final that was never given

@@ -232,6 +232,12 @@ def test_cli_export_errors_are_one_line(args, message, run_folder, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_an_output_under_a_file_names_that_file(run_folder, tmp_path):
+    (tmp_path / "taken").write_text("x")
+    result = CliRunner().invoke(app, ["export", str(run_folder), "-o", str(tmp_path / "taken" / "spec.yaml")])
+    assert f"-o {tmp_path / 'taken'}: it is a file, not a folder" == str(result.exception)  # rdzoo's main: one line
+
+
 def test_a_trial_number_past_any_trials_is_a_usage_error_not_a_traceback():
     proc = subprocess.run([sys.executable, "-m", "rdzoo.cli", "export", "--trial", "99999999999999999999"],
                           capture_output=True, text=True, timeout=120)

@@ -68,6 +68,9 @@ class UsageError(Exception):
 
 def make_folder(path: Path, option: str) -> None:
     """Create `path` and its parents; UsageError naming `option` when it cannot be created."""
+    file = next((p for p in (path, *path.parents) if p.is_file()), None)
+    if file is not None:  # mkdir says only "File exists"
+        raise UsageError(f"{option} {path}: {'it' if file == path else file} is a file, not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

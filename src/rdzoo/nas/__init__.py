@@ -230,6 +230,9 @@ def chosen(results, study: str, trial: int | None = None) -> Chosen | None:
     note = None
     if record.state != "COMPLETE":
         note = f"note: trial {record.trial} ended {record.state}" + (f" ({record.error})" if record.error else "")
+    elif trial is None and results.study_attr(f"{study}-final", SEEDS_ATTR):  # a stage began, no seed finished
+        note = (f"note: the final stage of {study} has no finished seed yet, so this is the best single trial; "
+                "the same search command trains the final stage")
     keys = ("trial", "state", "family", "skip", "params", "dev_accuracy", "test_accuracy", score.dev, score.test)
     return Chosen(record.spec, f"trial {record.trial}, {record.family}, {render.count(record.params)} parameters",
                   {"study": study, "stage": "search", **{k: record.get(k) for k in keys}},
