@@ -83,9 +83,10 @@ def main() -> None:
     entity = data.tagging and is_entity_tagset(data.label_names)
     teacher = args.teacher or str(NER_TEACHER if entity else TEACHER)
     # the rows' `vectors`: false, true (the checkpoint's input table) or the folder's name
-    vectors = bool(args.vectors) if args.vectors in (None, CHECKPOINT) else Path(args.vectors).name
+    folder = args.vectors not in (None, CHECKPOINT)
+    vectors = Path(args.vectors).name if folder else bool(args.vectors)
     key = (args.data, args.student, vectors, args.set)
-    source = args.vectors if args.vectors in (None, CHECKPOINT) else Path(args.vectors).resolve()
+    source = Path(args.vectors).resolve() if folder else args.vectors
     base = [f"embedding.pretrained={source}"] if args.vectors else []
     body = spec.load(args.student).embedding.kind == "pretrained"  # a checkpoint's body keeps its own recipe
     if entity and not body:  # bench/ner.py's tagging recipe, shared by every student

@@ -62,21 +62,25 @@ KNOWN = re.compile(r"^(embeddings\.(word_embeddings|position_embeddings|token_ty
                    r"|pooler\.dense\.(weight|bias))$")
 
 
+def _tensors_in(path: Path) -> dict:
+    """Every tensor of a safetensors file, by name; WeightsError naming the file when it is damaged."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: damaged weights ({exc})") from None
+
+
 def read_tensors(folder: Path) -> dict:
     """The checkpoint's body tensors under BertModel's names, floating ones as fp32; tensors of
     pretraining or task heads are left out.
 
     Raises WeightsError for a damaged file or a tensor BERT's body does not have."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = folder / WEIGHTS
-    try:
-        raw = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: damaged weights ({exc})") from None
     tensors = {}
-    for name, tensor in raw.items():
+    for name, tensor in _tensors_in(path).items():
         body = body_name(name)
         if body.startswith(OTHER_HEADS):
             continue  # a pretraining or task head beside the body: not part of it
@@ -182,14 +186,9 @@ def static_table(folder: Path):
     """A Model2Vec folder's `embeddings` table (sub-words, width) as fp32 (it is often stored as
     fp16). Raises WeightsError for a damaged file or a table that is missing or not finite."""
     import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     path = folder / WEIGHTS
-    try:
-        table = load_file(str(path)).get(STATIC_TABLE)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"{path}: damaged weights ({exc})") from None
+    table = _tensors_in(path).get(STATIC_TABLE)
     if table is None or table.dim() != 2:
         raise WeightsError(f"{path}: no 2-d tensor {STATIC_TABLE!r} (a Model2Vec model's table)")
     table = table.float()
